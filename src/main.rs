@@ -1,0 +1,264 @@
+//! The `certradius` command: `serve` (the default), `check`, `test-pki DIR`.
+//!
+//! Exit codes: 0 success, 1 a runtime failure (cannot bind, PKI generation failed),
+//! 2 a configuration error (the message names the key).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use certradius::config::Config;
+use certradius::dictionary::Dictionary;
+use certradius::policy::AllowVerified;
+use certradius::server::{self, Core};
+use certradius::{pki, tls};
+
+#[derive(Parser)]
+#[command(name = "certradius", version, about = "802.1X EAP-TLS RADIUS authentication server")]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded default (loopback, test PKI) is used.
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+    /// Trace every packet of every conversation (like `radiusd -X`).
+    #[arg(long, short = 'X', global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve RADIUS (what a bare `certradius` does).
+    Serve,
+    /// Validate the configuration and the files it names, then exit.
+    Check,
+    /// Write a test PKI (CA, intermediate, server and client certificates) into DIR.
+    TestPki { dir: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.debug);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::TestPki { dir } => match pki::generate(&dir) {
+            Ok(files) => {
+                println!("wrote a TEST PKI (never for production) to {}:", dir.display());
+                for f in files {
+                    println!("  {}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("certradius: test-pki: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Check => match check(cli.config.as_deref()) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("certradius: configuration error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve => serve(cli.config.as_deref()),
+    }
+}
+
+fn init_tracing(debug: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if debug { "certradius=debug,info" } else { "info" };
+    let filter = EnvFilter::try_from_env("CERTRADIUS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+struct Loaded {
+    config: Config,
+    tls: Arc<rustls::ServerConfig>,
+    dictionary: Dictionary,
+}
+
+fn load(path: Option<&Path>) -> Result<Loaded, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let tls = tls::server_config(&config.tls).map_err(|e| e.to_string())?;
+    let dictionary = match &config.server.dictionary {
+        Some(p) => Dictionary::load(p).map_err(|e| format!("server.dictionary: {e}"))?,
+        None => Dictionary::embedded(),
+    };
+    Ok(Loaded {
+        config,
+        tls,
+        dictionary,
+    })
+}
+
+fn check(path: Option<&Path>) -> Result<String, String> {
+    let loaded = load(path)?;
+    server::clients::Clients::new(&loaded.config.clients)?;
+    let c = &loaded.config;
+    Ok(format!(
+        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes",
+        c.clients.len(),
+        c.server.listen.join(" "),
+        c.tls.tls_min_version,
+        c.tls.tls_max_version,
+        c.tls.fragment_size,
+        loaded.dictionary.len()
+    ))
+}
+
+/// With the embedded default configuration, a missing test PKI is created on first start.
+fn ensure_default_pki(path: Option<&Path>) -> Result<(), String> {
+    if path.is_some() {
+        return Ok(());
+    }
+    let config = Config::load(None).map_err(|e| e.to_string())?;
+    let cert = &config.tls.certificate_file;
+    if cert.exists() {
+        return Ok(());
+    }
+    let dir = cert.parent().unwrap_or(Path::new("."));
+    if pki::exists(dir) {
+        return Ok(());
+    }
+    warn!(
+        "{} is missing: creating a TEST PKI in {} (for trying certradius out, never for production)",
+        cert.display(),
+        dir.display()
+    );
+    pki::generate(dir).map_err(|e| format!("cannot create the test PKI: {e}"))?;
+    Ok(())
+}
+
+fn serve(path: Option<&Path>) -> ExitCode {
+    if let Err(e) = ensure_default_pki(path) {
+        eprintln!("certradius: {e}");
+        return ExitCode::from(1);
+    }
+    let loaded = match load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addrs = match loaded.config.listen_addrs() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let core = match Core::new(
+        &loaded.config,
+        loaded.tls,
+        Arc::new(AllowVerified),
+        loaded.dictionary,
+    ) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if loaded.config.server.threads > 0 {
+        rt.worker_threads(loaded.config.server.threads);
+    }
+    let rt = match rt.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("certradius: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let embedded = path.is_none();
+    let config = loaded.config;
+    rt.block_on(async move {
+        let mut sockets = Vec::new();
+        for addr in &addrs {
+            match server::bind(*addr) {
+                Ok(s) => sockets.push(s),
+                Err(e) => {
+                    eprintln!("certradius: cannot listen on udp {addr}: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        for s in &sockets {
+            if let Ok(a) = s.local_addr() {
+                // Machine-readable: tests and scripts that start us on port 0 read this line.
+                println!("certradius: listening on udp {a}");
+            }
+        }
+        info!(
+            clients = config.clients.len(),
+            tls = format!("{}..{}", config.tls.tls_min_version, config.tls.tls_max_version),
+            fragment_size = config.tls.fragment_size,
+            "certradius {} ready",
+            env!("CARGO_PKG_VERSION")
+        );
+        if embedded {
+            if let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
+                print_try_it(a, &config);
+            }
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        server::run(core, sockets, config.server.max_in_flight, stop_rx).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_try_it(addr: std::net::SocketAddr, config: &Config) {
+    let secret = config
+        .clients
+        .first()
+        .map(|c| c.secret.expose().to_string())
+        .unwrap_or_default();
+    println!();
+    println!("Authenticate against it with eapol_test (Debian package eapoltest), from the repository root:");
+    println!(
+        "  eapol_test -c testbed/eapol_test/tls12.conf -a {} -p {} -s {secret}",
+        addr.ip(),
+        addr.port()
+    );
+    println!(
+        "  eapol_test -c testbed/eapol_test/tls13.conf -a {} -p {} -s {secret}",
+        addr.ip(),
+        addr.port()
+    );
+    println!("Success ends with \"MPPE keys OK: 1  mismatch: 0\" and \"SUCCESS\". Stop with Ctrl-C.");
+    println!();
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot watch SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
+        _ = term.recv() => info!("SIGTERM: stopping"),
+    }
+}

@@ -1,0 +1,59 @@
+//! Authorization after authentication: who, with a verified certificate, gets onto which network.
+//!
+//! The policy runs once per conversation, after rustls has verified the certificate chain
+//! (RFC 5216 §5.3: the server decides whether the authenticated peer may have access). It sees the
+//! [`VerifiedPeer`] (a proof that verification happened) and the RADIUS request's attributes, and
+//! returns a [`Decision`]: reject with a stable reason, or accept with reply attributes to send to
+//! the NAS (RFC 2868 / RFC 3580 VLAN attributes, Filter-Id, Session-Timeout, Class, ...).
+
+use std::net::IpAddr;
+
+use crate::tls::VerifiedPeer;
+
+/// The RADIUS request attributes a policy may match on.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo<'a> {
+    pub nas: Option<IpAddr>,
+    pub user_name: Option<&'a [u8]>,
+    pub calling_station_id: Option<&'a [u8]>,
+    pub called_station_id: Option<&'a [u8]>,
+    pub nas_port_type: Option<u32>,
+    pub framed_mtu: Option<u32>,
+}
+
+/// One attribute to add to an Access-Accept, already encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyAttribute {
+    /// `None` for a standard attribute, `Some(vendor)` for a Vendor-Specific sub-attribute.
+    pub vendor: Option<u32>,
+    pub typ: u8,
+    pub value: Vec<u8>,
+}
+
+/// What an accepted peer is granted, and the rule that granted it (for the log line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    pub rule: Option<String>,
+    pub attributes: Vec<ReplyAttribute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Accept(Grant),
+    Reject { reason: &'static str, detail: String },
+}
+
+pub trait Policy: Send + Sync {
+    fn authorize(&self, identity: &[u8], peer: &VerifiedPeer, request: &RequestInfo<'_>)
+    -> Decision;
+}
+
+/// Every peer whose chain verified is accepted, with no extra attributes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllowVerified;
+
+impl Policy for AllowVerified {
+    fn authorize(&self, _: &[u8], _: &VerifiedPeer, _: &RequestInfo<'_>) -> Decision {
+        Decision::Accept(Grant::default())
+    }
+}

@@ -1,0 +1,121 @@
+//! The NAS devices allowed to send us requests (RFC 2865 §3: a request from a client with no
+//! configured shared secret is silently discarded), matched by address or CIDR prefix, most
+//! specific prefix first.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::{Cidr, ClientConfig, RequireMessageAuthenticator};
+use crate::radius::SharedSecret;
+
+pub struct Client {
+    pub index: usize,
+    pub name: String,
+    pub cidr: Cidr,
+    pub secret: SharedSecret,
+    pub require_message_authenticator: RequireMessageAuthenticator,
+    /// "auto": this client has sent a valid Message-Authenticator, so it must from now on.
+    learned: AtomicBool,
+    pub max_sessions: usize,
+}
+
+impl Client {
+    /// Whether a request without Message-Authenticator must be discarded.
+    pub fn requires_message_authenticator(&self) -> bool {
+        match self.require_message_authenticator {
+            RequireMessageAuthenticator::Yes => true,
+            RequireMessageAuthenticator::No => false,
+            RequireMessageAuthenticator::Auto => self.learned.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records a valid Message-Authenticator; returns true the first time (state to persist).
+    pub fn learn_message_authenticator(&self) -> bool {
+        self.require_message_authenticator == RequireMessageAuthenticator::Auto
+            && !self.learned.swap(true, Ordering::Relaxed)
+    }
+
+    pub fn has_learned(&self) -> bool {
+        self.learned.load(Ordering::Relaxed)
+    }
+
+    pub fn set_learned(&self, v: bool) {
+        self.learned.store(v, Ordering::Relaxed);
+    }
+}
+
+pub struct Clients {
+    list: Vec<Client>,
+}
+
+impl Clients {
+    /// Builds the table; the config was validated, so every address parses.
+    pub fn new(configs: &[ClientConfig]) -> Result<Self, String> {
+        let mut list = Vec::with_capacity(configs.len());
+        for (index, c) in configs.iter().enumerate() {
+            let cidr = Cidr::parse(&c.address).map_err(|m| format!("client[{index}].address: {m}"))?;
+            list.push(Client {
+                index,
+                name: c.name.clone(),
+                cidr,
+                secret: SharedSecret::new(c.secret.expose().as_bytes().to_vec()),
+                require_message_authenticator: c.require_message_authenticator,
+                learned: AtomicBool::new(false),
+                max_sessions: c.max_sessions,
+            });
+        }
+        // Most specific prefix first, so a /32 for one AP wins over its site's /16.
+        list.sort_by(|a, b| b.cidr.prefix.cmp(&a.cidr.prefix));
+        Ok(Clients { list })
+    }
+
+    pub fn lookup(&self, ip: IpAddr) -> Option<&Client> {
+        self.list.iter().find(|c| c.cidr.contains(ip))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn cfg(name: &str, address: &str) -> ClientConfig {
+        ClientConfig {
+            name: name.into(),
+            address: address.into(),
+            secret: Secret::new("s"),
+            require_message_authenticator: RequireMessageAuthenticator::Auto,
+            max_sessions: 10,
+        }
+    }
+
+    #[test]
+    fn most_specific_prefix_wins() {
+        let c = Clients::new(&[cfg("site", "10.1.0.0/16"), cfg("ap", "10.1.2.3")]).unwrap();
+        assert_eq!(c.lookup("10.1.2.3".parse().unwrap()).unwrap().name, "ap");
+        assert_eq!(c.lookup("10.1.2.4".parse().unwrap()).unwrap().name, "site");
+        assert!(c.lookup("10.2.0.1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn auto_learns_once() {
+        let c = Clients::new(&[cfg("ap", "::1")]).unwrap();
+        let ap = c.lookup("::1".parse().unwrap()).unwrap();
+        assert!(!ap.requires_message_authenticator());
+        assert!(ap.learn_message_authenticator());
+        assert!(!ap.learn_message_authenticator());
+        assert!(ap.requires_message_authenticator());
+    }
+}

@@ -1,0 +1,598 @@
+//! The request path, sans IO: one datagram in, at most one datagram out.
+//!
+//! This is the one place that decides where an error ends up:
+//! - RADIUS-level problems (unknown NAS, malformed packet, bad or missing Message-Authenticator,
+//!   retransmission in progress) are silently discarded and counted, as RFC 2865 §3 and
+//!   RFC 3579 §3.2 require; a warning is logged at most once per reason, source and interval.
+//! - EAP, TLS and policy failures become an Access-Reject carrying EAP-Failure (RFC 3579 §2.6),
+//!   after any queued TLS alert was delivered in an Access-Challenge.
+//!
+//! Replies always carry Message-Authenticator as their first attribute (RFC 3579 §3.2; first
+//! position defeats the BlastRADIUS collision, CVE-2024-3596) and a Response Authenticator
+//! (RFC 2865 §3). Status-Server (RFC 5997) is answered here too.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::{Level, debug, info, warn};
+
+use crate::config::Config;
+use crate::dictionary::{AttrType, Dictionary};
+use crate::eap::{EapCode, EapPacket, EapType, ReassemblyLimits};
+use crate::policy::{Policy, RequestInfo};
+use crate::radius::{self, Code, Packet, PacketBuilder, attr};
+use crate::server::clients::{Client, Clients};
+use crate::server::dedup::{Dedup, Seen};
+use crate::server::sessions::{Checkout, Full, SessionTable, StateKey};
+use crate::server::stats::Stats;
+use crate::session::{Reason, Session, SessionContext, Step, Summary};
+
+/// Randomness comes from the shell (the OS RNG in production, a seeded one in tests).
+pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
+
+pub struct Core {
+    clients: Clients,
+    sessions: Mutex<SessionTable>,
+    dedup: Mutex<Dedup>,
+    cx: SessionContext,
+    pub stats: Stats,
+    dictionary: Dictionary,
+    session_timeout: Duration,
+}
+
+impl Core {
+    pub fn new(
+        config: &Config,
+        tls: Arc<rustls::ServerConfig>,
+        policy: Arc<dyn Policy>,
+        dictionary: Dictionary,
+    ) -> Result<Core, String> {
+        Ok(Core {
+            clients: Clients::new(&config.clients)?,
+            sessions: Mutex::new(SessionTable::new(config.eap.max_sessions)),
+            dedup: Mutex::new(Dedup::new(
+                config.server.duplicate_cache_entries,
+                Duration::from_secs(config.server.duplicate_cache_secs),
+            )),
+            cx: SessionContext {
+                tls,
+                fragment_size: config.tls.fragment_size,
+                reassembly: ReassemblyLimits {
+                    max_message_len: config.eap.max_tls_message_size,
+                    max_fragments: config.eap.max_fragments,
+                },
+                policy,
+            },
+            stats: Stats::default(),
+            dictionary,
+            session_timeout: Duration::from_secs(config.eap.session_timeout_secs),
+        })
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    pub fn sessions_in_progress(&self) -> usize {
+        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Handles one datagram from `from`; returns the reply to send back, if any.
+    pub fn handle_datagram(
+        &self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        rng: Rng<'_>,
+    ) -> Option<Vec<u8>> {
+        self.stats.incr("packets_received");
+        let Some(client) = self.clients.lookup(from.ip()) else {
+            return self.drop_packet(from, now, "unknown_client", "no [[client]] matches this address");
+        };
+        let packet = match Packet::decode(datagram) {
+            Ok(p) => p,
+            Err(e) => return self.drop_packet(from, now, "malformed_packet", &e.to_string()),
+        };
+        if tracing::enabled!(Level::DEBUG) {
+            debug!("received from {from} ({}):\n{}", client.name, self.describe(&packet));
+        }
+        let has_ma = packet.first(attr::MESSAGE_AUTHENTICATOR).is_some();
+        if has_ma {
+            if let Err(e) = radius::auth::verify_message_authenticator(&packet, &client.secret, None)
+            {
+                return self.drop_packet(
+                    from,
+                    now,
+                    "bad_message_authenticator",
+                    &format!("{e:?} (wrong shared secret?)"),
+                );
+            }
+            if client.learn_message_authenticator() {
+                info!(
+                    client = %client.name,
+                    "client sent a valid Message-Authenticator: requiring it from now on (auto)"
+                );
+            }
+        }
+        match packet.code() {
+            Code::AccessRequest => {}
+            Code::StatusServer => return self.status_server(&packet, client, from, now, has_ma),
+            other => {
+                return self.drop_packet(
+                    from,
+                    now,
+                    "unsupported_code",
+                    &format!("RADIUS code {}", u8::from(other)),
+                );
+            }
+        }
+        if !has_ma {
+            // RFC 3579 §3.2: an Access-Request with EAP-Message must carry Message-Authenticator.
+            if packet.first(attr::EAP_MESSAGE).is_some() || client.requires_message_authenticator()
+            {
+                return self.drop_packet(
+                    from,
+                    now,
+                    "missing_message_authenticator",
+                    "Access-Request without Message-Authenticator",
+                );
+            }
+            // BlastRADIUS: Proxy-State lets an attacker steer the MD5 collision; without a
+            // Message-Authenticator from this client we do not trust it.
+            if packet.first(attr::PROXY_STATE).is_some() {
+                return self.drop_packet(
+                    from,
+                    now,
+                    "proxy_state_without_message_authenticator",
+                    "Access-Request with Proxy-State but no Message-Authenticator",
+                );
+            }
+        }
+        self.stats.incr("access_requests");
+        let key = (from, packet.identifier());
+        let authenticator = *packet.authenticator();
+        let seen = match self.dedup.lock() {
+            Ok(mut d) => d.check(key, &authenticator, now),
+            Err(_) => Seen::New,
+        };
+        match seen {
+            Seen::Replay(reply) => {
+                self.stats.incr("duplicate_answered_from_cache");
+                debug!("retransmission from {from} id {}: cached reply", packet.identifier());
+                return Some(reply.to_vec());
+            }
+            Seen::InProgress => {
+                self.stats.incr("duplicate_in_progress_dropped");
+                return None;
+            }
+            Seen::New => {}
+        }
+        let reply = self.access_request(&packet, client, from, now, rng);
+        let cached = reply.as_deref().map(Arc::<[u8]>::from);
+        if let Ok(mut d) = self.dedup.lock() {
+            d.complete(key, &authenticator, cached);
+        }
+        reply
+    }
+
+    /// Evicts idle conversations; the shell calls this about once a second.
+    pub fn sweep(&self, now: Instant) {
+        let expired = match self.sessions.lock() {
+            Ok(mut t) => t.sweep(now),
+            Err(_) => Vec::new(),
+        };
+        for s in expired {
+            self.stats.incr("sessions_expired");
+            let summary = s.abandon();
+            debug!(
+                identity = %summary.identity,
+                round_trips = summary.round_trips,
+                "conversation abandoned: idle past eap.session_timeout_secs"
+            );
+        }
+    }
+
+    fn access_request(
+        &self,
+        packet: &Packet<'_>,
+        client: &Client,
+        from: SocketAddr,
+        now: Instant,
+        rng: Rng<'_>,
+    ) -> Option<Vec<u8>> {
+        let Some(eap_bytes) = packet.eap_message() else {
+            self.stats.incr("reject_no_eap_message");
+            self.log_refusal(from, packet, "no_eap_message", "only EAP-TLS is served", None);
+            return self.encode(packet, client, PacketBuilder::new(Code::AccessReject, packet.identifier()));
+        };
+        let eap = match EapPacket::decode(&eap_bytes) {
+            Ok(e) => e,
+            Err(e) => return self.drop_packet(from, now, "eap_malformed", &e.to_string()),
+        };
+        let request = request_info(packet, from);
+        let state = packet.first(attr::STATE);
+        let (key, step) = match state {
+            Some(state) => {
+                let Ok(key) = StateKey::try_from(state) else {
+                    return self.reject_unknown_state(packet, client, from, &eap);
+                };
+                let checkout = match self.sessions.lock() {
+                    Ok(mut t) => t.checkout(&key, from.ip(), now),
+                    Err(_) => Checkout::Unknown,
+                };
+                match checkout {
+                    Checkout::Found(session) => {
+                        let (next, step) = session.handle(&eap, &self.cx, &request);
+                        if let Ok(mut t) = self.sessions.lock() {
+                            match next {
+                                Some(s) => t.checkin(&key, Box::new(s), now + self.session_timeout),
+                                None => t.remove(&key),
+                            }
+                        }
+                        (key, step)
+                    }
+                    Checkout::Busy => {
+                        return self.drop_packet(from, now, "session_busy", "conversation already being processed");
+                    }
+                    Checkout::Unknown | Checkout::WrongNas => {
+                        return self.reject_unknown_state(packet, client, from, &eap);
+                    }
+                }
+            }
+            None => {
+                if eap.code != EapCode::Response || eap.typ != Some(EapType::Identity) {
+                    self.stats.incr("reject_eap_no_identity");
+                    self.log_refusal(
+                        from,
+                        packet,
+                        "eap_no_identity",
+                        "no State and not an EAP-Response/Identity",
+                        None,
+                    );
+                    return self.reject_eap(packet, client, eap.identifier);
+                }
+                let room = match self.sessions.lock() {
+                    Ok(t) => t.has_room(client.index, client.max_sessions),
+                    Err(_) => Err(Full::Total),
+                };
+                if let Err(full) = room {
+                    let (name, what) = match full {
+                        Full::Total => ("too_many_sessions", "eap.max_sessions reached"),
+                        Full::Client => ("too_many_sessions_for_client", "client max_sessions reached"),
+                    };
+                    self.stats.incr(name);
+                    if let Some(n) = self.stats.should_log(name, Some(from.ip()), now) {
+                        warn!(client = %client.name, suppressed = n, "refusing a new conversation: {what}");
+                    }
+                    return self.reject_eap(packet, client, eap.identifier);
+                }
+                let (session, step) = match Session::start(&eap, &self.cx, now) {
+                    Ok(x) => x,
+                    Err(reason) => {
+                        self.stats.incr(reason.name);
+                        self.log_refusal(from, packet, reason.name, &reason.detail, None);
+                        return self.reject_eap(packet, client, eap.identifier);
+                    }
+                };
+                let mut key = [0u8; 16];
+                rng(&mut key);
+                if let Ok(mut t) = self.sessions.lock() {
+                    t.insert(key, Box::new(session), client.index, from.ip(), now + self.session_timeout);
+                }
+                self.stats.incr("sessions_started");
+                (key, step)
+            }
+        };
+        self.reply_for(step, key, packet, client, from, now, rng)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reply_for(
+        &self,
+        step: Step,
+        key: StateKey,
+        packet: &Packet<'_>,
+        client: &Client,
+        from: SocketAddr,
+        now: Instant,
+        rng: Rng<'_>,
+    ) -> Option<Vec<u8>> {
+        let id = packet.identifier();
+        match step {
+            Step::Discard(reason) => self.drop_packet(from, now, reason, "EAP response discarded"),
+            Step::Challenge(eap) => {
+                self.stats.incr("access_challenges");
+                let mut b = PacketBuilder::new(Code::AccessChallenge, id);
+                b.eap_message(&eap);
+                // ok: the State is 16 octets, far below the 253-octet attribute limit.
+                let _ = b.attr(attr::STATE, &key);
+                self.encode(packet, client, b)
+            }
+            Step::Accept {
+                eap,
+                keys,
+                grant,
+                summary,
+            } => {
+                let mut b = PacketBuilder::new(Code::AccessAccept, id);
+                b.eap_message(&eap);
+                let identity = summary.identity.as_bytes();
+                if !identity.is_empty() {
+                    let _ = b.attr(attr::USER_NAME, identity.get(..253).unwrap_or(identity));
+                }
+                // RFC 2548 §2.4.2: each key gets its own salt with the high bit set.
+                let mut salts = [0u8; 4];
+                rng(&mut salts);
+                let salt_recv = [salts[0] | 0x80, salts[1]];
+                let mut salt_send = [salts[2] | 0x80, salts[3]];
+                if salt_send == salt_recv {
+                    salt_send[1] ^= 1;
+                }
+                let auth = packet.authenticator();
+                let recv = radius::mppe::encrypt_key(keys.mppe_recv_key(), &client.secret, auth, salt_recv);
+                let send = radius::mppe::encrypt_key(keys.mppe_send_key(), &client.secret, auth, salt_send);
+                let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_RECV_KEY, &recv);
+                let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_SEND_KEY, &send);
+                for a in &grant.attributes {
+                    let r = match a.vendor {
+                        Some(v) => b.vendor_attr(v, a.typ, &a.value).map(|_| ()),
+                        None => b.attr(a.typ, &a.value).map(|_| ()),
+                    };
+                    if let Err(e) = r {
+                        warn!("granted attribute {} not sent: {e}", a.typ);
+                    }
+                }
+                self.stats.incr("access_accepts");
+                self.log_finished("accept", None, &summary, packet, from, now, grant.rule.as_deref());
+                self.encode(packet, client, b)
+            }
+            Step::Reject {
+                eap,
+                reason,
+                summary,
+            } => {
+                self.stats.incr("access_rejects");
+                self.stats.incr(reason.name);
+                self.log_finished("reject", Some(&reason), &summary, packet, from, now, None);
+                let mut b = PacketBuilder::new(Code::AccessReject, id);
+                b.eap_message(&eap);
+                self.encode(packet, client, b)
+            }
+        }
+    }
+
+    fn reject_unknown_state(
+        &self,
+        packet: &Packet<'_>,
+        client: &Client,
+        from: SocketAddr,
+        eap: &EapPacket<'_>,
+    ) -> Option<Vec<u8>> {
+        self.stats.incr("access_rejects");
+        self.stats.incr("unknown_state");
+        self.log_refusal(
+            from,
+            packet,
+            "unknown_state",
+            "State never issued, expired or from another NAS",
+            None,
+        );
+        self.reject_eap(packet, client, eap.identifier)
+    }
+
+    fn reject_eap(&self, packet: &Packet<'_>, client: &Client, eap_id: u8) -> Option<Vec<u8>> {
+        let mut b = PacketBuilder::new(Code::AccessReject, packet.identifier());
+        b.eap_message(&crate::eap::failure(eap_id));
+        self.encode(packet, client, b)
+    }
+
+    fn status_server(
+        &self,
+        packet: &Packet<'_>,
+        client: &Client,
+        from: SocketAddr,
+        now: Instant,
+        has_ma: bool,
+    ) -> Option<Vec<u8>> {
+        // RFC 5997 §3: Status-Server without a (valid) Message-Authenticator is discarded.
+        if !has_ma {
+            return self.drop_packet(
+                from,
+                now,
+                "status_server_without_message_authenticator",
+                "Status-Server must carry Message-Authenticator",
+            );
+        }
+        self.stats.incr("status_server");
+        self.encode(packet, client, PacketBuilder::new(Code::AccessAccept, packet.identifier()))
+    }
+
+    fn encode(&self, packet: &Packet<'_>, client: &Client, mut b: PacketBuilder) -> Option<Vec<u8>> {
+        b.copy_proxy_state(packet);
+        match b.encode_response(&client.secret, packet.authenticator()) {
+            Ok(bytes) => {
+                if tracing::enabled!(Level::DEBUG) {
+                    if let Ok(p) = Packet::decode(&bytes) {
+                        debug!("sending to {}:\n{}", client.name, self.describe(&p));
+                    }
+                }
+                Some(bytes)
+            }
+            Err(e) => {
+                self.stats.incr("reply_encode_failed");
+                warn!(client = %client.name, "reply not sent: {e}");
+                None
+            }
+        }
+    }
+
+    fn drop_packet(
+        &self,
+        from: SocketAddr,
+        now: Instant,
+        reason: &'static str,
+        detail: &str,
+    ) -> Option<Vec<u8>> {
+        self.stats.incr("packets_dropped");
+        self.stats.incr(reason);
+        if let Some(suppressed) = self.stats.should_log(reason, Some(from.ip()), now) {
+            warn!(%from, reason = %reason, suppressed, "packet dropped: {detail}");
+        }
+        None
+    }
+
+    fn log_refusal(
+        &self,
+        from: SocketAddr,
+        packet: &Packet<'_>,
+        reason: &'static str,
+        detail: &str,
+        summary: Option<&Summary>,
+    ) {
+        let _ = summary;
+        info!(
+            outcome = %"reject",
+            reason = %reason,
+            detail,
+            nas = %from.ip(),
+            calling_station_id = %text(packet.first(attr::CALLING_STATION_ID)),
+            user_name = %text(packet.first(attr::USER_NAME)),
+            "authentication refused"
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log_finished(
+        &self,
+        outcome: &'static str,
+        reason: Option<&Reason>,
+        summary: &Summary,
+        packet: &Packet<'_>,
+        from: SocketAddr,
+        now: Instant,
+        rule: Option<&str>,
+    ) {
+        let (subject, issuer, serial) = match &summary.peer {
+            Some(p) => (p.subject.as_str(), p.issuer.as_str(), p.serial.as_str()),
+            None => ("-", "-", "-"),
+        };
+        let duration_ms = now.saturating_duration_since(summary.started).as_secs_f64() * 1000.0;
+        info!(
+            %outcome,
+            reason = %reason.map(|r| r.name).unwrap_or("-"),
+            detail = reason.map(|r| r.detail.as_str()).unwrap_or(""),
+            identity = %summary.identity,
+            subject,
+            issuer,
+            serial,
+            nas = %from.ip(),
+            calling_station_id = %text(packet.first(attr::CALLING_STATION_ID)),
+            tls_version = %summary.tls_version,
+            cipher_suite = %summary.cipher_suite,
+            round_trips = summary.round_trips,
+            duration_ms = format_args!("{duration_ms:.1}"),
+            rule = %rule.unwrap_or("-"),
+            "authentication finished"
+        );
+    }
+
+    /// `radiusd -X`-style dump of a packet, attributes named by the dictionary. Secrets and key
+    /// material are never printed.
+    pub fn describe(&self, packet: &Packet<'_>) -> String {
+        let mut out = format!(
+            "  {:?} id={} length={}",
+            packet.code(),
+            packet.identifier(),
+            packet.raw().len()
+        );
+        for a in packet.attributes() {
+            if a.typ == attr::VENDOR_SPECIFIC {
+                let vendor = a
+                    .value
+                    .get(..4)
+                    .and_then(|v| <[u8; 4]>::try_from(v).ok())
+                    .map(u32::from_be_bytes);
+                let name = match vendor {
+                    Some(v) => {
+                        let sub = a.value.get(4).copied().unwrap_or(0);
+                        self.dictionary.name_of(Some(v), u32::from(sub))
+                    }
+                    None => "Vendor-Specific".into(),
+                };
+                let _ = write!(out, "\n    {name} = <{} octets>", a.value.len());
+                continue;
+            }
+            let name = self.dictionary.name_of(None, u32::from(a.typ));
+            let value = match a.typ {
+                attr::USER_PASSWORD | attr::MESSAGE_AUTHENTICATOR => "<redacted>".to_string(),
+                attr::EAP_MESSAGE => describe_eap(a.value),
+                _ => self.format_value(&name, a.value),
+            };
+            let _ = write!(out, "\n    {name} = {value}");
+        }
+        out
+    }
+
+    fn format_value(&self, name: &str, value: &[u8]) -> String {
+        let def = self.dictionary.attribute(name);
+        match def.map(|d| &d.typ) {
+            Some(AttrType::Integer) if value.len() == 4 => {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(value);
+                let n = u32::from_be_bytes(b);
+                match self.dictionary.value_name(name, n) {
+                    Some(v) => v.to_string(),
+                    None => n.to_string(),
+                }
+            }
+            Some(AttrType::IpAddr) if value.len() == 4 => {
+                format!("{}.{}.{}.{}", value[0], value[1], value[2], value[3])
+            }
+            Some(AttrType::String) => format!("{:?}", String::from_utf8_lossy(value)),
+            _ => format!("0x{}", hex(value)),
+        }
+    }
+}
+
+fn describe_eap(value: &[u8]) -> String {
+    match EapPacket::decode(value) {
+        Ok(p) => format!(
+            "<EAP {:?} id={} type={:?} {} octets>",
+            p.code,
+            p.identifier,
+            p.typ,
+            value.len()
+        ),
+        Err(_) => format!("<{} octets>", value.len()),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn text(v: Option<&[u8]>) -> String {
+    match v {
+        Some(v) => String::from_utf8_lossy(v).into_owned(),
+        None => "-".into(),
+    }
+}
+
+fn u32_attr(packet: &Packet<'_>, typ: u8) -> Option<u32> {
+    let v = packet.first(typ)?;
+    let b: [u8; 4] = v.try_into().ok()?;
+    Some(u32::from_be_bytes(b))
+}
+
+fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> RequestInfo<'a> {
+    RequestInfo {
+        nas: Some(from.ip()),
+        user_name: packet.first(attr::USER_NAME),
+        calling_station_id: packet.first(attr::CALLING_STATION_ID),
+        called_station_id: packet.first(attr::CALLED_STATION_ID),
+        nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
+        framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
+    }
+}

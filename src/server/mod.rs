@@ -1,0 +1,146 @@
+//! The tokio shell around the sans-IO core: the only place with sockets, the clock, the OS RNG,
+//! task spawning and signals (see `handle.rs` for the request path itself).
+//!
+//! One receive loop per listening socket hands each datagram to a task, bounded by
+//! `server.max_in_flight` (the excess is dropped and counted: a NAS retransmits, RFC 5080 §2.2.1);
+//! the CPU work of TLS runs on the runtime's worker threads. A sweeper evicts idle conversations
+//! once a second.
+
+pub mod clients;
+pub mod dedup;
+pub mod handle;
+pub mod sessions;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, error, info};
+
+pub use handle::Core;
+
+/// Opens a UDP socket; IPv6 sockets are IPv6-only so that `0.0.0.0:1812` and `[::]:1812` can
+/// both be listed.
+#[allow(clippy::disallowed_methods)]
+pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // Bursts of re-associating clients arrive faster than one scheduler tick.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// The OS RNG for State values and MPPE salts. A machine that cannot produce randomness must
+/// not authenticate anyone with predictable State values: stop instead.
+fn os_rng(buf: &mut [u8]) {
+    if let Err(e) = getrandom::fill(buf) {
+        error!("the operating system's random number generator failed: {e}; stopping");
+        std::process::abort();
+    }
+}
+
+/// Serves on the given sockets until `shutdown` turns true.
+#[allow(clippy::disallowed_methods)]
+pub async fn run(
+    core: Arc<Core>,
+    sockets: Vec<UdpSocket>,
+    max_in_flight: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(max_in_flight));
+    let mut loops = Vec::new();
+    for socket in sockets {
+        let socket = Arc::new(socket);
+        loops.push(tokio::spawn(receive_loop(
+            core.clone(),
+            socket,
+            permits.clone(),
+            shutdown.clone(),
+        )));
+    }
+    let sweeper = {
+        let core = core.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut n: u64 = 0;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                core.sweep(Instant::now());
+                n += 1;
+                if n % 300 == 0 {
+                    info!("counters: {}", core.stats.report());
+                }
+            }
+        })
+    };
+    let _ = shutdown.wait_for(|stop| *stop).await;
+    for l in loops {
+        let _ = l.await;
+    }
+    let _ = sweeper.await;
+    // Let requests already being processed finish and send their replies.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        permits.acquire_many(u32::try_from(max_in_flight).unwrap_or(u32::MAX)),
+    )
+    .await;
+    info!("stopped; counters: {}", core.stats.report());
+}
+
+#[allow(clippy::disallowed_methods)]
+async fn receive_loop(
+    core: Arc<Core>,
+    socket: Arc<UdpSocket>,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
+    let mut buf = vec![0u8; 4097];
+    loop {
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let (len, from) = match received {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on some systems; keep serving.
+                debug!("recv_from: {e}");
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            core.stats.incr("overloaded_dropped");
+            continue;
+        };
+        let datagram = buf.get(..len).unwrap_or(&[]).to_vec();
+        let core = core.clone();
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            let reply = core.handle_datagram(from, &datagram, Instant::now(), &mut os_rng);
+            if let Some(reply) = reply {
+                if let Err(e) = socket.send_to(&reply, from).await {
+                    debug!("send_to {from}: {e}");
+                }
+            }
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,458 @@
+//! The EAP-TLS conversation state machine (RFC 5216 §2.1, RFC 9190 §2.1), sans IO.
+//!
+//! A [`Session`] is created by an EAP-Response/Identity and answers it with EAP-TLS Start
+//! (RFC 5216 §2.1.1). Each later EAP-Response is handed to [`Session::handle`], which consumes
+//! the session and returns it (if the conversation goes on) together with a [`Step`]: the EAP
+//! packet for an Access-Challenge, Access-Accept or Access-Reject — or `Discard` when the
+//! response must be silently dropped (RFC 3748 §4.1: wrong Identifier).
+//!
+//! Fragmentation (RFC 5216 §2.1.5) is handled by `eap::fragment` and kept apart from TLS progress:
+//! the phase says whether we are receiving the peer's flight or sending ours, and what happens when
+//! our flight has been fully delivered (wait for the peer's next flight, accept, or reject after an
+//! alert was delivered). No clock is read here and no randomness is drawn: `now` comes in as an
+//! argument.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::eap::{
+    self, EapCode, EapPacket, EapType, Fragmenter, Progress, ReassemblyLimits, Reassembler,
+    TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
+};
+use crate::keys::SessionKeys;
+use crate::policy::{Decision, Grant, Policy, RequestInfo};
+use crate::tls::{self, TlsEngine, TlsFailure, VerifiedPeer};
+
+/// Largest TLS data octets we put in one EAP-TLS request whatever the NAS says: keeps the
+/// Access-Challenge (EAP-Message split in 253-octet attributes, State, Message-Authenticator,
+/// Proxy-State) under the 4096-octet RADIUS limit (RFC 2865 §3).
+pub const MAX_FRAGMENT_FOR_RADIUS: usize = 3000;
+
+/// Longest EAP identity we keep (RFC 3748 §5.1 sets no limit; RADIUS User-Name holds 253).
+pub const MAX_IDENTITY_LEN: usize = 253;
+
+/// Everything a session needs from the server's configuration.
+pub struct SessionContext {
+    pub tls: Arc<rustls::ServerConfig>,
+    /// `tls.fragment_size`.
+    pub fragment_size: usize,
+    pub reassembly: ReassemblyLimits,
+    pub policy: Arc<dyn Policy>,
+}
+
+impl SessionContext {
+    /// TLS data per EAP-TLS request: the configured size, lowered to what Framed-MTU (RFC 3580
+    /// §3.15: the largest EAP packet the link carries) and the RADIUS packet limit allow.
+    pub fn max_fragment(&self, framed_mtu: Option<u32>) -> usize {
+        let mut n = self.fragment_size.min(MAX_FRAGMENT_FOR_RADIUS);
+        if let Some(mtu) = framed_mtu {
+            let by_mtu = (mtu as usize).saturating_sub(TLS_HEADER_OVERHEAD);
+            n = n.min(by_mtu);
+        }
+        n.max(64)
+    }
+}
+
+/// A stable, machine-readable reason (for logs and counters) with a human detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub name: &'static str,
+    pub detail: String,
+}
+
+impl Reason {
+    pub fn new(name: &'static str, detail: impl Into<String>) -> Self {
+        Reason {
+            name,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<TlsFailure> for Reason {
+    fn from(f: TlsFailure) -> Self {
+        Reason {
+            name: f.reason,
+            detail: f.detail,
+        }
+    }
+}
+
+/// What the per-authentication log line reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub identity: String,
+    pub peer: Option<VerifiedPeer>,
+    pub tls_version: &'static str,
+    pub cipher_suite: String,
+    pub round_trips: u32,
+    pub started: Instant,
+}
+
+#[must_use]
+#[derive(Debug)]
+pub enum Step {
+    /// Send an Access-Challenge carrying this EAP-Request.
+    Challenge(Vec<u8>),
+    /// Send an Access-Accept with EAP-Success, the MPPE keys and the granted attributes.
+    Accept {
+        eap: Vec<u8>,
+        keys: SessionKeys,
+        grant: Grant,
+        summary: Box<Summary>,
+    },
+    /// Send an Access-Reject with EAP-Failure.
+    Reject {
+        eap: Vec<u8>,
+        reason: Reason,
+        summary: Box<Summary>,
+    },
+    /// Send nothing: the response does not belong to this conversation's current exchange.
+    Discard(&'static str),
+}
+
+/// What to do once our flight has been fully delivered and the peer answers it.
+enum Then {
+    /// The handshake goes on: the answer is the peer's next flight.
+    Receive,
+    /// Handshake done and authorized: the answer must be an empty ACK, then EAP-Success.
+    Accept(Box<(SessionKeys, Grant)>),
+    /// We delivered a TLS alert: whatever the peer answers, EAP-Failure.
+    Reject(Reason),
+}
+
+enum Phase {
+    Receiving(Reassembler),
+    Sending { flight: Fragmenter, then: Then },
+}
+
+pub struct Session {
+    identity: Vec<u8>,
+    tls: TlsEngine,
+    phase: Phase,
+    /// The Identifier of our outstanding EAP-Request: the response must carry it.
+    request_id: u8,
+    round_trips: u32,
+    started: Instant,
+    peer: Option<VerifiedPeer>,
+    limits: ReassemblyLimits,
+}
+
+impl Session {
+    /// Starts a conversation from an EAP-Response/Identity: answers with EAP-TLS Start.
+    pub fn start(
+        identity: &EapPacket<'_>,
+        cx: &SessionContext,
+        now: Instant,
+    ) -> Result<(Session, Step), Reason> {
+        if identity.code != EapCode::Response || identity.typ != Some(EapType::Identity) {
+            return Err(Reason::new(
+                "eap_no_identity",
+                "a conversation must start with EAP-Response/Identity",
+            ));
+        }
+        if identity.type_data.len() > MAX_IDENTITY_LEN {
+            return Err(Reason::new(
+                "identity_too_long",
+                format!("{} octets", identity.type_data.len()),
+            ));
+        }
+        let tls = TlsEngine::new(cx.tls.clone()).map_err(Reason::from)?;
+        let request_id = identity.identifier.wrapping_add(1);
+        let session = Session {
+            identity: identity.type_data.to_vec(),
+            tls,
+            phase: Phase::Receiving(Reassembler::new(cx.reassembly)),
+            request_id,
+            round_trips: 1,
+            started: now,
+            peer: None,
+            limits: cx.reassembly,
+        };
+        // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
+        let start = TlsFrame {
+            flags: TlsFlags {
+                start: true,
+                ..TlsFlags::default()
+            },
+            message_length: None,
+            data: &[],
+        };
+        let step = Step::Challenge(eap::tls_request(request_id, &start));
+        Ok((session, step))
+    }
+
+    pub fn identity(&self) -> &[u8] {
+        &self.identity
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Handles one EAP-Response of this conversation.
+    pub fn handle(
+        mut self,
+        eap: &EapPacket<'_>,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+    ) -> (Option<Session>, Step) {
+        if eap.code != EapCode::Response {
+            return (Some(self), Step::Discard("eap_unexpected_code"));
+        }
+        // RFC 3748 §4.1: a response whose Identifier does not match the outstanding request is
+        // silently discarded; the conversation stays where it is.
+        if eap.identifier != self.request_id {
+            return (Some(self), Step::Discard("eap_wrong_identifier"));
+        }
+        self.round_trips = self.round_trips.saturating_add(1);
+        match eap.typ {
+            Some(EapType::Tls) => {}
+            Some(EapType::Nak) => {
+                return self.reject(
+                    eap.identifier,
+                    Reason::new("eap_nak", "the peer refused EAP-TLS (Legacy-Nak)"),
+                );
+            }
+            Some(EapType::Identity) => {
+                return self.reject(
+                    eap.identifier,
+                    Reason::new(
+                        "eap_identity_in_conversation",
+                        "a new Identity in the middle of a conversation",
+                    ),
+                );
+            }
+            other => {
+                let t = other.map(u8::from).unwrap_or(0);
+                return self.reject(
+                    eap.identifier,
+                    Reason::new("eap_unexpected_method", format!("EAP type {t}")),
+                );
+            }
+        }
+        let frame = match TlsFrame::decode(eap.type_data) {
+            Ok(f) => f,
+            Err(e) => {
+                return self.reject(
+                    eap.identifier,
+                    Reason::new("eap_tls_malformed", e.to_string()),
+                );
+            }
+        };
+        let next_id = eap.identifier.wrapping_add(1);
+        let phase = std::mem::replace(
+            &mut self.phase,
+            Phase::Receiving(Reassembler::new(self.limits)),
+        );
+        match phase {
+            Phase::Sending { flight, then } => {
+                if !flight.is_done() {
+                    // RFC 5216 §2.1.5: each fragment is acknowledged by an empty response.
+                    if !frame.is_ack() {
+                        return self.reject(
+                            eap.identifier,
+                            Reason::new(
+                                "eap_tls_expected_ack",
+                                "data instead of an ACK while we were sending fragments",
+                            ),
+                        );
+                    }
+                    return self.send_next(flight, then, next_id);
+                }
+                match then {
+                    Then::Receive => self.receive(frame, cx, request, next_id),
+                    Then::Reject(reason) => self.reject(eap.identifier, reason),
+                    Then::Accept(done) => {
+                        if !frame.is_ack() {
+                            return self.reject(
+                                eap.identifier,
+                                Reason::new(
+                                    "eap_tls_unexpected_data",
+                                    "data after the handshake finished",
+                                ),
+                            );
+                        }
+                        let (keys, grant) = *done;
+                        let summary = self.summary();
+                        (
+                            None,
+                            Step::Accept {
+                                eap: eap::success(eap.identifier),
+                                keys,
+                                grant,
+                                summary,
+                            },
+                        )
+                    }
+                }
+            }
+            Phase::Receiving(reassembler) => {
+                self.phase = Phase::Receiving(reassembler);
+                self.receive(frame, cx, request, next_id)
+            }
+        }
+    }
+
+    /// The peer sent (part of) its TLS flight.
+    fn receive(
+        mut self,
+        frame: TlsFrame<'_>,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+        next_id: u8,
+    ) -> (Option<Session>, Step) {
+        let this_id = next_id.wrapping_sub(1);
+        if frame.is_ack() {
+            return self.reject(
+                this_id,
+                Reason::new(
+                    "eap_tls_unexpected_ack",
+                    "an empty response where the peer's TLS data was expected",
+                ),
+            );
+        }
+        let mut reassembler = match std::mem::replace(
+            &mut self.phase,
+            Phase::Receiving(Reassembler::new(self.limits)),
+        ) {
+            Phase::Receiving(r) => r,
+            Phase::Sending { .. } => Reassembler::new(self.limits),
+        };
+        let message = match reassembler.push(&frame) {
+            Err(e) => return self.reject(this_id, Reason::new("eap_tls_fragment", e.to_string())),
+            Ok(Progress::NeedMore) => {
+                // RFC 5216 §2.1.5: acknowledge a fragment with an empty EAP-TLS request.
+                self.phase = Phase::Receiving(reassembler);
+                self.request_id = next_id;
+                return (
+                    Some(self),
+                    Step::Challenge(eap::tls_request(next_id, &TlsFrame::ack())),
+                );
+            }
+            Ok(Progress::Complete(m)) => m,
+        };
+        if let Err(failure) = self.tls.feed(&message) {
+            // Deliver the queued alert before EAP-Failure, so the peer learns why.
+            let alert = self.tls.take_output();
+            let reason = Reason::from(failure);
+            if alert.is_empty() {
+                return self.reject(this_id, reason);
+            }
+            return self.start_flight(alert, Then::Reject(reason), cx, request, next_id);
+        }
+        if self.tls.is_handshaking() {
+            let out = self.tls.take_output();
+            if out.is_empty() {
+                // A complete TLS message that asks for no answer yet: invite the next one.
+                self.request_id = next_id;
+                return (
+                    Some(self),
+                    Step::Challenge(eap::tls_request(next_id, &TlsFrame::ack())),
+                );
+            }
+            return self.start_flight(out, Then::Receive, cx, request, next_id);
+        }
+        // The handshake completed: the chain was verified by rustls.
+        let Some(peer) = self.tls.verified_peer() else {
+            return self.reject(
+                this_id,
+                Reason::new("no_client_certificate", "handshake ended without a certificate"),
+            );
+        };
+        self.peer = Some(peer.clone());
+        let grant = match cx.policy.authorize(&self.identity, &peer, request) {
+            Decision::Accept(g) => g,
+            Decision::Reject { reason, detail } => {
+                return self.reject(this_id, Reason::new(reason, detail));
+            }
+        };
+        if self.tls.is_tls13() {
+            if let Err(f) = self.tls.queue_success_indication() {
+                return self.reject(this_id, f.into());
+            }
+        }
+        let keys = match self.tls.keys() {
+            Ok(k) => k,
+            Err(e) => return self.reject(this_id, Reason::new("key_derivation", e.to_string())),
+        };
+        let out = self.tls.take_output();
+        let then = Then::Accept(Box::new((keys, grant)));
+        if out.is_empty() {
+            // Nothing left to tell the peer (not expected with TLS 1.2 or 1.3): succeed now.
+            if let Then::Accept(done) = then {
+                let (keys, grant) = *done;
+                let summary = self.summary();
+                return (
+                    None,
+                    Step::Accept {
+                        eap: eap::success(this_id),
+                        keys,
+                        grant,
+                        summary,
+                    },
+                );
+            }
+        }
+        self.start_flight(out, then, cx, request, next_id)
+    }
+
+    fn start_flight(
+        self,
+        out: Vec<u8>,
+        then: Then,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+        next_id: u8,
+    ) -> (Option<Session>, Step) {
+        let flight = Fragmenter::new(out, cx.max_fragment(request.framed_mtu));
+        self.send_next(flight, then, next_id)
+    }
+
+    fn send_next(
+        mut self,
+        mut flight: Fragmenter,
+        then: Then,
+        next_id: u8,
+    ) -> (Option<Session>, Step) {
+        let packet = match flight.next_frame() {
+            Some(frame) => eap::tls_request(next_id, &frame),
+            None => eap::tls_request(next_id, &TlsFrame::ack()),
+        };
+        self.request_id = next_id;
+        self.phase = Phase::Sending { flight, then };
+        (Some(self), Step::Challenge(packet))
+    }
+
+    fn reject(self, response_id: u8, reason: Reason) -> (Option<Session>, Step) {
+        let summary = self.summary();
+        (
+            None,
+            Step::Reject {
+                eap: eap::failure(response_id),
+                reason,
+                summary,
+            },
+        )
+    }
+
+    fn summary(&self) -> Box<Summary> {
+        Box::new(Summary {
+            identity: String::from_utf8_lossy(&self.identity).into_owned(),
+            peer: self.peer.clone(),
+            tls_version: tls::version_name(self.tls.version()),
+            cipher_suite: self
+                .tls
+                .cipher_suite()
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_else(|| "none".into()),
+            round_trips: self.round_trips,
+            started: self.started,
+        })
+    }
+
+    /// A summary for a conversation the server abandons (idle timeout, table eviction).
+    pub fn abandon(self) -> Box<Summary> {
+        self.summary()
+    }
+}

@@ -1,0 +1,351 @@
+//! TLS inside EAP, driven purely in memory (RFC 5216 §2.1, RFC 9190 §2.1).
+//!
+//! [`TlsEngine`] wraps a rustls `ServerConnection`: the EAP layer hands it whole reassembled TLS
+//! messages with [`TlsEngine::feed`] and collects the server's flight with
+//! [`TlsEngine::take_output`]. No sockets, no clock: rustls reads time through its provider only
+//! for certificate validity, which is the one clock read we accept in the core.
+//!
+//! Choices made here, deliberately:
+//! - Client certificates are mandatory and verified by rustls's WebPKI verifier against the
+//!   configured CA files, so a completed handshake *is* the proof that the chain validated;
+//!   [`VerifiedPeer`] can only be built from such a handshake.
+//! - Session resumption is off (no session ID cache, no tickets, `send_tls13_tickets = 0`):
+//!   rustls does not re-verify the client certificate on resumption, so resumption must wait
+//!   until revocation and policy can be re-checked on the restored certificate.
+//! - TLS 1.3 (RFC 9190 §2.5): once the handshake is complete the server sends one octet 0x00 of
+//!   application data as the protected success indication.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::{CertificateError, ProtocolVersion, RootCertStore, ServerConnection};
+
+use crate::config::{TlsConfig, TlsVersion, parse_tls_version};
+use crate::keys::{self, KeyError, SessionKeys};
+
+/// The single crypto provider of the process. rustls panics at run time when it has to pick a
+/// default among several, so every builder gets this one explicitly.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{key}: cannot read {path}: {message}")]
+    File {
+        key: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn file_err(key: &'static str, path: &Path, message: impl fmt::Display) -> TlsSetupError {
+    TlsSetupError::File {
+        key,
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Reads every certificate in a PEM file; an empty file is an error.
+pub fn load_certs(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let bytes = std::fs::read(path).map_err(|e| file_err(key, path, e))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_err(key, path, format!("bad PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(file_err(key, path, "no CERTIFICATE block in the file"));
+    }
+    Ok(certs)
+}
+
+pub fn load_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+    let bytes = std::fs::read(path).map_err(|e| file_err(key, path, e))?;
+    PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|e| file_err(key, path, format!("no usable private key: {e}")))
+}
+
+pub fn versions(
+    cfg: &TlsConfig,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsSetupError> {
+    let bad = |e: crate::config::ConfigError| TlsSetupError::Invalid {
+        key: "tls.tls_min_version",
+        message: e.to_string(),
+    };
+    let min = parse_tls_version("tls.tls_min_version", &cfg.tls_min_version).map_err(bad)?;
+    let max = parse_tls_version("tls.tls_max_version", &cfg.tls_max_version).map_err(bad)?;
+    let mut v = Vec::new();
+    if min <= TlsVersion::V1_2 && max >= TlsVersion::V1_2 {
+        v.push(&rustls::version::TLS12);
+    }
+    if max >= TlsVersion::V1_3 {
+        v.push(&rustls::version::TLS13);
+    }
+    if v.is_empty() {
+        return Err(TlsSetupError::Invalid {
+            key: "tls.tls_min_version",
+            message: "no TLS version left between tls_min_version and tls_max_version".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// The trust anchors for client certificates: every certificate in every `ca_file`.
+pub fn client_roots(cfg: &TlsConfig) -> Result<RootCertStore, TlsSetupError> {
+    let mut roots = RootCertStore::empty();
+    for path in cfg.ca_file.paths() {
+        for cert in load_certs("tls.ca_file", &path)? {
+            roots
+                .add(cert)
+                .map_err(|e| file_err("tls.ca_file", &path, format!("unusable CA: {e}")))?;
+        }
+    }
+    Ok(roots)
+}
+
+/// Builds the rustls server configuration from `[tls]`; every error names its key.
+pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+    let provider = provider();
+    let chain = load_certs("tls.certificate_file", &cfg.certificate_file)?;
+    let key = load_key("tls.private_key_file", &cfg.private_key_file)?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| TlsSetupError::Invalid {
+            key: "tls.private_key_file",
+            message: format!("unsupported key: {e}"),
+        })?;
+    rustls::sign::CertifiedKey::new(chain.clone(), signing_key)
+        .keys_match()
+        .map_err(|e| TlsSetupError::Invalid {
+            key: "tls.private_key_file",
+            message: format!(
+                "does not match the certificate in tls.certificate_file ({}): {e}",
+                cfg.certificate_file.display()
+            ),
+        })?;
+    let roots = client_roots(cfg)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| TlsSetupError::Invalid {
+            key: "tls.ca_file",
+            message: e.to_string(),
+        })?;
+    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions(cfg)?)
+        .map_err(|e| TlsSetupError::Invalid {
+            key: "tls.tls_min_version",
+            message: e.to_string(),
+        })?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsSetupError::Invalid {
+            key: "tls.certificate_file",
+            message: e.to_string(),
+        })?;
+    sc.session_storage = Arc::new(NoServerSessionStorage {});
+    sc.send_tls13_tickets = 0;
+    Ok(Arc::new(sc))
+}
+
+/// Why a handshake failed, with a stable machine-readable name for logs and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFailure {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
+impl From<&rustls::Error> for TlsFailure {
+    fn from(e: &rustls::Error) -> Self {
+        use rustls::Error as E;
+        let reason = match e {
+            E::InvalidCertificate(c) => match c {
+                CertificateError::UnknownIssuer => "cert_untrusted",
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "cert_expired"
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "cert_not_yet_valid"
+                }
+                CertificateError::Revoked => "cert_revoked",
+                CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                    "eku_missing"
+                }
+                CertificateError::UnknownRevocationStatus => "revocation_unknown",
+                CertificateError::ExpiredRevocationList
+                | CertificateError::ExpiredRevocationListContext { .. } => "crl_expired",
+                _ => "cert_invalid",
+            },
+            E::NoCertificatesPresented => "no_client_certificate",
+            E::AlertReceived(_) => "peer_alert",
+            E::PeerIncompatible(_) => "tls_incompatible",
+            E::InvalidMessage(_) | E::InappropriateMessage { .. } => "tls_protocol_error",
+            _ => "tls_error",
+        };
+        TlsFailure {
+            reason,
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// A client whose certificate chain rustls verified during a completed handshake. Only
+/// [`TlsEngine::verified_peer`] builds one, so holding it is proof of verification.
+#[derive(Clone)]
+pub struct VerifiedPeer {
+    chain: Vec<CertificateDer<'static>>,
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number in lowercase hex, as operators compare it with `openssl x509 -serial`.
+    pub serial: String,
+}
+
+impl fmt::Debug for VerifiedPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedPeer")
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .field("serial", &self.serial)
+            .finish()
+    }
+}
+
+impl VerifiedPeer {
+    pub(crate) fn from_chain(chain: Vec<CertificateDer<'static>>) -> Option<Self> {
+        let leaf = chain.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        let serial = cert
+            .raw_serial()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        Some(VerifiedPeer {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            serial,
+            chain,
+        })
+    }
+
+    /// The DER of the end-entity certificate.
+    pub fn leaf_der(&self) -> &[u8] {
+        self.chain.first().map(|c| c.as_ref()).unwrap_or(&[])
+    }
+
+    /// The chain as the peer sent it, leaf first.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+}
+
+/// One server-side TLS connection fed from EAP-TLS messages.
+pub struct TlsEngine {
+    conn: Box<ServerConnection>,
+}
+
+impl TlsEngine {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Result<Self, TlsFailure> {
+        let conn = ServerConnection::new(config).map_err(|e| TlsFailure::from(&e))?;
+        Ok(TlsEngine {
+            conn: Box::new(conn),
+        })
+    }
+
+    /// Feeds a whole TLS message (one reassembled EAP-TLS payload) to rustls.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), TlsFailure> {
+        while !data.is_empty() {
+            match self.conn.read_tls(&mut data) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(TlsFailure {
+                        reason: "tls_protocol_error",
+                        detail: e.to_string(),
+                    });
+                }
+            }
+            self.conn
+                .process_new_packets()
+                .map_err(|e| TlsFailure::from(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Everything rustls wants to send: a handshake flight, or the alert after a failure.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while self.conn.wants_write() {
+            // Writing into a Vec cannot fail; a zero-length write would mean nothing is queued.
+            match self.conn.write_tls(&mut out) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        out
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// RFC 9190 §2.5: one octet 0x00 of application data tells a TLS 1.3 peer the server will
+    /// send no more handshake messages.
+    pub fn queue_success_indication(&mut self) -> Result<(), TlsFailure> {
+        self.conn
+            .writer()
+            .write_all(&[0x00])
+            .map_err(|e| TlsFailure {
+                reason: "tls_error",
+                detail: e.to_string(),
+            })
+    }
+
+    pub fn verified_peer(&self) -> Option<VerifiedPeer> {
+        if self.conn.is_handshaking() {
+            return None;
+        }
+        VerifiedPeer::from_chain(self.conn.peer_certificates()?.to_vec())
+    }
+
+    pub fn keys(&self) -> Result<SessionKeys, KeyError> {
+        keys::derive(&self.conn)
+    }
+
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+
+    pub fn is_tls13(&self) -> bool {
+        self.conn.protocol_version() == Some(ProtocolVersion::TLSv1_3)
+    }
+
+    pub fn cipher_suite(&self) -> Option<rustls::CipherSuite> {
+        self.conn.negotiated_cipher_suite().map(|s| s.suite())
+    }
+}
+
+/// "TLSv1.2" / "TLSv1.3" for log lines.
+pub fn version_name(v: Option<ProtocolVersion>) -> &'static str {
+    match v {
+        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(_) => "other",
+        None => "none",
+    }
+}
