@@ -242,7 +242,11 @@ pub enum TlsVersion {
 }
 
 pub fn parse_tls_version(key: &str, v: &str) -> Result<TlsVersion, ConfigError> {
-    match v.trim().trim_start_matches("TLSv").trim_start_matches("tls") {
+    match v
+        .trim()
+        .trim_start_matches("TLSv")
+        .trim_start_matches("tls")
+    {
         "1.2" | "1_2" => Ok(TlsVersion::V1_2),
         "1.3" | "1_3" => Ok(TlsVersion::V1_3),
         other => Err(ConfigError::invalid(
@@ -290,7 +294,9 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -353,11 +359,17 @@ impl Config {
     /// Checks that need no file access. File checks happen when the TLS config is built.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.listen.is_empty() {
-            return Err(ConfigError::invalid("server.listen", "no address to listen on"));
+            return Err(ConfigError::invalid(
+                "server.listen",
+                "no address to listen on",
+            ));
         }
         self.listen_addrs()?;
         if self.server.max_in_flight == 0 {
-            return Err(ConfigError::invalid("server.max_in_flight", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "server.max_in_flight",
+                "must be at least 1",
+            ));
         }
         for (i, c) in self.clients.iter().enumerate() {
             Cidr::parse(&c.address)
@@ -389,7 +401,10 @@ impl Config {
             ));
         }
         if self.eap.max_sessions == 0 {
-            return Err(ConfigError::invalid("eap.max_sessions", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "eap.max_sessions",
+                "must be at least 1",
+            ));
         }
         if self.eap.session_timeout_secs == 0 {
             return Err(ConfigError::invalid(
@@ -404,7 +419,10 @@ impl Config {
             ));
         }
         if self.eap.max_fragments == 0 {
-            return Err(ConfigError::invalid("eap.max_fragments", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "eap.max_fragments",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -446,7 +464,11 @@ mod tests {
         assert!(!cfg.clients.is_empty());
         for c in &cfg.clients {
             let cidr = Cidr::parse(&c.address).unwrap();
-            assert!(cidr.addr.is_loopback(), "default client {} not loopback", c.name);
+            assert!(
+                cidr.addr.is_loopback(),
+                "default client {} not loopback",
+                c.name
+            );
         }
     }
 
@@ -458,13 +480,17 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = from_str("[tls]\nfragment_sise = 300\n").unwrap_err().to_string();
+        let err = from_str("[tls]\nfragment_sise = 300\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("fragment_sise"), "{err}");
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let err = from_str("[tls]\nfragment_size = 10\n").unwrap_err().to_string();
+        let err = from_str("[tls]\nfragment_size = 10\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tls.fragment_size"), "{err}");
         let err = from_str("[[client]]\nname='a'\naddress='10.0.0.0/33'\nsecret='s'\n")
             .unwrap_err()
@@ -474,7 +500,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("tls.tls_min_version"), "{err}");
-        let err = from_str("[server]\nlisten=['localhost']\n").unwrap_err().to_string();
+        let err = from_str("[server]\nlisten=['localhost']\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("server.listen[0]"), "{err}");
     }
 
@@ -485,8 +513,14 @@ mod tests {
              [[client]]\nname='b'\naddress='127.0.0.1'\nsecret='s'\nrequire_message_authenticator=false\n",
         )
         .unwrap();
-        assert_eq!(c.clients[0].require_message_authenticator, RequireMessageAuthenticator::Auto);
-        assert_eq!(c.clients[1].require_message_authenticator, RequireMessageAuthenticator::No);
+        assert_eq!(
+            c.clients[0].require_message_authenticator,
+            RequireMessageAuthenticator::Auto
+        );
+        assert_eq!(
+            c.clients[1].require_message_authenticator,
+            RequireMessageAuthenticator::No
+        );
         assert!(from_str(
             "[[client]]\nname='a'\naddress='::1'\nsecret='s'\nrequire_message_authenticator='maybe'\n"
         )

@@ -18,7 +18,11 @@ use certradius::server::{self, Core};
 use certradius::{pki, tls};
 
 #[derive(Parser)]
-#[command(name = "certradius", version, about = "802.1X EAP-TLS RADIUS authentication server")]
+#[command(
+    name = "certradius",
+    version,
+    about = "802.1X EAP-TLS RADIUS authentication server"
+)]
 struct Cli {
     /// Configuration file (TOML). Without it, the embedded default (loopback, test PKI) is used.
     #[arg(long, short = 'c', global = true)]
@@ -46,7 +50,10 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::TestPki { dir } => match pki::generate(&dir) {
             Ok(files) => {
-                println!("wrote a TEST PKI (never for production) to {}:", dir.display());
+                println!(
+                    "wrote a TEST PKI (never for production) to {}:",
+                    dir.display()
+                );
                 for f in files {
                     println!("  {}", f.display());
                 }
@@ -73,8 +80,13 @@ fn main() -> ExitCode {
 
 fn init_tracing(debug: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if debug { "certradius=debug,info" } else { "info" };
-    let filter = EnvFilter::try_from_env("CERTRADIUS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let default = if debug {
+        "certradius=debug,info"
+    } else {
+        "info"
+    };
+    let filter =
+        EnvFilter::try_from_env("CERTRADIUS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -205,7 +217,10 @@ fn serve(path: Option<&Path>) -> ExitCode {
         }
         info!(
             clients = config.clients.len(),
-            tls = format!("{}..{}", config.tls.tls_min_version, config.tls.tls_max_version),
+            tls = format!(
+                "{}..{}",
+                config.tls.tls_min_version, config.tls.tls_max_version
+            ),
             fragment_size = config.tls.fragment_size,
             "certradius {} ready",
             env!("CARGO_PKG_VERSION")
@@ -232,7 +247,9 @@ fn print_try_it(addr: std::net::SocketAddr, config: &Config) {
         .map(|c| c.secret.expose().to_string())
         .unwrap_or_default();
     println!();
-    println!("Authenticate against it with eapol_test (Debian package eapoltest), from the repository root:");
+    println!(
+        "Authenticate against it with eapol_test (Debian package eapoltest), from the repository root:"
+    );
     println!(
         "  eapol_test -c testbed/eapol_test/tls12.conf -a {} -p {} -s {secret}",
         addr.ip(),
@@ -243,7 +260,9 @@ fn print_try_it(addr: std::net::SocketAddr, config: &Config) {
         addr.ip(),
         addr.port()
     );
-    println!("Success ends with \"MPPE keys OK: 1  mismatch: 0\" and \"SUCCESS\". Stop with Ctrl-C.");
+    println!(
+        "Success ends with \"MPPE keys OK: 1  mismatch: 0\" and \"SUCCESS\". Stop with Ctrl-C."
+    );
     println!();
 }
 

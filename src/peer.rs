@@ -13,7 +13,7 @@ use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 
 use crate::eap::{
-    self, EapCode, EapPacket, EapType, Fragmenter, Progress, ReassemblyLimits, Reassembler,
+    self, EapCode, EapPacket, EapType, Fragmenter, Progress, Reassembler, ReassemblyLimits,
     TlsFrame,
 };
 use crate::keys::{self, SessionKeys};
@@ -85,7 +85,8 @@ impl Supplicant {
     ) -> Result<Self, PeerError> {
         let name = ServerName::try_from(server_name.to_string())
             .map_err(|e| PeerError::Setup(format!("server name: {e}")))?;
-        let conn = ClientConnection::new(config, name).map_err(|e| PeerError::Tls(e.to_string()))?;
+        let conn =
+            ClientConnection::new(config, name).map_err(|e| PeerError::Tls(e.to_string()))?;
         Ok(Supplicant {
             conn,
             identity: identity.to_vec(),
@@ -140,7 +141,9 @@ impl Supplicant {
         if let Some(flight) = &mut self.sending {
             if !flight.is_done() {
                 if !frame.is_ack() {
-                    return Err(PeerError::Protocol("expected an ACK of our fragment".into()));
+                    return Err(PeerError::Protocol(
+                        "expected an ACK of our fragment".into(),
+                    ));
                 }
                 return Ok(self.next_fragment(id));
             }
@@ -208,9 +211,10 @@ impl Supplicant {
     }
 
     fn next_fragment(&mut self, id: u8) -> PeerStep {
-        let frame = self.sending.as_mut().and_then(|f| {
-            f.next_frame().map(|fr| eap::tls_response(id, &fr))
-        });
+        let frame = self
+            .sending
+            .as_mut()
+            .and_then(|f| f.next_frame().map(|fr| eap::tls_response(id, &fr)));
         PeerStep::Respond(frame.unwrap_or_else(|| eap::tls_response(id, &TlsFrame::ack())))
     }
 }
@@ -377,7 +381,11 @@ impl Conversation {
     }
 
     /// Consumes the server's reply to the last request.
-    pub fn on_reply(&mut self, reply: &[u8], next_authenticator: [u8; 16]) -> Result<Next, PeerError> {
+    pub fn on_reply(
+        &mut self,
+        reply: &[u8],
+        next_authenticator: [u8; 16],
+    ) -> Result<Next, PeerError> {
         let Some((_, auth, eap_len)) = &self.last else {
             return Err(PeerError::Protocol("reply before any request".into()));
         };
@@ -411,7 +419,10 @@ impl Conversation {
                     PeerStep::Success(keys) => {
                         let keys_match = r.recv_key.as_deref() == Some(keys.mppe_recv_key())
                             && r.send_key.as_deref() == Some(keys.mppe_send_key());
-                        Ok(Next::Done(Box::new(Outcome::Accepted { keys_match, reply: r })))
+                        Ok(Next::Done(Box::new(Outcome::Accepted {
+                            keys_match,
+                            reply: r,
+                        })))
                     }
                     other => Err(PeerError::Protocol(format!(
                         "Access-Accept without EAP-Success: {other:?}"

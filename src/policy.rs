@@ -40,12 +40,19 @@ pub struct Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Accept(Grant),
-    Reject { reason: &'static str, detail: String },
+    Reject {
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 pub trait Policy: Send + Sync {
-    fn authorize(&self, identity: &[u8], peer: &VerifiedPeer, request: &RequestInfo<'_>)
-    -> Decision;
+    fn authorize(
+        &self,
+        identity: &[u8],
+        peer: &VerifiedPeer,
+        request: &RequestInfo<'_>,
+    ) -> Decision;
 }
 
 /// Every peer whose chain verified is accepted, with no extra attributes.

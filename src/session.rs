@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::eap::{
-    self, EapCode, EapPacket, EapType, Fragmenter, Progress, ReassemblyLimits, Reassembler,
+    self, EapCode, EapPacket, EapType, Fragmenter, Progress, Reassembler, ReassemblyLimits,
     TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
 };
 use crate::keys::SessionKeys;
@@ -357,7 +357,10 @@ impl Session {
         let Some(peer) = self.tls.verified_peer() else {
             return self.reject(
                 this_id,
-                Reason::new("no_client_certificate", "handshake ended without a certificate"),
+                Reason::new(
+                    "no_client_certificate",
+                    "handshake ended without a certificate",
+                ),
             );
         };
         self.peer = Some(peer.clone());
@@ -367,10 +370,10 @@ impl Session {
                 return self.reject(this_id, Reason::new(reason, detail));
             }
         };
-        if self.tls.is_tls13() {
-            if let Err(f) = self.tls.queue_success_indication() {
-                return self.reject(this_id, f.into());
-            }
+        if self.tls.is_tls13()
+            && let Err(f) = self.tls.queue_success_indication()
+        {
+            return self.reject(this_id, f.into());
         }
         let keys = match self.tls.keys() {
             Ok(k) => k,

@@ -184,9 +184,8 @@ impl From<&rustls::Error> for TlsFailure {
                     "cert_not_yet_valid"
                 }
                 CertificateError::Revoked => "cert_revoked",
-                CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
-                    "eku_missing"
-                }
+                CertificateError::InvalidPurpose
+                | CertificateError::InvalidPurposeContext { .. } => "eku_missing",
                 CertificateError::UnknownRevocationStatus => "revocation_unknown",
                 CertificateError::ExpiredRevocationList
                 | CertificateError::ExpiredRevocationListContext { .. } => "crl_expired",

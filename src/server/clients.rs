@@ -53,7 +53,8 @@ impl Clients {
     pub fn new(configs: &[ClientConfig]) -> Result<Self, String> {
         let mut list = Vec::with_capacity(configs.len());
         for (index, c) in configs.iter().enumerate() {
-            let cidr = Cidr::parse(&c.address).map_err(|m| format!("client[{index}].address: {m}"))?;
+            let cidr =
+                Cidr::parse(&c.address).map_err(|m| format!("client[{index}].address: {m}"))?;
             list.push(Client {
                 index,
                 name: c.name.clone(),
@@ -65,7 +66,7 @@ impl Clients {
             });
         }
         // Most specific prefix first, so a /32 for one AP wins over its site's /16.
-        list.sort_by(|a, b| b.cidr.prefix.cmp(&a.cidr.prefix));
+        list.sort_by_key(|c| std::cmp::Reverse(c.cidr.prefix));
         Ok(Clients { list })
     }
 

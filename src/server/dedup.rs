@@ -60,13 +60,13 @@ impl Dedup {
             return Seen::New;
         }
         self.expire(now);
-        if let Some(e) = self.map.get(&key) {
-            if &e.authenticator == authenticator {
-                return match &e.reply {
-                    Some(r) => Seen::Replay(r.clone()),
-                    None => Seen::InProgress,
-                };
-            }
+        if let Some(e) = self.map.get(&key)
+            && &e.authenticator == authenticator
+        {
+            return match &e.reply {
+                Some(r) => Seen::Replay(r.clone()),
+                None => Seen::InProgress,
+            };
         }
         while self.map.len() >= self.max_entries {
             let Some((old, seq)) = self.order.pop_front() else {

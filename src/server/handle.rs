@@ -89,18 +89,28 @@ impl Core {
     ) -> Option<Vec<u8>> {
         self.stats.incr("packets_received");
         let Some(client) = self.clients.lookup(from.ip()) else {
-            return self.drop_packet(from, now, "unknown_client", "no [[client]] matches this address");
+            return self.drop_packet(
+                from,
+                now,
+                "unknown_client",
+                "no [[client]] matches this address",
+            );
         };
         let packet = match Packet::decode(datagram) {
             Ok(p) => p,
             Err(e) => return self.drop_packet(from, now, "malformed_packet", &e.to_string()),
         };
         if tracing::enabled!(Level::DEBUG) {
-            debug!("received from {from} ({}):\n{}", client.name, self.describe(&packet));
+            debug!(
+                "received from {from} ({}):\n{}",
+                client.name,
+                self.describe(&packet)
+            );
         }
         let has_ma = packet.first(attr::MESSAGE_AUTHENTICATOR).is_some();
         if has_ma {
-            if let Err(e) = radius::auth::verify_message_authenticator(&packet, &client.secret, None)
+            if let Err(e) =
+                radius::auth::verify_message_authenticator(&packet, &client.secret, None)
             {
                 return self.drop_packet(
                     from,
@@ -160,7 +170,10 @@ impl Core {
         match seen {
             Seen::Replay(reply) => {
                 self.stats.incr("duplicate_answered_from_cache");
-                debug!("retransmission from {from} id {}: cached reply", packet.identifier());
+                debug!(
+                    "retransmission from {from} id {}: cached reply",
+                    packet.identifier()
+                );
                 return Some(reply.to_vec());
             }
             Seen::InProgress => {
@@ -204,8 +217,18 @@ impl Core {
     ) -> Option<Vec<u8>> {
         let Some(eap_bytes) = packet.eap_message() else {
             self.stats.incr("reject_no_eap_message");
-            self.log_refusal(from, packet, "no_eap_message", "only EAP-TLS is served", None);
-            return self.encode(packet, client, PacketBuilder::new(Code::AccessReject, packet.identifier()));
+            self.log_refusal(
+                from,
+                packet,
+                "no_eap_message",
+                "only EAP-TLS is served",
+                None,
+            );
+            return self.encode(
+                packet,
+                client,
+                PacketBuilder::new(Code::AccessReject, packet.identifier()),
+            );
         };
         let eap = match EapPacket::decode(&eap_bytes) {
             Ok(e) => e,
@@ -234,7 +257,12 @@ impl Core {
                         (key, step)
                     }
                     Checkout::Busy => {
-                        return self.drop_packet(from, now, "session_busy", "conversation already being processed");
+                        return self.drop_packet(
+                            from,
+                            now,
+                            "session_busy",
+                            "conversation already being processed",
+                        );
                     }
                     Checkout::Unknown | Checkout::WrongNas => {
                         return self.reject_unknown_state(packet, client, from, &eap);
@@ -260,7 +288,10 @@ impl Core {
                 if let Err(full) = room {
                     let (name, what) = match full {
                         Full::Total => ("too_many_sessions", "eap.max_sessions reached"),
-                        Full::Client => ("too_many_sessions_for_client", "client max_sessions reached"),
+                        Full::Client => (
+                            "too_many_sessions_for_client",
+                            "client max_sessions reached",
+                        ),
                     };
                     self.stats.incr(name);
                     if let Some(n) = self.stats.should_log(name, Some(from.ip()), now) {
@@ -279,7 +310,13 @@ impl Core {
                 let mut key = [0u8; 16];
                 rng(&mut key);
                 if let Ok(mut t) = self.sessions.lock() {
-                    t.insert(key, Box::new(session), client.index, from.ip(), now + self.session_timeout);
+                    t.insert(
+                        key,
+                        Box::new(session),
+                        client.index,
+                        from.ip(),
+                        now + self.session_timeout,
+                    );
                 }
                 self.stats.incr("sessions_started");
                 (key, step)
@@ -331,8 +368,18 @@ impl Core {
                     salt_send[1] ^= 1;
                 }
                 let auth = packet.authenticator();
-                let recv = radius::mppe::encrypt_key(keys.mppe_recv_key(), &client.secret, auth, salt_recv);
-                let send = radius::mppe::encrypt_key(keys.mppe_send_key(), &client.secret, auth, salt_send);
+                let recv = radius::mppe::encrypt_key(
+                    keys.mppe_recv_key(),
+                    &client.secret,
+                    auth,
+                    salt_recv,
+                );
+                let send = radius::mppe::encrypt_key(
+                    keys.mppe_send_key(),
+                    &client.secret,
+                    auth,
+                    salt_send,
+                );
                 let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_RECV_KEY, &recv);
                 let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_SEND_KEY, &send);
                 for a in &grant.attributes {
@@ -345,7 +392,15 @@ impl Core {
                     }
                 }
                 self.stats.incr("access_accepts");
-                self.log_finished("accept", None, &summary, packet, from, now, grant.rule.as_deref());
+                self.log_finished(
+                    "accept",
+                    None,
+                    &summary,
+                    packet,
+                    from,
+                    now,
+                    grant.rule.as_deref(),
+                );
                 self.encode(packet, client, b)
             }
             Step::Reject {
@@ -406,17 +461,26 @@ impl Core {
             );
         }
         self.stats.incr("status_server");
-        self.encode(packet, client, PacketBuilder::new(Code::AccessAccept, packet.identifier()))
+        self.encode(
+            packet,
+            client,
+            PacketBuilder::new(Code::AccessAccept, packet.identifier()),
+        )
     }
 
-    fn encode(&self, packet: &Packet<'_>, client: &Client, mut b: PacketBuilder) -> Option<Vec<u8>> {
+    fn encode(
+        &self,
+        packet: &Packet<'_>,
+        client: &Client,
+        mut b: PacketBuilder,
+    ) -> Option<Vec<u8>> {
         b.copy_proxy_state(packet);
         match b.encode_response(&client.secret, packet.authenticator()) {
             Ok(bytes) => {
-                if tracing::enabled!(Level::DEBUG) {
-                    if let Ok(p) = Packet::decode(&bytes) {
-                        debug!("sending to {}:\n{}", client.name, self.describe(&p));
-                    }
+                if tracing::enabled!(Level::DEBUG)
+                    && let Ok(p) = Packet::decode(&bytes)
+                {
+                    debug!("sending to {}:\n{}", client.name, self.describe(&p));
                 }
                 Some(bytes)
             }
@@ -547,9 +611,10 @@ impl Core {
                     None => n.to_string(),
                 }
             }
-            Some(AttrType::IpAddr) if value.len() == 4 => {
-                format!("{}.{}.{}.{}", value[0], value[1], value[2], value[3])
-            }
+            Some(AttrType::IpAddr) if value.len() == 4 => match <[u8; 4]>::try_from(value) {
+                Ok(a) => std::net::Ipv4Addr::from(a).to_string(),
+                Err(_) => format!("0x{}", hex(value)),
+            },
             Some(AttrType::String) => format!("{:?}", String::from_utf8_lossy(value)),
             _ => format!("0x{}", hex(value)),
         }

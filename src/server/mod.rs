@@ -84,7 +84,7 @@ pub async fn run(
                 }
                 core.sweep(Instant::now());
                 n += 1;
-                if n % 300 == 0 {
+                if n.is_multiple_of(300) {
                     info!("counters: {}", core.stats.report());
                 }
             }
@@ -135,10 +135,10 @@ async fn receive_loop(
         let socket = socket.clone();
         tokio::spawn(async move {
             let reply = core.handle_datagram(from, &datagram, Instant::now(), &mut os_rng);
-            if let Some(reply) = reply {
-                if let Err(e) = socket.send_to(&reply, from).await {
-                    debug!("send_to {from}: {e}");
-                }
+            if let Some(reply) = reply
+                && let Err(e) = socket.send_to(&reply, from).await
+            {
+                debug!("send_to {from}: {e}");
             }
             drop(permit);
         });

@@ -16,10 +16,13 @@ pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// a spoofed-source flood cannot grow it without bound.
 const MAX_LIMITER_KEYS: usize = 4096;
 
+/// (reason, source) -> (last logged, suppressed since).
+type Limiter = HashMap<(&'static str, Option<IpAddr>), (Instant, u64)>;
+
 #[derive(Default)]
 pub struct Stats {
     counters: Mutex<BTreeMap<&'static str, u64>>,
-    limiter: Mutex<HashMap<(&'static str, Option<IpAddr>), (Instant, u64)>>,
+    limiter: Mutex<Limiter>,
 }
 
 impl Stats {

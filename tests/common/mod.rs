@@ -1,6 +1,12 @@
 //! Shared by the integration tests: a test PKI generated once per test binary, configs that
 //! point at it, and the real server binary started on an ephemeral loopback port.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -79,7 +85,10 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = loop {
-            assert!(Instant::now() < deadline, "server did not report its address");
+            assert!(
+                Instant::now() < deadline,
+                "server did not report its address"
+            );
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(a) = line.strip_prefix("certradius: listening on udp ") {
