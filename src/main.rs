@@ -225,10 +225,8 @@ fn serve(path: Option<&Path>) -> ExitCode {
             "certradius {} ready",
             env!("CARGO_PKG_VERSION")
         );
-        if embedded {
-            if let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
-                print_try_it(a, &config);
-            }
+        if embedded && let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
+            print_try_it(a, &config);
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
