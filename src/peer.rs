@@ -74,6 +74,8 @@ pub struct Supplicant {
     sending: Option<Fragmenter>,
     /// RFC 9190 §2.5 success indication (0x00 application data) seen.
     pub success_indication: bool,
+    /// The TLS error (usually the server's alert) that ended our side of the handshake.
+    pub tls_failure: Option<String>,
 }
 
 impl Supplicant {
@@ -97,6 +99,7 @@ impl Supplicant {
             }),
             sending: None,
             success_indication: false,
+            tls_failure: None,
         })
     }
 
@@ -158,8 +161,34 @@ impl Supplicant {
             .map_err(|e| PeerError::Eap(e.to_string()))?
         {
             Progress::NeedMore => Ok(PeerStep::Respond(eap::tls_response(id, &TlsFrame::ack()))),
-            Progress::Complete(msg) => {
-                let mut rd = msg.as_slice();
+            Progress::Complete(msg) => match self.receive_tls(&msg) {
+                Ok(()) => {
+                    let out = self.take_output();
+                    if out.is_empty() {
+                        // Our answer to the server's last flight is an empty EAP-TLS response.
+                        return Ok(PeerStep::Respond(eap::tls_response(id, &TlsFrame::ack())));
+                    }
+                    Ok(self.send_flight(id, out))
+                }
+                Err(e) => {
+                    // Like wpa_supplicant: a fatal TLS error (the server's alert) is answered
+                    // with whatever alert we queued, or an empty response; the server then
+                    // ends the conversation with EAP-Failure.
+                    self.tls_failure = Some(e.to_string());
+                    let out = self.take_output();
+                    if out.is_empty() {
+                        return Ok(PeerStep::Respond(eap::tls_response(id, &TlsFrame::ack())));
+                    }
+                    Ok(self.send_flight(id, out))
+                }
+            },
+        }
+    }
+
+    fn receive_tls(&mut self, msg: &[u8]) -> Result<(), PeerError> {
+        {
+            {
+                let mut rd = msg;
                 while !rd.is_empty() {
                     self.conn
                         .read_tls(&mut rd)
@@ -184,14 +213,9 @@ impl Supplicant {
                         }
                     }
                 }
-                let out = self.take_output();
-                if out.is_empty() {
-                    // Our answer to the server's last flight is an empty EAP-TLS response.
-                    return Ok(PeerStep::Respond(eap::tls_response(id, &TlsFrame::ack())));
-                }
-                Ok(self.send_flight(id, out))
             }
         }
+        Ok(())
     }
 
     fn take_output(&mut self) -> Vec<u8> {
