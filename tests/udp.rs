@@ -1,0 +1,302 @@
+//! The real binary over loopback UDP: what a NAS and an attacker on the network see.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+use certradius::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret, attr};
+use common::{SECRET, Server};
+
+fn random16() -> [u8; 16] {
+    let mut a = [0u8; 16];
+    getrandom::fill(&mut a).unwrap();
+    a
+}
+
+fn socket(bind: &str) -> UdpSocket {
+    let s = UdpSocket::bind(bind).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    s
+}
+
+fn exchange(s: &UdpSocket, to: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    s.send_to(packet, to).unwrap();
+    let mut buf = vec![0u8; 4096];
+    match s.recv_from(&mut buf) {
+        Ok((n, _)) => Some(buf[..n].to_vec()),
+        Err(_) => None,
+    }
+}
+
+fn conversation(pki: &Path, client: &str) -> Conversation {
+    let cfg = peer::client_config(
+        &pki.join("ca.pem"),
+        &pki.join(format!("client-{client}.pem")),
+        &pki.join(format!("client-{client}.key")),
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    )
+    .unwrap();
+    let sup = Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
+    Conversation::new(sup, Nas::new(SECRET.as_bytes()))
+}
+
+/// A whole EAP-TLS authentication over UDP; retransmits a lost reply like a NAS would.
+fn authenticate(server: &Server, pki: &Path) -> Outcome {
+    let s = socket("127.0.0.1:0");
+    let mut conv = conversation(pki, "ecdsa");
+    let mut packet = conv.start(random16());
+    for _ in 0..50 {
+        let mut reply = None;
+        for _ in 0..5 {
+            reply = exchange(&s, server.addr, &packet);
+            if reply.is_some() {
+                break;
+            }
+        }
+        let reply = reply.expect("no reply after 5 tries");
+        match conv.on_reply(&reply, random16()).unwrap() {
+            Next::Send(p) => packet = p,
+            Next::Done(o) => return *o,
+        }
+    }
+    panic!("no end")
+}
+
+fn start(name: &str, extra: &str) -> (Server, tempfile::TempDir, std::path::PathBuf) {
+    let pki = common::pki("udp");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(dir.path(), &pki, name, "", extra);
+    let server = Server::start(&cfg, &dir.path().join(format!("{name}.log")));
+    (server, dir, pki)
+}
+
+fn identity_request(secret: &[u8], authenticator: [u8; 16], with_ma: bool) -> Vec<u8> {
+    let mut b = PacketBuilder::new(Code::AccessRequest, 7);
+    b.attr(attr::USER_NAME, b"bob").unwrap();
+    b.eap_message(&certradius::eap::packet::encode(
+        certradius::eap::EapCode::Response,
+        1,
+        Some(certradius::eap::EapType::Identity),
+        b"bob",
+    ));
+    let p = b
+        .encode_request(&SharedSecret::new(secret.to_vec()), authenticator)
+        .unwrap();
+    if with_ma {
+        return p;
+    }
+    strip_message_authenticator(&p)
+}
+
+/// Removes the Message-Authenticator attribute (first after the header) and fixes Length.
+fn strip_message_authenticator(p: &[u8]) -> Vec<u8> {
+    assert_eq!(p[20], attr::MESSAGE_AUTHENTICATOR);
+    let mut out = p[..20].to_vec();
+    out.extend_from_slice(&p[38..]);
+    let len = out.len() as u16;
+    out[2..4].copy_from_slice(&len.to_be_bytes());
+    out
+}
+
+#[test]
+fn good_authentication_over_udp_ipv4() {
+    let (server, _d, pki) = start("good", "");
+    let Outcome::Accepted { keys_match, .. } = authenticate(&server, &pki) else {
+        panic!("rejected:\n{}", server.log_text())
+    };
+    assert!(keys_match);
+}
+
+#[test]
+fn ipv6_listener_serves_an_ipv6_client() {
+    let pki = common::pki("udp");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(dir.path(), &pki, "v6", "", "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("listen = [\"127.0.0.1:0\"]", "listen = [\"[::1]:0\"]")
+        .replace("address = \"127.0.0.1\"", "address = \"::1\"");
+    std::fs::write(&cfg, text).unwrap();
+    let server = Server::start(&cfg, &dir.path().join("v6.log"));
+    assert!(server.addr.is_ipv6());
+    let s = match UdpSocket::bind("[::1]:0") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("*** SKIPPED: no IPv6 loopback on this machine ({e}) ***");
+            return;
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let reply = exchange(
+        &s,
+        server.addr,
+        &identity_request(SECRET.as_bytes(), random16(), true),
+    )
+    .expect("IPv6 NAS gets an answer");
+    assert_eq!(
+        Packet::decode(&reply).unwrap().code(),
+        Code::AccessChallenge
+    );
+}
+
+#[test]
+fn unknown_nas_bad_authenticator_and_missing_message_authenticator_are_ignored() {
+    let (server, _d, pki) = start("ignored", "");
+    // From 127.0.0.2: no [[client]] for it.
+    let stranger = socket("127.0.0.2:0");
+    assert!(
+        exchange(
+            &stranger,
+            server.addr,
+            &identity_request(SECRET.as_bytes(), random16(), true)
+        )
+        .is_none()
+    );
+    let s = socket("127.0.0.1:0");
+    // Wrong shared secret: the Message-Authenticator does not verify.
+    assert!(
+        exchange(
+            &s,
+            server.addr,
+            &identity_request(b"wrong", random16(), true)
+        )
+        .is_none()
+    );
+    // EAP-Message without Message-Authenticator (RFC 3579 §3.2).
+    assert!(
+        exchange(
+            &s,
+            server.addr,
+            &identity_request(SECRET.as_bytes(), random16(), false)
+        )
+        .is_none()
+    );
+    // Garbage of every length.
+    for n in [0usize, 1, 19, 20, 21, 100, 4096] {
+        let junk: Vec<u8> = (0..n).map(|i| (i * 7 + 1) as u8).collect();
+        assert!(exchange(&s, server.addr, &junk).is_none());
+    }
+    // The server is still alive and serving.
+    let Outcome::Accepted { keys_match, .. } = authenticate(&server, &pki) else {
+        panic!("rejected")
+    };
+    assert!(keys_match);
+    let log = server.log_text();
+    for reason in [
+        "unknown_client",
+        "bad_message_authenticator",
+        "missing_message_authenticator",
+        "malformed_packet",
+    ] {
+        assert!(log.contains(reason), "{reason} not logged:\n{log}");
+    }
+}
+
+#[test]
+fn retransmission_gets_a_byte_identical_reply() {
+    let (server, _d, _pki) = start("dup", "");
+    let s = socket("127.0.0.1:0");
+    let req = identity_request(SECRET.as_bytes(), random16(), true);
+    let a = exchange(&s, server.addr, &req).unwrap();
+    let b = exchange(&s, server.addr, &req).unwrap();
+    assert_eq!(a, b, "a retransmission must get the cached reply");
+    // A new request (new authenticator) starts a new conversation: a different State.
+    let c = exchange(
+        &s,
+        server.addr,
+        &identity_request(SECRET.as_bytes(), random16(), true),
+    )
+    .unwrap();
+    let state = |r: &[u8]| {
+        Packet::decode(r)
+            .unwrap()
+            .first(attr::STATE)
+            .unwrap()
+            .to_vec()
+    };
+    assert_ne!(state(&a), state(&c));
+}
+
+#[test]
+fn status_server_is_answered_with_access_accept() {
+    let (server, _d, _pki) = start("status", "");
+    let s = socket("127.0.0.1:0");
+    let secret = SharedSecret::new(SECRET.as_bytes().to_vec());
+    let auth = random16();
+    let req = PacketBuilder::new(Code::StatusServer, 42)
+        .encode_request(&secret, auth)
+        .unwrap();
+    let reply = exchange(&s, server.addr, &req).expect("Status-Server answered");
+    let p = Packet::decode(&reply).unwrap();
+    assert_eq!(p.code(), Code::AccessAccept);
+    assert_eq!(p.identifier(), 42);
+    certradius::radius::auth::verify_response_authenticator(&p, &secret, &auth).unwrap();
+    certradius::radius::auth::verify_message_authenticator(&p, &secret, Some(&auth)).unwrap();
+    // Without Message-Authenticator: ignored (RFC 5997 §3).
+    let bare = strip_message_authenticator(&req);
+    assert!(exchange(&s, server.addr, &bare).is_none());
+}
+
+#[test]
+fn expired_session_state_is_rejected() {
+    let (server, _d, pki) = start("expiry", "[eap]\nsession_timeout_secs = 1\n");
+    let s = socket("127.0.0.1:0");
+    let mut conv = conversation(&pki, "ecdsa");
+    let first = conv.start(random16());
+    let reply = exchange(&s, server.addr, &first).unwrap();
+    let auth = random16();
+    let Next::Send(second) = conv.on_reply(&reply, auth).unwrap() else {
+        panic!()
+    };
+    std::thread::sleep(Duration::from_millis(2500));
+    let reply = exchange(&s, server.addr, &second).expect("a reject, not silence");
+    let r = conv.nas.read_reply(&reply, &auth).unwrap();
+    assert_eq!(r.code, Code::AccessReject);
+    assert_eq!(r.eap.as_deref().map(|e| e[0]), Some(4), "EAP-Failure");
+}
+
+#[test]
+fn garbage_flood_does_not_stop_a_concurrent_authentication() {
+    let (server, _d, pki) = start("flood", "");
+    let addr = server.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut sent = 0u32;
+            // Bounded: at most 50,000 packets or until the authentication is done.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 50_000 {
+                let mut junk = [0u8; 64];
+                getrandom::fill(&mut junk).unwrap();
+                junk[0] = 1; // looks like an Access-Request
+                let _ = s.send_to(&junk, addr);
+                sent += 1;
+            }
+            sent
+        })
+    };
+    for _ in 0..3 {
+        let Outcome::Accepted { keys_match, .. } = authenticate(&server, &pki) else {
+            panic!("rejected under flood")
+        };
+        assert!(keys_match);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = flooder.join().unwrap();
+    assert!(sent > 0);
+    // Rate-limited: far fewer warning lines than garbage packets.
+    let warnings = server.log_text().matches("packet dropped").count();
+    assert!(warnings < 20, "{warnings} warning lines for {sent} packets");
+}
