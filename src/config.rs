@@ -90,10 +90,11 @@ pub struct ServerConfig {
     pub duplicate_cache_secs: u64,
     /// Most replies cached for retransmissions.
     pub duplicate_cache_entries: usize,
-    /// Where learned per-client state (the "auto" Message-Authenticator policy) is kept.
-    pub state_file: Option<PathBuf>,
-    /// Packets per second a single source may send that fail authentication (unknown client,
-    /// bad Message-Authenticator, malformed) before the rest of that second is dropped unread.
+    /// Where learned per-client state (the "auto" Message-Authenticator policy) is kept, so it
+    /// survives a restart.
+    pub state_file: PathBuf,
+    /// Packets per second a source that is no configured client may send before the rest of
+    /// that second is dropped unread and unlogged (0: no limit).
     pub bad_packet_rate_per_source: u32,
 }
 
@@ -106,7 +107,7 @@ impl Default for ServerConfig {
             dictionary: None,
             duplicate_cache_secs: 10,
             duplicate_cache_entries: 65536,
-            state_file: None,
+            state_file: "certradius.state".into(),
             bad_packet_rate_per_source: 100,
         }
     }

@@ -233,7 +233,21 @@ fn serve(path: Option<&Path>) -> ExitCode {
             wait_for_signal().await;
             let _ = stop_tx.send(true);
         });
-        server::run(core, sockets, config.server.max_in_flight, stop_rx).await;
+        let uses_auto = config.clients.iter().any(|c| {
+            c.require_message_authenticator == certradius::config::RequireMessageAuthenticator::Auto
+        });
+        let state_file = uses_auto.then(|| config.server.state_file.clone());
+        if let Some(path) = &state_file {
+            server::load_state(&core, path);
+        }
+        server::run(
+            core,
+            sockets,
+            config.server.max_in_flight,
+            state_file,
+            stop_rx,
+        )
+        .await;
         ExitCode::SUCCESS
     })
 }

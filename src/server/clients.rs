@@ -11,6 +11,8 @@ use crate::radius::SharedSecret;
 pub struct Client {
     pub index: usize,
     pub name: String,
+    /// The address or prefix as configured (the key of learned state).
+    pub address: String,
     pub cidr: Cidr,
     pub secret: SharedSecret,
     pub require_message_authenticator: RequireMessageAuthenticator,
@@ -58,6 +60,7 @@ impl Clients {
             list.push(Client {
                 index,
                 name: c.name.clone(),
+                address: c.address.clone(),
                 cidr,
                 secret: SharedSecret::new(c.secret.expose().as_bytes().to_vec()),
                 require_message_authenticator: c.require_message_authenticator,

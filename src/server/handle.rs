@@ -11,8 +11,10 @@
 //! position defeats the BlastRADIUS collision, CVE-2024-3596) and a Response Authenticator
 //! (RFC 2865 §3). Status-Server (RFC 5997) is answered here too.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,7 +42,16 @@ pub struct Core {
     pub stats: Stats,
     dictionary: Dictionary,
     session_timeout: Duration,
+    /// Unknown sources: (start of the current one-second window, packets in it).
+    strangers: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    stranger_rate: u32,
+    /// A client learned Message-Authenticator ("auto") since the state file was last written.
+    learned_dirty: AtomicBool,
 }
+
+/// Unknown sources tracked for rate limiting; past it the table is reset (a spoofed-source
+/// flood must not grow it).
+const MAX_TRACKED_STRANGERS: usize = 65536;
 
 impl Core {
     pub fn new(
@@ -68,6 +79,9 @@ impl Core {
             stats: Stats::default(),
             dictionary,
             session_timeout: Duration::from_secs(config.eap.session_timeout_secs),
+            strangers: Mutex::new(HashMap::new()),
+            stranger_rate: config.server.bad_packet_rate_per_source,
+            learned_dirty: AtomicBool::new(false),
         })
     }
 
@@ -89,6 +103,12 @@ impl Core {
     ) -> Option<Vec<u8>> {
         self.stats.incr("packets_received");
         let Some(client) = self.clients.lookup(from.ip()) else {
+            if self.stranger_over_limit(from.ip(), now) {
+                // Past the per-source budget: not even a rate-limited log line.
+                self.stats.incr("packets_dropped");
+                self.stats.incr("rate_limited_source");
+                return None;
+            }
             return self.drop_packet(
                 from,
                 now,
@@ -120,6 +140,7 @@ impl Core {
                 );
             }
             if client.learn_message_authenticator() {
+                self.learned_dirty.store(true, Ordering::Relaxed);
                 info!(
                     client = %client.name,
                     "client sent a valid Message-Authenticator: requiring it from now on (auto)"
@@ -188,6 +209,61 @@ impl Core {
             d.complete(key, &authenticator, cached);
         }
         reply
+    }
+
+    /// Per-source budget for packets from addresses that are no configured client
+    /// (`server.bad_packet_rate_per_source` a second). A configured client's packets are always
+    /// checked: its address can be spoofed, and dropping them unread would let a spoofer silence
+    /// a real NAS; their cost is one HMAC and a rate-limited log line.
+    fn stranger_over_limit(&self, ip: IpAddr, now: Instant) -> bool {
+        if self.stranger_rate == 0 {
+            return false;
+        }
+        let Ok(mut map) = self.strangers.lock() else {
+            return false;
+        };
+        if map.len() >= MAX_TRACKED_STRANGERS && !map.contains_key(&ip) {
+            map.retain(|_, (start, _)| {
+                now.saturating_duration_since(*start) < Duration::from_secs(1)
+            });
+            if map.len() >= MAX_TRACKED_STRANGERS {
+                map.clear();
+            }
+        }
+        let entry = map.entry(ip).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= Duration::from_secs(1) {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 > self.stranger_rate
+    }
+
+    /// The clients that have learned to require Message-Authenticator ("auto"), by configured
+    /// address, and whether that changed since the last call (so the shell rewrites the state
+    /// file only when needed).
+    pub fn learned_state(&self) -> (bool, Vec<String>) {
+        let dirty = self.learned_dirty.swap(false, Ordering::Relaxed);
+        let learned = self
+            .clients
+            .iter()
+            .filter(|c| c.has_learned())
+            .map(|c| c.address.clone())
+            .collect();
+        (dirty, learned)
+    }
+
+    /// Restores learned state read from the state file at start.
+    pub fn restore_learned(&self, addresses: &[String]) -> usize {
+        let mut n = 0;
+        for c in self.clients.iter() {
+            if c.require_message_authenticator == crate::config::RequireMessageAuthenticator::Auto
+                && addresses.iter().any(|a| a == &c.address)
+            {
+                c.set_learned(true);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Evicts idle conversations; the shell calls this about once a second.

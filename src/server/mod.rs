@@ -13,12 +13,13 @@ pub mod sessions;
 pub mod stats;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, watch};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 pub use handle::Core;
 
@@ -52,12 +53,63 @@ fn os_rng(buf: &mut [u8]) {
     }
 }
 
+const STATE_KEY: &str = "message_authenticator_required";
+
+/// Reads the learned per-client state (clients on `require_message_authenticator = "auto"` that
+/// have sent a valid Message-Authenticator) so a restart does not reopen the BlastRADIUS window.
+pub fn load_state(core: &Core, path: &Path) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            warn!("server.state_file {}: cannot read: {e}", path.display());
+            return;
+        }
+    };
+    let addresses: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(STATE_KEY))
+        .map(|a| a.trim().to_string())
+        .collect();
+    let n = core.restore_learned(&addresses);
+    if n > 0 {
+        info!(
+            "server.state_file {}: {n} client(s) already require Message-Authenticator (auto)",
+            path.display()
+        );
+    }
+}
+
+/// Writes the learned state atomically (temporary file, then rename) when it changed.
+fn save_state(core: &Core, path: &Path) {
+    let (dirty, learned) = core.learned_state();
+    if !dirty {
+        return;
+    }
+    let mut text = String::from(
+        "# certradius learned state: clients that sent a valid Message-Authenticator and must\n\
+         # from now on (require_message_authenticator = \"auto\"). Delete a line to forget one.\n",
+    );
+    for a in learned {
+        text.push_str(STATE_KEY);
+        text.push(' ');
+        text.push_str(&a);
+        text.push('\n');
+    }
+    let tmp = path.with_extension("tmp");
+    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        warn!("server.state_file {}: cannot write: {e}", path.display());
+    }
+}
+
 /// Serves on the given sockets until `shutdown` turns true.
 #[allow(clippy::disallowed_methods)]
 pub async fn run(
     core: Arc<Core>,
     sockets: Vec<UdpSocket>,
     max_in_flight: usize,
+    state_file: Option<PathBuf>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(max_in_flight));
@@ -83,6 +135,9 @@ pub async fn run(
                     _ = shutdown.changed() => break,
                 }
                 core.sweep(Instant::now());
+                if let Some(path) = &state_file {
+                    save_state(&core, path);
+                }
                 n += 1;
                 if n.is_multiple_of(300) {
                     info!("counters: {}", core.stats.report());
