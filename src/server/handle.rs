@@ -292,7 +292,8 @@ impl Core {
         rng: Rng<'_>,
     ) -> Option<Vec<u8>> {
         let Some(eap_bytes) = packet.eap_message() else {
-            self.stats.incr("reject_no_eap_message");
+            self.stats.incr("access_rejects");
+            self.stats.incr("no_eap_message");
             self.log_refusal(
                 from,
                 packet,
@@ -347,7 +348,8 @@ impl Core {
             }
             None => {
                 if eap.code != EapCode::Response || eap.typ != Some(EapType::Identity) {
-                    self.stats.incr("reject_eap_no_identity");
+                    self.stats.incr("access_rejects");
+                    self.stats.incr("eap_no_identity");
                     self.log_refusal(
                         from,
                         packet,
@@ -369,6 +371,7 @@ impl Core {
                             "client max_sessions reached",
                         ),
                     };
+                    self.stats.incr("access_rejects");
                     self.stats.incr(name);
                     if let Some(n) = self.stats.should_log(name, Some(from.ip()), now) {
                         warn!(client = %client.name, suppressed = n, "refusing a new conversation: {what}");
@@ -378,6 +381,7 @@ impl Core {
                 let (session, step) = match Session::start(&eap, &self.cx, now) {
                     Ok(x) => x,
                     Err(reason) => {
+                        self.stats.incr("access_rejects");
                         self.stats.incr(reason.name);
                         self.log_refusal(from, packet, reason.name, &reason.detail, None);
                         return self.reject_eap(packet, client, eap.identifier);
