@@ -196,6 +196,17 @@ pub struct TlsConfig {
     /// TLS data octets per EAP-TLS packet we send (RFC 5216 §2.1.5); lowered further by
     /// Framed-MTU from the NAS.
     pub fragment_size: usize,
+    /// CRL files (PEM with one or more CRLs, or DER), re-read within seconds of changing.
+    pub crl_file: OneOrMany,
+    /// "chain" (every certificate below the trust anchor), "leaf", or "none". Unset: "chain"
+    /// when `crl_file` is set, else "none".
+    pub check_crl: Option<String>,
+    /// Accept certificates while a CRL is past its nextUpdate (default: refuse them).
+    pub allow_expired_crl: bool,
+    /// Accept a certificate whose issuer has no CRL loaded (default: refuse, `revocation_unknown`).
+    pub allow_unknown_revocation_status: bool,
+    /// Warn this long before a CRL's nextUpdate.
+    pub crl_expiry_warning_hours: u64,
 }
 
 impl Default for TlsConfig {
@@ -207,6 +218,11 @@ impl Default for TlsConfig {
             tls_min_version: "1.2".into(),
             tls_max_version: "1.3".into(),
             fragment_size: 1024,
+            crl_file: OneOrMany::Many(Vec::new()),
+            check_crl: None,
+            allow_expired_crl: false,
+            allow_unknown_revocation_status: false,
+            crl_expiry_warning_hours: 72,
         }
     }
 }
@@ -344,7 +360,8 @@ impl Config {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("server.listen")
-                    .with_list_parse_key("tls.ca_file"),
+                    .with_list_parse_key("tls.ca_file")
+                    .with_list_parse_key("tls.crl_file"),
             );
         }
         let raw = builder
@@ -401,6 +418,8 @@ impl Config {
                 ),
             ));
         }
+        crate::revocation::scope(&self.tls)
+            .map_err(|m| ConfigError::invalid("tls.check_crl", m))?;
         if self.eap.max_sessions == 0 {
             return Err(ConfigError::invalid(
                 "eap.max_sessions",

@@ -36,6 +36,7 @@ pub mod peer;
 pub mod pki;
 pub mod policy;
 pub mod radius;
+pub mod revocation;
 pub mod server;
 pub mod session;
 pub mod tls;

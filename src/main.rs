@@ -229,10 +229,15 @@ fn serve(path: Option<&Path>) -> ExitCode {
             print_try_it(a, &config);
         }
         let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            let _ = stop_tx.send(true);
-        });
+        let reload = Arc::new(tokio::sync::Notify::new());
+        {
+            let reload = reload.clone();
+            tokio::spawn(async move {
+                wait_for_signal(&reload).await;
+                let _ = stop_tx.send(true);
+            });
+        }
+        server::report_crls(&config.tls);
         let uses_auto = config.clients.iter().any(|c| {
             c.require_message_authenticator == certradius::config::RequireMessageAuthenticator::Auto
         });
@@ -240,14 +245,13 @@ fn serve(path: Option<&Path>) -> ExitCode {
         if let Some(path) = &state_file {
             server::load_state(&core, path);
         }
-        server::run(
-            core,
-            sockets,
-            config.server.max_in_flight,
+        let options = server::Options {
+            max_in_flight: config.server.max_in_flight,
             state_file,
-            stop_rx,
-        )
-        .await;
+            tls: config.tls.clone(),
+            reload,
+        };
+        server::run(core, sockets, options, stop_rx).await;
         ExitCode::SUCCESS
     })
 }
@@ -278,18 +282,25 @@ fn print_try_it(addr: std::net::SocketAddr, config: &Config) {
     println!();
 }
 
-async fn wait_for_signal() {
+/// Returns on SIGINT or SIGTERM; SIGHUP asks for a TLS reload (CRLs, certificates).
+async fn wait_for_signal(reload: &tokio::sync::Notify) {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("cannot watch SIGTERM: {e}");
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            error!("cannot watch SIGTERM/SIGHUP: {e}");
             let _ = tokio::signal::ctrl_c().await;
             return;
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
-        _ = term.recv() => info!("SIGTERM: stopping"),
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return; }
+            _ = term.recv() => { info!("SIGTERM: stopping"); return; }
+            _ = hup.recv() => { info!("SIGHUP: reloading TLS configuration and CRLs"); reload.notify_one(); }
+        }
     }
 }

@@ -124,6 +124,17 @@ impl PkiPaths {
     pub fn sub_intermediate_key(&self) -> PathBuf {
         self.file("sub-intermediate.key")
     }
+    /// `intermediate-empty.crl.pem`: a newer-looking intermediate CRL that revokes nothing
+    /// (tests swap it with `intermediate.crl.pem` to prove a CRL change takes effect live).
+    pub fn crl_empty(&self) -> PathBuf {
+        self.file("intermediate-empty.crl.pem")
+    }
+
+    /// `intermediate-expired.crl.pem`: an intermediate CRL whose nextUpdate has passed.
+    pub fn crl_expired(&self) -> PathBuf {
+        self.file("intermediate-expired.crl.pem")
+    }
+
     /// `sub-intermediate.crl.pem`: the sub-intermediate's (empty) CRL.
     pub fn sub_intermediate_crl(&self) -> PathBuf {
         self.file("sub-intermediate.crl.pem")
@@ -457,6 +468,16 @@ fn leaf(spec: LeafSpec, key: KeyPair, issuer: &Ca, now: OffsetDateTime) -> Resul
 
 /// A version 2 CRL from `issuer` revoking `revoked` (key compromise), valid for [`CRL_DAYS`].
 fn crl(issuer: &Ca, revoked: &[&IndexEntry], now: OffsetDateTime) -> Result<String, PkiError> {
+    crl_between(issuer, revoked, now, days_from(now, CRL_DAYS)?)
+}
+
+/// A CRL with explicit thisUpdate and nextUpdate.
+fn crl_between(
+    issuer: &Ca,
+    revoked: &[&IndexEntry],
+    now: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<String, PkiError> {
     let revoked_certs = revoked
         .iter()
         .map(|entry| RevokedCertParams {
@@ -467,8 +488,8 @@ fn crl(issuer: &Ca, revoked: &[&IndexEntry], now: OffsetDateTime) -> Result<Stri
         })
         .collect();
     let params = CertificateRevocationListParams {
-        this_update: now,
-        next_update: days_from(now, CRL_DAYS)?,
+        this_update: now.min(next_update - time::Duration::days(1)),
+        next_update,
         crl_number: SerialNumber::from_slice(&[1]),
         issuing_distribution_point: None,
         revoked_certs,
@@ -680,6 +701,11 @@ fn build(paths: &PkiPaths) -> Result<Vec<OutFile>, PkiError> {
         OutFile::public(paths.intermediate_cert(), intermediate.pem()),
         OutFile::secret(paths.intermediate_key(), intermediate.key().serialize_pem()),
         OutFile::public(paths.crl(), intermediate_crl),
+        OutFile::public(paths.crl_empty(), crl(&intermediate, &[], now)?),
+        OutFile::public(
+            paths.crl_expired(),
+            crl_between(&intermediate, &revoked, now, days_from(now, -1)?)?,
+        ),
         OutFile::public(paths.sub_intermediate_cert(), sub.pem()),
         OutFile::secret(paths.sub_intermediate_key(), sub.key().serialize_pem()),
         OutFile::public(paths.sub_intermediate_crl(), crl(&sub, &[], now)?),
@@ -755,6 +781,8 @@ Unless noted, keys are ECDSA P-256 and subjects are `O=certradius test, CN=...`.
 | `intermediate.pem`, `intermediate.key` | \"certradius Test Intermediate CA\", signed by the root, pathlen 1. Issues the clients. |
 | `intermediate.crl.pem` | CRL of the intermediate, revoking `client-revoked`, valid 30 days. |
 | `sub-intermediate.pem`, `sub-intermediate.key` | \"certradius Test Sub-Intermediate CA\", signed by the intermediate, pathlen 0. |
+| `intermediate-empty.crl.pem` | CRL of the intermediate revoking nothing (for live-reload tests). |
+| `intermediate-expired.crl.pem` | CRL of the intermediate whose nextUpdate was yesterday. |
 | `sub-intermediate.crl.pem` | CRL of the sub-intermediate (revokes nothing), valid 30 days. |
 | `untrusted-ca.pem`, `untrusted-ca.key` | \"certradius Untrusted CA\", a separate root nothing trusts. |
 

@@ -33,7 +33,9 @@ pub const MAX_IDENTITY_LEN: usize = 253;
 
 /// Everything a session needs from the server's configuration.
 pub struct SessionContext {
-    pub tls: Arc<rustls::ServerConfig>,
+    /// Swapped as a whole when CRLs or certificates are reloaded; a conversation keeps the
+    /// configuration it started with.
+    pub tls: std::sync::RwLock<Arc<rustls::ServerConfig>>,
     /// `tls.fragment_size`.
     pub fragment_size: usize,
     pub reassembly: ReassemblyLimits,
@@ -41,6 +43,10 @@ pub struct SessionContext {
 }
 
 impl SessionContext {
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.read().ok().map(|c| c.clone())
+    }
+
     /// TLS data per EAP-TLS request: the configured size, lowered to what Framed-MTU (RFC 3580
     /// §3.15: the largest EAP packet the link carries) and the RADIUS packet limit allow.
     pub fn max_fragment(&self, framed_mtu: Option<u32>) -> usize {
@@ -157,7 +163,10 @@ impl Session {
                 format!("{} octets", identity.type_data.len()),
             ));
         }
-        let tls = TlsEngine::new(cx.tls.clone()).map_err(Reason::from)?;
+        let config = cx
+            .tls_config()
+            .ok_or_else(|| Reason::new("internal_error", "TLS configuration unavailable"))?;
+        let tls = TlsEngine::new(config).map_err(Reason::from)?;
         let request_id = identity.identifier.wrapping_add(1);
         let session = Session {
             identity: identity.type_data.to_vec(),

@@ -27,6 +27,7 @@ use rustls::{CertificateError, ProtocolVersion, RootCertStore, ServerConnection}
 
 use crate::config::{TlsConfig, TlsVersion, parse_tls_version};
 use crate::keys::{self, KeyError, SessionKeys};
+use crate::revocation::{self, CrlScope};
 
 /// The single crypto provider of the process. rustls panics at run time when it has to pick a
 /// default among several, so every builder gets this one explicitly.
@@ -135,12 +136,37 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsSe
             ),
         })?;
     let roots = client_roots(cfg)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| TlsSetupError::Invalid {
-            key: "tls.ca_file",
-            message: e.to_string(),
-        })?;
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let scope = revocation::scope(cfg).map_err(|message| TlsSetupError::Invalid {
+        key: "tls.check_crl",
+        message,
+    })?;
+    if scope != CrlScope::None {
+        let crls =
+            revocation::load(&cfg.crl_file.paths()).map_err(|message| TlsSetupError::Invalid {
+                key: "tls.crl_file",
+                message,
+            })?;
+        builder = builder.with_crls(crls.into_iter().map(|c| c.der));
+        if scope == CrlScope::Leaf {
+            builder = builder.only_check_end_entity_revocation();
+        }
+        if !cfg.allow_expired_crl {
+            builder = builder.enforce_revocation_expiration();
+        }
+        if cfg.allow_unknown_revocation_status {
+            builder = builder.allow_unknown_revocation_status();
+        }
+    }
+    let verifier = builder.build().map_err(|e| TlsSetupError::Invalid {
+        key: if scope == CrlScope::None {
+            "tls.ca_file"
+        } else {
+            "tls.crl_file"
+        },
+        message: e.to_string(),
+    })?;
     let mut sc = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions(cfg)?)
         .map_err(|e| TlsSetupError::Invalid {

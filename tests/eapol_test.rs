@@ -192,19 +192,163 @@ fn eapol_test_tls12_tls13_rsa_ecdsa_at_several_fragment_sizes() {
     }
 }
 
+fn crl_config(pki: &Path, dir: &Path, name: &str, crls: &[PathBuf], extra_tls: &str) -> PathBuf {
+    let list = crls
+        .iter()
+        .map(|p| format!("\"{}\"", p.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    common::write_config(
+        dir,
+        pki,
+        name,
+        &format!("crl_file = [{list}]\ncheck_crl = \"chain\"\n{extra_tls}"),
+        "",
+    )
+}
+
+fn all_crls(pki: &Path) -> Vec<PathBuf> {
+    [
+        "ca.crl.pem",
+        "intermediate.crl.pem",
+        "sub-intermediate.crl.pem",
+    ]
+    .iter()
+    .map(|f| pki.join(f))
+    .collect()
+}
+
+/// Every committed conf against a server checking CRLs over the whole chain: `fail-*.conf` must
+/// be refused with the reason its first line names ("must be refused: REASON"), every other
+/// conf must succeed with MPPE keys OK.
 #[test]
-fn eapol_test_refusals() {
+fn every_committed_conf_behaves_as_it_says() {
     if !eapol_test_available() {
         return;
     }
     let pki = common::pki("eapol");
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with(&pki, dir.path(), "refusals", 1024);
-    expect_refusal(
-        "fail-untrusted",
-        &server,
+    let cfg = crl_config(&pki, dir.path(), "all", &all_crls(&pki), "");
+    let server = Server::start(&cfg, &dir.path().join("all.log"));
+    let mut names: Vec<String> = std::fs::read_dir(conf_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".conf").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    let mut refused = 0;
+    for name in &names {
+        let text = std::fs::read_to_string(conf_dir().join(format!("{name}.conf"))).unwrap();
+        if name.starts_with("fail-") {
+            let reason = text
+                .split("must be refused: ")
+                .nth(1)
+                .and_then(|r| {
+                    r.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .next()
+                })
+                .unwrap_or_else(|| panic!("{name}.conf does not name its refusal reason"));
+            expect_refusal(name, &server, &pki, dir.path(), reason);
+            refused += 1;
+        } else {
+            let version = if text.contains("tls_disable_tlsv1_3=1") {
+                "TLSv1.2"
+            } else {
+                "TLSv1.3"
+            };
+            expect_success(name, &server, &pki, dir.path(), version);
+        }
+    }
+    assert!(refused >= 5, "only {refused} fail-*.conf found");
+}
+
+/// A CRL replaced on disk takes effect without a restart; a broken replacement is refused and
+/// the last good CRL stays in force.
+#[test]
+fn crl_replaced_on_disk_takes_effect_without_restart() {
+    if !eapol_test_available() {
+        return;
+    }
+    let pki = common::pki("eapol");
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.crl.pem");
+    std::fs::copy(pki.join("intermediate-empty.crl.pem"), &live).unwrap();
+    let crls = vec![
+        pki.join("ca.crl.pem"),
+        live.clone(),
+        pki.join("sub-intermediate.crl.pem"),
+    ];
+    let cfg = crl_config(&pki, dir.path(), "live", &crls, "");
+    let server = Server::start(&cfg, &dir.path().join("live.log"));
+    let conf = conf_for("fail-revoked", &pki, dir.path());
+    assert!(
+        eapol_test(&conf, &server).ok,
+        "not revoked yet: must succeed\n{}",
+        server.log_text()
+    );
+    // Publish the new CRL the way publishers do: write aside, then rename over.
+    let tmp = dir.path().join("live.crl.pem.new");
+    std::fs::copy(pki.join("intermediate.crl.pem"), &tmp).unwrap();
+    std::fs::rename(&tmp, &live).unwrap();
+    let t0 = std::time::Instant::now();
+    let mut refused = false;
+    while t0.elapsed() < std::time::Duration::from_secs(8) {
+        if !eapol_test(&conf, &server).ok {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(
+        refused,
+        "the new CRL was not in force after 8 s:\n{}",
+        server.log_text()
+    );
+    eprintln!("new CRL in force after {:?}", t0.elapsed());
+    assert!(server.log_text().contains("reason=cert_revoked "));
+    // A broken CRL is refused; the revocation stays in force.
+    std::fs::write(
+        &tmp,
+        b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &live).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(server.log_text().contains("new TLS configuration refused"));
+    assert!(
+        !eapol_test(&conf, &server).ok,
+        "the last good CRL must stay in force"
+    );
+    // A good client still authenticates throughout.
+    assert!(eapol_test(&conf_for("tls13", &pki, dir.path()), &server).ok);
+}
+
+#[test]
+fn expired_crl_is_refused_unless_allowed() {
+    if !eapol_test_available() {
+        return;
+    }
+    let pki = common::pki("eapol");
+    let dir = tempfile::tempdir().unwrap();
+    let crls = vec![
+        pki.join("ca.crl.pem"),
+        pki.join("intermediate-expired.crl.pem"),
+        pki.join("sub-intermediate.crl.pem"),
+    ];
+    let cfg = crl_config(&pki, dir.path(), "expired", &crls, "");
+    let server = Server::start(&cfg, &dir.path().join("expired.log"));
+    expect_refusal("tls13", &server, &pki, dir.path(), "crl_expired");
+    drop(server);
+    let cfg = crl_config(
         &pki,
         dir.path(),
-        "cert_untrusted",
+        "allowed",
+        &crls,
+        "allow_expired_crl = true",
     );
+    let server = Server::start(&cfg, &dir.path().join("allowed.log"));
+    expect_success("tls13", &server, &pki, dir.path(), "TLSv1.3");
+    expect_refusal("fail-revoked", &server, &pki, dir.path(), "cert_revoked");
 }

@@ -68,7 +68,7 @@ impl Core {
                 Duration::from_secs(config.server.duplicate_cache_secs),
             )),
             cx: SessionContext {
-                tls,
+                tls: std::sync::RwLock::new(tls),
                 fragment_size: config.tls.fragment_size,
                 reassembly: ReassemblyLimits {
                     max_message_len: config.eap.max_tls_message_size,
@@ -83,6 +83,15 @@ impl Core {
             stranger_rate: config.server.bad_packet_rate_per_source,
             learned_dirty: AtomicBool::new(false),
         })
+    }
+
+    /// Puts a rebuilt TLS configuration (new CRLs, renewed certificate) in force for new
+    /// conversations.
+    pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) {
+        if let Ok(mut c) = self.cx.tls.write() {
+            *c = config;
+        }
+        self.stats.incr("tls_reloads");
     }
 
     pub fn clients(&self) -> &Clients {

@@ -103,15 +103,79 @@ fn save_state(core: &Core, path: &Path) {
     }
 }
 
+/// What the shell needs besides the core and the sockets.
+pub struct Options {
+    pub max_in_flight: usize,
+    /// Where to persist learned "auto" Message-Authenticator state (None: nothing to persist).
+    pub state_file: Option<PathBuf>,
+    /// The `[tls]` section, to rebuild the TLS configuration when its files change.
+    pub tls: crate::config::TlsConfig,
+    /// Notified on SIGHUP: rebuild the TLS configuration now.
+    pub reload: Arc<tokio::sync::Notify>,
+}
+
+/// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
+pub fn report_crls(tls: &crate::config::TlsConfig) {
+    let Ok(crls) = crate::revocation::load(&tls.crl_file.paths()) else {
+        return;
+    };
+    let warn_before = Duration::from_secs(tls.crl_expiry_warning_hours.saturating_mul(3600));
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now();
+    for crl in crls {
+        match crate::revocation::freshness(&crl, now, warn_before) {
+            crate::revocation::Freshness::Fresh => {}
+            crate::revocation::Freshness::ExpiresSoon(left) => warn!(
+                file = %crl.file.display(),
+                issuer = %crl.issuer,
+                "CRL reaches its nextUpdate in {} hours: publish a new one, or certificates it covers will be refused",
+                left.as_secs() / 3600
+            ),
+            crate::revocation::Freshness::Expired(ago) => error!(
+                file = %crl.file.display(),
+                issuer = %crl.issuer,
+                allow_expired_crl = tls.allow_expired_crl,
+                "CRL is past its nextUpdate by {} hours",
+                ago.as_secs() / 3600
+            ),
+        }
+    }
+}
+
+/// Rebuilds the TLS configuration; on failure the last good one stays in force.
+fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
+    match crate::tls::server_config(tls) {
+        Ok(config) => {
+            core.reload_tls(config);
+            let crls = crate::revocation::load(&tls.crl_file.paths()).unwrap_or_default();
+            let revoked: usize = crls.iter().map(|c| c.revoked).sum();
+            info!(
+                crls = crls.len(),
+                revoked, "{why}: TLS configuration reloaded (new conversations use it)"
+            );
+            report_crls(tls);
+        }
+        Err(e) => {
+            core.stats.incr("tls_reload_failed");
+            error!("{why}: new TLS configuration refused, the last good one stays in force: {e}");
+        }
+    }
+}
+
 /// Serves on the given sockets until `shutdown` turns true.
 #[allow(clippy::disallowed_methods)]
 pub async fn run(
     core: Arc<Core>,
     sockets: Vec<UdpSocket>,
-    max_in_flight: usize,
-    state_file: Option<PathBuf>,
+    options: Options,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Options {
+        max_in_flight,
+        state_file,
+        tls,
+        reload,
+    } = options;
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut loops = Vec::new();
     for socket in sockets {
@@ -145,7 +209,40 @@ pub async fn run(
             }
         })
     };
+    let watcher = {
+        let core = core.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            // Files are polled every 2 s (a change takes effect within 5 s, as promised in the
+            // docs), rather than inotify: it works the same on every filesystem and for files
+            // replaced by rename, which is how CRL publishers usually write them.
+            let files = crate::revocation::watched_files(&tls);
+            let mut seen = crate::revocation::fingerprint(&files);
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            let mut n: u64 = 0;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        n += 1;
+                        let now = crate::revocation::fingerprint(&files);
+                        if now != seen {
+                            seen = now;
+                            reload_tls(&core, &tls, "files changed on disk");
+                        } else if n.is_multiple_of(1800) {
+                            report_crls(&tls);
+                        }
+                    }
+                    _ = reload.notified() => {
+                        seen = crate::revocation::fingerprint(&files);
+                        reload_tls(&core, &tls, "SIGHUP");
+                    }
+                    _ = shutdown.changed() => break,
+                }
+            }
+        })
+    };
     let _ = shutdown.wait_for(|stop| *stop).await;
+    let _ = watcher.await;
     for l in loops {
         let _ = l.await;
     }

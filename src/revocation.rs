@@ -1,0 +1,133 @@
+//! Certificate revocation lists for client certificates (RFC 5280 §5, §6.3).
+//!
+//! CRL files (PEM, possibly several CRLs in one file, or DER) are read here and handed to
+//! rustls's WebPKI verifier, which does the checking: the whole chain or the leaf only, an
+//! expired CRL (past nextUpdate) refused unless allowed. The shell watches the files and rebuilds
+//! the TLS configuration when they change (or on SIGHUP); a CRL that does not parse is refused and
+//! the last good configuration stays in force. Conversations in flight keep the configuration
+//! they started with.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rustls::pki_types::CertificateRevocationListDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::config::TlsConfig;
+
+/// `tls.check_crl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlScope {
+    Chain,
+    Leaf,
+    None,
+}
+
+pub fn scope(cfg: &TlsConfig) -> Result<CrlScope, String> {
+    match cfg.check_crl.as_deref() {
+        None if cfg.crl_file.paths().is_empty() => Ok(CrlScope::None),
+        None => Ok(CrlScope::Chain),
+        Some("chain") => Ok(CrlScope::Chain),
+        Some("leaf") => Ok(CrlScope::Leaf),
+        Some("none") => Ok(CrlScope::None),
+        Some(other) => Err(format!(
+            "{other:?}: expected \"chain\", \"leaf\" or \"none\""
+        )),
+    }
+}
+
+/// One CRL as loaded, with what the operator needs to know about it.
+#[derive(Debug, Clone)]
+pub struct LoadedCrl {
+    pub der: CertificateRevocationListDer<'static>,
+    pub file: PathBuf,
+    pub issuer: String,
+    pub revoked: usize,
+    pub next_update: Option<SystemTime>,
+}
+
+/// Reads every CRL of every configured file. A file with no CRL in it is an error: a typo must
+/// not silently turn revocation checking off.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<LoadedCrl>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("tls.crl_file: {}: {e}", path.display()))?;
+        let ders: Vec<CertificateRevocationListDer<'static>> = if bytes.starts_with(b"-----") {
+            CertificateRevocationListDer::pem_slice_iter(&bytes)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("tls.crl_file: {}: bad PEM: {e}", path.display()))?
+        } else {
+            vec![CertificateRevocationListDer::from(bytes)]
+        };
+        if ders.is_empty() {
+            return Err(format!(
+                "tls.crl_file: {}: no X509 CRL in the file",
+                path.display()
+            ));
+        }
+        for der in ders {
+            out.push(describe(der, path)?);
+        }
+    }
+    Ok(out)
+}
+
+fn describe(der: CertificateRevocationListDer<'static>, path: &Path) -> Result<LoadedCrl, String> {
+    let (_, crl) = x509_parser::parse_x509_crl(der.as_ref())
+        .map_err(|e| format!("tls.crl_file: {}: not a CRL: {e}", path.display()))?;
+    let next_update = crl.next_update().and_then(|t| {
+        let secs = u64::try_from(t.timestamp()).ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    });
+    Ok(LoadedCrl {
+        issuer: crl.issuer().to_string(),
+        revoked: crl.iter_revoked_certificates().count(),
+        next_update,
+        file: path.to_path_buf(),
+        der,
+    })
+}
+
+/// What a CRL's freshness means at `now`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    ExpiresSoon(Duration),
+    Expired(Duration),
+}
+
+pub fn freshness(crl: &LoadedCrl, now: SystemTime, warn_before: Duration) -> Freshness {
+    let Some(next) = crl.next_update else {
+        return Freshness::Fresh;
+    };
+    match next.duration_since(now) {
+        Ok(left) if left <= warn_before => Freshness::ExpiresSoon(left),
+        Ok(_) => Freshness::Fresh,
+        Err(e) => Freshness::Expired(e.duration()),
+    }
+}
+
+/// The files whose change means "rebuild the TLS configuration": CRLs, and the server
+/// certificate, key and CA files (renewals are picked up the same way). A cheap fingerprint:
+/// (path, modification time, length) of each.
+pub fn watched_files(cfg: &TlsConfig) -> Vec<PathBuf> {
+    let mut v = vec![cfg.certificate_file.clone(), cfg.private_key_file.clone()];
+    v.extend(cfg.ca_file.paths());
+    v.extend(cfg.crl_file.paths());
+    v
+}
+
+pub type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+pub fn fingerprint(files: &[PathBuf]) -> Fingerprint {
+    files
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())));
+            (p.clone(), meta)
+        })
+        .collect()
+}
