@@ -207,6 +207,14 @@ pub struct TlsConfig {
     pub allow_unknown_revocation_status: bool,
     /// Warn this long before a CRL's nextUpdate.
     pub crl_expiry_warning_hours: u64,
+    /// Only client certificates issued by these CAs (issuer CN or whole DN); empty: any CA in
+    /// `ca_file`.
+    pub allowed_issuers: Vec<String>,
+    /// Weakest client keys accepted.
+    pub min_rsa_key_bits: usize,
+    pub min_ec_key_bits: usize,
+    /// When a client certificate has keyUsage, it must allow digitalSignature.
+    pub check_key_usage: bool,
 }
 
 impl Default for TlsConfig {
@@ -223,6 +231,10 @@ impl Default for TlsConfig {
             allow_expired_crl: false,
             allow_unknown_revocation_status: false,
             crl_expiry_warning_hours: 72,
+            allowed_issuers: Vec::new(),
+            min_rsa_key_bits: 2048,
+            min_ec_key_bits: 256,
+            check_key_usage: true,
         }
     }
 }

@@ -28,6 +28,7 @@
 //! switch, the EAP pass-through *authenticator*) relays EAP inside RADIUS to us, the
 //! *authentication server*.
 
+pub mod cert_checks;
 pub mod config;
 pub mod dictionary;
 pub mod eap;

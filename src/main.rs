@@ -175,7 +175,10 @@ fn serve(path: Option<&Path>) -> ExitCode {
     let core = match Core::new(
         &loaded.config,
         loaded.tls,
-        Arc::new(AllowVerified),
+        Arc::new(certradius::policy::Checked {
+            checks: certradius::cert_checks::CertChecks::from_config(&loaded.config.tls),
+            inner: AllowVerified,
+        }),
         loaded.dictionary,
     ) {
         Ok(c) => Arc::new(c),

@@ -64,3 +64,23 @@ impl Policy for AllowVerified {
         Decision::Accept(Grant::default())
     }
 }
+
+/// Certificate checks first (issuer, key strength, key usage), then the inner policy.
+pub struct Checked<P> {
+    pub checks: crate::cert_checks::CertChecks,
+    pub inner: P,
+}
+
+impl<P: Policy> Policy for Checked<P> {
+    fn authorize(
+        &self,
+        identity: &[u8],
+        peer: &VerifiedPeer,
+        request: &RequestInfo<'_>,
+    ) -> Decision {
+        if let Err((reason, detail)) = self.checks.check(peer) {
+            return Decision::Reject { reason, detail };
+        }
+        self.inner.authorize(identity, peer, request)
+    }
+}
