@@ -215,6 +215,18 @@ pub struct TlsConfig {
     pub min_ec_key_bits: usize,
     /// When a client certificate has keyUsage, it must allow digitalSignature.
     pub check_key_usage: bool,
+    /// TLS session resumption (TLS 1.2 tickets and IDs, TLS 1.3 PSK tickets). A resumed
+    /// session re-checks the certificate (validity, CRLs) and the policy.
+    pub resumption: bool,
+    /// How long a session can be resumed.
+    pub session_lifetime_secs: u32,
+    /// Sessions remembered for TLS 1.2 session-ID resumption (size it for your users).
+    pub session_cache_size: usize,
+    /// Ticket keys shared by a pool of servers (see `certradius ticket-key`); unset: a random
+    /// key per process.
+    pub ticket_key_file: Option<PathBuf>,
+    /// TLS 1.3 tickets sent after each full handshake.
+    pub tls13_tickets: usize,
 }
 
 impl Default for TlsConfig {
@@ -235,6 +247,11 @@ impl Default for TlsConfig {
             min_rsa_key_bits: 2048,
             min_ec_key_bits: 256,
             check_key_usage: true,
+            resumption: true,
+            session_lifetime_secs: 3600,
+            session_cache_size: 65536,
+            ticket_key_file: None,
+            tls13_tickets: 1,
         }
     }
 }

@@ -37,6 +37,7 @@ pub mod peer;
 pub mod pki;
 pub mod policy;
 pub mod radius;
+pub mod resumption;
 pub mod revocation;
 pub mod server;
 pub mod session;

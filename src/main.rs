@@ -97,7 +97,7 @@ fn init_tracing(debug: bool) {
 
 struct Loaded {
     config: Config,
-    tls: Arc<rustls::ServerConfig>,
+    tls: tls::TlsSetup,
     dictionary: Dictionary,
 }
 

@@ -115,6 +115,7 @@ pub fn watched_files(cfg: &TlsConfig) -> Vec<PathBuf> {
     let mut v = vec![cfg.certificate_file.clone(), cfg.private_key_file.clone()];
     v.extend(cfg.ca_file.paths());
     v.extend(cfg.crl_file.paths());
+    v.extend(cfg.ticket_key_file.clone());
     v
 }
 

@@ -35,7 +35,7 @@ pub const MAX_IDENTITY_LEN: usize = 253;
 pub struct SessionContext {
     /// Swapped as a whole when CRLs or certificates are reloaded; a conversation keeps the
     /// configuration it started with.
-    pub tls: std::sync::RwLock<Arc<rustls::ServerConfig>>,
+    pub tls: std::sync::RwLock<tls::TlsSetup>,
     /// `tls.fragment_size`.
     pub fragment_size: usize,
     pub reassembly: ReassemblyLimits,
@@ -43,7 +43,7 @@ pub struct SessionContext {
 }
 
 impl SessionContext {
-    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+    pub fn tls_setup(&self) -> Option<tls::TlsSetup> {
         self.tls.read().ok().map(|c| c.clone())
     }
 
@@ -93,6 +93,7 @@ pub struct Summary {
     pub cipher_suite: String,
     pub round_trips: u32,
     pub started: Instant,
+    pub resumed: bool,
 }
 
 #[must_use]
@@ -142,6 +143,8 @@ pub struct Session {
     started: Instant,
     peer: Option<VerifiedPeer>,
     limits: ReassemblyLimits,
+    /// The verifier of the configuration this conversation started with, for resumed sessions.
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
 }
 
 impl Session {
@@ -163,10 +166,10 @@ impl Session {
                 format!("{} octets", identity.type_data.len()),
             ));
         }
-        let config = cx
-            .tls_config()
+        let setup = cx
+            .tls_setup()
             .ok_or_else(|| Reason::new("internal_error", "TLS configuration unavailable"))?;
-        let tls = TlsEngine::new(config).map_err(Reason::from)?;
+        let tls = TlsEngine::new(setup.config).map_err(Reason::from)?;
         let request_id = identity.identifier.wrapping_add(1);
         let session = Session {
             identity: identity.type_data.to_vec(),
@@ -177,6 +180,7 @@ impl Session {
             started: now,
             peer: None,
             limits: cx.reassembly,
+            verifier: setup.verifier,
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -372,6 +376,15 @@ impl Session {
                 ),
             );
         };
+        if self.tls.is_resumed() {
+            // rustls restored the certificate from the ticket without verifying it again.
+            #[allow(clippy::disallowed_methods)]
+            let now = rustls::pki_types::UnixTime::now();
+            if let Err(f) = tls::recheck_resumed(self.verifier.as_ref(), peer.chain(), now) {
+                self.peer = Some(peer);
+                return self.reject(this_id, f.into());
+            }
+        }
         self.peer = Some(peer.clone());
         let grant = match cx.policy.authorize(&self.identity, &peer, request) {
             Decision::Accept(g) => g,
@@ -460,6 +473,7 @@ impl Session {
                 .unwrap_or_else(|| "none".into()),
             round_trips: self.round_trips,
             started: self.started,
+            resumed: self.tls.is_resumed(),
         })
     }
 

@@ -9,9 +9,9 @@
 //! - Client certificates are mandatory and verified by rustls's WebPKI verifier against the
 //!   configured CA files, so a completed handshake *is* the proof that the chain validated;
 //!   [`VerifiedPeer`] can only be built from such a handshake.
-//! - Session resumption is off (no session ID cache, no tickets, `send_tls13_tickets = 0`):
-//!   rustls does not re-verify the client certificate on resumption, so resumption must wait
-//!   until revocation and policy can be re-checked on the restored certificate.
+//! - Session resumption (see `resumption.rs`) is on by default; rustls does not re-verify the
+//!   client certificate on resumption, so [`recheck_resumed`] runs the verifier again on the
+//!   restored chain before the policy sees it.
 //! - TLS 1.3 (RFC 9190 §2.5): once the handshake is complete the server sends one octet 0x00 of
 //!   application data as the protected success indication.
 
@@ -22,11 +22,14 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::UnixTime;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{CertificateError, ProtocolVersion, RootCertStore, ServerConnection};
 
 use crate::config::{TlsConfig, TlsVersion, parse_tls_version};
 use crate::keys::{self, KeyError, SessionKeys};
+use crate::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
 use crate::revocation::{self, CrlScope};
 
 /// The single crypto provider of the process. rustls panics at run time when it has to pick a
@@ -114,8 +117,61 @@ pub fn client_roots(cfg: &TlsConfig) -> Result<RootCertStore, TlsSetupError> {
     Ok(roots)
 }
 
-/// Builds the rustls server configuration from `[tls]`; every error names its key.
-pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+/// What a conversation needs from the TLS setup: the rustls configuration, the client
+/// certificate verifier (run again on resumed sessions), and the long-lived resumption state.
+#[derive(Clone)]
+pub struct TlsSetup {
+    pub config: Arc<rustls::ServerConfig>,
+    pub verifier: Arc<dyn ClientCertVerifier>,
+    pub resumption: Option<Resumption>,
+}
+
+/// The resumption state `[tls]` asks for (None when `resumption = false`).
+pub fn resumption_from_config(cfg: &TlsConfig) -> Result<Option<Resumption>, TlsSetupError> {
+    if !cfg.resumption {
+        return Ok(None);
+    }
+    let ticketer: Arc<dyn rustls::server::ProducesTickets> = match &cfg.ticket_key_file {
+        Some(path) => Arc::new(
+            Ticketer::from_file(path, cfg.session_lifetime_secs).map_err(|message| {
+                TlsSetupError::Invalid {
+                    key: "tls.ticket_key_file",
+                    message,
+                }
+            })?,
+        ),
+        None => Arc::new(StatefulOnly),
+    };
+    Ok(Some(Resumption {
+        cache: LifetimeCache::new(cfg.session_cache_size, cfg.session_lifetime_secs),
+        ticketer,
+        tls13_tickets: cfg.tls13_tickets,
+    }))
+}
+
+/// Builds the TLS setup from `[tls]` with fresh resumption state; every error names its key.
+pub fn server_config(cfg: &TlsConfig) -> Result<TlsSetup, TlsSetupError> {
+    let resumption = resumption_from_config(cfg)?;
+    build(cfg, resumption)
+}
+
+/// Rebuilds after a file change, keeping the session cache (so sessions survive a CRL
+/// update) but re-reading the ticket keys.
+pub fn rebuild(cfg: &TlsConfig, previous: &TlsSetup) -> Result<TlsSetup, TlsSetupError> {
+    let resumption = match (resumption_from_config(cfg)?, &previous.resumption) {
+        (Some(mut fresh), Some(old)) => {
+            fresh.cache = old.cache.clone();
+            if cfg.ticket_key_file.is_none() {
+                fresh.ticketer = old.ticketer.clone();
+            }
+            Some(fresh)
+        }
+        (fresh, _) => fresh,
+    };
+    build(cfg, resumption)
+}
+
+fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, TlsSetupError> {
     let provider = provider();
     let chain = load_certs("tls.certificate_file", &cfg.certificate_file)?;
     let key = load_key("tls.private_key_file", &cfg.private_key_file)?;
@@ -173,15 +229,47 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsSe
             key: "tls.tls_min_version",
             message: e.to_string(),
         })?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(chain, key)
         .map_err(|e| TlsSetupError::Invalid {
             key: "tls.certificate_file",
             message: e.to_string(),
         })?;
-    sc.session_storage = Arc::new(NoServerSessionStorage {});
-    sc.send_tls13_tickets = 0;
-    Ok(Arc::new(sc))
+    match &resumption {
+        Some(r) => {
+            sc.session_storage = r.cache.clone();
+            sc.ticketer = r.ticketer.clone();
+            sc.send_tls13_tickets = r.tls13_tickets;
+        }
+        None => {
+            sc.session_storage = Arc::new(NoServerSessionStorage {});
+            sc.send_tls13_tickets = 0;
+        }
+    }
+    Ok(TlsSetup {
+        config: Arc::new(sc),
+        verifier,
+        resumption,
+    })
+}
+
+/// Re-verifies the certificate restored from a resumed session as if it were presented now:
+/// chain, validity at `now`, extended key usage and the CRLs currently loaded.
+pub fn recheck_resumed(
+    verifier: &dyn ClientCertVerifier,
+    chain: &[CertificateDer<'static>],
+    now: UnixTime,
+) -> Result<(), TlsFailure> {
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return Err(TlsFailure {
+            reason: "no_client_certificate",
+            detail: "resumed session without a client certificate".into(),
+        });
+    };
+    verifier
+        .verify_client_cert(leaf, intermediates, now)
+        .map(|_| ())
+        .map_err(|e| TlsFailure::from(&e))
 }
 
 /// Why a handshake failed, with a stable machine-readable name for logs and counters.
@@ -354,6 +442,11 @@ impl TlsEngine {
 
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.conn.protocol_version()
+    }
+
+    /// Whether this handshake resumed an earlier session (no certificate was presented).
+    pub fn is_resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     pub fn is_tls13(&self) -> bool {

@@ -56,7 +56,7 @@ const MAX_TRACKED_STRANGERS: usize = 65536;
 impl Core {
     pub fn new(
         config: &Config,
-        tls: Arc<rustls::ServerConfig>,
+        tls: crate::tls::TlsSetup,
         policy: Arc<dyn Policy>,
         dictionary: Dictionary,
     ) -> Result<Core, String> {
@@ -87,11 +87,16 @@ impl Core {
 
     /// Puts a rebuilt TLS configuration (new CRLs, renewed certificate) in force for new
     /// conversations.
-    pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) {
+    pub fn reload_tls(&self, config: crate::tls::TlsSetup) {
         if let Ok(mut c) = self.cx.tls.write() {
             *c = config;
         }
         self.stats.incr("tls_reloads");
+    }
+
+    /// The TLS setup in force (the shell rebuilds from it, keeping the session cache).
+    pub fn tls_setup(&self) -> Option<crate::tls::TlsSetup> {
+        self.cx.tls_setup()
     }
 
     pub fn clients(&self) -> &Clients {
@@ -287,6 +292,7 @@ impl Core {
             debug!(
                 identity = %summary.identity,
                 round_trips = summary.round_trips,
+            resumed = summary.resumed,
                 "conversation abandoned: idle past eap.session_timeout_secs"
             );
         }
@@ -645,6 +651,7 @@ impl Core {
             tls_version = %summary.tls_version,
             cipher_suite = %summary.cipher_suite,
             round_trips = summary.round_trips,
+            resumed = summary.resumed,
             duration_ms = format_args!("{duration_ms:.1}"),
             rule = %rule.unwrap_or("-"),
             "authentication finished"

@@ -144,7 +144,11 @@ pub fn report_crls(tls: &crate::config::TlsConfig) {
 
 /// Rebuilds the TLS configuration; on failure the last good one stays in force.
 fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
-    match crate::tls::server_config(tls) {
+    let rebuilt = match core.tls_setup() {
+        Some(previous) => crate::tls::rebuild(tls, &previous),
+        None => crate::tls::server_config(tls),
+    };
+    match rebuilt {
         Ok(config) => {
             core.reload_tls(config);
             let crls = crate::revocation::load(&tls.crl_file.paths()).unwrap_or_default();

@@ -1,0 +1,353 @@
+//! TLS session resumption, safe by design (RFC 5216 §2.1.3, RFC 9190 §2.1.3, §5.7).
+//!
+//! - TLS 1.2: session tickets (RFC 5077) and session IDs; TLS 1.3: PSK tickets (RFC 8446 §4.6.1).
+//! - Tickets are sealed with AES-256-GCM (ring) under keys that can be loaded from a file shared
+//!   by several certradius instances, so a pool of servers resumes each other's sessions. The
+//!   first key of the file seals new tickets; every key in it opens them (rotation: put a new key
+//!   first, keep the previous ones a lifetime longer). Without a file, resumption is stateful
+//!   (session IDs, and TLS 1.3 tickets that only name a cache entry) — see [`StatefulOnly`].
+//! - A ticket carries the time it was sealed and is refused once older than the configured
+//!   lifetime, whatever the client claims.
+//! - A resumed session is not a free pass: rustls does not re-verify the client certificate on
+//!   resumption, so the session re-runs the certificate verifier (chain, validity *now*, CRLs as
+//!   loaded *now*) and the policy on the certificate restored from the ticket.
+//!
+//! Ticket key file: one key per line, 64 hex digits (32 octets); `#` comments and blank lines
+//! ignored. `certradius ticket-key FILE` writes or rotates one.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// Octets of key id that prefix every ticket (the first octets of SHA-256 of the key).
+const KEY_ID_LEN: usize = 8;
+const KEY_LEN: usize = 32;
+
+struct TicketKey {
+    id: [u8; KEY_ID_LEN],
+    key: LessSafeKey,
+}
+
+/// Seals and opens session tickets; the first key seals, all keys open.
+pub struct Ticketer {
+    keys: Vec<TicketKey>,
+    lifetime_secs: u32,
+    rng: SystemRandom,
+}
+
+impl fmt::Debug for Ticketer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticketer")
+            .field("keys", &self.keys.len())
+            .field("lifetime_secs", &self.lifetime_secs)
+            .finish()
+    }
+}
+
+fn now_secs() -> u64 {
+    #[allow(clippy::disallowed_methods)]
+    let now = SystemTime::now();
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn make_key(raw: &[u8]) -> Result<TicketKey, String> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, raw);
+    let mut id = [0u8; KEY_ID_LEN];
+    id.copy_from_slice(digest.as_ref().get(..KEY_ID_LEN).unwrap_or(&[0; KEY_ID_LEN]));
+    let key = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| "not a 32-octet key".to_string())?;
+    Ok(TicketKey {
+        id,
+        key: LessSafeKey::new(key),
+    })
+}
+
+fn parse_hex(line: &str) -> Option<Vec<u8>> {
+    if line.len() != KEY_LEN * 2 {
+        return None;
+    }
+    (0..line.len())
+        .step_by(2)
+        .map(|i| line.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+impl Ticketer {
+    /// Keys from a ticket key file.
+    pub fn from_file(path: &Path, lifetime_secs: u32) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut keys = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let raw = parse_hex(line).ok_or_else(|| {
+                format!(
+                    "{}:{}: expected 64 hex digits (a 32-octet key)",
+                    path.display(),
+                    n + 1
+                )
+            })?;
+            keys.push(make_key(&raw)?);
+        }
+        if keys.is_empty() {
+            return Err(format!("{}: no key in the file", path.display()));
+        }
+        Ok(Ticketer {
+            keys,
+            lifetime_secs,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    fn seal(&self, plain: &[u8], issued: u64) -> Option<Vec<u8>> {
+        let current = self.keys.first()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).ok()?;
+        // ticket = key id || nonce || AES-256-GCM(issued time || rustls state), the key id and
+        // nonce bound in as associated data.
+        let mut out = Vec::with_capacity(KEY_ID_LEN + NONCE_LEN + 8 + plain.len() + 16);
+        out.extend_from_slice(&current.id);
+        out.extend_from_slice(&nonce);
+        let header_len = out.len();
+        let mut body = Vec::with_capacity(8 + plain.len() + 16);
+        body.extend_from_slice(&issued.to_be_bytes());
+        body.extend_from_slice(plain);
+        let aad = out.clone();
+        current
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad),
+                &mut body,
+            )
+            .ok()?;
+        out.extend_from_slice(&body);
+        debug_assert!(out.len() > header_len);
+        Some(out)
+    }
+
+    fn open(&self, ticket: &[u8], now: u64) -> Option<Vec<u8>> {
+        let (id, rest) = ticket.split_at_checked(KEY_ID_LEN)?;
+        let (nonce, sealed) = rest.split_at_checked(NONCE_LEN)?;
+        let key = self.keys.iter().find(|k| k.id == id)?;
+        let aad = ticket.get(..KEY_ID_LEN + NONCE_LEN)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut body = sealed.to_vec();
+        let plain = key.key.open_in_place(nonce, Aad::from(aad), &mut body).ok()?;
+        let (issued, state) = plain.split_at_checked(8)?;
+        let issued = u64::from_be_bytes(issued.try_into().ok()?);
+        // A ticket from the future (clock skew between pool members) is tolerated a minute.
+        if issued > now.saturating_add(60) || now.saturating_sub(issued) > u64::from(self.lifetime_secs)
+        {
+            return None;
+        }
+        Some(state.to_vec())
+    }
+}
+
+impl rustls::server::ProducesTickets for Ticketer {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.lifetime_secs
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.seal(plain, now_secs())
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        self.open(cipher, now_secs())
+    }
+}
+
+/// The session cache with the configured lifetime enforced: each entry carries the time it was
+/// stored and is not handed back once older than the lifetime.
+#[derive(Debug)]
+pub struct LifetimeCache {
+    inner: Arc<rustls::server::ServerSessionMemoryCache>,
+    lifetime_secs: u64,
+}
+
+impl LifetimeCache {
+    pub fn new(size: usize, lifetime_secs: u32) -> Arc<Self> {
+        Arc::new(LifetimeCache {
+            inner: rustls::server::ServerSessionMemoryCache::new(size.max(1)),
+            lifetime_secs: u64::from(lifetime_secs),
+        })
+    }
+
+    fn fresh(&self, stored: Vec<u8>, now: u64) -> Option<Vec<u8>> {
+        let (at, value) = stored.split_at_checked(8)?;
+        let at = u64::from_be_bytes(at.try_into().ok()?);
+        (now.saturating_sub(at) <= self.lifetime_secs).then(|| value.to_vec())
+    }
+}
+
+impl rustls::server::StoresServerSessions for LifetimeCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let mut v = Vec::with_capacity(8 + value.len());
+        v.extend_from_slice(&now_secs().to_be_bytes());
+        v.extend_from_slice(&value);
+        self.inner.put(key, v)
+    }
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.fresh(self.inner.get(key)?, now_secs())
+    }
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.fresh(self.inner.take(key)?, now_secs())
+    }
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+/// Stateless tickets off: TLS 1.2 resumes by session ID and TLS 1.3 gets small stateful tickets,
+/// both from the in-memory session cache. Used when no ticket key file is configured, because a
+/// stateless ticket carries the client's certificate chain (1-2 KB for RSA) and would add a
+/// round trip to every full TLS 1.3 authentication at common fragment sizes; a single server
+/// gains nothing from it.
+#[derive(Debug)]
+pub struct StatefulOnly;
+
+impl rustls::server::ProducesTickets for StatefulOnly {
+    fn enabled(&self) -> bool {
+        false
+    }
+    fn lifetime(&self) -> u32 {
+        0
+    }
+    fn encrypt(&self, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn decrypt(&self, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Writes a new random key at the top of `path`, keeping at most `keep` previous keys: the
+/// rotation step for a pool sharing the file.
+pub fn rotate_key_file(path: &Path, keep: usize) -> Result<usize, String> {
+    let old: Vec<String> = match std::fs::read_to_string(path) {
+        Ok(t) => t
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut raw = [0u8; KEY_LEN];
+    SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| "the OS random number generator failed".to_string())?;
+    let new: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut text = String::from(
+        "# certradius TLS session ticket keys: the first seals new tickets, all open them.\n\
+         # Secret: readable by certradius only. Rotate with `certradius ticket-key FILE`.\n",
+    );
+    text.push_str(&new);
+    text.push('\n');
+    for k in old.iter().take(keep) {
+        text.push_str(k);
+        text.push('\n');
+    }
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(1 + old.len().min(keep))
+}
+
+/// The long-lived resumption state: kept across TLS reloads (CRL changes) so sessions survive
+/// them; the ticket keys are re-read when the key file changes.
+#[derive(Clone)]
+pub struct Resumption {
+    pub cache: Arc<dyn rustls::server::StoresServerSessions>,
+    pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    pub tls13_tickets: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticketer(keys: &[[u8; 32]]) -> Ticketer {
+        Ticketer {
+            keys: keys.iter().map(|k| make_key(k).unwrap()).collect(),
+            lifetime_secs: 3600,
+            rng: SystemRandom::new(),
+        }
+    }
+
+    #[test]
+    fn seal_open_rotation_and_lifetime() {
+        let a = ticketer(&[[1; 32]]);
+        let t = a.seal(b"state", 1000).unwrap();
+        assert_eq!(a.open(&t, 1000).unwrap(), b"state");
+        // Another instance with the same key opens it; after rotation the old key still opens.
+        let rotated = ticketer(&[[2; 32], [1; 32]]);
+        assert_eq!(rotated.open(&t, 1001).unwrap(), b"state");
+        // A pool member without the key cannot.
+        assert!(ticketer(&[[3; 32]]).open(&t, 1001).is_none());
+        // Too old, or tampered.
+        assert!(a.open(&t, 1000 + 3601).is_none());
+        let mut bad = t.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(a.open(&bad, 1000).is_none());
+        assert!(a.open(&t[..10], 1000).is_none());
+        assert!(a.open(&[], 1000).is_none());
+    }
+
+    #[test]
+    fn cache_entries_expire() {
+        use rustls::server::StoresServerSessions;
+        let c = LifetimeCache::new(10, 100);
+        assert!(c.put(b"k".to_vec(), b"v".to_vec()));
+        assert_eq!(c.get(b"k").unwrap(), b"v");
+        let stored = c.inner.get(b"k").unwrap();
+        assert_eq!(c.fresh(stored.clone(), now_secs() + 100).unwrap(), b"v");
+        assert!(c.fresh(stored, now_secs() + 101).is_none());
+    }
+
+    #[test]
+    fn key_file_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.keys");
+        assert_eq!(rotate_key_file(&path, 2).unwrap(), 1);
+        let first = Ticketer::from_file(&path, 60).unwrap();
+        let t = first.seal(b"x", 5).unwrap();
+        assert_eq!(rotate_key_file(&path, 2).unwrap(), 2);
+        let second = Ticketer::from_file(&path, 60).unwrap();
+        assert_eq!(second.open(&t, 6).unwrap(), b"x", "previous key still opens");
+        rotate_key_file(&path, 2).unwrap();
+        rotate_key_file(&path, 2).unwrap();
+        let fourth = Ticketer::from_file(&path, 60).unwrap();
+        assert!(fourth.open(&t, 6).is_none(), "rotated out after `keep` rotations");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::write(&path, "nothex\n").unwrap();
+        assert!(Ticketer::from_file(&path, 60).unwrap_err().contains(":1:"));
+    }
+}
