@@ -113,6 +113,11 @@ impl Supplicant {
         )
     }
 
+    /// Whether the TLS handshake resumed an earlier session.
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
     pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
         self.conn.protocol_version()
     }

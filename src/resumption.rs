@@ -59,7 +59,12 @@ fn now_secs() -> u64 {
 fn make_key(raw: &[u8]) -> Result<TicketKey, String> {
     let digest = ring::digest::digest(&ring::digest::SHA256, raw);
     let mut id = [0u8; KEY_ID_LEN];
-    id.copy_from_slice(digest.as_ref().get(..KEY_ID_LEN).unwrap_or(&[0; KEY_ID_LEN]));
+    id.copy_from_slice(
+        digest
+            .as_ref()
+            .get(..KEY_ID_LEN)
+            .unwrap_or(&[0; KEY_ID_LEN]),
+    );
     let key = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| "not a 32-octet key".to_string())?;
     Ok(TicketKey {
         id,
@@ -73,7 +78,10 @@ fn parse_hex(line: &str) -> Option<Vec<u8>> {
     }
     (0..line.len())
         .step_by(2)
-        .map(|i| line.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            line.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect()
 }
 
@@ -140,11 +148,15 @@ impl Ticketer {
         let aad = ticket.get(..KEY_ID_LEN + NONCE_LEN)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut body = sealed.to_vec();
-        let plain = key.key.open_in_place(nonce, Aad::from(aad), &mut body).ok()?;
+        let plain = key
+            .key
+            .open_in_place(nonce, Aad::from(aad), &mut body)
+            .ok()?;
         let (issued, state) = plain.split_at_checked(8)?;
         let issued = u64::from_be_bytes(issued.try_into().ok()?);
         // A ticket from the future (clock skew between pool members) is tolerated a minute.
-        if issued > now.saturating_add(60) || now.saturating_sub(issued) > u64::from(self.lifetime_secs)
+        if issued > now.saturating_add(60)
+            || now.saturating_sub(issued) > u64::from(self.lifetime_secs)
         {
             return None;
         }
@@ -340,13 +352,23 @@ mod tests {
         let t = first.seal(b"x", 5).unwrap();
         assert_eq!(rotate_key_file(&path, 2).unwrap(), 2);
         let second = Ticketer::from_file(&path, 60).unwrap();
-        assert_eq!(second.open(&t, 6).unwrap(), b"x", "previous key still opens");
+        assert_eq!(
+            second.open(&t, 6).unwrap(),
+            b"x",
+            "previous key still opens"
+        );
         rotate_key_file(&path, 2).unwrap();
         rotate_key_file(&path, 2).unwrap();
         let fourth = Ticketer::from_file(&path, 60).unwrap();
-        assert!(fourth.open(&t, 6).is_none(), "rotated out after `keep` rotations");
+        assert!(
+            fourth.open(&t, 6).is_none(),
+            "rotated out after `keep` rotations"
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         std::fs::write(&path, "nothex\n").unwrap();
         assert!(Ticketer::from_file(&path, 60).unwrap_err().contains(":1:"));
     }

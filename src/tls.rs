@@ -20,9 +20,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::pki_types::UnixTime;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{CertificateError, ProtocolVersion, RootCertStore, ServerConnection};
