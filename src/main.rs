@@ -42,6 +42,14 @@ enum Command {
     Check,
     /// Write a test PKI (CA, intermediate, server and client certificates) into DIR.
     TestPki { dir: PathBuf },
+    /// Create or rotate a TLS session ticket key file shared by a pool of servers: a new key
+    /// first (it seals new tickets), the previous ones kept to open tickets already issued.
+    TicketKey {
+        file: PathBuf,
+        /// Previous keys to keep.
+        #[arg(long, default_value_t = 2)]
+        keep: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +72,21 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::TicketKey { file, keep } => {
+            match certradius::resumption::rotate_key_file(&file, keep) {
+                Ok(n) => {
+                    println!(
+                        "{}: new ticket key first, {n} key(s) in the file; copy it to every server of the pool (they re-read it within 5 s)",
+                        file.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("certradius: ticket-key: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Check => match check(cli.config.as_deref()) {
             Ok(msg) => {
                 println!("{msg}");

@@ -352,3 +352,46 @@ fn expired_crl_is_refused_unless_allowed() {
     expect_success("tls13", &server, &pki, dir.path(), "TLSv1.3");
     expect_refusal("fail-revoked", &server, &pki, dir.path(), "cert_revoked");
 }
+
+/// eapol_test's re-authentication (`-r 1`) resumes the TLS session: both authentications get
+/// MPPE keys, the second one resumed, for TLS 1.2 and 1.3.
+#[test]
+fn eapol_test_reauthentication_resumes_the_session() {
+    if !eapol_test_available() {
+        return;
+    }
+    let pki = common::pki("eapol");
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(&pki, dir.path(), "resume", 1024);
+    for name in ["tls12", "tls13"] {
+        let before = server.log_text().matches("resumed=true").count();
+        let out = Command::new("eapol_test")
+            .arg("-c")
+            .arg(conf_for(name, &pki, dir.path()))
+            .args(["-a", "127.0.0.1", "-p", &server.addr.port().to_string()])
+            .args(["-s", SECRET, "-t", "15", "-r", "1"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{name}: {}", tail(&text));
+        assert!(
+            text.contains("MPPE keys OK: 2  mismatch: 0"),
+            "{name}: {}",
+            tail(&text)
+        );
+        assert!(text.contains("resumed=1"), "{name}: OpenSSL did not resume");
+        let mut after = before;
+        for _ in 0..50 {
+            after = server.log_text().matches("resumed=true").count();
+            if after > before {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(
+            after,
+            before + 1,
+            "{name}: the server did not log a resumed authentication"
+        );
+    }
+}
