@@ -828,6 +828,7 @@ Check a chain by hand with:
 ";
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may read the clock
 mod tests {
     use std::collections::HashSet;
     use std::sync::Arc;

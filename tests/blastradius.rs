@@ -2,6 +2,7 @@
 //! `require_message_authenticator = true | false | "auto"`, the learned "auto" state surviving a
 //! restart, and Proxy-State without Message-Authenticator refused.
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -3,6 +3,7 @@
 //! transcript for TLS 1.2 and 1.3 at several fragment sizes, that the MS-MPPE keys the server
 //! sends decrypt to the MSK the client derived, and the refusal of an untrusted certificate.
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -1,6 +1,7 @@
 //! The protocol-critical attribute numbers in `src/radius/attr.rs` agree with the shipped
 //! FreeRADIUS-format dictionaries (both the files on disk and the copy compiled in).
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -5,6 +5,7 @@
 //! Without eapol_test the tests print a loud SKIP — except under CI (`CI` set), where a missing
 //! eapol_test is a failure: CI must never pass without the supplicant having run.
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -2,6 +2,7 @@
 //! trips; a resumed session is re-checked against revocation; a pool of two servers sharing a
 //! ticket key file resumes each other's sessions.
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -2,6 +2,7 @@
 //! or Access-Reject with EAP-Failure) and a reason name that shows up in the counters; the
 //! session table stays within its bounds and recovers when sessions expire.
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

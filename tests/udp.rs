@@ -1,5 +1,6 @@
 //! The real binary over loopback UDP: what a NAS and an attacker on the network see.
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

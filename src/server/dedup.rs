@@ -135,6 +135,7 @@ impl Dedup {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may read the clock
 mod tests {
     use super::*;
 

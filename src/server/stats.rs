@@ -89,6 +89,7 @@ impl Stats {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may read the clock
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: a test PKI generated once per test binary, configs that
 //! point at it, and the real server binary started on an ephemeral loopback port.
 #![allow(
+    clippy::disallowed_methods,
     dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
