@@ -73,6 +73,47 @@ pub struct Config {
     pub tls: TlsConfig,
     #[serde(default)]
     pub eap: EapConfig,
+    #[serde(default)]
+    pub ocsp: OcspConfig,
+}
+
+/// `[ocsp]`: OCSP (RFC 6960) checking of client certificates after the handshake.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcspConfig {
+    pub enable: bool,
+    /// Responder URL for every certificate; unset: the certificate's AIA OCSP URL.
+    pub url: Option<String>,
+    /// A lookup taking longer is "unavailable"; other authentications never wait on it.
+    pub timeout_ms: u64,
+    /// Accept when the responder is unavailable or does not know the certificate.
+    pub soft_fail: bool,
+    /// "ocsp": the responder decides; "ocsp_then_crl": when it is unavailable, the CRL check
+    /// (tls.crl_file) decides.
+    pub mode: String,
+    /// Send a nonce (RFC 8954) and require it back when the responder echoes one.
+    pub use_nonce: bool,
+    /// Responses cached (honouring nextUpdate), and for at most this long.
+    pub cache_max_entries: usize,
+    pub cache_max_secs: u64,
+    /// Lookups in progress at once; beyond it a lookup is "unavailable" at once.
+    pub max_concurrent_lookups: usize,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        OcspConfig {
+            enable: false,
+            url: None,
+            timeout_ms: 2000,
+            soft_fail: false,
+            mode: "ocsp".into(),
+            use_nonce: true,
+            cache_max_entries: 65536,
+            cache_max_secs: 3600,
+            max_concurrent_lookups: 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -449,6 +490,21 @@ impl Config {
         }
         crate::revocation::scope(&self.tls)
             .map_err(|m| ConfigError::invalid("tls.check_crl", m))?;
+        if !matches!(self.ocsp.mode.as_str(), "ocsp" | "ocsp_then_crl") {
+            return Err(ConfigError::invalid(
+                "ocsp.mode",
+                format!(
+                    "{:?}: expected \"ocsp\" or \"ocsp_then_crl\"",
+                    self.ocsp.mode
+                ),
+            ));
+        }
+        if self.ocsp.enable && self.ocsp.timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "ocsp.timeout_ms",
+                "must be at least 1",
+            ));
+        }
         if self.eap.max_sessions == 0 {
             return Err(ConfigError::invalid(
                 "eap.max_sessions",

@@ -40,6 +40,8 @@ pub struct SessionContext {
     pub fragment_size: usize,
     pub reassembly: ReassemblyLimits,
     pub policy: Arc<dyn Policy>,
+    /// OCSP checking of client certificates; None: off.
+    pub ocsp: Option<OcspPolicy>,
 }
 
 impl SessionContext {
@@ -116,6 +118,8 @@ pub enum Step {
     },
     /// Send nothing: the response does not belong to this conversation's current exchange.
     Discard(&'static str),
+    /// Pause: the shell looks up the certificate's revocation status, then calls `resume`.
+    Lookup(Box<RevocationLookup>),
 }
 
 /// What to do once our flight has been fully delivered and the peer answers it.
@@ -130,7 +134,42 @@ enum Then {
 
 enum Phase {
     Receiving(Reassembler),
-    Sending { flight: Fragmenter, then: Then },
+    Sending {
+        flight: Fragmenter,
+        then: Then,
+    },
+    /// Handshake done, waiting for the shell's OCSP verdict.
+    Deciding {
+        next_id: u8,
+    },
+}
+
+/// What the shell must look up before the conversation can be decided.
+#[derive(Debug, Clone)]
+pub struct RevocationLookup {
+    pub leaf: Vec<u8>,
+    /// The issuer's certificate (from the peer's chain or our CA files); None if not found.
+    pub issuer: Option<Vec<u8>>,
+    pub url_override: Option<String>,
+}
+
+/// The shell's answer to a [`RevocationLookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationVerdict {
+    Good,
+    Revoked(String),
+    Unknown,
+    Unavailable(String),
+}
+
+/// `[ocsp]` as the session needs it.
+#[derive(Debug, Clone, Default)]
+pub struct OcspPolicy {
+    pub url_override: Option<String>,
+    /// Accept when the responder cannot be reached, times out or does not know the certificate.
+    pub soft_fail: bool,
+    /// When the responder cannot be reached, the CRL check (done in the handshake) decides.
+    pub crl_fallback: bool,
 }
 
 pub struct Session {
@@ -145,6 +184,8 @@ pub struct Session {
     limits: ReassemblyLimits,
     /// The verifier of the configuration this conversation started with, for resumed sessions.
     verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    /// The CA certificates of that configuration (to find the issuer for OCSP).
+    ca_certs: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
 impl Session {
@@ -181,6 +222,7 @@ impl Session {
             peer: None,
             limits: cx.reassembly,
             verifier: setup.verifier,
+            ca_certs: setup.ca_certs,
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -304,6 +346,10 @@ impl Session {
                 self.phase = Phase::Receiving(reassembler);
                 self.receive(frame, cx, request, next_id)
             }
+            Phase::Deciding { next_id } => {
+                self.phase = Phase::Deciding { next_id };
+                (Some(self), Step::Discard("session_busy"))
+            }
         }
     }
 
@@ -330,7 +376,7 @@ impl Session {
             Phase::Receiving(Reassembler::new(self.limits)),
         ) {
             Phase::Receiving(r) => r,
-            Phase::Sending { .. } => Reassembler::new(self.limits),
+            Phase::Sending { .. } | Phase::Deciding { .. } => Reassembler::new(self.limits),
         };
         let message = match reassembler.push(&frame) {
             Err(e) => return self.reject(this_id, Reason::new("eap_tls_fragment", e.to_string())),
@@ -386,40 +432,113 @@ impl Session {
             }
         }
         self.peer = Some(peer.clone());
-        let grant = match cx.policy.authorize(&self.identity, &peer, request) {
-            Decision::Accept(g) => g,
-            Decision::Reject { reason, detail } => {
-                return self.reject(this_id, Reason::new(reason, detail));
-            }
-        };
-        if self.tls.is_tls13()
-            && let Err(f) = self.tls.queue_success_indication()
-        {
-            return self.reject(this_id, f.into());
+        if let Some(ocsp) = &cx.ocsp {
+            // RFC 6960: ask the responder before deciding. The shell performs the lookup; this
+            // conversation waits, checked out of the session table, until `resume`.
+            let issuer = tls::issuer_of(&peer, &self.ca_certs);
+            let lookup = RevocationLookup {
+                leaf: peer.leaf_der().to_vec(),
+                issuer,
+                url_override: ocsp.url_override.clone(),
+            };
+            self.phase = Phase::Deciding { next_id };
+            return (Some(self), Step::Lookup(Box::new(lookup)));
         }
-        let keys = match self.tls.keys() {
-            Ok(k) => k,
-            Err(e) => return self.reject(this_id, Reason::new("key_derivation", e.to_string())),
+        self.authorize_and_finish(peer, cx, request, next_id)
+    }
+
+    /// Continues a conversation paused for an OCSP lookup with the shell's verdict.
+    pub fn resume(
+        mut self,
+        verdict: RevocationVerdict,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+    ) -> (Option<Session>, Step) {
+        let Phase::Deciding { next_id } = self.phase else {
+            return (Some(self), Step::Discard("session_not_deciding"));
         };
-        let out = self.tls.take_output();
-        let then = Then::Accept(Box::new((keys, grant)));
-        if out.is_empty() {
-            // Nothing left to tell the peer (not expected with TLS 1.2 or 1.3): succeed now.
-            if let Then::Accept(done) = then {
-                let (keys, grant) = *done;
-                let summary = self.summary();
-                return (
-                    None,
-                    Step::Accept {
-                        eap: eap::success(this_id),
-                        keys,
-                        grant,
-                        summary,
-                    },
+        self.phase = Phase::Receiving(Reassembler::new(self.limits));
+        let this_id = next_id.wrapping_sub(1);
+        let Some(peer) = self.peer.clone() else {
+            return self.reject(
+                this_id,
+                Reason::new("internal_error", "no peer to decide on"),
+            );
+        };
+        let ocsp = cx.ocsp.clone().unwrap_or_default();
+        match verdict {
+            RevocationVerdict::Good => {}
+            RevocationVerdict::Revoked(detail) => {
+                return self.reject(
+                    this_id,
+                    Reason::new("cert_revoked", format!("OCSP: {detail}")),
                 );
             }
+            RevocationVerdict::Unknown if !ocsp.soft_fail => {
+                return self.reject(
+                    this_id,
+                    Reason::new(
+                        "ocsp_unknown",
+                        "the responder does not know this certificate",
+                    ),
+                );
+            }
+            RevocationVerdict::Unavailable(detail) if !(ocsp.soft_fail || ocsp.crl_fallback) => {
+                return self.reject(this_id, Reason::new("ocsp_unavailable", detail));
+            }
+            // Soft-fail, or the CRL check (done during the handshake) stands in for OCSP.
+            RevocationVerdict::Unknown | RevocationVerdict::Unavailable(_) => {}
         }
-        self.start_flight(out, then, cx, request, next_id)
+        self.authorize_and_finish(peer, cx, request, next_id)
+    }
+
+    /// The policy decision, the TLS 1.3 success indication, keys, and the final flight.
+    fn authorize_and_finish(
+        self,
+        peer: VerifiedPeer,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+        next_id: u8,
+    ) -> (Option<Session>, Step) {
+        let mut this = self;
+        let this_id = next_id.wrapping_sub(1);
+        let grant = match cx.policy.authorize(&this.identity, &peer, request) {
+            Decision::Accept(g) => g,
+            Decision::Reject { reason, detail } => {
+                return this.reject(this_id, Reason::new(reason, detail));
+            }
+        };
+        if this.tls.is_tls13()
+            && let Err(f) = this.tls.queue_success_indication()
+        {
+            return this.reject(this_id, f.into());
+        }
+        let keys = match this.tls.keys() {
+            Ok(k) => k,
+            Err(e) => return this.reject(this_id, Reason::new("key_derivation", e.to_string())),
+        };
+        let out = this.tls.take_output();
+        if out.is_empty() {
+            // Nothing left to tell the peer (a resumed TLS 1.2 handshake ends with the
+            // client's Finished, RFC 5216 §2.1.3): succeed now.
+            let summary = this.summary();
+            return (
+                None,
+                Step::Accept {
+                    eap: eap::success(this_id),
+                    keys,
+                    grant,
+                    summary,
+                },
+            );
+        }
+        this.start_flight(
+            out,
+            Then::Accept(Box::new((keys, grant))),
+            cx,
+            request,
+            next_id,
+        )
     }
 
     fn start_flight(

@@ -105,16 +105,36 @@ pub fn versions(
 }
 
 /// The trust anchors for client certificates: every certificate in every `ca_file`.
-pub fn client_roots(cfg: &TlsConfig) -> Result<RootCertStore, TlsSetupError> {
+pub fn client_roots(
+    cfg: &TlsConfig,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsSetupError> {
     let mut roots = RootCertStore::empty();
+    let mut all = Vec::new();
     for path in cfg.ca_file.paths() {
         for cert in load_certs("tls.ca_file", &path)? {
             roots
-                .add(cert)
+                .add(cert.clone())
                 .map_err(|e| file_err("tls.ca_file", &path, format!("unusable CA: {e}")))?;
+            all.push(cert);
         }
     }
-    Ok(roots)
+    Ok((roots, all))
+}
+
+/// The issuer certificate of the peer's leaf: the next certificate of its chain, or one of our
+/// CA certificates, whichever has the leaf's issuer as subject.
+pub fn issuer_of(peer: &VerifiedPeer, ca_certs: &[CertificateDer<'static>]) -> Option<Vec<u8>> {
+    let (_, leaf) = x509_parser::parse_x509_certificate(peer.leaf_der()).ok()?;
+    let wanted = leaf.issuer().as_raw();
+    peer.chain()
+        .iter()
+        .skip(1)
+        .chain(ca_certs.iter())
+        .find(|c| {
+            x509_parser::parse_x509_certificate(c.as_ref())
+                .is_ok_and(|(_, cert)| cert.subject().as_raw() == wanted)
+        })
+        .map(|c| c.as_ref().to_vec())
 }
 
 /// What a conversation needs from the TLS setup: the rustls configuration, the client
@@ -124,6 +144,8 @@ pub struct TlsSetup {
     pub config: Arc<rustls::ServerConfig>,
     pub verifier: Arc<dyn ClientCertVerifier>,
     pub resumption: Option<Resumption>,
+    /// Every certificate of `ca_file` (issuers for OCSP requests).
+    pub ca_certs: Arc<Vec<CertificateDer<'static>>>,
 }
 
 /// The resumption state `[tls]` asks for (None when `resumption = false`).
@@ -191,7 +213,7 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
                 cfg.certificate_file.display()
             ),
         })?;
-    let roots = client_roots(cfg)?;
+    let (roots, ca_certs) = client_roots(cfg)?;
     let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     let scope = revocation::scope(cfg).map_err(|message| TlsSetupError::Invalid {
@@ -250,6 +272,7 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
         config: Arc::new(sc),
         verifier,
         resumption,
+        ca_certs: Arc::new(ca_certs),
     })
 }
 

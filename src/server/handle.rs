@@ -29,7 +29,26 @@ use crate::server::clients::{Client, Clients};
 use crate::server::dedup::{Dedup, Seen};
 use crate::server::sessions::{Checkout, Full, SessionTable, StateKey};
 use crate::server::stats::Stats;
-use crate::session::{Reason, Session, SessionContext, Step, Summary};
+use crate::session::{
+    OcspPolicy, Reason, RevocationLookup, RevocationVerdict, Session, SessionContext, Step, Summary,
+};
+
+/// What [`Core::handle`] asks of the shell.
+pub enum Handled {
+    Reply(Vec<u8>),
+    Silent,
+    /// Look the certificate up (OCSP), then call [`Core::resume`].
+    Lookup(Box<Pending>),
+}
+
+/// A conversation paused for a revocation lookup, with what `resume` needs to answer.
+pub struct Pending {
+    pub lookup: RevocationLookup,
+    session: Box<Session>,
+    key: StateKey,
+    datagram: Vec<u8>,
+    from: SocketAddr,
+}
 
 /// Randomness comes from the shell (the OS RNG in production, a seeded one in tests).
 pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
@@ -75,6 +94,7 @@ impl Core {
                     max_fragments: config.eap.max_fragments,
                 },
                 policy,
+                ocsp: ocsp_policy(config),
             },
             stats: Stats::default(),
             dictionary,
@@ -107,13 +127,56 @@ impl Core {
         self.sessions.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    /// Handles one datagram from `from`; returns the reply to send back, if any.
+    /// Handles one datagram for a caller that performs no revocation lookups (tests, fuzzing,
+    /// the load generator): a lookup is answered "unavailable" at once, so `[ocsp]` soft-fail
+    /// and CRL-fallback rules still apply.
     pub fn handle_datagram(
         &self,
         from: SocketAddr,
         datagram: &[u8],
         now: Instant,
         rng: Rng<'_>,
+    ) -> Option<Vec<u8>> {
+        match self.handle(from, datagram, now, rng) {
+            Handled::Reply(r) => Some(r),
+            Handled::Silent => None,
+            Handled::Lookup(p) => self.resume(
+                *p,
+                RevocationVerdict::Unavailable("no OCSP client in this caller".into()),
+                now,
+                rng,
+            ),
+        }
+    }
+
+    /// Handles one datagram from `from`: a reply, silence, or a revocation lookup the shell
+    /// must perform before calling [`Core::resume`].
+    pub fn handle(&self, from: SocketAddr, datagram: &[u8], now: Instant, rng: Rng<'_>) -> Handled {
+        let mut pending = None;
+        let reply = self.handle_inner(from, datagram, now, rng, &mut pending);
+        if let Some((lookup, session, key)) = pending {
+            self.stats.incr("revocation_lookups");
+            return Handled::Lookup(Box::new(Pending {
+                lookup,
+                session,
+                key,
+                datagram: datagram.to_vec(),
+                from,
+            }));
+        }
+        match reply {
+            Some(r) => Handled::Reply(r),
+            None => Handled::Silent,
+        }
+    }
+
+    fn handle_inner(
+        &self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        rng: Rng<'_>,
+        pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
     ) -> Option<Vec<u8>> {
         self.stats.incr("packets_received");
         let Some(client) = self.clients.lookup(from.ip()) else {
@@ -217,10 +280,51 @@ impl Core {
             }
             Seen::New => {}
         }
-        let reply = self.access_request(&packet, client, from, now, rng);
+        let reply = self.access_request(&packet, client, from, now, rng, pending);
+        if pending.is_some() {
+            // The duplicate-cache entry stays "in progress": retransmissions during the lookup
+            // are dropped, never looked up twice; the reply is cached when `resume` sends it.
+            return None;
+        }
         let cached = reply.as_deref().map(Arc::<[u8]>::from);
         if let Ok(mut d) = self.dedup.lock() {
             d.complete(key, &authenticator, cached);
+        }
+        reply
+    }
+
+    /// Continues a conversation paused by [`Handled::Lookup`] with the lookup's verdict.
+    pub fn resume(
+        &self,
+        pending: Pending,
+        verdict: RevocationVerdict,
+        now: Instant,
+        rng: Rng<'_>,
+    ) -> Option<Vec<u8>> {
+        let Pending {
+            session,
+            key,
+            datagram,
+            from,
+            ..
+        } = pending;
+        let (Some(client), Ok(packet)) =
+            (self.clients.lookup(from.ip()), Packet::decode(&datagram))
+        else {
+            return None;
+        };
+        let request = request_info(&packet, from);
+        let (next, step) = session.resume(verdict, &self.cx, &request);
+        if let Ok(mut t) = self.sessions.lock() {
+            match next {
+                Some(s) => t.checkin(&key, Box::new(s), now + self.session_timeout),
+                None => t.remove(&key),
+            }
+        }
+        let reply = self.reply_for(step, key, &packet, client, from, now, rng);
+        let cached = reply.as_deref().map(Arc::<[u8]>::from);
+        if let Ok(mut d) = self.dedup.lock() {
+            d.complete((from, packet.identifier()), packet.authenticator(), cached);
         }
         reply
     }
@@ -305,6 +409,7 @@ impl Core {
         from: SocketAddr,
         now: Instant,
         rng: Rng<'_>,
+        pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
     ) -> Option<Vec<u8>> {
         let Some(eap_bytes) = packet.eap_message() else {
             self.stats.incr("access_rejects");
@@ -340,6 +445,13 @@ impl Core {
                 match checkout {
                     Checkout::Found(session) => {
                         let (next, step) = session.handle(&eap, &self.cx, &request);
+                        if let Step::Lookup(lookup) = &step
+                            && let Some(s) = next
+                        {
+                            // Stays checked out (Busy) until the verdict arrives.
+                            *pending = Some(((**lookup).clone(), Box::new(s), key));
+                            return None;
+                        }
                         if let Ok(mut t) = self.sessions.lock() {
                             match next {
                                 Some(s) => t.checkin(&key, Box::new(s), now + self.session_timeout),
@@ -434,6 +546,11 @@ impl Core {
         let id = packet.identifier();
         match step {
             Step::Discard(reason) => self.drop_packet(from, now, reason, "EAP response discarded"),
+            Step::Lookup(_) => {
+                // Only `access_request` pauses for lookups; a lookup here is a logic error.
+                self.stats.incr("internal_error");
+                None
+            }
             Step::Challenge(eap) => {
                 self.stats.incr("access_challenges");
                 let mut b = PacketBuilder::new(Code::AccessChallenge, id);
@@ -756,4 +873,18 @@ fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> RequestInfo<'a> {
         nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
         framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
     }
+}
+
+fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
+    let o = &config.ocsp;
+    if !o.enable {
+        return None;
+    }
+    let crl_configured =
+        crate::revocation::scope(&config.tls).is_ok_and(|s| s != crate::revocation::CrlScope::None);
+    Some(OcspPolicy {
+        url_override: o.url.clone().filter(|u| !u.is_empty()),
+        soft_fail: o.soft_fail,
+        crl_fallback: o.mode == "ocsp_then_crl" && crl_configured,
+    })
 }
