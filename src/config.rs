@@ -75,6 +75,12 @@ pub struct Config {
     pub eap: EapConfig,
     #[serde(default)]
     pub ocsp: OcspConfig,
+    /// `[identity]`: binding the EAP identity to the certificate.
+    #[serde(default)]
+    pub identity: crate::rules::IdentityConfig,
+    /// `[authorize]` and `[[authorize.rule]]`.
+    #[serde(default)]
+    pub authorize: crate::rules::AuthorizeConfig,
 }
 
 /// `[ocsp]`: OCSP (RFC 6960) checking of client certificates after the handshake.
@@ -578,9 +584,13 @@ mod tests {
     }
 
     #[test]
-    fn example_config_parses() {
+    fn example_config_parses_and_its_rules_build() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
-        Config::load_with_env(Some(&path), false).unwrap();
+        let cfg = Config::load_with_env(Some(&path), false).unwrap();
+        let dict = crate::dictionary::Dictionary::try_embedded().unwrap();
+        let policy = crate::rules::RulePolicy::build(&cfg.identity, &cfg.authorize, &dict).unwrap();
+        assert!(policy.rule_count() >= 3);
+        assert_eq!(cfg.authorize.default.as_deref(), Some("reject"));
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub mod policy;
 pub mod radius;
 pub mod resumption;
 pub mod revocation;
+pub mod rules;
 pub mod server;
 pub mod session;
 pub mod tls;

@@ -13,7 +13,8 @@ use tracing::{error, info, warn};
 
 use certradius::config::Config;
 use certradius::dictionary::Dictionary;
-use certradius::policy::AllowVerified;
+use certradius::policy::Checked;
+use certradius::rules::RulePolicy;
 use certradius::server::{self, Core};
 use certradius::{pki, tls};
 
@@ -122,6 +123,7 @@ struct Loaded {
     config: Config,
     tls: tls::TlsSetup,
     dictionary: Dictionary,
+    policy: Checked<RulePolicy>,
 }
 
 fn load(path: Option<&Path>) -> Result<Loaded, String> {
@@ -131,10 +133,16 @@ fn load(path: Option<&Path>) -> Result<Loaded, String> {
         Some(p) => Dictionary::load(p).map_err(|e| format!("server.dictionary: {e}"))?,
         None => Dictionary::embedded(),
     };
+    let rules = RulePolicy::build(&config.identity, &config.authorize, &dictionary)?;
+    let policy = Checked {
+        checks: certradius::cert_checks::CertChecks::from_config(&config.tls),
+        inner: rules,
+    };
     Ok(Loaded {
         config,
         tls,
         dictionary,
+        policy,
     })
 }
 
@@ -143,13 +151,14 @@ fn check(path: Option<&Path>) -> Result<String, String> {
     server::clients::Clients::new(&loaded.config.clients)?;
     let c = &loaded.config;
     Ok(format!(
-        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes",
+        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)",
         c.clients.len(),
         c.server.listen.join(" "),
         c.tls.tls_min_version,
         c.tls.tls_max_version,
         c.tls.fragment_size,
-        loaded.dictionary.len()
+        loaded.dictionary.len(),
+        loaded.policy.inner.rule_count()
     ))
 }
 
@@ -198,10 +207,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
     let core = match Core::new(
         &loaded.config,
         loaded.tls,
-        Arc::new(certradius::policy::Checked {
-            checks: certradius::cert_checks::CertChecks::from_config(&loaded.config.tls),
-            inner: AllowVerified,
-        }),
+        Arc::new(loaded.policy),
         loaded.dictionary,
     ) {
         Ok(c) => Arc::new(c),

@@ -53,6 +53,12 @@ pub trait Policy: Send + Sync {
         peer: &VerifiedPeer,
         request: &RequestInfo<'_>,
     ) -> Decision;
+
+    /// A Reply-Message for an Access-Reject with this reason, if the operator wants the NAS to
+    /// see one. Only the stable reason name, never certificate details.
+    fn reject_message(&self, _reason: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Every peer whose chain verified is accepted, with no extra attributes.
@@ -82,5 +88,9 @@ impl<P: Policy> Policy for Checked<P> {
             return Decision::Reject { reason, detail };
         }
         self.inner.authorize(identity, peer, request)
+    }
+
+    fn reject_message(&self, reason: &str) -> Option<String> {
+        self.inner.reject_message(reason)
     }
 }

@@ -625,6 +625,10 @@ impl Core {
                 self.log_finished("reject", Some(&reason), &summary, packet, from, now, None);
                 let mut b = PacketBuilder::new(Code::AccessReject, id);
                 b.eap_message(&eap);
+                if let Some(m) = self.cx.policy.reject_message(reason.name) {
+                    let bytes = m.as_bytes();
+                    let _ = b.attr(attr::REPLY_MESSAGE, bytes.get(..253).unwrap_or(bytes));
+                }
                 self.encode(packet, client, b)
             }
         }
