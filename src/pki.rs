@@ -51,7 +51,7 @@ pub const CLIENT_UPN: &str = "carol@certradius.test";
 pub const UPN_OID: [u64; 10] = [1, 3, 6, 1, 4, 1, 311, 20, 2, 3];
 
 /// The client certificate names (`client-NAME.pem` / `client-NAME.key`) that `generate` writes.
-pub const CLIENT_NAMES: [&str; 10] = [
+pub const CLIENT_NAMES: [&str; 11] = [
     "rsa",
     "ecdsa",
     "untrusted",
@@ -62,6 +62,7 @@ pub const CLIENT_NAMES: [&str; 10] = [
     "machine",
     "upn",
     "longchain",
+    "visitor",
 ];
 
 /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1).
@@ -647,6 +648,11 @@ fn build(paths: &PkiPaths) -> Result<Vec<OutFile>, PkiError> {
             SubIntermediate,
             LeafSpec::client("longchain@certradius.test"),
         ),
+        (
+            "visitor",
+            Intermediate,
+            LeafSpec::client("visitor@partner.example"),
+        ),
     ];
     let mut rsa = Some(rsa_key()?);
     let mut clients = Vec::with_capacity(specs.len());
@@ -808,6 +814,7 @@ hierarchy has a CRL, so a whole-chain revocation check can succeed.
 | `client-notyetvalid.pem`, `.key` | intermediate | Validity entirely in the future. |
 | `client-noeku.pem`, `.key` | intermediate | EKU serverAuth only (no clientAuth); must be rejected. |
 | `client-machine.pem`, `.key` | intermediate | CN `host/laptop42.certradius.test`, DNS name `laptop42.certradius.test`. |
+| `client-visitor.pem`, `.key` | intermediate | CN `visitor@partner.example`: valid, but outside the example's `*@certradius.test` rules. |
 | `client-upn.pem`, `.key` | intermediate | CN and UPN otherName (1.3.6.1.4.1.311.20.2.3) `carol@certradius.test`. |
 | `client-longchain.pem`, `.key` | sub-intermediate | Root, intermediate, sub-intermediate, leaf; the file holds leaf, sub-intermediate, intermediate. |
 
@@ -1063,7 +1070,7 @@ mod tests {
 
         // Clients: (name, CN, SANs); issuer, chain and EKUs follow from the name.
         let upn_value = format!("a0170c15{}", hex(CLIENT_UPN.as_bytes()));
-        let cases: [(&str, &str, Vec<String>); 10] = [
+        let cases: [(&str, &str, Vec<String>); 11] = [
             (
                 "rsa",
                 "alice@certradius.test",
@@ -1090,6 +1097,7 @@ mod tests {
                 vec![format!("other:1.3.6.1.4.1.311.20.2.3:{upn_value}")],
             ),
             ("longchain", "longchain@certradius.test", vec![]),
+            ("visitor", "visitor@partner.example", vec![]),
         ];
         let now = OffsetDateTime::now_utc().unix_timestamp();
         for (name, subject_cn, expected_sans) in cases {
@@ -1196,11 +1204,11 @@ mod tests {
         assert_eq!(root_crl.issuer(), root.subject());
         assert_eq!(root_crl.iter_revoked_certificates().count(), 0);
 
-        // One line per certificate the intermediate issued: the sub-intermediate, its eight clients and
+        // One line per certificate the intermediate issued: the sub-intermediate, its nine clients and
         // the OCSP responder; only client-revoked is R.
         let index = String::from_utf8(read(&p.ocsp_index())).unwrap();
         let lines: Vec<Vec<&str>> = index.lines().map(|l| l.split('\t').collect()).collect();
-        assert_eq!(lines.len(), 10);
+        assert_eq!(lines.len(), 11);
         let revoked_hex = hex(&revoked_serial).to_uppercase();
         for fields in &lines {
             assert_eq!(fields.len(), 6, "{fields:?}");

@@ -93,7 +93,7 @@ fn last_auth_line(server: &Server) -> String {
     String::new()
 }
 
-fn expect_success(name: &str, server: &Server, pki: &Path, dir: &Path, version: &str) {
+fn expect_success(name: &str, server: &Server, pki: &Path, dir: &Path, version: &str) -> String {
     let before = server.log_text().matches("authentication finished").count();
     let run = eapol_test(&conf_for(name, pki, dir), server);
     assert!(
@@ -131,9 +131,10 @@ fn expect_success(name: &str, server: &Server, pki: &Path, dir: &Path, version: 
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or("?");
     eprintln!("{name}: {version}, {rt} round trips");
+    run.output
 }
 
-fn expect_refusal(name: &str, server: &Server, pki: &Path, dir: &Path, reason: &str) {
+fn expect_refusal(name: &str, server: &Server, pki: &Path, dir: &Path, reason: &str) -> String {
     let run = eapol_test(&conf_for(name, pki, dir), server);
     assert!(
         !run.ok,
@@ -150,6 +151,7 @@ fn expect_refusal(name: &str, server: &Server, pki: &Path, dir: &Path, reason: &
         log.contains(&format!("reason={reason} ")),
         "{name}: reason {reason} not logged:\n{log}"
     );
+    run.output
 }
 
 fn tail(s: &str) -> String {
@@ -230,6 +232,39 @@ fn every_committed_conf_behaves_as_it_says() {
     let pki = common::pki("eapol");
     let dir = tempfile::tempdir().unwrap();
     let cfg = crl_config(&pki, dir.path(), "all", &all_crls(&pki), "");
+    // Identity binding and authorization rules as an operator would write them.
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        r#"
+[identity]
+match_fields = ["cn", "san_email", "san_upn"]
+templates = ["host/{san_dns}"]
+
+[authorize]
+default = "reject"
+reply_message = true
+
+[[authorize.rule]]
+name = "machines"
+[authorize.rule.match]
+subject_cn = "host/*"
+[authorize.rule.reply]
+Tunnel-Type = "VLAN"
+Tunnel-Medium-Type = "IEEE-802"
+Tunnel-Private-Group-Id = "200"
+
+[[authorize.rule]]
+name = "staff"
+[authorize.rule.match]
+subject_cn = "*@certradius.test"
+[authorize.rule.reply]
+Tunnel-Type = "VLAN"
+Tunnel-Medium-Type = "IEEE-802"
+Tunnel-Private-Group-Id = "100"
+Session-Timeout = 28800
+"#,
+    );
+    std::fs::write(&cfg, text).unwrap();
     let server = Server::start(&cfg, &dir.path().join("all.log"));
     let mut names: Vec<String> = std::fs::read_dir(conf_dir())
         .unwrap()
@@ -251,7 +286,13 @@ fn every_committed_conf_behaves_as_it_says() {
                         .next()
                 })
                 .unwrap_or_else(|| panic!("{name}.conf does not name its refusal reason"));
-            expect_refusal(name, &server, &pki, dir.path(), reason);
+            let out = expect_refusal(name, &server, &pki, dir.path(), reason);
+            // reply_message = true: the NAS is told the stable reason.
+            assert!(out.contains("code=3 (Access-Reject)"), "{name}: no Access-Reject");
+            assert!(
+                out.contains(&format!("'Access rejected: {reason}'")),
+                "{name}: no Reply-Message with the reason"
+            );
             refused += 1;
         } else {
             let version = if text.contains("tls_disable_tlsv1_3=1") {
@@ -259,10 +300,41 @@ fn every_committed_conf_behaves_as_it_says() {
             } else {
                 "TLSv1.3"
             };
-            expect_success(name, &server, &pki, dir.path(), version);
+            let out = expect_success(name, &server, &pki, dir.path(), version);
+            // The rule's VLAN attributes reached the NAS (RFC 3580 §3.31): Tunnel-Type VLAN
+            // (13), Tunnel-Medium-Type IEEE-802 (6), Tunnel-Private-Group-Id "100" or "200".
+            let vlan = if name == "machine" {
+                "323030"
+            } else {
+                "313030"
+            };
+            let attr = |n: &str, v: &str| {
+                out.split(&format!("Attribute {n}"))
+                    .nth(1)
+                    .and_then(|rest| rest.lines().nth(1))
+                    .is_some_and(|l| l.trim() == format!("Value: {v}"))
+            };
+            assert!(attr("64 (Tunnel-Type)", "0000000d"), "{name}: Tunnel-Type");
+            assert!(
+                attr("65 (Tunnel-Medium-Type)", "00000006"),
+                "{name}: Tunnel-Medium-Type"
+            );
+            assert!(
+                attr("81 (Tunnel-Private-Group-Id)", vlan),
+                "{name}: VLAN {vlan}"
+            );
+            let rule = if name == "machine" {
+                "rule=machines"
+            } else {
+                "rule=staff"
+            };
+            assert!(
+                last_auth_line(&server).contains(rule),
+                "{name}: {rule} not logged"
+            );
         }
     }
-    assert!(refused >= 5, "only {refused} fail-*.conf found");
+    assert!(refused >= 7, "only {refused} fail-*.conf found");
 }
 
 /// A CRL replaced on disk takes effect without a restart; a broken replacement is refused and
