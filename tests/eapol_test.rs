@@ -288,7 +288,10 @@ Session-Timeout = 28800
                 .unwrap_or_else(|| panic!("{name}.conf does not name its refusal reason"));
             let out = expect_refusal(name, &server, &pki, dir.path(), reason);
             // reply_message = true: the NAS is told the stable reason.
-            assert!(out.contains("code=3 (Access-Reject)"), "{name}: no Access-Reject");
+            assert!(
+                out.contains("code=3 (Access-Reject)"),
+                "{name}: no Access-Reject"
+            );
             assert!(
                 out.contains(&format!("'Access rejected: {reason}'")),
                 "{name}: no Reply-Message with the reason"
