@@ -33,6 +33,7 @@ pub mod config;
 pub mod dictionary;
 pub mod eap;
 pub mod keys;
+pub mod ocsp;
 pub mod peer;
 pub mod pki;
 pub mod policy;

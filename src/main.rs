@@ -282,6 +282,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
             state_file,
             tls: config.tls.clone(),
             reload,
+            ocsp: server::OcspClient::new(&config.ocsp),
         };
         server::run(core, sockets, options, stop_rx).await;
         ExitCode::SUCCESS

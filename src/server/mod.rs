@@ -21,7 +21,124 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, info, warn};
 
-pub use handle::Core;
+pub use handle::{Core, Handled};
+
+use crate::session::{RevocationLookup, RevocationVerdict};
+
+/// OCSP lookups as the shell performs them: bounded in number, each bounded by the timeout, with
+/// a response cache honouring nextUpdate.
+pub struct OcspClient {
+    config: crate::config::OcspConfig,
+    cache: std::sync::Mutex<crate::ocsp::Cache>,
+    lookups: Semaphore,
+}
+
+impl OcspClient {
+    pub fn new(config: &crate::config::OcspConfig) -> Option<Arc<Self>> {
+        if !config.enable {
+            return None;
+        }
+        Some(Arc::new(OcspClient {
+            cache: std::sync::Mutex::new(crate::ocsp::Cache::new(
+                config.cache_max_entries,
+                Duration::from_secs(config.cache_max_secs),
+            )),
+            lookups: Semaphore::new(config.max_concurrent_lookups.max(1)),
+            config: config.clone(),
+        }))
+    }
+
+    /// RFC 6960 lookup of the peer's certificate. Never takes longer than `ocsp.timeout_ms`.
+    #[allow(clippy::disallowed_methods)]
+    pub async fn lookup(&self, core: &Core, lookup: &RevocationLookup) -> RevocationVerdict {
+        use crate::ocsp;
+        let Some(issuer) = &lookup.issuer else {
+            return RevocationVerdict::Unavailable("the issuer certificate is unknown".into());
+        };
+        let now = std::time::SystemTime::now();
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some(v) = cache.get(&lookup.leaf, issuer, now)
+        {
+            core.stats.incr("ocsp_cache_hits");
+            return verdict_of(&v.status);
+        }
+        let url = match &lookup.url_override {
+            Some(u) => u.clone(),
+            None => match ocsp::responder_urls(&lookup.leaf).into_iter().next() {
+                Some(u) => u,
+                None => {
+                    return RevocationVerdict::Unavailable(
+                        "no OCSP responder: the certificate has no AIA OCSP URL and ocsp.url is unset"
+                            .into(),
+                    );
+                }
+            },
+        };
+        let Ok(_permit) = self.lookups.try_acquire() else {
+            core.stats.incr("ocsp_lookups_refused_busy");
+            return RevocationVerdict::Unavailable(
+                "ocsp.max_concurrent_lookups lookups already in progress".into(),
+            );
+        };
+        let nonce = self.config.use_nonce.then(|| {
+            let mut n = vec![0u8; 16];
+            os_rng(&mut n);
+            n
+        });
+        let query = match ocsp::build_query(&lookup.leaf, issuer, url.clone(), nonce) {
+            Ok(q) => q,
+            Err(e) => return RevocationVerdict::Unavailable(format!("OCSP request: {e}")),
+        };
+        core.stats.incr("ocsp_requests");
+        let timeout = Duration::from_millis(self.config.timeout_ms);
+        let started = Instant::now();
+        let response = match ocsp::fetch(&query, timeout).await {
+            Ok(r) => r,
+            Err(e) => {
+                core.stats.incr("ocsp_unavailable");
+                warn!(%url, "OCSP responder unavailable after {:?}: {e}", started.elapsed());
+                return RevocationVerdict::Unavailable(format!("{url}: {e}"));
+            }
+        };
+        let now = std::time::SystemTime::now();
+        let verdict = match ocsp::verify_response(&query, &response, issuer, now) {
+            Ok(v) => v,
+            Err(e) => {
+                core.stats.incr("ocsp_bad_response");
+                warn!(%url, "OCSP response refused: {e}");
+                return RevocationVerdict::Unavailable(format!("{url}: {e}"));
+            }
+        };
+        // A response with neither our nonce nor a nextUpdate could be a replay of any age:
+        // only trust it when it was produced just now.
+        if !verdict.nonce_echoed
+            && verdict.next_update.is_none()
+            && now
+                .duration_since(verdict.this_update)
+                .is_ok_and(|age| age > Duration::from_secs(300))
+        {
+            return RevocationVerdict::Unavailable(format!(
+                "{url}: response without nonce or nextUpdate is older than 5 minutes"
+            ));
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(&lookup.leaf, issuer, &verdict, now);
+        }
+        debug!(%url, status = ?verdict.status, "OCSP answered in {:?}", started.elapsed());
+        verdict_of(&verdict.status)
+    }
+}
+
+fn verdict_of(status: &crate::ocsp::CertStatus) -> RevocationVerdict {
+    match status {
+        crate::ocsp::CertStatus::Good => RevocationVerdict::Good,
+        crate::ocsp::CertStatus::Revoked { reason } => RevocationVerdict::Revoked(format!(
+            "revoked ({})",
+            reason.as_deref().unwrap_or("no reason given")
+        )),
+        crate::ocsp::CertStatus::Unknown => RevocationVerdict::Unknown,
+    }
+}
 
 /// Opens a UDP socket; IPv6 sockets are IPv6-only so that `0.0.0.0:1812` and `[::]:1812` can
 /// both be listed.
@@ -112,6 +229,8 @@ pub struct Options {
     pub tls: crate::config::TlsConfig,
     /// Notified on SIGHUP: rebuild the TLS configuration now.
     pub reload: Arc<tokio::sync::Notify>,
+    /// `[ocsp]` lookups (None: OCSP off).
+    pub ocsp: Option<Arc<OcspClient>>,
 }
 
 /// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
@@ -179,6 +298,7 @@ pub async fn run(
         state_file,
         tls,
         reload,
+        ocsp,
     } = options;
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut loops = Vec::new();
@@ -188,6 +308,7 @@ pub async fn run(
             core.clone(),
             socket,
             permits.clone(),
+            ocsp.clone(),
             shutdown.clone(),
         )));
     }
@@ -265,6 +386,7 @@ async fn receive_loop(
     core: Arc<Core>,
     socket: Arc<UdpSocket>,
     permits: Arc<Semaphore>,
+    ocsp: Option<Arc<OcspClient>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
@@ -289,14 +411,27 @@ async fn receive_loop(
         let datagram = buf.get(..len).unwrap_or(&[]).to_vec();
         let core = core.clone();
         let socket = socket.clone();
+        let ocsp = ocsp.clone();
         tokio::spawn(async move {
-            let reply = core.handle_datagram(from, &datagram, Instant::now(), &mut os_rng);
+            let reply = match core.handle(from, &datagram, Instant::now(), &mut os_rng) {
+                Handled::Reply(r) => Some(r),
+                Handled::Silent => None,
+                Handled::Lookup(pending) => {
+                    // The lookup waits on the network, not the CPU: it gives its in-flight
+                    // permit back, and is bounded by ocsp.max_concurrent_lookups instead.
+                    drop(permit);
+                    let verdict = match &ocsp {
+                        Some(client) => client.lookup(&core, &pending.lookup).await,
+                        None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
+                    };
+                    core.resume(*pending, verdict, Instant::now(), &mut os_rng)
+                }
+            };
             if let Some(reply) = reply
                 && let Err(e) = socket.send_to(&reply, from).await
             {
                 debug!("send_to {from}: {e}");
             }
-            drop(permit);
         });
     }
 }

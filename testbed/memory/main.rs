@@ -7,7 +7,12 @@
 //! with the first fragment of its flight and waits for the peer's ACK: the state a server holds
 //! for the longest stretch of a full handshake. The supplicants are then dropped, so what stays
 //! allocated is the server's: session table entry, rustls connection, the rest of the flight.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::alloc::System;
 use std::net::SocketAddr;
