@@ -953,6 +953,7 @@ fn reason_name(value: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may read the clock
 mod tests {
     use super::*;
     use crate::pki::{self, PkiPaths};
