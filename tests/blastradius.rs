@@ -11,18 +11,14 @@
 
 mod common;
 
+use common::random16;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
 use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret, attr};
 use common::{SECRET, Server};
-
-fn random16() -> [u8; 16] {
-    let mut a = [0u8; 16];
-    getrandom::fill(&mut a).unwrap();
-    a
-}
 
 fn exchange(to: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::random16;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
@@ -115,12 +117,6 @@ fn server(pki: &Path, dir: &Path, name: &str, ocsp: &str, extra_tls: &str) -> Se
         &format!("[ocsp]\nenable = true\n{ocsp}\n"),
     );
     Server::start(&cfg, &dir.join(format!("{name}.log")))
-}
-
-fn random16() -> [u8; 16] {
-    let mut a = [0u8; 16];
-    getrandom::fill(&mut a).unwrap();
-    a
 }
 
 /// One authentication over UDP; `retransmit` sends every request that many extra times.

@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::{random16, rng};
+
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,16 +24,6 @@ use certradius::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
 use certradius::policy::AllowVerified;
 use certradius::server::Core;
 use common::{SECRET, Server};
-
-fn random16() -> [u8; 16] {
-    let mut a = [0u8; 16];
-    getrandom::fill(&mut a).unwrap();
-    a
-}
-
-fn rng(b: &mut [u8]) {
-    getrandom::fill(b).unwrap();
-}
 
 fn client(pki: &Path, name: &str, version: &str) -> Arc<rustls::ClientConfig> {
     let v: &'static rustls::SupportedProtocolVersion = if version == "1.2" {

@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::{random16, rng};
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,16 +34,6 @@ fn core(pki: &Path, extra: &str) -> Core {
     let cfg = Config::load_with_env(Some(&path), false).unwrap();
     let tls = certradius::tls::server_config(&cfg.tls).unwrap();
     Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded()).unwrap()
-}
-
-fn random16() -> [u8; 16] {
-    let mut a = [0u8; 16];
-    getrandom::fill(&mut a).unwrap();
-    a
-}
-
-fn rng(b: &mut [u8]) {
-    getrandom::fill(b).unwrap();
 }
 
 /// Sends one EAP payload through a NAS; returns the verified reply, or None if discarded.

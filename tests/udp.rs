@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::random16;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
@@ -16,12 +18,6 @@ use std::time::Duration;
 use certradius::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
 use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret, attr};
 use common::{SECRET, Server};
-
-fn random16() -> [u8; 16] {
-    let mut a = [0u8; 16];
-    getrandom::fill(&mut a).unwrap();
-    a
-}
 
 fn socket(bind: &str) -> UdpSocket {
     let s = UdpSocket::bind(bind).unwrap();

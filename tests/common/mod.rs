@@ -122,3 +122,15 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A fresh random Request Authenticator, as a real NAS draws one per request.
+pub fn random16() -> [u8; 16] {
+    let mut a = [0u8; 16];
+    getrandom::fill(&mut a).unwrap();
+    a
+}
+
+/// The OS RNG in the shape `Core::handle_datagram` takes.
+pub fn rng(b: &mut [u8]) {
+    getrandom::fill(b).unwrap();
+}
