@@ -471,3 +471,55 @@ fn eapol_test_reauthentication_resumes_the_session() {
         );
     }
 }
+
+/// eapol_test still authenticates while the server is flooded with garbage on loopback: from a
+/// configured client's address (bad authenticators) and from an unknown one. The flood is
+/// bounded in count and stops when the authentications are done.
+#[test]
+fn eapol_test_succeeds_during_a_garbage_flood() {
+    if !eapol_test_available() {
+        return;
+    }
+    let pki = common::pki("eapol");
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(&pki, dir.path(), "flood", 1024);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = server.addr;
+    let flooders: Vec<_> = ["127.0.0.1:0", "127.0.0.3:0"]
+        .into_iter()
+        .map(|bind| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let s = std::net::UdpSocket::bind(bind).unwrap();
+                let mut sent = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 200_000 {
+                    let mut junk = [0u8; 300];
+                    getrandom::fill(&mut junk).unwrap();
+                    junk[0] = 1;
+                    junk[2] = 1;
+                    junk[3] = 44;
+                    let _ = s.send_to(&junk, addr);
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    for name in ["tls12", "tls13", "ecdsa13"] {
+        let version = if name == "tls12" {
+            "TLSv1.2"
+        } else {
+            "TLSv1.3"
+        };
+        expect_success(name, &server, &pki, dir.path(), version);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: u32 = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+    eprintln!("{sent} garbage packets sent during the authentications");
+    assert!(sent > 1000, "the flood did not run");
+    let log = server.log_text();
+    assert!(
+        log.matches("packet dropped").count() < 50,
+        "drops must be rate-limited in the log"
+    );
+}
