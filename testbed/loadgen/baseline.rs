@@ -1,0 +1,123 @@
+//! The raw-TLS yardstick: full mutual-TLS handshakes between a rustls `ClientConnection` and a
+//! `ServerConnection` in memory, with the same certificates, TLS version and server
+//! configuration (`certradius::tls::server_config`) as the server under test. Only the server
+//! side is timed, with the thread CPU clock around each server call, so the figure is what a TLS
+//! handshake alone costs a server; EAP-TLS per authentication divided by it is the overhead of
+//! EAP framing, RADIUS, fragmentation round trips, key export and bookkeeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection};
+
+use crate::stats::thread_cpu;
+
+pub struct Baseline {
+    pub handshakes: usize,
+    /// Server-side CPU of all handshakes.
+    pub server_cpu: Duration,
+    /// Client-side CPU of all handshakes, for reference.
+    pub client_cpu: Duration,
+    pub version: String,
+}
+
+impl Baseline {
+    pub fn server_per_handshake(&self) -> Duration {
+        self.server_cpu
+            .checked_div(u32::try_from(self.handshakes).unwrap_or(u32::MAX))
+            .unwrap_or_default()
+    }
+}
+
+/// Runs `n` handshakes on the calling thread.
+pub fn run(
+    client: &Arc<rustls::ClientConfig>,
+    server: &Arc<rustls::ServerConfig>,
+    server_name: &str,
+    n: usize,
+) -> Result<Baseline, String> {
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| format!("server name {server_name:?}: {e}"))?;
+    let mut server_cpu = Duration::ZERO;
+    let mut client_cpu = Duration::ZERO;
+    let mut version = String::new();
+    for _ in 0..n {
+        let t = thread_cpu();
+        let mut c = ClientConnection::new(client.clone(), name.clone())
+            .map_err(|e| format!("client: {e}"))?;
+        client_cpu += thread_cpu().saturating_sub(t);
+
+        let t = thread_cpu();
+        let mut s = ServerConnection::new(server.clone()).map_err(|e| format!("server: {e}"))?;
+        server_cpu += thread_cpu().saturating_sub(t);
+
+        // Each pass moves one flight each way; a full handshake needs at most three passes.
+        let mut passes = 0;
+        while c.is_handshaking() || s.is_handshaking() || c.wants_write() || s.wants_write() {
+            passes += 1;
+            if passes > 10 {
+                return Err("handshake did not finish in 10 flights".into());
+            }
+            let t = thread_cpu();
+            let to_server = drain(&mut c)?;
+            client_cpu += thread_cpu().saturating_sub(t);
+
+            let t = thread_cpu();
+            feed(&to_server, |rd| {
+                s.read_tls(rd)
+                    .map_err(|e| format!("server read_tls: {e}"))?;
+                s.process_new_packets()
+                    .map_err(|e| format!("server rejected the handshake: {e}"))?;
+                Ok(())
+            })?;
+            let to_client = drain(&mut s)?;
+            server_cpu += thread_cpu().saturating_sub(t);
+
+            let t = thread_cpu();
+            feed(&to_client, |rd| {
+                c.read_tls(rd)
+                    .map_err(|e| format!("client read_tls: {e}"))?;
+                c.process_new_packets()
+                    .map_err(|e| format!("client rejected the handshake: {e}"))?;
+                Ok(())
+            })?;
+            client_cpu += thread_cpu().saturating_sub(t);
+        }
+        version = certradius::tls::version_name(s.protocol_version()).to_string();
+    }
+    Ok(Baseline {
+        handshakes: n,
+        server_cpu,
+        client_cpu,
+        version,
+    })
+}
+
+/// Everything a connection has to send now.
+fn drain<D>(conn: &mut rustls::ConnectionCommon<D>) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        match conn.write_tls(&mut out) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("write_tls: {e}")),
+        }
+    }
+    Ok(out)
+}
+
+/// Hands `data` to a connection: read some records, process them, until all is consumed.
+fn feed(
+    mut data: &[u8],
+    mut read_and_process: impl FnMut(&mut &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    while !data.is_empty() {
+        let before = data.len();
+        read_and_process(&mut data)?;
+        if data.len() == before {
+            return Err("read_tls accepted nothing".into());
+        }
+    }
+    Ok(())
+}

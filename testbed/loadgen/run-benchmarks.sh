@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Reruns the measurements of testbed/BENCHMARKS.md: certradius (ECDSA and RSA, TLS 1.2 and 1.3,
+# server threads 1 and 2) and, with --freeradius, FreeRADIUS 3 on the same test PKI, all driven
+# by the same load generator (testbed/loadgen). Loopback only; every run is bounded by --count.
+#
+#   testbed/loadgen/run-benchmarks.sh [--freeradius] [--only-freeradius] [--count N]
+#                                     [--server-threads "1 2"]
+#
+# Results: one `summary:` line per run (and the full reports) in $WORK/results.txt.
+# FreeRADIUS needs `apt-get install -y freeradius` (Debian); its config is a copy of
+# /etc/freeradius/3.0 under $WORK, edited as described in BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+WORK=${WORK:-/tmp/certradius-bench}
+COUNT=3000
+FREERADIUS=0
+CERTRADIUS=1
+SERVER_THREADS="1 2"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --freeradius) FREERADIUS=1 ;;
+    --only-freeradius) FREERADIUS=1; CERTRADIUS=0 ;;
+    --count) COUNT=$2; shift ;;
+    --server-threads) SERVER_THREADS=$2; shift ;;
+    *) echo "usage: $0 [--freeradius] [--only-freeradius] [--count N] [--server-threads LIST]" >&2; exit 2 ;;
+  esac
+  shift
+done
+CR_PORT=18140
+FR_PORT=18130
+CONCURRENCY=64
+# Two generator threads: one cannot keep a single-threaded certradius busy (see BENCHMARKS.md).
+GEN_THREADS=2
+
+cargo build --release --bin certradius --example loadgen
+LG=target/release/examples/loadgen
+rm -rf "$WORK"
+mkdir -p "$WORK"
+target/release/certradius test-pki "$WORK/pki" >/dev/null
+PKI=$WORK/pki
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap stop_server EXIT
+
+# Waits (at most QUIET_WAIT x 2 s, default 120 s) until the machine is less than 15% busy over 2 s, so that throughput is
+# not measured against someone else's compile. loadgen reports what else ran anyway.
+wait_quiet() {
+  local i busy
+  for i in $(seq "${QUIET_WAIT:-60}"); do
+    busy=$(awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
+    sleep 2
+    busy=$(awk -v prev="$busy" '/^cpu /{split(prev,p," "); b=$2+$3+$4+$7+$8+$9; t=b+$5+$6;
+           printf "%d", 100*(b-p[1])/((t-p[2])>0?(t-p[2]):1)}' /proc/stat)
+    if [ "$busy" -lt 15 ]; then return 0; fi
+  done
+  echo "note: the machine stayed ${busy}% busy; measuring anyway" | tee -a "$RESULTS"
+}
+
+# key: ecdsa|rsa -> server certificate, key, client certificate, key
+files() {
+  if [ "$1" = rsa ]; then
+    echo "$PKI/server-rsa.pem $PKI/server-rsa.key $PKI/client-rsa.pem $PKI/client-rsa.key"
+  else
+    echo "$PKI/server.pem $PKI/server.key $PKI/client-ecdsa.pem $PKI/client-ecdsa.key"
+  fi
+}
+
+start_certradius() { # key threads
+  local scert skey ccert ckey cfg i
+  read -r scert skey ccert ckey <<<"$(files "$1")"
+  cfg=$WORK/certradius-$1-t$2.toml
+  cat >"$cfg" <<EOF
+[server]
+listen = ["127.0.0.1:$CR_PORT"]
+threads = $2
+
+[[client]]
+name = "loopback"
+address = "127.0.0.1"
+secret = "testing123"
+
+[tls]
+certificate_file = "$scert"
+private_key_file = "$skey"
+ca_file = "$PKI/ca.pem"
+EOF
+  target/release/certradius serve --config "$cfg" >"$WORK/certradius.out" 2>"$WORK/certradius.log" &
+  SERVER_PID=$!
+  for i in $(seq 100); do
+    grep -q "listening on udp" "$WORK/certradius.out" && return 0
+    sleep 0.1
+  done
+  echo "certradius did not start; log:" >&2
+  cat "$WORK/certradius.log" >&2
+  exit 1
+}
+
+run() { # label key tls port extra-args...
+  local label=$1 key=$2 tls=$3 port=$4 scert skey ccert ckey
+  shift 4
+  read -r scert skey ccert ckey <<<"$(files "$key")"
+  wait_quiet
+  echo "=== $label" | tee -a "$RESULTS"
+  "$LG" --server "127.0.0.1:$port" --secret testing123 --ca "$PKI/ca.pem" \
+    --cert "$ccert" --key "$ckey" --tls "$tls" --server-pid "$SERVER_PID" \
+    --server-cert "$scert" --server-key "$skey" --threads "$GEN_THREADS" "$@" | tee -a "$RESULTS" || true
+}
+
+if [ "$CERTRADIUS" = 1 ]; then
+  for threads in $SERVER_THREADS; do
+    for key in ecdsa rsa; do
+      start_certradius "$key" "$threads"
+      for tls in 1.2 1.3; do
+        n=$COUNT
+        [ "$key" = rsa ] && n=$((COUNT / 3))
+        run "certradius threads=$threads $key TLS $tls" "$key" "$tls" "$CR_PORT" \
+          --count "$n" --concurrency "$CONCURRENCY"
+      done
+      if [ "$threads" = 1 ]; then
+        # Unloaded latency: one conversation at a time.
+        run "certradius threads=1 $key TLS 1.3, concurrency 1" "$key" 1.3 "$CR_PORT" \
+          --count 300 --concurrency 1 --baseline 0
+      fi
+      if [ "$threads" = 1 ] && [ "$key" = ecdsa ]; then
+        # 5% of replies lost: retransmissions must be answered from the duplicate cache.
+        run "certradius threads=1 ecdsa TLS 1.3, 5% reply loss" ecdsa 1.3 "$CR_PORT" \
+          --count 1000 --concurrency "$CONCURRENCY" --loss 5 --timeout-ms 200 --baseline 0
+      fi
+      stop_server
+    done
+  done
+fi
+
+if [ "$FREERADIUS" = 1 ]; then
+  RADDB=$WORK/raddb
+  cp -a /etc/freeradius/3.0 "$RADDB"
+  # EAP-TLS only, on the test PKI, no CRL checks, no TLS session cache (off by default), TLS 1.2
+  # and 1.3.
+  perl -0pi -e '
+    s/default_eap_type = md5/default_eap_type = tls/;
+    s/\n(\s*)private_key_password = whatever/\n$1#private_key_password = whatever/;
+    s#private_key_file = /etc/ssl/private/ssl-cert-snakeoil.key#private_key_file = SERVER_KEY#;
+    s#certificate_file = /etc/ssl/certs/ssl-cert-snakeoil.pem#certificate_file = SERVER_CERT#;
+    s#ca_file = /etc/ssl/certs/ca-certificates.crt#ca_file = '"$PKI"'/ca.pem#;
+    s/\n(\s*)ca_path = \$\{cadir\}/\n$1#ca_path = \${cadir}/;
+    s/#\s*check_crl = yes/check_crl = no/;
+    s/\n(\s*)tls_max_version = "1.2"/\n$1tls_max_version = "1.3"/;
+  ' "$RADDB/mods-available/eap"
+  # Run as root (the test keys are 0600 root).
+  perl -pi -e 's/^(\s*)(user|group) = freerad/$1#$2 = freerad/' "$RADDB/radiusd.conf"
+  # Loopback, non-standard ports: auth, acct, and the IPv6 pair; inner-tunnel off 18120.
+  perl -0pi -e '
+    my @ports = (18130, 18131, 18133, 18134); my $i = 0;
+    s/^(\s*)port = 0\b/$1 . "port = " . $ports[$i++]/gme;
+    s/ipaddr = \*/ipaddr = 127.0.0.1/g;
+    s/ipv6addr = ::(\s)/ipv6addr = ::1$1/g;
+  ' "$RADDB/sites-available/default"
+  perl -pi -e 's/port = 18120/port = 18132/' "$RADDB/sites-available/inner-tunnel"
+  for key in ecdsa rsa; do
+    read -r scert skey ccert ckey <<<"$(files "$key")"
+    perl -pi -e "s#^(\s*private_key_file = ).*#\${1}$skey#; s#^(\s*certificate_file = ).*#\${1}$scert#" \
+      "$RADDB/mods-available/eap"
+    freeradius -C -d "$RADDB" >"$WORK/freeradius-check.log" 2>&1
+    freeradius -f -d "$RADDB" -l "$WORK/freeradius.log" &
+    SERVER_PID=$!
+    sleep 2
+    for tls in 1.2 1.3; do
+      n=$COUNT
+      [ "$key" = rsa ] && n=$((COUNT / 3))
+      run "FreeRADIUS $key TLS $tls" "$key" "$tls" "$FR_PORT" \
+        --count "$n" --concurrency "$CONCURRENCY" --lenient-message-authenticator
+    done
+    stop_server
+  done
+fi
+
+echo
+echo "summaries:"
+grep -E '^(===|summary:)' "$RESULTS"

@@ -1,0 +1,223 @@
+//! What the generator counts: successes, failures by reason, latencies, retransmissions, and the
+//! CPU readings (`/proc/PID/stat`, `/proc/PID/status`, the generator's own process CPU clock)
+//! that turn throughput into "CPU per authentication".
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Why a conversation did not end in a verified Access-Accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    /// No valid reply after every retransmission.
+    Timeout,
+    /// Access-Reject, or a fatal TLS alert from the server.
+    Reject,
+    /// A reply that decoded and authenticated but broke the EAP-TLS or RADIUS rules (what
+    /// `Conversation::on_reply` refused), or a reply on an unexpected TLS version.
+    BadReply,
+    /// Access-Accept whose MS-MPPE keys differ from the supplicant's own MSK halves.
+    KeysMismatch,
+    /// The socket refused to send a request.
+    SendError,
+}
+
+impl Failure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Timeout => "timeout",
+            Failure::Reject => "reject",
+            Failure::BadReply => "bad reply",
+            Failure::KeysMismatch => "keys mismatch",
+            Failure::SendError => "send error",
+        }
+    }
+
+    pub const ALL: [Failure; 5] = [
+        Failure::Timeout,
+        Failure::Reject,
+        Failure::BadReply,
+        Failure::KeysMismatch,
+        Failure::SendError,
+    ];
+}
+
+/// Counters and samples of one NAS socket; merged across sockets and threads at the end.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub succeeded: u64,
+    /// Of those, how many resumed an earlier TLS session.
+    pub resumed: u64,
+    pub failures: BTreeMap<Failure, u64>,
+    /// The first message seen for each failure reason, to tell the reader what went wrong.
+    pub failure_examples: BTreeMap<Failure, String>,
+    /// Microseconds from the first Access-Request to the final reply, successful conversations.
+    pub auth_latency_us: Vec<u32>,
+    /// Microseconds from sending a request (first transmission) to its accepted reply.
+    pub round_trip_us: Vec<u32>,
+    /// Round trips of each successful conversation.
+    pub round_trips: Vec<u32>,
+    pub retransmissions: u64,
+    /// Replies thrown away on purpose by `--loss`.
+    pub dropped_on_purpose: u64,
+    /// Replies with an Identifier we have no request for, that do not decode, or whose Response
+    /// Authenticator does not match the outstanding request (late duplicates after a
+    /// retransmission): silently discarded, as RFC 2865 §3 tells a NAS to.
+    pub discarded: u64,
+    /// Negotiated TLS version of each successful conversation ("TLSv1_3" ...).
+    pub tls_versions: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    pub fn fail(&mut self, why: Failure, detail: impl FnOnce() -> String) {
+        *self.failures.entry(why).or_default() += 1;
+        self.failure_examples.entry(why).or_insert_with(detail);
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.failures.values().sum()
+    }
+
+    pub fn merge(&mut self, other: Stats) {
+        self.succeeded += other.succeeded;
+        self.resumed += other.resumed;
+        for (k, v) in other.failures {
+            *self.failures.entry(k).or_default() += v;
+        }
+        for (k, v) in other.failure_examples {
+            self.failure_examples.entry(k).or_insert(v);
+        }
+        self.auth_latency_us.extend(other.auth_latency_us);
+        self.round_trip_us.extend(other.round_trip_us);
+        self.round_trips.extend(other.round_trips);
+        self.retransmissions += other.retransmissions;
+        self.dropped_on_purpose += other.dropped_on_purpose;
+        self.discarded += other.discarded;
+        for (k, v) in other.tls_versions {
+            *self.tls_versions.entry(k).or_default() += v;
+        }
+    }
+}
+
+pub fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// p50/p90/p99/max of microsecond samples, in milliseconds.
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    pub fn of(samples: &mut [u32]) -> Option<Self> {
+        samples.sort_unstable();
+        let at = |q: f64| -> f64 {
+            // Nearest-rank percentile.
+            let rank = (q * samples.len() as f64).ceil() as usize;
+            let i = rank.saturating_sub(1).min(samples.len().saturating_sub(1));
+            samples
+                .get(i)
+                .map(|&us| f64::from(us) / 1000.0)
+                .unwrap_or(0.0)
+        };
+        let max = f64::from(*samples.last()?) / 1000.0;
+        Some(Percentiles {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max,
+        })
+    }
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2} ms",
+            self.p50, self.p90, self.p99, self.max
+        )
+    }
+}
+
+/// Linux reports utime/stime in USER_HZ ticks, which is 100 on every architecture Linux
+/// supports today (the kernel ABI fixes it; sysconf(_SC_CLK_TCK) returns it).
+const USER_HZ: u64 = 100;
+
+/// CPU time (user + system, all threads) that process `pid` has used so far, from
+/// `/proc/PID/stat` fields 14 and 15. Resolution: 10 ms.
+pub fn process_cpu(pid: u32) -> Result<Duration, String> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    // The command name (field 2) is in parentheses and may itself contain spaces or ')'.
+    let (_, rest) = text
+        .rsplit_once(')')
+        .ok_or_else(|| format!("{path}: no ')' after the command name"))?;
+    // `rest` starts at field 3 (state); utime is field 14, stime field 15.
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut tick = |name: &str| -> Result<u64, String> {
+        fields
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+            .ok_or_else(|| format!("{path}: unreadable {name}"))
+    };
+    let ticks = tick("utime")? + tick("stime")?;
+    Ok(Duration::from_millis(ticks * 1000 / USER_HZ))
+}
+
+/// Peak resident set size (`VmHWM`) of process `pid`, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64, String> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("{path}: no VmHWM line"))
+}
+
+fn timespec(t: rustix::time::Timespec) -> Duration {
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(t.tv_nsec).unwrap_or(0);
+    Duration::new(secs, nanos)
+}
+
+/// CPU time of this whole process (every generator thread), nanosecond resolution.
+pub fn own_process_cpu() -> Duration {
+    timespec(rustix::time::clock_gettime(
+        rustix::time::ClockId::ProcessCPUTime,
+    ))
+}
+
+/// CPU time of the calling thread only, nanosecond resolution.
+pub fn thread_cpu() -> Duration {
+    timespec(rustix::time::clock_gettime(
+        rustix::time::ClockId::ThreadCPUTime,
+    ))
+}
+
+/// Busy CPU time of the whole machine so far (every CPU: user, nice, system, irq, softirq,
+/// steal), from the first line of `/proc/stat`. Minus the server's and the generator's own, it
+/// shows whether something else competed for the CPUs during the run.
+pub fn machine_busy() -> Result<Duration, String> {
+    let text = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .ok_or("/proc/stat: no cpu line")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user/nice).
+    let busy: u64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    Ok(Duration::from_millis(busy * 1000 / USER_HZ))
+}
