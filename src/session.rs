@@ -186,6 +186,10 @@ pub struct Session {
     verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     /// The CA certificates of that configuration (to find the issuer for OCSP).
     ca_certs: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    /// Chains that configuration verified, for cheap re-checks of resumed sessions.
+    verified: Arc<tls::VerifiedChains>,
+    /// Whether sessions can be resumed at all (otherwise nothing to remember).
+    resumption: bool,
 }
 
 impl Session {
@@ -223,6 +227,8 @@ impl Session {
             limits: cx.reassembly,
             verifier: setup.verifier,
             ca_certs: setup.ca_certs,
+            verified: setup.verified,
+            resumption: setup.resumption.is_some(),
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -426,10 +432,16 @@ impl Session {
             // rustls restored the certificate from the ticket without verifying it again.
             #[allow(clippy::disallowed_methods)]
             let now = rustls::pki_types::UnixTime::now();
-            if let Err(f) = tls::recheck_resumed(self.verifier.as_ref(), peer.chain(), now) {
+            if let Err(f) =
+                tls::recheck_resumed(self.verifier.as_ref(), &self.verified, peer.chain(), now)
+            {
                 self.peer = Some(peer);
                 return self.reject(this_id, f.into());
             }
+        }
+        if !self.tls.is_resumed() && self.resumption {
+            // rustls just verified this chain: a later resumption of it can skip the signatures.
+            self.verified.remember(peer.chain());
         }
         self.peer = Some(peer.clone());
         if let Some(ocsp) = &cx.ocsp {

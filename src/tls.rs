@@ -146,6 +146,8 @@ pub struct TlsSetup {
     pub resumption: Option<Resumption>,
     /// Every certificate of `ca_file` (issuers for OCSP requests).
     pub ca_certs: Arc<Vec<CertificateDer<'static>>>,
+    /// Chains verified under this configuration (see [`VerifiedChains`]).
+    pub verified: Arc<VerifiedChains>,
 }
 
 /// The resumption state `[tls]` asks for (None when `resumption = false`).
@@ -220,12 +222,21 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
         key: "tls.check_crl",
         message,
     })?;
+    let mut crl_until = None;
     if scope != CrlScope::None {
         let crls =
             revocation::load(&cfg.crl_file.paths()).map_err(|message| TlsSetupError::Invalid {
                 key: "tls.crl_file",
                 message,
             })?;
+        if !cfg.allow_expired_crl {
+            crl_until = crls
+                .iter()
+                .filter_map(|c| c.next_update)
+                .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .min();
+        }
         builder = builder.with_crls(crls.into_iter().map(|c| c.der));
         if scope == CrlScope::Leaf {
             builder = builder.only_check_end_entity_revocation();
@@ -273,13 +284,75 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
         verifier,
         resumption,
         ca_certs: Arc::new(ca_certs),
+        verified: Arc::new(VerifiedChains::new(cfg.session_cache_size, crl_until)),
     })
 }
 
+/// Chains this configuration has verified, and until when that verdict holds: the earliest
+/// notAfter of the chain, and the earliest nextUpdate of the CRLs when expired CRLs are refused.
+/// Same chain, same CRLs, same trust anchors, a time inside that window: the verifier would say
+/// the same again, so a resumed session need not pay for its signatures twice. A reload (new
+/// CRLs, new CAs) builds a new, empty one.
+pub struct VerifiedChains {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
+    max_entries: usize,
+    crl_until: Option<u64>,
+}
+
+impl VerifiedChains {
+    pub fn new(max_entries: usize, crl_until: Option<u64>) -> Self {
+        VerifiedChains {
+            map: std::sync::Mutex::new(std::collections::HashMap::new()),
+            max_entries: max_entries.max(1),
+            crl_until,
+        }
+    }
+
+    fn key(chain: &[CertificateDer<'_>]) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for c in chain {
+            ctx.update(&(c.as_ref().len() as u64).to_be_bytes());
+            ctx.update(c.as_ref());
+        }
+        let mut k = [0u8; 32];
+        k.copy_from_slice(ctx.finish().as_ref());
+        k
+    }
+
+    /// Records a chain the verifier accepted.
+    pub fn remember(&self, chain: &[CertificateDer<'_>]) {
+        let mut until = self.crl_until.unwrap_or(u64::MAX);
+        for c in chain {
+            let Ok((_, cert)) = x509_parser::parse_x509_certificate(c.as_ref()) else {
+                return;
+            };
+            let not_after = u64::try_from(cert.validity().not_after.timestamp()).unwrap_or(0);
+            until = until.min(not_after);
+        }
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= self.max_entries {
+                map.clear();
+            }
+            map.insert(Self::key(chain), until);
+        }
+    }
+
+    fn holds(&self, chain: &[CertificateDer<'_>], now: UnixTime) -> bool {
+        self.map
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&Self::key(chain)).copied())
+            .is_some_and(|until| now.as_secs() < until)
+    }
+}
+
 /// Re-verifies the certificate restored from a resumed session as if it were presented now:
-/// chain, validity at `now`, extended key usage and the CRLs currently loaded.
+/// chain, validity at `now`, extended key usage and the CRLs currently loaded (answered from
+/// `verified` when this configuration already verified the same chain and nothing that could
+/// change the answer has passed).
 pub fn recheck_resumed(
     verifier: &dyn ClientCertVerifier,
+    verified: &VerifiedChains,
     chain: &[CertificateDer<'static>],
     now: UnixTime,
 ) -> Result<(), TlsFailure> {
@@ -289,10 +362,14 @@ pub fn recheck_resumed(
             detail: "resumed session without a client certificate".into(),
         });
     };
+    if verified.holds(chain, now) {
+        return Ok(());
+    }
     verifier
         .verify_client_cert(leaf, intermediates, now)
-        .map(|_| ())
-        .map_err(|e| TlsFailure::from(&e))
+        .map_err(|e| TlsFailure::from(&e))?;
+    verified.remember(chain);
+    Ok(())
 }
 
 /// Why a handshake failed, with a stable machine-readable name for logs and counters.

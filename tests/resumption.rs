@@ -179,12 +179,20 @@ fn certificate_expired_since_the_session_began_is_refused() {
     let setup = core.tls_setup().unwrap();
     let chain = certradius::tls::load_certs("t", &pki.join("client-ecdsa.pem")).unwrap();
     let now = rustls::pki_types::UnixTime::now();
-    assert!(certradius::tls::recheck_resumed(setup.verifier.as_ref(), &chain, now).is_ok());
+    assert!(
+        certradius::tls::recheck_resumed(setup.verifier.as_ref(), &setup.verified, &chain, now)
+            .is_ok()
+    );
     let in_three_years = rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(
         now.as_secs() + 3 * 365 * 86400,
     ));
-    let err = certradius::tls::recheck_resumed(setup.verifier.as_ref(), &chain, in_three_years)
-        .unwrap_err();
+    let err = certradius::tls::recheck_resumed(
+        setup.verifier.as_ref(),
+        &setup.verified,
+        &chain,
+        in_three_years,
+    )
+    .unwrap_err();
     assert_eq!(err.reason, "cert_expired");
 }
 

@@ -207,7 +207,8 @@ impl NasSocket {
         // Spread the resuming share evenly: conversation n resumes when n * share crosses an
         // integer.
         let n = self.next_client as f64;
-        let resume = ((n + 1.0) * self.plan.resume_share).floor() > (n * self.plan.resume_share).floor();
+        let resume =
+            ((n + 1.0) * self.plan.resume_share).floor() > (n * self.plan.resume_share).floor();
         let pool = if resume {
             &self.plan.resuming
         } else {
