@@ -110,7 +110,7 @@ fn check_accepts_a_good_config_and_names_the_key_at_fault() {
         let name = line.split(' ').next().unwrap();
         let text: String = text
             .lines()
-            .filter(|l| !(l.starts_with(name) && !l.contains(line.as_str())))
+            .filter(|l| !l.starts_with(name) || l.contains(line.as_str()))
             .map(|l| format!("{l}\n"))
             .collect();
         std::fs::write(&path, text).unwrap();
