@@ -739,7 +739,7 @@ impl Core {
             nas = %from.ip(),
             calling_station_id = %text(packet.first(attr::CALLING_STATION_ID)),
             user_name = %text(packet.first(attr::USER_NAME)),
-            "authentication refused"
+            "authentication refused: Access-Reject"
         );
     }
 
@@ -775,7 +775,12 @@ impl Core {
             resumed = summary.resumed,
             duration_ms = format_args!("{duration_ms:.1}"),
             rule = %rule.unwrap_or("-"),
-            "authentication finished"
+            "authentication finished: {}",
+            if outcome == "accept" {
+                "Access-Accept"
+            } else {
+                "Access-Reject"
+            }
         );
     }
 
