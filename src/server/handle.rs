@@ -793,6 +793,7 @@ impl Core {
             packet.identifier(),
             packet.raw().len()
         );
+        let mut eap_done = false;
         for a in packet.attributes() {
             if a.typ == attr::VENDOR_SPECIFIC {
                 let vendor = a
@@ -813,7 +814,15 @@ impl Core {
             let name = self.dictionary.name_of(None, u32::from(a.typ));
             let value = match a.typ {
                 attr::USER_PASSWORD | attr::MESSAGE_AUTHENTICATOR => "<redacted>".to_string(),
-                attr::EAP_MESSAGE => describe_eap(a.value),
+                attr::EAP_MESSAGE => {
+                    // Described once, whole, at its first attribute.
+                    if eap_done {
+                        continue;
+                    }
+                    eap_done = true;
+                    let joined = packet.eap_message().unwrap_or_default();
+                    describe_eap(&joined, packet.count(attr::EAP_MESSAGE))
+                }
                 _ => self.format_value(&name, a.value),
             };
             let _ = write!(out, "\n    {name} = {value}");
@@ -843,17 +852,51 @@ impl Core {
     }
 }
 
-fn describe_eap(value: &[u8]) -> String {
-    match EapPacket::decode(value) {
-        Ok(p) => format!(
-            "<EAP {:?} id={} type={:?} {} octets>",
-            p.code,
-            p.identifier,
-            p.typ,
-            value.len()
-        ),
-        Err(_) => format!("<{} octets>", value.len()),
+/// One line for the whole EAP packet (joined from its EAP-Message attributes, RFC 3579 §3.1):
+/// code, Identifier, method, and for EAP-TLS the flags and sizes (RFC 5216 §3.1).
+fn describe_eap(value: &[u8], attributes: usize) -> String {
+    let p = match EapPacket::decode(value) {
+        Ok(p) => p,
+        Err(e) => return format!("<{} octets, malformed: {e}>", value.len()),
+    };
+    let mut out = format!("EAP-{:?} id={}", p.code, p.identifier);
+    match p.typ {
+        Some(EapType::Tls) => match crate::eap::TlsFrame::decode(p.type_data) {
+            Ok(f) => {
+                out.push_str(" EAP-TLS");
+                if f.flags.start {
+                    out.push_str(" Start");
+                }
+                if f.flags.length_included {
+                    let _ = write!(out, " L={}", f.message_length.unwrap_or(0));
+                }
+                if f.flags.more_fragments {
+                    out.push_str(" More");
+                }
+                if f.is_ack() {
+                    out.push_str(" (ACK)");
+                } else if !(f.flags.start && f.data.is_empty()) {
+                    let _ = write!(out, " data={}", f.data.len());
+                }
+            }
+            Err(e) => {
+                let _ = write!(out, " EAP-TLS malformed: {e}");
+            }
+        },
+        Some(EapType::Identity) => {
+            let _ = write!(out, " Identity {:?}", String::from_utf8_lossy(p.type_data));
+        }
+        Some(t) => {
+            let _ = write!(out, " type={}", u8::from(t));
+        }
+        None => {}
     }
+    let _ = write!(
+        out,
+        " ({} octets in {attributes} attribute(s))",
+        value.len()
+    );
+    out
 }
 
 fn hex(b: &[u8]) -> String {
