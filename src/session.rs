@@ -186,10 +186,10 @@ pub struct Session {
     verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     /// The CA certificates of that configuration (to find the issuer for OCSP).
     ca_certs: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
-    /// Chains that configuration verified, for cheap re-checks of resumed sessions.
+    /// Chains that configuration re-verified for resumed sessions: later resumptions of the
+    /// same chain skip the signatures. (Filled on the first resumption rather than on every full
+    /// handshake, which would cost each full handshake two certificate parses and a hash.)
     verified: Arc<tls::VerifiedChains>,
-    /// Whether sessions can be resumed at all (otherwise nothing to remember).
-    resumption: bool,
 }
 
 impl Session {
@@ -228,7 +228,6 @@ impl Session {
             verifier: setup.verifier,
             ca_certs: setup.ca_certs,
             verified: setup.verified,
-            resumption: setup.resumption.is_some(),
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -438,10 +437,6 @@ impl Session {
                 self.peer = Some(peer);
                 return self.reject(this_id, f.into());
             }
-        }
-        if !self.tls.is_resumed() && self.resumption {
-            // rustls just verified this chain: a later resumption of it can skip the signatures.
-            self.verified.remember(peer.chain());
         }
         self.peer = Some(peer.clone());
         if let Some(ocsp) = &cx.ocsp {
