@@ -56,6 +56,15 @@ fn started(core: &Core, now: Instant) -> (Nas, u8) {
     (nas, start[1])
 }
 
+/// EAP-TLS flags of a peer fragment: L (length included) and M (more fragments).
+fn flags(length_included: bool, more_fragments: bool) -> TlsFlags {
+    TlsFlags {
+        length_included,
+        more_fragments,
+        start: false,
+    }
+}
+
 fn tls_response(id: u8, flags: TlsFlags, length: Option<u32>, data: &[u8]) -> Vec<u8> {
     eap::tls_response(
         id,
@@ -174,11 +183,7 @@ fn length_field_that_disagrees_with_the_data_is_rejected() {
     let now = Instant::now();
     // Less data than the L field announced.
     let (mut nas, id) = started(&core, now);
-    let more = TlsFlags {
-        length_included: true,
-        more_fragments: true,
-        start: false,
-    };
+    let more = flags(true, true);
     let r = send(
         &core,
         &mut nas,
@@ -192,11 +197,7 @@ fn length_field_that_disagrees_with_the_data_is_rejected() {
     assert_reject(send(&core, &mut nas, &last, now), &core, "eap_tls_fragment");
     // More data than announced.
     let (mut nas, id) = started(&core, now);
-    let lying = TlsFlags {
-        length_included: true,
-        more_fragments: false,
-        start: false,
-    };
+    let lying = flags(true, false);
     let before = core.stats.get("eap_tls_fragment");
     let r = send(
         &core,
@@ -217,11 +218,7 @@ fn too_many_fragments_and_oversized_messages_are_rejected() {
     );
     let now = Instant::now();
     let (mut nas, mut id) = started(&core, now);
-    let more = TlsFlags {
-        length_included: false,
-        more_fragments: true,
-        start: false,
-    };
+    let more = flags(false, true);
     let mut last = None;
     for _ in 0..5 {
         last = send(
@@ -237,11 +234,7 @@ fn too_many_fragments_and_oversized_messages_are_rejected() {
     }
     assert_reject(last, &core, "eap_tls_fragment");
     let (mut nas, id) = started(&core, now);
-    let big = TlsFlags {
-        length_included: true,
-        more_fragments: true,
-        start: false,
-    };
+    let big = flags(true, true);
     let r = send(
         &core,
         &mut nas,
