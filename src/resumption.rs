@@ -127,12 +127,11 @@ impl Ticketer {
         let mut body = Vec::with_capacity(8 + plain.len() + 16);
         body.extend_from_slice(&issued.to_be_bytes());
         body.extend_from_slice(plain);
-        let aad = out.clone();
         current
             .key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(&aad),
+                Aad::from(out.as_slice()),
                 &mut body,
             )
             .ok()?;

@@ -321,7 +321,10 @@ impl Session {
                     return self.send_next(flight, then, next_id);
                 }
                 match then {
-                    Then::Receive => self.receive(frame, cx, request, next_id),
+                    Then::Receive => {
+                        let fresh = Reassembler::new(self.limits);
+                        self.receive(fresh, frame, cx, request, next_id)
+                    }
                     Then::Reject(reason) => self.reject(eap.identifier, reason),
                     Then::Accept(done) => {
                         if !frame.is_ack() {
@@ -347,10 +350,7 @@ impl Session {
                     }
                 }
             }
-            Phase::Receiving(reassembler) => {
-                self.phase = Phase::Receiving(reassembler);
-                self.receive(frame, cx, request, next_id)
-            }
+            Phase::Receiving(reassembler) => self.receive(reassembler, frame, cx, request, next_id),
             Phase::Deciding { next_id } => {
                 self.phase = Phase::Deciding { next_id };
                 (Some(self), Step::Discard("session_busy"))
@@ -358,9 +358,10 @@ impl Session {
         }
     }
 
-    /// The peer sent (part of) its TLS flight.
+    /// The peer sent (part of) its TLS flight; `reassembler` holds what came before.
     fn receive(
         mut self,
+        mut reassembler: Reassembler,
         frame: TlsFrame<'_>,
         cx: &SessionContext,
         request: &RequestInfo<'_>,
@@ -376,13 +377,6 @@ impl Session {
                 ),
             );
         }
-        let mut reassembler = match std::mem::replace(
-            &mut self.phase,
-            Phase::Receiving(Reassembler::new(self.limits)),
-        ) {
-            Phase::Receiving(r) => r,
-            Phase::Sending { .. } | Phase::Deciding { .. } => Reassembler::new(self.limits),
-        };
         let message = match reassembler.push(&frame) {
             Err(e) => return self.reject(this_id, Reason::new("eap_tls_fragment", e.to_string())),
             Ok(Progress::NeedMore) => {

@@ -414,13 +414,7 @@ impl Core {
         let Some(eap_bytes) = packet.eap_message() else {
             self.stats.incr("access_rejects");
             self.stats.incr("no_eap_message");
-            self.log_refusal(
-                from,
-                packet,
-                "no_eap_message",
-                "only EAP-TLS is served",
-                None,
-            );
+            self.log_refusal(from, packet, "no_eap_message", "only EAP-TLS is served");
             return self.encode(
                 packet,
                 client,
@@ -482,7 +476,6 @@ impl Core {
                         packet,
                         "eap_no_identity",
                         "no State and not an EAP-Response/Identity",
-                        None,
                     );
                     return self.reject_eap(packet, client, eap.identifier);
                 }
@@ -510,7 +503,7 @@ impl Core {
                     Err(reason) => {
                         self.stats.incr("access_rejects");
                         self.stats.incr(reason.name);
-                        self.log_refusal(from, packet, reason.name, &reason.detail, None);
+                        self.log_refusal(from, packet, reason.name, &reason.detail);
                         return self.reject_eap(packet, client, eap.identifier);
                     }
                 };
@@ -648,7 +641,6 @@ impl Core {
             packet,
             "unknown_state",
             "State never issued, expired or from another NAS",
-            None,
         );
         self.reject_eap(packet, client, eap.identifier)
     }
@@ -729,9 +721,7 @@ impl Core {
         packet: &Packet<'_>,
         reason: &'static str,
         detail: &str,
-        summary: Option<&Summary>,
     ) {
-        let _ = summary;
         info!(
             outcome = %"reject",
             reason = %reason,

@@ -233,16 +233,20 @@ pub struct Options {
     pub ocsp: Option<Arc<OcspClient>>,
 }
 
-/// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
+/// Reads the CRL files and logs their freshness (at start and every hour).
 pub fn report_crls(tls: &crate::config::TlsConfig) {
-    let Ok(crls) = crate::revocation::load(&tls.crl_file.paths()) else {
-        return;
-    };
+    if let Ok(crls) = crate::revocation::load(&tls.crl_file.paths()) {
+        report_freshness(&crls, tls);
+    }
+}
+
+/// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
+fn report_freshness(crls: &[crate::revocation::LoadedCrl], tls: &crate::config::TlsConfig) {
     let warn_before = Duration::from_secs(tls.crl_expiry_warning_hours.saturating_mul(3600));
     #[allow(clippy::disallowed_methods)]
     let now = std::time::SystemTime::now();
     for crl in crls {
-        match crate::revocation::freshness(&crl, now, warn_before) {
+        match crate::revocation::freshness(crl, now, warn_before) {
             crate::revocation::Freshness::Fresh => {}
             crate::revocation::Freshness::ExpiresSoon(left) => warn!(
                 file = %crl.file.display(),
@@ -276,7 +280,7 @@ fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
                 crls = crls.len(),
                 revoked, "{why}: TLS configuration reloaded (new conversations use it)"
             );
-            report_crls(tls);
+            report_freshness(&crls, tls);
         }
         Err(e) => {
             core.stats.incr("tls_reload_failed");
