@@ -28,19 +28,12 @@
 //! switch, the EAP pass-through *authenticator*) relays EAP inside RADIUS to us, the
 //! *authentication server*.
 
-pub mod cert_checks;
+pub mod authz;
 pub mod config;
-pub mod dictionary;
+pub mod core;
 pub mod eap;
-pub mod keys;
-pub mod ocsp;
-pub mod peer;
-pub mod pki;
-pub mod policy;
 pub mod radius;
-pub mod resumption;
-pub mod revocation;
-pub mod rules;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod x509;

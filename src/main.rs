@@ -11,12 +11,14 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use certradius::authz::Checked;
+use certradius::authz::rules::RulePolicy;
 use certradius::config::Config;
-use certradius::dictionary::Dictionary;
-use certradius::policy::Checked;
-use certradius::rules::RulePolicy;
+use certradius::radius::dictionary::Dictionary;
 use certradius::server::{self, Core};
-use certradius::{pki, tls};
+use certradius::tls;
+#[cfg(feature = "test-pki")]
+use certradius_pki as pki;
 
 #[derive(Parser)]
 #[command(
@@ -57,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.debug);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::TestPki { dir } => match pki::generate(&dir) {
+        Command::TestPki { dir } => match generate_test_pki(&dir) {
             Ok(files) => {
                 println!(
                     "wrote a TEST PKI (never for production) to {}:",
@@ -74,7 +76,7 @@ fn main() -> ExitCode {
             }
         },
         Command::TicketKey { file, keep } => {
-            match certradius::resumption::rotate_key_file(&file, keep) {
+            match certradius::tls::resumption::rotate_key_file(&file, keep) {
                 Ok(n) => {
                     println!(
                         "{}: new ticket key first, {n} key(s) in the file; copy it to every server of the pool (they re-read it within 5 s)",
@@ -135,7 +137,7 @@ fn load(path: Option<&Path>) -> Result<Loaded, String> {
     };
     let rules = RulePolicy::build(&config.identity, &config.authorize, &dictionary)?;
     let policy = Checked {
-        checks: certradius::cert_checks::CertChecks::from_config(&config.tls),
+        checks: certradius::x509::checks::CertChecks::from_config(&config.tls),
         inner: rules,
     };
     Ok(Loaded {
@@ -148,7 +150,7 @@ fn load(path: Option<&Path>) -> Result<Loaded, String> {
 
 fn check(path: Option<&Path>) -> Result<String, String> {
     let loaded = load(path)?;
-    server::clients::Clients::new(&loaded.config.clients)?;
+    certradius::core::clients::Clients::new(&loaded.config.clients)?;
     let c = &loaded.config;
     Ok(format!(
         "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)",
@@ -173,7 +175,7 @@ fn ensure_default_pki(path: Option<&Path>) -> Result<(), String> {
         return Ok(());
     }
     let dir = cert.parent().unwrap_or(Path::new("."));
-    if pki::exists(dir) {
+    if test_pki_exists(dir) {
         return Ok(());
     }
     warn!(
@@ -181,8 +183,28 @@ fn ensure_default_pki(path: Option<&Path>) -> Result<(), String> {
         cert.display(),
         dir.display()
     );
-    pki::generate(dir).map_err(|e| format!("cannot create the test PKI: {e}"))?;
+    generate_test_pki(dir).map_err(|e| format!("cannot create the test PKI: {e}"))?;
     Ok(())
+}
+
+#[cfg(feature = "test-pki")]
+fn generate_test_pki(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    pki::generate(dir).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "test-pki"))]
+fn generate_test_pki(_dir: &Path) -> Result<Vec<PathBuf>, String> {
+    Err("this build has no test PKI generator (cargo feature `test-pki` is off)".into())
+}
+
+#[cfg(feature = "test-pki")]
+fn test_pki_exists(dir: &Path) -> bool {
+    pki::exists(dir)
+}
+
+#[cfg(not(feature = "test-pki"))]
+fn test_pki_exists(_dir: &Path) -> bool {
+    false
 }
 
 fn serve(path: Option<&Path>) -> ExitCode {

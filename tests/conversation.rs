@@ -1,4 +1,4 @@
-//! In-memory conversations: a real rustls supplicant (`certradius::peer`) behind a NAS, talking to
+//! In-memory conversations: a real rustls supplicant (`certradius_testkit::peer`) behind a NAS, talking to
 //! the server core (`Core::handle_datagram`) without sockets. Asserts the exact round-trip
 //! transcript for TLS 1.2 and 1.3 at several fragment sizes, that the MS-MPPE keys the server
 //! sends decrypt to the MSK the client derived, and the refusal of an untrusted certificate.
@@ -17,12 +17,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use certradius::authz::AllowVerified;
 use certradius::config::Config;
-use certradius::dictionary::Dictionary;
-use certradius::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
-use certradius::policy::AllowVerified;
 use certradius::radius::Code;
+use certradius::radius::dictionary::Dictionary;
 use certradius::server::Core;
+use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
 
 const NAS: &str = "127.0.0.1:40000";
 

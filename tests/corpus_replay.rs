@@ -1,11 +1,11 @@
 //! Replays the fuzzing corpus and every crash regression (`testbed/fuzz/corpus/<target>/*`,
 //! `testbed/fuzz/regressions/<target>/*`) through the fuzz harness, so a plain `cargo test`
 //! catches a regression without cargo-fuzz or a nightly compiler. The harness is the very file
-//! the fuzz targets use (`testbed/fuzz/src/harness.rs`), included here by path.
+//! the fuzz targets use (`testkit/src/fuzz.rs`).
 //!
 //! The ignored test `generate_seed_corpus` wrote the seeds the corpus started from: full
 //! in-memory EAP-TLS conversations (TLS 1.2 and 1.3, RFC 5216 / RFC 9190) between
-//! `certradius::peer` and the core, dumped per target (see testbed/fuzz/README.md).
+//! `certradius_testkit::peer` and the core, dumped per target (see testbed/fuzz/README.md).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,17 +13,15 @@
     clippy::panic
 )]
 
-#[allow(dead_code)]
-#[path = "../testbed/fuzz/src/harness.rs"]
-mod harness;
+use certradius_testkit::fuzz as harness;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use certradius::eap::{self, EapPacket, EapType, TlsFrame};
-use certradius::peer::{Conversation, Nas, Next, Outcome, Supplicant};
 use certradius::radius::{Code, Packet};
+use certradius_testkit::peer::{Conversation, Nas, Next, Outcome, Supplicant};
 use harness::script;
 use md5::{Digest, Md5};
 
@@ -128,7 +126,7 @@ fn conversation(case: &Case, seed: u64, seeds: &mut Seeds) {
     let fragment = [1400, 1024, 300, 64][usize::from(case.fragment)];
     let supplicant = Supplicant::new(
         client,
-        certradius::pki::SERVER_NAME,
+        certradius_pki::SERVER_NAME,
         b"seed@certradius.test",
         fragment,
     )

@@ -10,8 +10,8 @@
 
 use std::path::Path;
 
-use certradius::dictionary::Dictionary;
 use certradius::radius::attr;
+use certradius::radius::dictionary::Dictionary;
 
 fn check(d: &Dictionary) {
     let standard = [

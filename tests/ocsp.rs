@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use certradius::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
 use common::{SECRET, Server};
 
 fn openssl_available() -> bool {

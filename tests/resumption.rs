@@ -18,11 +18,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use certradius::authz::AllowVerified;
 use certradius::config::Config;
-use certradius::dictionary::Dictionary;
-use certradius::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
-use certradius::policy::AllowVerified;
+use certradius::radius::dictionary::Dictionary;
 use certradius::server::Core;
+use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
 use common::{SECRET, Server};
 
 fn client(pki: &Path, name: &str, version: &str) -> Arc<rustls::ClientConfig> {
@@ -201,7 +201,7 @@ fn two_instances_sharing_a_ticket_key_file_resume_each_others_sessions() {
     let pki = common::pki("resumption");
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("tickets.keys");
-    certradius::resumption::rotate_key_file(&keys, 2).unwrap();
+    certradius::tls::resumption::rotate_key_file(&keys, 2).unwrap();
     let extra = format!("ticket_key_file = \"{}\"", keys.display());
     let a = Server::start(
         &common::write_config(dir.path(), &pki, "a", &extra, ""),

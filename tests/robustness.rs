@@ -18,13 +18,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use certradius::authz::AllowVerified;
 use certradius::config::Config;
-use certradius::dictionary::Dictionary;
 use certradius::eap::{self, EapCode, EapType, TlsFlags, TlsFrame};
-use certradius::peer::{self, Conversation, Nas, NasReply, Next, Outcome, Supplicant};
-use certradius::policy::AllowVerified;
 use certradius::radius::Code;
+use certradius::radius::dictionary::Dictionary;
 use certradius::server::Core;
+use certradius_testkit::peer::{self, Conversation, Nas, NasReply, Next, Outcome, Supplicant};
 
 const FROM: &str = "127.0.0.1:41000";
 

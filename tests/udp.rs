@@ -15,8 +15,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use certradius::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
 use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret, attr};
+use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
 use common::{SECRET, Server};
 
 fn socket(bind: &str) -> UdpSocket {

@@ -6,12 +6,6 @@
 //! the CPU work of TLS runs on the runtime's worker threads. A sweeper evicts idle conversations
 //! once a second.
 
-pub mod clients;
-pub mod dedup;
-pub mod handle;
-pub mod sessions;
-pub mod stats;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +15,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, info, warn};
 
-pub use handle::{Core, Handled};
+pub use crate::core::{Core, Handled};
 
 use crate::session::{RevocationLookup, RevocationVerdict};
 
@@ -29,7 +23,7 @@ use crate::session::{RevocationLookup, RevocationVerdict};
 /// a response cache honouring nextUpdate.
 pub struct OcspClient {
     config: crate::config::OcspConfig,
-    cache: std::sync::Mutex<crate::ocsp::Cache>,
+    cache: std::sync::Mutex<crate::x509::ocsp::Cache>,
     lookups: Semaphore,
 }
 
@@ -39,7 +33,7 @@ impl OcspClient {
             return None;
         }
         Some(Arc::new(OcspClient {
-            cache: std::sync::Mutex::new(crate::ocsp::Cache::new(
+            cache: std::sync::Mutex::new(crate::x509::ocsp::Cache::new(
                 config.cache_max_entries,
                 Duration::from_secs(config.cache_max_secs),
             )),
@@ -51,7 +45,7 @@ impl OcspClient {
     /// RFC 6960 lookup of the peer's certificate. Never takes longer than `ocsp.timeout_ms`.
     #[allow(clippy::disallowed_methods)]
     pub async fn lookup(&self, core: &Core, lookup: &RevocationLookup) -> RevocationVerdict {
-        use crate::ocsp;
+        use crate::x509::ocsp;
         let Some(issuer) = &lookup.issuer else {
             return RevocationVerdict::Unavailable("the issuer certificate is unknown".into());
         };
@@ -129,14 +123,14 @@ impl OcspClient {
     }
 }
 
-fn verdict_of(status: &crate::ocsp::CertStatus) -> RevocationVerdict {
+fn verdict_of(status: &crate::x509::ocsp::CertStatus) -> RevocationVerdict {
     match status {
-        crate::ocsp::CertStatus::Good => RevocationVerdict::Good,
-        crate::ocsp::CertStatus::Revoked { reason } => RevocationVerdict::Revoked(format!(
+        crate::x509::ocsp::CertStatus::Good => RevocationVerdict::Good,
+        crate::x509::ocsp::CertStatus::Revoked { reason } => RevocationVerdict::Revoked(format!(
             "revoked ({})",
             reason.as_deref().unwrap_or("no reason given")
         )),
-        crate::ocsp::CertStatus::Unknown => RevocationVerdict::Unknown,
+        crate::x509::ocsp::CertStatus::Unknown => RevocationVerdict::Unknown,
     }
 }
 
@@ -235,26 +229,26 @@ pub struct Options {
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
 pub fn report_crls(tls: &crate::config::TlsConfig) {
-    if let Ok(crls) = crate::revocation::load(&tls.crl_file.paths()) {
+    if let Ok(crls) = crate::x509::crl::load(&tls.crl_file.paths()) {
         report_freshness(&crls, tls);
     }
 }
 
 /// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
-fn report_freshness(crls: &[crate::revocation::LoadedCrl], tls: &crate::config::TlsConfig) {
+fn report_freshness(crls: &[crate::x509::crl::LoadedCrl], tls: &crate::config::TlsConfig) {
     let warn_before = Duration::from_secs(tls.crl_expiry_warning_hours.saturating_mul(3600));
     #[allow(clippy::disallowed_methods)]
     let now = std::time::SystemTime::now();
     for crl in crls {
-        match crate::revocation::freshness(crl, now, warn_before) {
-            crate::revocation::Freshness::Fresh => {}
-            crate::revocation::Freshness::ExpiresSoon(left) => warn!(
+        match crate::x509::crl::freshness(crl, now, warn_before) {
+            crate::x509::crl::Freshness::Fresh => {}
+            crate::x509::crl::Freshness::ExpiresSoon(left) => warn!(
                 file = %crl.file.display(),
                 issuer = %crl.issuer,
                 "CRL reaches its nextUpdate in {} hours: publish a new one, or certificates it covers will be refused",
                 left.as_secs() / 3600
             ),
-            crate::revocation::Freshness::Expired(ago) => error!(
+            crate::x509::crl::Freshness::Expired(ago) => error!(
                 file = %crl.file.display(),
                 issuer = %crl.issuer,
                 allow_expired_crl = tls.allow_expired_crl,
@@ -274,7 +268,7 @@ fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
     match rebuilt {
         Ok(config) => {
             core.reload_tls(config);
-            let crls = crate::revocation::load(&tls.crl_file.paths()).unwrap_or_default();
+            let crls = crate::x509::crl::load(&tls.crl_file.paths()).unwrap_or_default();
             let revoked: usize = crls.iter().map(|c| c.revoked).sum();
             info!(
                 crls = crls.len(),
@@ -345,15 +339,15 @@ pub async fn run(
             // Files are polled every 2 s (a change takes effect within 5 s, as promised in the
             // docs), rather than inotify: it works the same on every filesystem and for files
             // replaced by rename, which is how CRL publishers usually write them.
-            let files = crate::revocation::watched_files(&tls);
-            let mut seen = crate::revocation::fingerprint(&files);
+            let files = crate::x509::crl::watched_files(&tls);
+            let mut seen = crate::x509::crl::fingerprint(&files);
             let mut tick = tokio::time::interval(Duration::from_secs(2));
             let mut n: u64 = 0;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
                         n += 1;
-                        let now = crate::revocation::fingerprint(&files);
+                        let now = crate::x509::crl::fingerprint(&files);
                         if now != seen {
                             seen = now;
                             reload_tls(&core, &tls, "files changed on disk");
@@ -362,7 +356,7 @@ pub async fn run(
                         }
                     }
                     _ = reload.notified() => {
-                        seen = crate::revocation::fingerprint(&files);
+                        seen = crate::x509::crl::fingerprint(&files);
                         reload_tls(&core, &tls, "SIGHUP");
                     }
                     _ = shutdown.changed() => break,

@@ -11,7 +11,7 @@
 //!
 //! Each generator thread runs a tokio current-thread runtime with its share of NAS sockets;
 //! each socket multiplexes up to 256 conversations by RADIUS Identifier (see `nas.rs`). The
-//! supplicant and NAS logic is `certradius::peer` (RFC 5216 / RFC 9190 peer side, RFC 3579
+//! supplicant and NAS logic is `certradius_testkit::peer` (RFC 5216 / RFC 9190 peer side, RFC 3579
 //! NAS side), so every Access-Accept counted as a success had its Response Authenticator,
 //! Message-Authenticator and MS-MPPE keys (RFC 2548) verified against the supplicant's MSK.
 //!
@@ -159,7 +159,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let mut clients = Vec::new();
     let mut resuming = Vec::new();
     for (cert, key) in &pairs {
-        let config = certradius::peer::client_config(&args.ca, cert, key, &[version])
+        let config = certradius_testkit::peer::client_config(&args.ca, cert, key, &[version])
             .map_err(|e| format!("{}: {e}", cert.display()))?;
         // Every authentication is a full handshake: the supplicants keep no TLS sessions, so a
         // server offering resumption never gets the chance (and the raw-TLS baseline, which

@@ -3,7 +3,7 @@
 //! matches a reply to its request; it is one octet, hence at most 256 outstanding requests per
 //! source address and port).
 //!
-//! `certradius::peer::Nas` numbers its requests per conversation, so every conversation would
+//! `certradius_testkit::peer::Nas` numbers its requests per conversation, so every conversation would
 //! start at Identifier 0; this NAS re-stamps each request with an Identifier it allocates for
 //! the socket and recomputes the Message-Authenticator (RFC 3579 §3.2: HMAC-MD5 over the whole
 //! packet, Identifier included). Free Identifiers are reused in FIFO order so that a late
@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use hmac::{KeyInit, Mac};
 use tokio::net::UdpSocket;
 
-use certradius::peer::{Conversation, Nas, Next, Outcome, PeerError, Supplicant};
 use certradius::radius::{Packet, SharedSecret, attr, verify_response_authenticator};
+use certradius_testkit::peer::{Conversation, Nas, Next, Outcome, PeerError, Supplicant};
 
 use crate::stats::{Failure, Stats, micros};
 

@@ -20,11 +20,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use certradius::authz::AllowVerified;
 use certradius::config::Config;
-use certradius::dictionary::Dictionary;
-use certradius::peer::{Conversation, Nas, Next, Supplicant, client_config};
-use certradius::policy::AllowVerified;
+use certradius::radius::dictionary::Dictionary;
 use certradius::server::Core;
+use certradius_testkit::peer::{Conversation, Nas, Next, Supplicant, client_config};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
 // stats_alloc wraps the system allocator and counts (our crate forbids unsafe code, so the
@@ -58,8 +58,8 @@ fn main() {
     let version = arg("--tls", "1.3");
     let key = arg("--key", "ecdsa");
     let dir = PathBuf::from(arg("--pki", "target/memory-pki"));
-    if !certradius::pki::exists(&dir) {
-        certradius::pki::generate(&dir).unwrap();
+    if !certradius_pki::exists(&dir) {
+        certradius_pki::generate(&dir).unwrap();
     }
     let (server_cert, server_key) = if key == "rsa" {
         ("server-rsa.pem", "server-rsa.key")

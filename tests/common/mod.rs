@@ -24,7 +24,7 @@ pub fn pki(binary: &str) -> PathBuf {
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pki-{binary}"));
         let _ = std::fs::remove_dir_all(&dir);
-        certradius::pki::generate(&dir).expect("generate test PKI");
+        certradius_pki::generate(&dir).expect("generate test PKI");
         dir
     })
     .clone()

@@ -2,4 +2,4 @@
 //! `tests/corpus_replay.rs` compiles the same `harness.rs` (via `#[path]`) to replay the committed
 //! corpus and regressions under plain `cargo test`.
 
-pub mod harness;
+pub use certradius_testkit::fuzz as harness;

@@ -6,6 +6,8 @@
 //! returns a [`Decision`]: reject with a stable reason, or accept with reply attributes to send to
 //! the NAS (RFC 2868 / RFC 3580 VLAN attributes, Filter-Id, Session-Timeout, Class, ...).
 
+pub mod rules;
+
 use std::net::IpAddr;
 
 use crate::tls::VerifiedPeer;
@@ -73,7 +75,7 @@ impl Policy for AllowVerified {
 
 /// Certificate checks first (issuer, key strength, key usage), then the inner policy.
 pub struct Checked<P> {
-    pub checks: crate::cert_checks::CertChecks,
+    pub checks: crate::x509::checks::CertChecks,
     pub inner: P,
 }
 

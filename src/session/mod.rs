@@ -15,12 +15,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::authz::{Decision, Grant, Policy, RequestInfo};
 use crate::eap::{
     self, EapCode, EapPacket, EapType, Fragmenter, Progress, Reassembler, ReassemblyLimits,
     TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
 };
-use crate::keys::SessionKeys;
-use crate::policy::{Decision, Grant, Policy, RequestInfo};
+use crate::tls::keys::SessionKeys;
 use crate::tls::{self, TlsEngine, TlsFailure, VerifiedPeer};
 
 /// Largest TLS data octets we put in one EAP-TLS request whatever the NAS says: keeps the

@@ -51,38 +51,38 @@ pub const MAX_INCLUDE_DEPTH: usize = 8;
 /// The compiled-in dictionary files, by file name. The top-level file must
 /// come first: it is the one parsing starts from.
 const EMBEDDED: &[(&str, &str)] = &[
-    ("dictionary", include_str!("../dictionaries/dictionary")),
+    ("dictionary", include_str!("../../dictionaries/dictionary")),
     (
         "dictionary.rfc2865",
-        include_str!("../dictionaries/dictionary.rfc2865"),
+        include_str!("../../dictionaries/dictionary.rfc2865"),
     ),
     (
         "dictionary.rfc2866",
-        include_str!("../dictionaries/dictionary.rfc2866"),
+        include_str!("../../dictionaries/dictionary.rfc2866"),
     ),
     (
         "dictionary.rfc2868",
-        include_str!("../dictionaries/dictionary.rfc2868"),
+        include_str!("../../dictionaries/dictionary.rfc2868"),
     ),
     (
         "dictionary.rfc2869",
-        include_str!("../dictionaries/dictionary.rfc2869"),
+        include_str!("../../dictionaries/dictionary.rfc2869"),
     ),
     (
         "dictionary.rfc3162",
-        include_str!("../dictionaries/dictionary.rfc3162"),
+        include_str!("../../dictionaries/dictionary.rfc3162"),
     ),
     (
         "dictionary.rfc3580",
-        include_str!("../dictionaries/dictionary.rfc3580"),
+        include_str!("../../dictionaries/dictionary.rfc3580"),
     ),
     (
         "dictionary.rfc5176",
-        include_str!("../dictionaries/dictionary.rfc5176"),
+        include_str!("../../dictionaries/dictionary.rfc5176"),
     ),
     (
         "dictionary.microsoft",
-        include_str!("../dictionaries/dictionary.microsoft"),
+        include_str!("../../dictionaries/dictionary.microsoft"),
     ),
 ];
 

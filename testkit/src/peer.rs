@@ -12,12 +12,12 @@ use std::sync::Arc;
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 
-use crate::eap::{
+use certradius::eap::{
     self, EapCode, EapPacket, EapType, Fragmenter, Progress, Reassembler, ReassemblyLimits,
     TlsFrame,
 };
-use crate::keys::{self, SessionKeys};
-use crate::radius::{self, Code, Packet, PacketBuilder, SharedSecret, attr};
+use certradius::radius::{self, Code, Packet, PacketBuilder, SharedSecret, attr};
+use certradius::tls::keys::{self, SessionKeys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -40,16 +40,16 @@ pub fn client_config(
     key_file: &Path,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Arc<rustls::ClientConfig>, PeerError> {
-    let setup = |e: crate::tls::TlsSetupError| PeerError::Setup(e.to_string());
+    let setup = |e: certradius::tls::TlsSetupError| PeerError::Setup(e.to_string());
     let mut roots = rustls::RootCertStore::empty();
-    for c in crate::tls::load_certs("ca", ca_file).map_err(setup)? {
+    for c in certradius::tls::load_certs("ca", ca_file).map_err(setup)? {
         roots
             .add(c)
             .map_err(|e| PeerError::Setup(format!("CA: {e}")))?;
     }
-    let chain = crate::tls::load_certs("client certificate", cert_file).map_err(setup)?;
-    let key = crate::tls::load_key("client key", key_file).map_err(setup)?;
-    let cfg = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+    let chain = certradius::tls::load_certs("client certificate", cert_file).map_err(setup)?;
+    let key = certradius::tls::load_key("client key", key_file).map_err(setup)?;
+    let cfg = rustls::ClientConfig::builder_with_provider(certradius::tls::provider())
         .with_protocol_versions(versions)
         .map_err(|e| PeerError::Setup(e.to_string()))?
         .with_root_certificates(roots)

@@ -15,6 +15,9 @@
 //! - TLS 1.3 (RFC 9190 §2.5): once the handshake is complete the server sends one octet 0x00 of
 //!   application data as the protected success indication.
 
+pub mod keys;
+pub mod resumption;
+
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
@@ -28,9 +31,9 @@ use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{CertificateError, ProtocolVersion, RootCertStore, ServerConnection};
 
 use crate::config::{TlsConfig, TlsVersion, parse_tls_version};
-use crate::keys::{self, KeyError, SessionKeys};
-use crate::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
-use crate::revocation::{self, CrlScope};
+use crate::tls::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
+use crate::x509::crl::{self, CrlScope};
+use keys::{KeyError, SessionKeys};
 
 /// The single crypto provider of the process. rustls panics at run time when it has to pick a
 /// default among several, so every builder gets this one explicitly.
@@ -236,17 +239,16 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
     let (roots, ca_certs) = client_roots(cfg)?;
     let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    let scope = revocation::scope(cfg).map_err(|message| TlsSetupError::Invalid {
+    let scope = crl::scope(cfg).map_err(|message| TlsSetupError::Invalid {
         key: "tls.check_crl",
         message,
     })?;
     let mut crl_until = None;
     if scope != CrlScope::None {
-        let crls =
-            revocation::load(&cfg.crl_file.paths()).map_err(|message| TlsSetupError::Invalid {
-                key: "tls.crl_file",
-                message,
-            })?;
+        let crls = crl::load(&cfg.crl_file.paths()).map_err(|message| TlsSetupError::Invalid {
+            key: "tls.crl_file",
+            message,
+        })?;
         if !cfg.allow_expired_crl {
             crl_until = crls
                 .iter()

@@ -956,7 +956,7 @@ fn reason_name(value: &[u8]) -> String {
 #[allow(clippy::disallowed_methods)] // tests may read the clock
 mod tests {
     use super::*;
-    use crate::pki::{self, PkiPaths};
+    use certradius_pki::{self, PkiPaths};
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     use std::io::{BufRead, BufReader, Read, Write};
@@ -981,7 +981,7 @@ mod tests {
 
     fn test_pki() -> (tempfile::TempDir, PkiPaths) {
         let dir = tempfile::tempdir().unwrap();
-        pki::generate(dir.path()).unwrap();
+        certradius_pki::generate(dir.path()).unwrap();
         let paths = PkiPaths::new(dir.path());
         (dir, paths)
     }

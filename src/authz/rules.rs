@@ -38,9 +38,9 @@ use serde::Deserialize;
 use x509_parser::asn1_rs::{Any, Class, FromDer, Tag};
 use x509_parser::prelude::{GeneralName, ParsedExtension, X509Certificate, X509Name};
 
+use crate::authz::{Decision, Grant, Policy, ReplyAttribute, RequestInfo};
 use crate::config::Cidr;
-use crate::dictionary::{AttrType, AttributeDef, Dictionary};
-use crate::policy::{Decision, Grant, Policy, ReplyAttribute, RequestInfo};
+use crate::radius::dictionary::{AttrType, AttributeDef, Dictionary};
 use crate::tls::VerifiedPeer;
 
 /// Microsoft UPN otherName type-id (szOID_NT_PRINCIPAL_NAME).
@@ -1068,7 +1068,7 @@ mod tests {
     use std::sync::OnceLock;
 
     use super::*;
-    use crate::pki;
+    use certradius_pki as pki;
 
     /// The `[identity]` / `[authorize]` snippet proposed for config/example.toml.
     const EXAMPLE: &str = r#"

@@ -20,15 +20,15 @@ use std::time::{Duration, Instant};
 
 use tracing::{Level, debug, info, warn};
 
+use crate::authz::{Policy, RequestInfo};
 use crate::config::Config;
-use crate::dictionary::{AttrType, Dictionary};
+use crate::core::clients::{Client, Clients};
+use crate::core::dedup::{Dedup, Seen};
+use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
+use crate::core::stats::Stats;
 use crate::eap::{EapCode, EapPacket, EapType, ReassemblyLimits};
-use crate::policy::{Policy, RequestInfo};
+use crate::radius::dictionary::{AttrType, Dictionary};
 use crate::radius::{self, Code, Packet, PacketBuilder, attr};
-use crate::server::clients::{Client, Clients};
-use crate::server::dedup::{Dedup, Seen};
-use crate::server::sessions::{Checkout, Full, SessionTable, StateKey};
-use crate::server::stats::Stats;
 use crate::session::{
     OcspPolicy, Reason, RevocationLookup, RevocationVerdict, Session, SessionContext, Step, Summary,
 };
@@ -923,7 +923,7 @@ fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
         return None;
     }
     let crl_configured =
-        crate::revocation::scope(&config.tls).is_ok_and(|s| s != crate::revocation::CrlScope::None);
+        crate::x509::crl::scope(&config.tls).is_ok_and(|s| s != crate::x509::crl::CrlScope::None);
     Some(OcspPolicy {
         url_override: o.url.clone().filter(|u| !u.is_empty()),
         soft_fail: o.soft_fail,

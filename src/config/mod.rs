@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The embedded default configuration: loopback only, the test PKI under `testbed/pki/`.
-pub const DEFAULT_CONFIG: &str = include_str!("../config/certradius.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/certradius.toml");
 
 /// Smallest and largest EAP-TLS fragment (TLS data octets per EAP packet) we accept: below 64 a
 /// certificate chain needs hundreds of round trips; above 3000 the Access-Challenge with its
@@ -77,10 +77,10 @@ pub struct Config {
     pub ocsp: OcspConfig,
     /// `[identity]`: binding the EAP identity to the certificate.
     #[serde(default)]
-    pub identity: crate::rules::IdentityConfig,
+    pub identity: crate::authz::rules::IdentityConfig,
     /// `[authorize]` and `[[authorize.rule]]`.
     #[serde(default)]
-    pub authorize: crate::rules::AuthorizeConfig,
+    pub authorize: crate::authz::rules::AuthorizeConfig,
 }
 
 /// `[ocsp]`: OCSP (RFC 6960) checking of client certificates after the handshake.
@@ -494,8 +494,7 @@ impl Config {
                 ),
             ));
         }
-        crate::revocation::scope(&self.tls)
-            .map_err(|m| ConfigError::invalid("tls.check_crl", m))?;
+        crate::x509::crl::scope(&self.tls).map_err(|m| ConfigError::invalid("tls.check_crl", m))?;
         if !matches!(self.ocsp.mode.as_str(), "ocsp" | "ocsp_then_crl") {
             return Err(ConfigError::invalid(
                 "ocsp.mode",
@@ -587,8 +586,9 @@ mod tests {
     fn example_config_parses_and_its_rules_build() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
         let cfg = Config::load_with_env(Some(&path), false).unwrap();
-        let dict = crate::dictionary::Dictionary::try_embedded().unwrap();
-        let policy = crate::rules::RulePolicy::build(&cfg.identity, &cfg.authorize, &dict).unwrap();
+        let dict = crate::radius::dictionary::Dictionary::try_embedded().unwrap();
+        let policy =
+            crate::authz::rules::RulePolicy::build(&cfg.identity, &cfg.authorize, &dict).unwrap();
         assert!(policy.rule_count() >= 3);
         assert_eq!(cfg.authorize.default.as_deref(), Some("reject"));
     }

@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn issuer_key_strength_and_key_usage() {
         let dir = tempfile::tempdir().unwrap();
-        crate::pki::generate(dir.path()).unwrap();
+        certradius_pki::generate(dir.path()).unwrap();
         let mut cfg = TlsConfig::default();
         let ok = CertChecks::from_config(&cfg);
         assert!(ok.check(&peer(dir.path(), "rsa")).is_ok());

@@ -22,14 +22,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::peer::{PeerStep, Supplicant};
+use certradius::authz::AllowVerified;
 use certradius::config::Config;
-use certradius::dictionary::Dictionary;
 use certradius::eap::{
     self, EapCode, EapPacket, EapType, Fragmenter, Progress, Reassembler, ReassemblyLimits,
     TlsFrame,
 };
-use certradius::peer::{PeerStep, Supplicant};
-use certradius::policy::AllowVerified;
+use certradius::radius::dictionary::Dictionary;
 use certradius::radius::{self, Code, Packet, PacketBuilder, SharedSecret, attr};
 use certradius::server::Core;
 
@@ -422,7 +422,7 @@ impl Fixture {
                 let dir = std::env::temp_dir()
                     .join(format!("certradius-fuzz-pki-{}", std::process::id()));
                 let cleanup = TempDir(Some(dir.clone()));
-                certradius::pki::generate(&dir).map_err(|e| e.to_string())?;
+                certradius_pki::generate(&dir).map_err(|e| e.to_string())?;
                 (dir, cleanup)
             }
         };
@@ -466,7 +466,7 @@ max_fragments = 32
         let tls = certradius::tls::server_config(&cfg.tls).map_err(|e| e.to_string())?;
         let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded())?;
         let client = |version: &'static rustls::SupportedProtocolVersion, cert: &str| {
-            certradius::peer::client_config(
+            crate::peer::client_config(
                 &pki.join("ca.pem"),
                 &pki.join(format!("client-{cert}.pem")),
                 &pki.join(format!("client-{cert}.key")),
@@ -630,7 +630,7 @@ impl Run<'_> {
             .unwrap_or(1024);
         let s = Supplicant::new(
             config,
-            certradius::pki::SERVER_NAME,
+            certradius_pki::SERVER_NAME,
             b"fuzz@certradius.test",
             fragment,
         )

@@ -1,0 +1,13 @@
+//! The protocol core's request path: one datagram in, at most one out, with no sockets, clock or
+//! task spawning (the shell in `server/` passes `now` and randomness in).
+//!
+//! RADIUS (RFC 2865 §3, RFC 3579 §3.2), retransmissions (RFC 5080 §2.2.2), Status-Server
+//! (RFC 5997); the EAP-TLS conversation itself is `session/`.
+
+pub mod clients;
+pub mod dedup;
+pub mod handle;
+pub mod sessions;
+pub mod stats;
+
+pub use handle::{Core, Handled};

@@ -1,0 +1,6 @@
+//! X.509 certificate facts and checks beyond the chain rustls verifies: RFC 5280 §4.2 extensions
+//! (key usage, EKU, SAN), §5 and §6.3 CRLs, and RFC 6960 OCSP.
+
+pub mod checks;
+pub mod crl;
+pub mod ocsp;

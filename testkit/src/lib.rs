@@ -1,0 +1,8 @@
+//! Test tooling for certradius, kept out of the server's dependencies: the supplicant and NAS
+//! peer (`peer`), the fuzz harness shared by the cargo-fuzz targets and `tests/corpus_replay.rs`
+//! (`fuzz`), and the test PKI generator (re-exported from `certradius-pki`).
+
+pub mod fuzz;
+pub mod peer;
+
+pub use certradius_pki as pki;
