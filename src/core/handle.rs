@@ -15,15 +15,16 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tracing::{Level, debug, info, warn};
 
-use crate::authz::{Policy, RequestInfo};
+use crate::authz::{Grant, Policy, RequestInfo};
 use crate::config::Config;
 use crate::core::clients::{Client, Clients};
 use crate::core::dedup::{Dedup, Seen};
+use crate::core::events::{AuthEvent, Observers};
 use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
 use crate::core::stats::Stats;
 use crate::eap::{EapCode, EapPacket, EapType, ReassemblyLimits};
@@ -66,6 +67,8 @@ pub struct Core {
     stranger_rate: u32,
     /// A client learned Message-Authenticator ("auto") since the state file was last written.
     learned_dirty: AtomicBool,
+    /// Told about every finished authentication (metrics, audit log, accounting).
+    observers: RwLock<Observers>,
 }
 
 /// Unknown sources tracked for rate limiting; past it the table is reset (a spoofed-source
@@ -102,6 +105,7 @@ impl Core {
             strangers: Mutex::new(HashMap::new()),
             stranger_rate: config.server.bad_packet_rate_per_source,
             learned_dirty: AtomicBool::new(false),
+            observers: RwLock::new(Vec::new()),
         })
     }
 
@@ -117,6 +121,21 @@ impl Core {
     /// The TLS setup in force (the shell rebuilds from it, keeping the session cache).
     pub fn tls_setup(&self) -> Option<crate::tls::TlsSetup> {
         self.cx.tls_setup()
+    }
+
+    /// Replaces the observers told about every finished authentication.
+    pub fn set_observers(&self, observers: Observers) {
+        if let Ok(mut o) = self.observers.write() {
+            *o = observers;
+        }
+    }
+
+    fn notify(&self, event: &AuthEvent<'_>) {
+        if let Ok(observers) = self.observers.read() {
+            for o in observers.iter() {
+                o.finished(event);
+            }
+        }
     }
 
     pub fn clients(&self) -> &Clients {
@@ -414,7 +433,13 @@ impl Core {
         let Some(eap_bytes) = packet.eap_message() else {
             self.stats.incr("access_rejects");
             self.stats.incr("no_eap_message");
-            self.log_refusal(from, packet, "no_eap_message", "only EAP-TLS is served");
+            self.log_refusal(
+                from,
+                client,
+                packet,
+                "no_eap_message",
+                "only EAP-TLS is served",
+            );
             return self.encode(
                 packet,
                 client,
@@ -473,6 +498,7 @@ impl Core {
                     self.stats.incr("eap_no_identity");
                     self.log_refusal(
                         from,
+                        client,
                         packet,
                         "eap_no_identity",
                         "no State and not an EAP-Response/Identity",
@@ -496,6 +522,7 @@ impl Core {
                     if let Some(n) = self.stats.should_log(name, Some(from.ip()), now) {
                         warn!(client = %client.name, suppressed = n, "refusing a new conversation: {what}");
                     }
+                    self.notify(&refusal_event(from, client, packet, name, what));
                     return self.reject_eap(packet, client, eap.identifier);
                 }
                 let (session, step) = match Session::start(&eap, &self.cx, now) {
@@ -503,7 +530,7 @@ impl Core {
                     Err(reason) => {
                         self.stats.incr("access_rejects");
                         self.stats.incr(reason.name);
-                        self.log_refusal(from, packet, reason.name, &reason.detail);
+                        self.log_refusal(from, client, packet, reason.name, &reason.detail);
                         return self.reject_eap(packet, client, eap.identifier);
                     }
                 };
@@ -602,9 +629,9 @@ impl Core {
                     None,
                     &summary,
                     packet,
-                    from,
+                    (from, client),
                     now,
-                    grant.rule.as_deref(),
+                    &grant,
                 );
                 self.encode(packet, client, b)
             }
@@ -615,7 +642,15 @@ impl Core {
             } => {
                 self.stats.incr("access_rejects");
                 self.stats.incr(reason.name);
-                self.log_finished("reject", Some(&reason), &summary, packet, from, now, None);
+                self.log_finished(
+                    "reject",
+                    Some(&reason),
+                    &summary,
+                    packet,
+                    (from, client),
+                    now,
+                    &Grant::default(),
+                );
                 let mut b = PacketBuilder::new(Code::AccessReject, id);
                 b.eap_message(&eap);
                 if let Some(m) = self.cx.policy.reject_message(reason.name) {
@@ -638,6 +673,7 @@ impl Core {
         self.stats.incr("unknown_state");
         self.log_refusal(
             from,
+            client,
             packet,
             "unknown_state",
             "State never issued, expired or from another NAS",
@@ -718,10 +754,12 @@ impl Core {
     fn log_refusal(
         &self,
         from: SocketAddr,
+        client: &Client,
         packet: &Packet<'_>,
         reason: &'static str,
         detail: &str,
     ) {
+        self.notify(&refusal_event(from, client, packet, reason, detail));
         info!(
             outcome = %"reject",
             reason = %reason,
@@ -740,15 +778,39 @@ impl Core {
         reason: Option<&Reason>,
         summary: &Summary,
         packet: &Packet<'_>,
-        from: SocketAddr,
+        (from, client): (SocketAddr, &Client),
         now: Instant,
-        rule: Option<&str>,
+        grant: &Grant,
     ) {
+        let rule = grant.rule.as_deref();
+        let duration = now.saturating_duration_since(summary.started);
+        self.notify(&AuthEvent {
+            outcome,
+            reason: reason.map(|r| r.name),
+            detail: reason.map(|r| r.detail.as_str()).unwrap_or(""),
+            identity: summary.identity.as_bytes(),
+            user_name: packet.first(attr::USER_NAME),
+            nas_name: &client.name,
+            nas_addr: from.ip(),
+            calling_station_id: packet.first(attr::CALLING_STATION_ID),
+            called_station_id: packet.first(attr::CALLED_STATION_ID),
+            tls_version: summary.tls_version,
+            cipher_suite: &summary.cipher_suite,
+            serial: summary.peer.as_ref().map(|p| p.serial.as_str()),
+            subject: summary.peer.as_ref().map(|p| p.subject.as_str()),
+            issuer: summary.peer.as_ref().map(|p| p.issuer.as_str()),
+            resumed: summary.resumed,
+            round_trips: summary.round_trips,
+            duration,
+            rule,
+            granted: &grant.attributes,
+            class: None,
+        });
         let (subject, issuer, serial) = match &summary.peer {
             Some(p) => (p.subject.as_str(), p.issuer.as_str(), p.serial.as_str()),
             None => ("-", "-", "-"),
         };
-        let duration_ms = now.saturating_duration_since(summary.started).as_secs_f64() * 1000.0;
+        let duration_ms = duration.as_secs_f64() * 1000.0;
         info!(
             %outcome,
             reason = %reason.map(|r| r.name).unwrap_or("-"),
@@ -929,4 +991,36 @@ fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
         soft_fail: o.soft_fail,
         crl_fallback: o.mode == "ocsp_then_crl" && crl_configured,
     })
+}
+
+/// The event for a request refused before any TLS handshake finished.
+fn refusal_event<'a>(
+    from: SocketAddr,
+    client: &'a Client,
+    packet: &'a Packet<'_>,
+    reason: &'static str,
+    detail: &'a str,
+) -> AuthEvent<'a> {
+    AuthEvent {
+        outcome: "reject",
+        reason: Some(reason),
+        detail,
+        identity: b"",
+        user_name: packet.first(attr::USER_NAME),
+        nas_name: &client.name,
+        nas_addr: from.ip(),
+        calling_station_id: packet.first(attr::CALLING_STATION_ID),
+        called_station_id: packet.first(attr::CALLED_STATION_ID),
+        tls_version: "-",
+        cipher_suite: "",
+        serial: None,
+        subject: None,
+        issuer: None,
+        resumed: false,
+        round_trips: 0,
+        duration: std::time::Duration::ZERO,
+        rule: None,
+        granted: &[],
+        class: None,
+    }
 }

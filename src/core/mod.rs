@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod dedup;
+pub mod events;
 pub mod handle;
 pub mod sessions;
 pub mod stats;

@@ -1,0 +1,60 @@
+//! Finished authentications as events, for the observers the shell plugs in (metrics, the audit
+//! log, accounting's session linking) so that none of them needs a hook of its own in the
+//! request path.
+//!
+//! The core calls every observer synchronously, once per authentication that ends in an
+//! Access-Accept or Access-Reject (RFC 2865 §4.2, §4.3); observers must be cheap (count, copy,
+//! queue) and must not block. Peer-supplied fields are raw bytes: an observer that prints them
+//! escapes them.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::authz::ReplyAttribute;
+
+/// One finished authentication.
+#[derive(Debug)]
+pub struct AuthEvent<'a> {
+    /// `"accept"` or `"reject"`.
+    pub outcome: &'static str,
+    /// The stable reason name of a refusal (`cert_revoked`, ...); `None` on accept.
+    pub reason: Option<&'static str>,
+    /// A longer, human-readable explanation of a refusal (may be empty).
+    pub detail: &'a str,
+    /// The EAP identity the peer gave (raw bytes, peer-supplied); empty when unknown.
+    pub identity: &'a [u8],
+    /// User-Name of the Access-Request (peer-supplied via the NAS).
+    pub user_name: Option<&'a [u8]>,
+    /// The NAS: the `[[client]]` name and the packet's source address.
+    pub nas_name: &'a str,
+    pub nas_addr: IpAddr,
+    /// Calling-Station-Id (the supplicant's MAC) and Called-Station-Id (the AP MAC and SSID).
+    pub calling_station_id: Option<&'a [u8]>,
+    pub called_station_id: Option<&'a [u8]>,
+    /// `"TLSv1.2"`, `"TLSv1.3"` or `"-"` when no handshake finished.
+    pub tls_version: &'static str,
+    pub cipher_suite: &'a str,
+    /// The verified client certificate, when the handshake got that far.
+    pub serial: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub issuer: Option<&'a str>,
+    pub resumed: bool,
+    pub round_trips: u32,
+    /// From the first Access-Request of the conversation to this reply.
+    pub duration: Duration,
+    /// The authorization rule that granted access.
+    pub rule: Option<&'a str>,
+    /// Attributes granted by the policy (VLAN, Filter-Id, ...), as sent in the Access-Accept.
+    pub granted: &'a [ReplyAttribute],
+    /// The Class attribute sent in the Access-Accept, if any (RFC 2865 §5.25).
+    pub class: Option<&'a [u8]>,
+}
+
+/// Something that wants to know about every finished authentication.
+pub trait AuthObserver: Send + Sync {
+    fn finished(&self, event: &AuthEvent<'_>);
+}
+
+/// The observers in force; cloned into the core at construction and on reload.
+pub type Observers = Vec<Arc<dyn AuthObserver>>;
