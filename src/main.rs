@@ -150,12 +150,16 @@ fn load(path: Option<&Path>) -> Result<Loaded, String> {
 
 fn check(path: Option<&Path>) -> Result<String, String> {
     let loaded = load(path)?;
-    certradius::core::clients::Clients::new(&loaded.config.clients)?;
     let c = &loaded.config;
     Ok(format!(
         "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)",
         c.clients.len(),
-        c.server.listen.join(" "),
+        c.server
+            .listen
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
         c.tls.tls_min_version,
         c.tls.tls_max_version,
         c.tls.fragment_size,
@@ -219,13 +223,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addrs = match loaded.config.listen_addrs() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("certradius: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let addrs = loaded.config.server.listen.clone();
     let core = match Core::new(
         &loaded.config,
         loaded.tls,

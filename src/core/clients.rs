@@ -51,17 +51,15 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Builds the table; the config was validated, so every address parses.
-    pub fn new(configs: &[ClientConfig]) -> Result<Self, String> {
+    /// Builds the table from the parsed client list.
+    pub fn new(configs: &[ClientConfig]) -> Self {
         let mut list = Vec::with_capacity(configs.len());
         for (index, c) in configs.iter().enumerate() {
-            let cidr =
-                Cidr::parse(&c.address).map_err(|m| format!("client[{index}].address: {m}"))?;
             list.push(Client {
                 index,
                 name: c.name.clone(),
-                address: c.address.clone(),
-                cidr,
+                address: c.address.to_string(),
+                cidr: c.address,
                 secret: SharedSecret::new(c.secret.expose().as_bytes().to_vec()),
                 require_message_authenticator: c.require_message_authenticator,
                 learned: AtomicBool::new(false),
@@ -70,7 +68,7 @@ impl Clients {
         }
         // Most specific prefix first, so a /32 for one AP wins over its site's /16.
         list.sort_by_key(|c| std::cmp::Reverse(c.cidr.prefix));
-        Ok(Clients { list })
+        Clients { list }
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Option<&Client> {
@@ -98,7 +96,7 @@ mod tests {
     fn cfg(name: &str, address: &str) -> ClientConfig {
         ClientConfig {
             name: name.into(),
-            address: address.into(),
+            address: address.parse().unwrap(),
             secret: Secret::new("s"),
             require_message_authenticator: RequireMessageAuthenticator::Auto,
             max_sessions: 10,
@@ -107,7 +105,7 @@ mod tests {
 
     #[test]
     fn most_specific_prefix_wins() {
-        let c = Clients::new(&[cfg("site", "10.1.0.0/16"), cfg("ap", "10.1.2.3")]).unwrap();
+        let c = Clients::new(&[cfg("site", "10.1.0.0/16"), cfg("ap", "10.1.2.3")]);
         assert_eq!(c.lookup("10.1.2.3".parse().unwrap()).unwrap().name, "ap");
         assert_eq!(c.lookup("10.1.2.4".parse().unwrap()).unwrap().name, "site");
         assert!(c.lookup("10.2.0.1".parse().unwrap()).is_none());
@@ -115,7 +113,7 @@ mod tests {
 
     #[test]
     fn auto_learns_once() {
-        let c = Clients::new(&[cfg("ap", "::1")]).unwrap();
+        let c = Clients::new(&[cfg("ap", "::1")]);
         let ap = c.lookup("::1".parse().unwrap()).unwrap();
         assert!(!ap.requires_message_authenticator());
         assert!(ap.learn_message_authenticator());

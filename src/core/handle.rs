@@ -83,7 +83,7 @@ impl Core {
         dictionary: Dictionary,
     ) -> Result<Core, String> {
         Ok(Core {
-            clients: Clients::new(&config.clients)?,
+            clients: Clients::new(&config.clients),
             sessions: Mutex::new(SessionTable::new(config.eap.max_sessions)),
             dedup: Mutex::new(Dedup::new(
                 config.server.duplicate_cache_entries,
@@ -984,12 +984,11 @@ fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
     if !o.enable {
         return None;
     }
-    let crl_configured =
-        crate::x509::crl::scope(&config.tls).is_ok_and(|s| s != crate::x509::crl::CrlScope::None);
+    let crl_configured = config.tls.crl_scope() != crate::config::CrlScope::None;
     Some(OcspPolicy {
         url_override: o.url.clone().filter(|u| !u.is_empty()),
         soft_fail: o.soft_fail,
-        crl_fallback: o.mode == "ocsp_then_crl" && crl_configured,
+        crl_fallback: o.mode == crate::config::OcspMode::OcspThenCrl && crl_configured,
     })
 }
 

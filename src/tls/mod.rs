@@ -30,9 +30,9 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{CertificateError, ProtocolVersion, RootCertStore, ServerConnection};
 
-use crate::config::{TlsConfig, TlsVersion, parse_tls_version};
+use crate::config::{CrlScope, TlsConfig, TlsVersion};
 use crate::tls::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
-use crate::x509::crl::{self, CrlScope};
+use crate::x509::crl;
 use keys::{KeyError, SessionKeys};
 
 /// The single crypto provider of the process. rustls panics at run time when it has to pick a
@@ -103,12 +103,7 @@ pub fn load_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>
 pub fn versions(
     cfg: &TlsConfig,
 ) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsSetupError> {
-    let bad = |e: crate::config::ConfigError| TlsSetupError::Invalid {
-        key: "tls.tls_min_version",
-        message: e.to_string(),
-    };
-    let min = parse_tls_version("tls.tls_min_version", &cfg.tls_min_version).map_err(bad)?;
-    let max = parse_tls_version("tls.tls_max_version", &cfg.tls_max_version).map_err(bad)?;
+    let (min, max) = (cfg.tls_min_version, cfg.tls_max_version);
     let mut v = Vec::new();
     if min <= TlsVersion::V1_2 && max >= TlsVersion::V1_2 {
         v.push(&rustls::version::TLS12);
@@ -239,10 +234,7 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
     let (roots, ca_certs) = client_roots(cfg)?;
     let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    let scope = crl::scope(cfg).map_err(|message| TlsSetupError::Invalid {
-        key: "tls.check_crl",
-        message,
-    })?;
+    let scope = cfg.crl_scope();
     let mut crl_until = None;
     if scope != CrlScope::None {
         let crls = crl::load(&cfg.crl_file.paths()).map_err(|message| TlsSetupError::Invalid {

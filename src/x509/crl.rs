@@ -15,27 +15,6 @@ use rustls::pki_types::pem::PemObject;
 
 use crate::config::TlsConfig;
 
-/// `tls.check_crl`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrlScope {
-    Chain,
-    Leaf,
-    None,
-}
-
-pub fn scope(cfg: &TlsConfig) -> Result<CrlScope, String> {
-    match cfg.check_crl.as_deref() {
-        None if cfg.crl_file.paths().is_empty() => Ok(CrlScope::None),
-        None => Ok(CrlScope::Chain),
-        Some("chain") => Ok(CrlScope::Chain),
-        Some("leaf") => Ok(CrlScope::Leaf),
-        Some("none") => Ok(CrlScope::None),
-        Some(other) => Err(format!(
-            "{other:?}: expected \"chain\", \"leaf\" or \"none\""
-        )),
-    }
-}
-
 /// One CRL as loaded, with what the operator needs to know about it.
 #[derive(Debug, Clone)]
 pub struct LoadedCrl {

@@ -174,12 +174,14 @@ fn run(args: &Args) -> Result<bool, String> {
 
     let baseline = match (&args.server_cert, &args.server_key, clients.first()) {
         (Some(cert), Some(key), Some(client)) if args.baseline > 0 => {
+            let version: certradius::config::TlsVersion =
+                args.tls.parse().map_err(|e| format!("--tls: {e}"))?;
             let tls = certradius::config::TlsConfig {
                 certificate_file: cert.clone(),
                 private_key_file: key.clone(),
                 ca_file: certradius::config::OneOrMany::One(args.ca.clone()),
-                tls_min_version: args.tls.clone(),
-                tls_max_version: args.tls.clone(),
+                tls_min_version: version,
+                tls_max_version: version,
                 ..Default::default()
             };
             let server_cfg = certradius::tls::server_config(&tls)

@@ -1,0 +1,56 @@
+//! `[[client]]`: the NAS devices allowed to talk to us (RFC 2865 §3 shared secrets).
+
+use serde::Deserialize;
+
+use super::values::{Cidr, Secret};
+
+/// `require_message_authenticator = true | false | "auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequireMessageAuthenticator {
+    #[default]
+    Yes,
+    No,
+    Auto,
+}
+
+impl<'de> Deserialize<'de> for RequireMessageAuthenticator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(Self::Yes),
+            Raw::Bool(false) => Ok(Self::No),
+            Raw::Text(t) => match t.to_ascii_lowercase().as_str() {
+                "auto" => Ok(Self::Auto),
+                "true" | "yes" => Ok(Self::Yes),
+                "false" | "no" => Ok(Self::No),
+                other => Err(serde::de::Error::custom(format!(
+                    "expected true, false or \"auto\", found {other:?}"
+                ))),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// A name for logs ("ap-floor3").
+    pub name: String,
+    /// An IP address or a CIDR prefix ("10.1.0.0/16", "::1").
+    pub address: Cidr,
+    pub secret: Secret,
+    #[serde(default)]
+    pub require_message_authenticator: RequireMessageAuthenticator,
+    /// Conversations in progress from this NAS at once (0: only the global `eap.max_sessions`).
+    #[serde(default = "default_client_max_sessions")]
+    pub max_sessions: usize,
+}
+
+fn default_client_max_sessions() -> usize {
+    16384
+}

@@ -1,0 +1,45 @@
+//! `[server]`: listening sockets, concurrency, the duplicate cache and the state file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// UDP addresses to listen on, IPv4 or IPv6 (`"[::1]:1812"`). Port 0 picks a free port.
+    #[serde(deserialize_with = "super::values::socket_addrs")]
+    pub listen: Vec<SocketAddr>,
+    /// Runtime worker threads; 0 means one per CPU.
+    pub threads: usize,
+    /// Requests being processed at once; the excess is dropped (the NAS retransmits).
+    pub max_in_flight: usize,
+    /// A FreeRADIUS-format dictionary to load instead of the built-in one.
+    pub dictionary: Option<PathBuf>,
+    /// How long a reply stays cached to answer retransmissions (RFC 5080 §2.2.2).
+    pub duplicate_cache_secs: u64,
+    /// Most replies cached for retransmissions.
+    pub duplicate_cache_entries: usize,
+    /// Where learned per-client state (the "auto" Message-Authenticator policy) is kept, so it
+    /// survives a restart.
+    pub state_file: PathBuf,
+    /// Packets per second a source that is no configured client may send before the rest of
+    /// that second is dropped unread and unlogged (0: no limit).
+    pub bad_packet_rate_per_source: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1812))],
+            threads: 0,
+            max_in_flight: 4096,
+            dictionary: None,
+            duplicate_cache_secs: 10,
+            duplicate_cache_entries: 65536,
+            state_file: "certradius.state".into(),
+            bad_packet_rate_per_source: 100,
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `[tls]`: the server certificate, client trust anchors, versions, fragmenting (RFC 5216
+//! §2.1.5), CRLs (RFC 5280 §5) and resumption.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::values::{CrlScope, TlsVersion};
+
+/// One path or a list of paths.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl OneOrMany {
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match self {
+            OneOrMany::One(p) => vec![p.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The server's certificate chain (PEM, leaf first).
+    pub certificate_file: PathBuf,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub private_key_file: PathBuf,
+    /// CA certificates that client certificates must chain to (PEM; roots and intermediates).
+    pub ca_file: OneOrMany,
+    /// "1.2" or "1.3".
+    pub tls_min_version: TlsVersion,
+    pub tls_max_version: TlsVersion,
+    /// TLS data octets per EAP-TLS packet we send (RFC 5216 §2.1.5); lowered further by
+    /// Framed-MTU from the NAS.
+    pub fragment_size: usize,
+    /// CRL files (PEM with one or more CRLs, or DER), re-read within seconds of changing.
+    pub crl_file: OneOrMany,
+    /// "chain" (every certificate below the trust anchor), "leaf", or "none". Unset: "chain"
+    /// when `crl_file` is set, else "none".
+    pub check_crl: Option<CrlScope>,
+    /// Accept certificates while a CRL is past its nextUpdate (default: refuse them).
+    pub allow_expired_crl: bool,
+    /// Accept a certificate whose issuer has no CRL loaded (default: refuse, `revocation_unknown`).
+    pub allow_unknown_revocation_status: bool,
+    /// Warn this long before a CRL's nextUpdate.
+    pub crl_expiry_warning_hours: u64,
+    /// Only client certificates issued by these CAs (issuer CN or whole DN); empty: any CA in
+    /// `ca_file`.
+    pub allowed_issuers: Vec<String>,
+    /// Weakest client keys accepted.
+    pub min_rsa_key_bits: usize,
+    pub min_ec_key_bits: usize,
+    /// When a client certificate has keyUsage, it must allow digitalSignature.
+    pub check_key_usage: bool,
+    /// TLS session resumption (TLS 1.2 tickets and IDs, TLS 1.3 PSK tickets). A resumed
+    /// session re-checks the certificate (validity, CRLs) and the policy.
+    pub resumption: bool,
+    /// How long a session can be resumed.
+    pub session_lifetime_secs: u32,
+    /// Sessions remembered for TLS 1.2 session-ID resumption (size it for your users).
+    pub session_cache_size: usize,
+    /// Ticket keys shared by a pool of servers (see `certradius ticket-key`); unset: a random
+    /// key per process.
+    pub ticket_key_file: Option<PathBuf>,
+    /// TLS 1.3 tickets sent after each full handshake.
+    pub tls13_tickets: usize,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            certificate_file: "testbed/pki/server.pem".into(),
+            private_key_file: "testbed/pki/server.key".into(),
+            ca_file: OneOrMany::One("testbed/pki/ca.pem".into()),
+            tls_min_version: TlsVersion::V1_2,
+            tls_max_version: TlsVersion::V1_3,
+            fragment_size: 1024,
+            crl_file: OneOrMany::Many(Vec::new()),
+            check_crl: None,
+            allow_expired_crl: false,
+            allow_unknown_revocation_status: false,
+            crl_expiry_warning_hours: 72,
+            allowed_issuers: Vec::new(),
+            min_rsa_key_bits: 2048,
+            min_ec_key_bits: 256,
+            check_key_usage: true,
+            resumption: true,
+            session_lifetime_secs: 3600,
+            session_cache_size: 65536,
+            ticket_key_file: None,
+            tls13_tickets: 1,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// `check_crl`, with its default resolved: "chain" when `crl_file` is set, else "none".
+    pub fn crl_scope(&self) -> CrlScope {
+        match self.check_crl {
+            Some(scope) => scope,
+            None if self.crl_file.paths().is_empty() => CrlScope::None,
+            None => CrlScope::Chain,
+        }
+    }
+}
