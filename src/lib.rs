@@ -33,6 +33,7 @@ pub mod config;
 pub mod core;
 pub mod eap;
 pub mod radius;
+pub mod reason;
 pub mod server;
 pub mod session;
 pub mod tls;

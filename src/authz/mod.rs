@@ -43,7 +43,7 @@ pub struct Grant {
 pub enum Decision {
     Accept(Grant),
     Reject {
-        reason: &'static str,
+        reason: crate::reason::ReasonCode,
         detail: String,
     },
 }

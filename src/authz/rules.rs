@@ -39,6 +39,7 @@ use x509_parser::prelude::{GeneralName, ParsedExtension, X509Certificate, X509Na
 use crate::authz::{Decision, Grant, Policy, ReplyAttribute, RequestInfo};
 use crate::config::{AuthorizeConfig, Cidr, IdentityConfig, RuleConfig, Scalar};
 use crate::radius::dictionary::{AttrType, AttributeDef, Dictionary};
+use crate::reason::ReasonCode;
 use crate::tls::VerifiedPeer;
 
 /// Microsoft UPN otherName type-id (szOID_NT_PRINCIPAL_NAME).
@@ -923,7 +924,7 @@ impl Policy for RulePolicy {
                 Ok(c) => c,
                 Err(detail) => {
                     return Decision::Reject {
-                        reason: "cert_unparsable",
+                        reason: ReasonCode::CertUnparsable,
                         detail,
                     };
                 }
@@ -942,7 +943,7 @@ impl Policy for RulePolicy {
             && let Err(detail) = binding.check(&facts)
         {
             return Decision::Reject {
-                reason: "identity_mismatch",
+                reason: ReasonCode::IdentityMismatch,
                 detail,
             };
         }
@@ -950,7 +951,7 @@ impl Policy for RulePolicy {
             if rule.conditions.iter().all(|c| facts.holds(c)) {
                 return match &rule.action {
                     Action::Reject => Decision::Reject {
-                        reason: "rule_reject",
+                        reason: ReasonCode::RuleReject,
                         detail: format!("rule {:?}", rule.name),
                     },
                     Action::Accept(attributes) => Decision::Accept(Grant {
@@ -967,7 +968,7 @@ impl Policy for RulePolicy {
             })
         } else {
             Decision::Reject {
-                reason: "no_matching_rule",
+                reason: ReasonCode::NoMatchingRule,
                 detail: format!("none of {} rule(s) matched", self.rules.len()),
             }
         }
@@ -1163,7 +1164,7 @@ Filter-Id = "staff"
 
     fn rejected(d: Decision) -> (&'static str, String) {
         match d {
-            Decision::Reject { reason, detail } => (reason, detail),
+            Decision::Reject { reason, detail } => (reason.as_str(), detail),
             other => panic!("expected reject, got {other:?}"),
         }
     }

@@ -26,10 +26,12 @@ use crate::core::clients::{Client, Clients};
 use crate::core::dedup::{Dedup, Seen};
 use crate::core::events::{AuthEvent, Observers};
 use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
+use crate::core::stats::Counter;
 use crate::core::stats::Stats;
 use crate::eap::{EapCode, EapPacket, EapType, ReassemblyLimits};
 use crate::radius::dictionary::{AttrType, Dictionary};
 use crate::radius::{self, Code, Packet, PacketBuilder, attr};
+use crate::reason::ReasonCode;
 use crate::session::{
     OcspPolicy, Reason, RevocationLookup, RevocationVerdict, Session, SessionContext, Step, Summary,
 };
@@ -115,7 +117,7 @@ impl Core {
         if let Ok(mut c) = self.cx.tls.write() {
             *c = config;
         }
-        self.stats.incr("tls_reloads");
+        self.stats.incr(Counter::TlsReloads);
     }
 
     /// The TLS setup in force (the shell rebuilds from it, keeping the session cache).
@@ -174,7 +176,7 @@ impl Core {
         let mut pending = None;
         let reply = self.handle_inner(from, datagram, now, rng, &mut pending);
         if let Some((lookup, session, key)) = pending {
-            self.stats.incr("revocation_lookups");
+            self.stats.incr(Counter::RevocationLookups);
             return Handled::Lookup(Box::new(Pending {
                 lookup,
                 session,
@@ -197,24 +199,26 @@ impl Core {
         rng: Rng<'_>,
         pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
     ) -> Option<Vec<u8>> {
-        self.stats.incr("packets_received");
+        self.stats.incr(Counter::PacketsReceived);
         let Some(client) = self.clients.lookup(from.ip()) else {
             if self.stranger_over_limit(from.ip(), now) {
                 // Past the per-source budget: not even a rate-limited log line.
-                self.stats.incr("packets_dropped");
-                self.stats.incr("rate_limited_source");
+                self.stats.incr(Counter::PacketsDropped);
+                self.stats.incr(Counter::RateLimitedSource);
                 return None;
             }
             return self.drop_packet(
                 from,
                 now,
-                "unknown_client",
+                ReasonCode::UnknownClient,
                 "no [[client]] matches this address",
             );
         };
         let packet = match Packet::decode(datagram) {
             Ok(p) => p,
-            Err(e) => return self.drop_packet(from, now, "malformed_packet", &e.to_string()),
+            Err(e) => {
+                return self.drop_packet(from, now, ReasonCode::MalformedPacket, &e.to_string());
+            }
         };
         if tracing::enabled!(Level::DEBUG) {
             debug!(
@@ -231,7 +235,7 @@ impl Core {
                 return self.drop_packet(
                     from,
                     now,
-                    "bad_message_authenticator",
+                    ReasonCode::BadMessageAuthenticator,
                     &format!("{e:?} (wrong shared secret?)"),
                 );
             }
@@ -250,7 +254,7 @@ impl Core {
                 return self.drop_packet(
                     from,
                     now,
-                    "unsupported_code",
+                    ReasonCode::UnsupportedCode,
                     &format!("RADIUS code {}", u8::from(other)),
                 );
             }
@@ -262,7 +266,7 @@ impl Core {
                 return self.drop_packet(
                     from,
                     now,
-                    "missing_message_authenticator",
+                    ReasonCode::MissingMessageAuthenticator,
                     "Access-Request without Message-Authenticator",
                 );
             }
@@ -272,12 +276,12 @@ impl Core {
                 return self.drop_packet(
                     from,
                     now,
-                    "proxy_state_without_message_authenticator",
+                    ReasonCode::ProxyStateWithoutMessageAuthenticator,
                     "Access-Request with Proxy-State but no Message-Authenticator",
                 );
             }
         }
-        self.stats.incr("access_requests");
+        self.stats.incr(Counter::AccessRequests);
         let key = (from, packet.identifier());
         let authenticator = *packet.authenticator();
         let seen = match self.dedup.lock() {
@@ -286,7 +290,7 @@ impl Core {
         };
         match seen {
             Seen::Replay(reply) => {
-                self.stats.incr("duplicate_answered_from_cache");
+                self.stats.incr(Counter::DuplicateAnsweredFromCache);
                 debug!(
                     "retransmission from {from} id {}: cached reply",
                     packet.identifier()
@@ -294,7 +298,7 @@ impl Core {
                 return Some(reply.to_vec());
             }
             Seen::InProgress => {
-                self.stats.incr("duplicate_in_progress_dropped");
+                self.stats.incr(Counter::DuplicateInProgressDropped);
                 return None;
             }
             Seen::New => {}
@@ -410,7 +414,7 @@ impl Core {
             Err(_) => Vec::new(),
         };
         for s in expired {
-            self.stats.incr("sessions_expired");
+            self.stats.incr(Counter::SessionsExpired);
             let summary = s.abandon();
             debug!(
                 identity = %summary.identity,
@@ -431,13 +435,13 @@ impl Core {
         pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
     ) -> Option<Vec<u8>> {
         let Some(eap_bytes) = packet.eap_message() else {
-            self.stats.incr("access_rejects");
-            self.stats.incr("no_eap_message");
+            self.stats.incr(Counter::AccessRejects);
+            self.stats.incr(ReasonCode::NoEapMessage);
             self.log_refusal(
                 from,
                 client,
                 packet,
-                "no_eap_message",
+                ReasonCode::NoEapMessage,
                 "only EAP-TLS is served",
             );
             return self.encode(
@@ -448,7 +452,7 @@ impl Core {
         };
         let eap = match EapPacket::decode(&eap_bytes) {
             Ok(e) => e,
-            Err(e) => return self.drop_packet(from, now, "eap_malformed", &e.to_string()),
+            Err(e) => return self.drop_packet(from, now, ReasonCode::EapMalformed, &e.to_string()),
         };
         let request = request_info(packet, from);
         let state = packet.first(attr::STATE);
@@ -483,7 +487,7 @@ impl Core {
                         return self.drop_packet(
                             from,
                             now,
-                            "session_busy",
+                            ReasonCode::SessionBusy,
                             "conversation already being processed",
                         );
                     }
@@ -494,13 +498,13 @@ impl Core {
             }
             None => {
                 if eap.code != EapCode::Response || eap.typ != Some(EapType::Identity) {
-                    self.stats.incr("access_rejects");
-                    self.stats.incr("eap_no_identity");
+                    self.stats.incr(Counter::AccessRejects);
+                    self.stats.incr(ReasonCode::EapNoIdentity);
                     self.log_refusal(
                         from,
                         client,
                         packet,
-                        "eap_no_identity",
+                        ReasonCode::EapNoIdentity,
                         "no State and not an EAP-Response/Identity",
                     );
                     return self.reject_eap(packet, client, eap.identifier);
@@ -511,13 +515,13 @@ impl Core {
                 };
                 if let Err(full) = room {
                     let (name, what) = match full {
-                        Full::Total => ("too_many_sessions", "eap.max_sessions reached"),
+                        Full::Total => (ReasonCode::TooManySessions, "eap.max_sessions reached"),
                         Full::Client => (
-                            "too_many_sessions_for_client",
+                            ReasonCode::TooManySessionsForClient,
                             "client max_sessions reached",
                         ),
                     };
-                    self.stats.incr("access_rejects");
+                    self.stats.incr(Counter::AccessRejects);
                     self.stats.incr(name);
                     if let Some(n) = self.stats.should_log(name, Some(from.ip()), now) {
                         warn!(client = %client.name, suppressed = n, "refusing a new conversation: {what}");
@@ -528,9 +532,9 @@ impl Core {
                 let (session, step) = match Session::start(&eap, &self.cx, now) {
                     Ok(x) => x,
                     Err(reason) => {
-                        self.stats.incr("access_rejects");
-                        self.stats.incr(reason.name);
-                        self.log_refusal(from, client, packet, reason.name, &reason.detail);
+                        self.stats.incr(Counter::AccessRejects);
+                        self.stats.incr(reason.code);
+                        self.log_refusal(from, client, packet, reason.code, &reason.detail);
                         return self.reject_eap(packet, client, eap.identifier);
                     }
                 };
@@ -545,7 +549,7 @@ impl Core {
                         now + self.session_timeout,
                     );
                 }
-                self.stats.incr("sessions_started");
+                self.stats.incr(Counter::SessionsStarted);
                 (key, step)
             }
         };
@@ -568,11 +572,11 @@ impl Core {
             Step::Discard(reason) => self.drop_packet(from, now, reason, "EAP response discarded"),
             Step::Lookup(_) => {
                 // Only `access_request` pauses for lookups; a lookup here is a logic error.
-                self.stats.incr("internal_error");
+                self.stats.incr(ReasonCode::InternalError);
                 None
             }
             Step::Challenge(eap) => {
-                self.stats.incr("access_challenges");
+                self.stats.incr(Counter::AccessChallenges);
                 let mut b = PacketBuilder::new(Code::AccessChallenge, id);
                 b.eap_message(&eap);
                 // ok: the State is 16 octets, far below the 253-octet attribute limit.
@@ -623,7 +627,7 @@ impl Core {
                         warn!("granted attribute {} not sent: {e}", a.typ);
                     }
                 }
-                self.stats.incr("access_accepts");
+                self.stats.incr(Counter::AccessAccepts);
                 self.log_finished(
                     "accept",
                     None,
@@ -640,8 +644,8 @@ impl Core {
                 reason,
                 summary,
             } => {
-                self.stats.incr("access_rejects");
-                self.stats.incr(reason.name);
+                self.stats.incr(Counter::AccessRejects);
+                self.stats.incr(reason.code);
                 self.log_finished(
                     "reject",
                     Some(&reason),
@@ -653,7 +657,7 @@ impl Core {
                 );
                 let mut b = PacketBuilder::new(Code::AccessReject, id);
                 b.eap_message(&eap);
-                if let Some(m) = self.cx.policy.reject_message(reason.name) {
+                if let Some(m) = self.cx.policy.reject_message(reason.code.as_str()) {
                     let bytes = m.as_bytes();
                     let _ = b.attr(attr::REPLY_MESSAGE, bytes.get(..253).unwrap_or(bytes));
                 }
@@ -669,13 +673,13 @@ impl Core {
         from: SocketAddr,
         eap: &EapPacket<'_>,
     ) -> Option<Vec<u8>> {
-        self.stats.incr("access_rejects");
-        self.stats.incr("unknown_state");
+        self.stats.incr(Counter::AccessRejects);
+        self.stats.incr(ReasonCode::UnknownState);
         self.log_refusal(
             from,
             client,
             packet,
-            "unknown_state",
+            ReasonCode::UnknownState,
             "State never issued, expired or from another NAS",
         );
         self.reject_eap(packet, client, eap.identifier)
@@ -700,11 +704,11 @@ impl Core {
             return self.drop_packet(
                 from,
                 now,
-                "status_server_without_message_authenticator",
+                ReasonCode::StatusServerWithoutMessageAuthenticator,
                 "Status-Server must carry Message-Authenticator",
             );
         }
-        self.stats.incr("status_server");
+        self.stats.incr(Counter::StatusServer);
         self.encode(
             packet,
             client,
@@ -729,7 +733,7 @@ impl Core {
                 Some(bytes)
             }
             Err(e) => {
-                self.stats.incr("reply_encode_failed");
+                self.stats.incr(Counter::ReplyEncodeFailed);
                 warn!(client = %client.name, "reply not sent: {e}");
                 None
             }
@@ -740,10 +744,10 @@ impl Core {
         &self,
         from: SocketAddr,
         now: Instant,
-        reason: &'static str,
+        reason: ReasonCode,
         detail: &str,
     ) -> Option<Vec<u8>> {
-        self.stats.incr("packets_dropped");
+        self.stats.incr(Counter::PacketsDropped);
         self.stats.incr(reason);
         if let Some(suppressed) = self.stats.should_log(reason, Some(from.ip()), now) {
             warn!(%from, reason = %reason, suppressed, "packet dropped: {detail}");
@@ -756,7 +760,7 @@ impl Core {
         from: SocketAddr,
         client: &Client,
         packet: &Packet<'_>,
-        reason: &'static str,
+        reason: ReasonCode,
         detail: &str,
     ) {
         self.notify(&refusal_event(from, client, packet, reason, detail));
@@ -786,7 +790,7 @@ impl Core {
         let duration = now.saturating_duration_since(summary.started);
         self.notify(&AuthEvent {
             outcome,
-            reason: reason.map(|r| r.name),
+            reason: reason.map(|r| r.code.as_str()),
             detail: reason.map(|r| r.detail.as_str()).unwrap_or(""),
             identity: summary.identity.as_bytes(),
             user_name: packet.first(attr::USER_NAME),
@@ -813,7 +817,7 @@ impl Core {
         let duration_ms = duration.as_secs_f64() * 1000.0;
         info!(
             %outcome,
-            reason = %reason.map(|r| r.name).unwrap_or("-"),
+            reason = %reason.map_or("-", |r| r.code.as_str()),
             detail = reason.map(|r| r.detail.as_str()).unwrap_or(""),
             identity = %summary.identity,
             subject,
@@ -997,12 +1001,12 @@ fn refusal_event<'a>(
     from: SocketAddr,
     client: &'a Client,
     packet: &'a Packet<'_>,
-    reason: &'static str,
+    reason: ReasonCode,
     detail: &'a str,
 ) -> AuthEvent<'a> {
     AuthEvent {
         outcome: "reject",
-        reason: Some(reason),
+        reason: Some(reason.as_str()),
         detail,
         identity: b"",
         user_name: packet.first(attr::USER_NAME),

@@ -17,6 +17,8 @@ use tracing::{debug, error, info, warn};
 
 pub use crate::core::{Core, Handled};
 
+use crate::core::stats::Counter;
+use crate::reason::ReasonCode;
 use crate::session::{RevocationLookup, RevocationVerdict};
 
 /// OCSP lookups as the shell performs them: bounded in number, each bounded by the timeout, with
@@ -53,7 +55,7 @@ impl OcspClient {
         if let Ok(mut cache) = self.cache.lock()
             && let Some(v) = cache.get(&lookup.leaf, issuer, now)
         {
-            core.stats.incr("ocsp_cache_hits");
+            core.stats.incr(Counter::OcspCacheHits);
             return verdict_of(&v.status);
         }
         let url = match &lookup.url_override {
@@ -69,7 +71,7 @@ impl OcspClient {
             },
         };
         let Ok(_permit) = self.lookups.try_acquire() else {
-            core.stats.incr("ocsp_lookups_refused_busy");
+            core.stats.incr(Counter::OcspLookupsRefusedBusy);
             return RevocationVerdict::Unavailable(
                 "ocsp.max_concurrent_lookups lookups already in progress".into(),
             );
@@ -83,13 +85,13 @@ impl OcspClient {
             Ok(q) => q,
             Err(e) => return RevocationVerdict::Unavailable(format!("OCSP request: {e}")),
         };
-        core.stats.incr("ocsp_requests");
+        core.stats.incr(Counter::OcspRequests);
         let timeout = Duration::from_millis(self.config.timeout_ms);
         let started = Instant::now();
         let response = match ocsp::fetch(&query, timeout).await {
             Ok(r) => r,
             Err(e) => {
-                core.stats.incr("ocsp_unavailable");
+                core.stats.incr(ReasonCode::OcspUnavailable);
                 warn!(%url, "OCSP responder unavailable after {:?}: {e}", started.elapsed());
                 return RevocationVerdict::Unavailable(format!("{url}: {e}"));
             }
@@ -98,7 +100,7 @@ impl OcspClient {
         let verdict = match ocsp::verify_response(&query, &response, issuer, now) {
             Ok(v) => v,
             Err(e) => {
-                core.stats.incr("ocsp_bad_response");
+                core.stats.incr(Counter::OcspBadResponse);
                 warn!(%url, "OCSP response refused: {e}");
                 return RevocationVerdict::Unavailable(format!("{url}: {e}"));
             }
@@ -277,7 +279,7 @@ fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
             report_freshness(&crls, tls);
         }
         Err(e) => {
-            core.stats.incr("tls_reload_failed");
+            core.stats.incr(Counter::TlsReloadFailed);
             error!("{why}: new TLS configuration refused, the last good one stays in force: {e}");
         }
     }
@@ -403,7 +405,7 @@ async fn receive_loop(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            core.stats.incr("overloaded_dropped");
+            core.stats.incr(Counter::OverloadedDropped);
             continue;
         };
         let datagram = buf.get(..len).unwrap_or(&[]).to_vec();

@@ -20,6 +20,7 @@ use crate::eap::{
     self, EapCode, EapPacket, EapType, Fragmenter, Progress, Reassembler, ReassemblyLimits,
     TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
 };
+pub use crate::reason::ReasonCode;
 use crate::tls::keys::SessionKeys;
 use crate::tls::{self, TlsEngine, TlsFailure, VerifiedPeer};
 
@@ -64,14 +65,14 @@ impl SessionContext {
 /// A stable, machine-readable reason (for logs and counters) with a human detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason {
-    pub name: &'static str,
+    pub code: ReasonCode,
     pub detail: String,
 }
 
 impl Reason {
-    pub fn new(name: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: ReasonCode, detail: impl Into<String>) -> Self {
         Reason {
-            name,
+            code,
             detail: detail.into(),
         }
     }
@@ -80,7 +81,7 @@ impl Reason {
 impl From<TlsFailure> for Reason {
     fn from(f: TlsFailure) -> Self {
         Reason {
-            name: f.reason,
+            code: f.reason,
             detail: f.detail,
         }
     }
@@ -117,7 +118,7 @@ pub enum Step {
         summary: Box<Summary>,
     },
     /// Send nothing: the response does not belong to this conversation's current exchange.
-    Discard(&'static str),
+    Discard(ReasonCode),
     /// Pause: the shell looks up the certificate's revocation status, then calls `resume`.
     Lookup(Box<RevocationLookup>),
 }
@@ -201,19 +202,19 @@ impl Session {
     ) -> Result<(Session, Step), Reason> {
         if identity.code != EapCode::Response || identity.typ != Some(EapType::Identity) {
             return Err(Reason::new(
-                "eap_no_identity",
+                ReasonCode::EapNoIdentity,
                 "a conversation must start with EAP-Response/Identity",
             ));
         }
         if identity.type_data.len() > MAX_IDENTITY_LEN {
             return Err(Reason::new(
-                "identity_too_long",
+                ReasonCode::IdentityTooLong,
                 format!("{} octets", identity.type_data.len()),
             ));
         }
-        let setup = cx
-            .tls_setup()
-            .ok_or_else(|| Reason::new("internal_error", "TLS configuration unavailable"))?;
+        let setup = cx.tls_setup().ok_or_else(|| {
+            Reason::new(ReasonCode::InternalError, "TLS configuration unavailable")
+        })?;
         let tls = TlsEngine::new(setup.config).map_err(Reason::from)?;
         let request_id = identity.identifier.wrapping_add(1);
         let session = Session {
@@ -258,12 +259,12 @@ impl Session {
         request: &RequestInfo<'_>,
     ) -> (Option<Session>, Step) {
         if eap.code != EapCode::Response {
-            return (Some(self), Step::Discard("eap_unexpected_code"));
+            return (Some(self), Step::Discard(ReasonCode::EapUnexpectedCode));
         }
         // RFC 3748 §4.1: a response whose Identifier does not match the outstanding request is
         // silently discarded; the conversation stays where it is.
         if eap.identifier != self.request_id {
-            return (Some(self), Step::Discard("eap_wrong_identifier"));
+            return (Some(self), Step::Discard(ReasonCode::EapWrongIdentifier));
         }
         self.round_trips = self.round_trips.saturating_add(1);
         match eap.typ {
@@ -271,14 +272,14 @@ impl Session {
             Some(EapType::Nak) => {
                 return self.reject(
                     eap.identifier,
-                    Reason::new("eap_nak", "the peer refused EAP-TLS (Legacy-Nak)"),
+                    Reason::new(ReasonCode::EapNak, "the peer refused EAP-TLS (Legacy-Nak)"),
                 );
             }
             Some(EapType::Identity) => {
                 return self.reject(
                     eap.identifier,
                     Reason::new(
-                        "eap_identity_in_conversation",
+                        ReasonCode::EapIdentityInConversation,
                         "a new Identity in the middle of a conversation",
                     ),
                 );
@@ -287,7 +288,7 @@ impl Session {
                 let t = other.map(u8::from).unwrap_or(0);
                 return self.reject(
                     eap.identifier,
-                    Reason::new("eap_unexpected_method", format!("EAP type {t}")),
+                    Reason::new(ReasonCode::EapUnexpectedMethod, format!("EAP type {t}")),
                 );
             }
         }
@@ -296,7 +297,7 @@ impl Session {
             Err(e) => {
                 return self.reject(
                     eap.identifier,
-                    Reason::new("eap_tls_malformed", e.to_string()),
+                    Reason::new(ReasonCode::EapTlsMalformed, e.to_string()),
                 );
             }
         };
@@ -313,7 +314,7 @@ impl Session {
                         return self.reject(
                             eap.identifier,
                             Reason::new(
-                                "eap_tls_expected_ack",
+                                ReasonCode::EapTlsExpectedAck,
                                 "data instead of an ACK while we were sending fragments",
                             ),
                         );
@@ -331,7 +332,7 @@ impl Session {
                             return self.reject(
                                 eap.identifier,
                                 Reason::new(
-                                    "eap_tls_unexpected_data",
+                                    ReasonCode::EapTlsUnexpectedData,
                                     "data after the handshake finished",
                                 ),
                             );
@@ -353,7 +354,7 @@ impl Session {
             Phase::Receiving(reassembler) => self.receive(reassembler, frame, cx, request, next_id),
             Phase::Deciding { next_id } => {
                 self.phase = Phase::Deciding { next_id };
-                (Some(self), Step::Discard("session_busy"))
+                (Some(self), Step::Discard(ReasonCode::SessionBusy))
             }
         }
     }
@@ -372,13 +373,18 @@ impl Session {
             return self.reject(
                 this_id,
                 Reason::new(
-                    "eap_tls_unexpected_ack",
+                    ReasonCode::EapTlsUnexpectedAck,
                     "an empty response where the peer's TLS data was expected",
                 ),
             );
         }
         let message = match reassembler.push(&frame) {
-            Err(e) => return self.reject(this_id, Reason::new("eap_tls_fragment", e.to_string())),
+            Err(e) => {
+                return self.reject(
+                    this_id,
+                    Reason::new(ReasonCode::EapTlsFragment, e.to_string()),
+                );
+            }
             Ok(Progress::NeedMore) => {
                 // RFC 5216 §2.1.5: acknowledge a fragment with an empty EAP-TLS request.
                 self.phase = Phase::Receiving(reassembler);
@@ -416,7 +422,7 @@ impl Session {
             return self.reject(
                 this_id,
                 Reason::new(
-                    "no_client_certificate",
+                    ReasonCode::NoClientCertificate,
                     "handshake ended without a certificate",
                 ),
             );
@@ -456,14 +462,14 @@ impl Session {
         request: &RequestInfo<'_>,
     ) -> (Option<Session>, Step) {
         let Phase::Deciding { next_id } = self.phase else {
-            return (Some(self), Step::Discard("session_not_deciding"));
+            return (Some(self), Step::Discard(ReasonCode::SessionNotDeciding));
         };
         self.phase = Phase::Receiving(Reassembler::new(self.limits));
         let this_id = next_id.wrapping_sub(1);
         let Some(peer) = self.peer.clone() else {
             return self.reject(
                 this_id,
-                Reason::new("internal_error", "no peer to decide on"),
+                Reason::new(ReasonCode::InternalError, "no peer to decide on"),
             );
         };
         let ocsp = cx.ocsp.clone().unwrap_or_default();
@@ -472,20 +478,20 @@ impl Session {
             RevocationVerdict::Revoked(detail) => {
                 return self.reject(
                     this_id,
-                    Reason::new("cert_revoked", format!("OCSP: {detail}")),
+                    Reason::new(ReasonCode::CertRevoked, format!("OCSP: {detail}")),
                 );
             }
             RevocationVerdict::Unknown if !ocsp.soft_fail => {
                 return self.reject(
                     this_id,
                     Reason::new(
-                        "ocsp_unknown",
+                        ReasonCode::OcspUnknown,
                         "the responder does not know this certificate",
                     ),
                 );
             }
             RevocationVerdict::Unavailable(detail) if !(ocsp.soft_fail || ocsp.crl_fallback) => {
-                return self.reject(this_id, Reason::new("ocsp_unavailable", detail));
+                return self.reject(this_id, Reason::new(ReasonCode::OcspUnavailable, detail));
             }
             // Soft-fail, or the CRL check (done during the handshake) stands in for OCSP.
             RevocationVerdict::Unknown | RevocationVerdict::Unavailable(_) => {}
@@ -516,7 +522,12 @@ impl Session {
         }
         let keys = match this.tls.keys() {
             Ok(k) => k,
-            Err(e) => return this.reject(this_id, Reason::new("key_derivation", e.to_string())),
+            Err(e) => {
+                return this.reject(
+                    this_id,
+                    Reason::new(ReasonCode::KeyDerivation, e.to_string()),
+                );
+            }
         };
         let out = this.tls.take_output();
         if out.is_empty() {

@@ -31,6 +31,7 @@ use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{CertificateError, ProtocolVersion, RootCertStore, ServerConnection};
 
 use crate::config::{CrlScope, TlsConfig, TlsVersion};
+use crate::reason::ReasonCode;
 use crate::tls::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
 use crate::x509::crl;
 use keys::{KeyError, SessionKeys};
@@ -371,7 +372,7 @@ pub fn recheck_resumed(
 ) -> Result<(), TlsFailure> {
     let Some((leaf, intermediates)) = chain.split_first() else {
         return Err(TlsFailure {
-            reason: "no_client_certificate",
+            reason: ReasonCode::NoClientCertificate,
             detail: "resumed session without a client certificate".into(),
         });
     };
@@ -388,7 +389,7 @@ pub fn recheck_resumed(
 /// Why a handshake failed, with a stable machine-readable name for logs and counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFailure {
-    pub reason: &'static str,
+    pub reason: ReasonCode,
     pub detail: String,
 }
 
@@ -403,26 +404,26 @@ impl From<&rustls::Error> for TlsFailure {
         use rustls::Error as E;
         let reason = match e {
             E::InvalidCertificate(c) => match c {
-                CertificateError::UnknownIssuer => "cert_untrusted",
+                CertificateError::UnknownIssuer => ReasonCode::CertUntrusted,
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    "cert_expired"
+                    ReasonCode::CertExpired
                 }
                 CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                    "cert_not_yet_valid"
+                    ReasonCode::CertNotYetValid
                 }
-                CertificateError::Revoked => "cert_revoked",
+                CertificateError::Revoked => ReasonCode::CertRevoked,
                 CertificateError::InvalidPurpose
-                | CertificateError::InvalidPurposeContext { .. } => "eku_missing",
-                CertificateError::UnknownRevocationStatus => "revocation_unknown",
+                | CertificateError::InvalidPurposeContext { .. } => ReasonCode::EkuMissing,
+                CertificateError::UnknownRevocationStatus => ReasonCode::RevocationUnknown,
                 CertificateError::ExpiredRevocationList
-                | CertificateError::ExpiredRevocationListContext { .. } => "crl_expired",
-                _ => "cert_invalid",
+                | CertificateError::ExpiredRevocationListContext { .. } => ReasonCode::CrlExpired,
+                _ => ReasonCode::CertInvalid,
             },
-            E::NoCertificatesPresented => "no_client_certificate",
-            E::AlertReceived(_) => "peer_alert",
-            E::PeerIncompatible(_) => "tls_incompatible",
-            E::InvalidMessage(_) | E::InappropriateMessage { .. } => "tls_protocol_error",
-            _ => "tls_error",
+            E::NoCertificatesPresented => ReasonCode::NoClientCertificate,
+            E::AlertReceived(_) => ReasonCode::PeerAlert,
+            E::PeerIncompatible(_) => ReasonCode::TlsIncompatible,
+            E::InvalidMessage(_) | E::InappropriateMessage { .. } => ReasonCode::TlsProtocolError,
+            _ => ReasonCode::TlsError,
         };
         TlsFailure {
             reason,
@@ -501,7 +502,7 @@ impl TlsEngine {
                 Ok(_) => {}
                 Err(e) => {
                     return Err(TlsFailure {
-                        reason: "tls_protocol_error",
+                        reason: ReasonCode::TlsProtocolError,
                         detail: e.to_string(),
                     });
                 }
@@ -537,7 +538,7 @@ impl TlsEngine {
             .writer()
             .write_all(&[0x00])
             .map_err(|e| TlsFailure {
-                reason: "tls_error",
+                reason: ReasonCode::TlsError,
                 detail: e.to_string(),
             })
     }

@@ -14,6 +14,7 @@ use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
 
 use crate::config::TlsConfig;
+use crate::reason::ReasonCode;
 use crate::tls::VerifiedPeer;
 
 #[derive(Debug, Clone)]
@@ -25,7 +26,7 @@ pub struct CertChecks {
 }
 
 /// `(reason, detail)` of a failed check.
-pub type Failure = (&'static str, String);
+pub type Failure = (ReasonCode, String);
 
 impl CertChecks {
     pub fn from_config(cfg: &TlsConfig) -> Self {
@@ -38,8 +39,12 @@ impl CertChecks {
     }
 
     pub fn check(&self, peer: &VerifiedPeer) -> Result<(), Failure> {
-        let (_, cert) = X509Certificate::from_der(peer.leaf_der())
-            .map_err(|e| ("cert_invalid", format!("cannot parse the certificate: {e}")))?;
+        let (_, cert) = X509Certificate::from_der(peer.leaf_der()).map_err(|e| {
+            (
+                ReasonCode::CertInvalid,
+                format!("cannot parse the certificate: {e}"),
+            )
+        })?;
         if !self.allowed_issuers.is_empty() {
             let issuer = cert.issuer().to_string();
             let issuer_cn = cert
@@ -54,7 +59,7 @@ impl CertChecks {
                 .any(|a| a.eq_ignore_ascii_case(&issuer) || a.eq_ignore_ascii_case(issuer_cn));
             if !allowed {
                 return Err((
-                    "issuer_not_allowed",
+                    ReasonCode::IssuerNotAllowed,
                     format!("issuer {issuer:?} is not in tls.allowed_issuers"),
                 ));
             }
@@ -62,7 +67,7 @@ impl CertChecks {
         match cert.public_key().parsed() {
             Ok(PublicKey::RSA(rsa)) if rsa.key_size() < self.min_rsa_bits => {
                 return Err((
-                    "key_too_weak",
+                    ReasonCode::KeyTooWeak,
                     format!(
                         "RSA key of {} bits, tls.min_rsa_key_bits is {}",
                         rsa.key_size(),
@@ -72,7 +77,7 @@ impl CertChecks {
             }
             Ok(PublicKey::EC(ec)) if ec.key_size() < self.min_ec_bits => {
                 return Err((
-                    "key_too_weak",
+                    ReasonCode::KeyTooWeak,
                     format!(
                         "EC key of {} bits, tls.min_ec_key_bits is {}",
                         ec.key_size(),
@@ -86,11 +91,11 @@ impl CertChecks {
             match cert.key_usage() {
                 Ok(Some(ku)) if !ku.value.digital_signature() => {
                     return Err((
-                        "key_usage_invalid",
+                        ReasonCode::KeyUsageInvalid,
                         "keyUsage does not allow digitalSignature".into(),
                     ));
                 }
-                Err(e) => return Err(("key_usage_invalid", format!("bad keyUsage: {e}"))),
+                Err(e) => return Err((ReasonCode::KeyUsageInvalid, format!("bad keyUsage: {e}"))),
                 _ => {}
             }
         }
