@@ -87,7 +87,12 @@ fn run(core: &Core, conv: &mut Conversation) -> Outcome {
     let now = Instant::now();
     for _ in 0..200 {
         let reply = core
-            .handle_datagram(from, &packet, now, &mut rng)
+            .handle_datagram(
+                from,
+                &packet,
+                certradius::session::Now::new(now, rustls::pki_types::UnixTime::now()),
+                &mut rng,
+            )
             .expect("the server answers every request of a good conversation");
         match conv.on_reply(&reply, next_auth()).unwrap() {
             Next::Send(p) => packet = p,
@@ -244,7 +249,14 @@ fn idle_session_expires_and_its_state_is_rejected() {
     let mut rng = counter_rng();
     let t0 = Instant::now();
     let first = conv.start([1; 16]);
-    let reply = core.handle_datagram(from, &first, t0, &mut rng).unwrap();
+    let reply = core
+        .handle_datagram(
+            from,
+            &first,
+            certradius::session::Now::new(t0, rustls::pki_types::UnixTime::now()),
+            &mut rng,
+        )
+        .unwrap();
     let Next::Send(second) = conv.on_reply(&reply, [2; 16]).unwrap() else {
         panic!()
     };
@@ -252,7 +264,15 @@ fn idle_session_expires_and_its_state_is_rejected() {
     core.sweep(t0 + Duration::from_secs(6));
     assert_eq!(core.sessions_in_progress(), 0);
     let reply = core
-        .handle_datagram(from, &second, t0 + Duration::from_secs(6), &mut rng)
+        .handle_datagram(
+            from,
+            &second,
+            certradius::session::Now::new(
+                t0 + Duration::from_secs(6),
+                rustls::pki_types::UnixTime::now(),
+            ),
+            &mut rng,
+        )
         .unwrap();
     let r = conv.nas.read_reply(&reply, &[2; 16]).unwrap();
     assert_eq!(r.code, Code::AccessReject);

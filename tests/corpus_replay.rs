@@ -137,6 +137,7 @@ fn conversation(case: &Case, seed: u64, seeds: &mut Seeds) {
     let mut rng = harness::SplitMix::new(seed);
     let mut core_rng = harness::SplitMix::new(!seed);
     let now = fx.fresh_now();
+    let wall = certradius::server::now().wall;
     let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
 
     let mut request = conv.start(rng.authenticator());
@@ -153,7 +154,12 @@ fn conversation(case: &Case, seed: u64, seeds: &mut Seeds) {
     loop {
         let reply = fx
             .core
-            .handle_datagram(from, &request, now, &mut |b| core_rng.fill(b))
+            .handle_datagram(
+                from,
+                &request,
+                certradius::session::Now::new(now, wall),
+                &mut |b| core_rng.fill(b),
+            )
             .expect("the core answers every request of a real conversation");
         for (datagram, frames) in [(&request, &mut peer_frames), (&reply, &mut server_frames)] {
             seeds.add("radius_packet", datagram.clone());

@@ -16,7 +16,7 @@ use common::{random16, rng};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use certradius::authz::AllowVerified;
 use certradius::config::Config;
@@ -69,7 +69,7 @@ fn core_with(cfg_path: &Path) -> (Core, Config) {
 fn in_process(core: &Core) -> impl FnMut(&[u8]) -> Vec<u8> + '_ {
     let from: SocketAddr = "127.0.0.1:42000".parse().unwrap();
     move |p: &[u8]| {
-        core.handle_datagram(from, p, Instant::now(), &mut rng)
+        core.handle_datagram(from, p, certradius::server::now(), &mut rng)
             .unwrap()
     }
 }

@@ -41,7 +41,12 @@ fn send(core: &Core, nas: &mut Nas, eap: &[u8], now: Instant) -> Option<NasReply
     let auth = random16();
     let packet = nas.access_request(eap, auth);
     let from: SocketAddr = FROM.parse().unwrap();
-    let reply = core.handle_datagram(from, &packet, now, &mut rng)?;
+    let reply = core.handle_datagram(
+        from,
+        &packet,
+        certradius::session::Now::new(now, rustls::pki_types::UnixTime::now()),
+        &mut rng,
+    )?;
     Some(nas.read_reply(&reply, &auth).unwrap())
 }
 
@@ -104,7 +109,14 @@ fn full_auth(core: &Core, pki: &Path, now: Instant) -> Outcome {
     let from: SocketAddr = FROM.parse().unwrap();
     let mut packet = conv.start(random16());
     loop {
-        let reply = core.handle_datagram(from, &packet, now, &mut rng).unwrap();
+        let reply = core
+            .handle_datagram(
+                from,
+                &packet,
+                certradius::session::Now::new(now, rustls::pki_types::UnixTime::now()),
+                &mut rng,
+            )
+            .unwrap();
         match conv.on_reply(&reply, random16()).unwrap() {
             Next::Send(p) => packet = p,
             Next::Done(o) => return *o,

@@ -1144,7 +1144,7 @@ Filter-Id = "staff"
                 .iter()
                 .map(|n| {
                     let chain = crate::tls::load_certs("test", &paths.client_cert(n)).unwrap();
-                    (*n, VerifiedPeer::from_chain(chain).unwrap())
+                    (*n, VerifiedPeer::for_test(chain).unwrap())
                 })
                 .collect()
         });

@@ -33,7 +33,8 @@ use crate::radius::dictionary::{AttrType, Dictionary};
 use crate::radius::{self, Code, Packet, PacketBuilder, attr};
 use crate::reason::ReasonCode;
 use crate::session::{
-    OcspPolicy, Reason, RevocationLookup, RevocationVerdict, Session, SessionContext, Step, Summary,
+    Now, OcspPolicy, Reason, RevocationLookup, RevocationVerdict, Session, SessionContext, Step,
+    Summary,
 };
 
 /// What [`Core::handle`] asks of the shell.
@@ -155,7 +156,7 @@ impl Core {
         &self,
         from: SocketAddr,
         datagram: &[u8],
-        now: Instant,
+        now: Now,
         rng: Rng<'_>,
     ) -> Option<Vec<u8>> {
         match self.handle(from, datagram, now, rng) {
@@ -172,7 +173,7 @@ impl Core {
 
     /// Handles one datagram from `from`: a reply, silence, or a revocation lookup the shell
     /// must perform before calling [`Core::resume`].
-    pub fn handle(&self, from: SocketAddr, datagram: &[u8], now: Instant, rng: Rng<'_>) -> Handled {
+    pub fn handle(&self, from: SocketAddr, datagram: &[u8], now: Now, rng: Rng<'_>) -> Handled {
         let mut pending = None;
         let reply = self.handle_inner(from, datagram, now, rng, &mut pending);
         if let Some((lookup, session, key)) = pending {
@@ -195,10 +196,11 @@ impl Core {
         &self,
         from: SocketAddr,
         datagram: &[u8],
-        now: Instant,
+        clock: Now,
         rng: Rng<'_>,
         pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
     ) -> Option<Vec<u8>> {
+        let now = clock.monotonic;
         self.stats.incr(Counter::PacketsReceived);
         let Some(client) = self.clients.lookup(from.ip()) else {
             if self.stranger_over_limit(from.ip(), now) {
@@ -303,7 +305,7 @@ impl Core {
             }
             Seen::New => {}
         }
-        let reply = self.access_request(&packet, client, from, now, rng, pending);
+        let reply = self.access_request(&packet, client, from, clock, rng, pending);
         if pending.is_some() {
             // The duplicate-cache entry stays "in progress": retransmissions during the lookup
             // are dropped, never looked up twice; the reply is cached when `resume` sends it.
@@ -321,9 +323,10 @@ impl Core {
         &self,
         pending: Pending,
         verdict: RevocationVerdict,
-        now: Instant,
+        now: Now,
         rng: Rng<'_>,
     ) -> Option<Vec<u8>> {
+        let now = now.monotonic;
         let Pending {
             session,
             key,
@@ -430,10 +433,11 @@ impl Core {
         packet: &Packet<'_>,
         client: &Client,
         from: SocketAddr,
-        now: Instant,
+        clock: Now,
         rng: Rng<'_>,
         pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
     ) -> Option<Vec<u8>> {
+        let now = clock.monotonic;
         let Some(eap_bytes) = packet.eap_message() else {
             self.stats.incr(Counter::AccessRejects);
             self.stats.incr(ReasonCode::NoEapMessage);
@@ -467,7 +471,7 @@ impl Core {
                 };
                 match checkout {
                     Checkout::Found(session) => {
-                        let (next, step) = session.handle(&eap, &self.cx, &request);
+                        let (next, step) = session.handle(&eap, &self.cx, &request, clock);
                         if let Step::Lookup(lookup) = &step
                             && let Some(s) = next
                         {

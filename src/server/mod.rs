@@ -19,6 +19,7 @@ pub use crate::core::{Core, Handled};
 
 use crate::core::stats::Counter;
 use crate::reason::ReasonCode;
+use crate::session::Now;
 use crate::session::{RevocationLookup, RevocationVerdict};
 
 /// OCSP lookups as the shell performs them: bounded in number, each bounded by the timeout, with
@@ -45,13 +46,12 @@ impl OcspClient {
     }
 
     /// RFC 6960 lookup of the peer's certificate. Never takes longer than `ocsp.timeout_ms`.
-    #[allow(clippy::disallowed_methods)]
     pub async fn lookup(&self, core: &Core, lookup: &RevocationLookup) -> RevocationVerdict {
         use crate::x509::ocsp;
         let Some(issuer) = &lookup.issuer else {
             return RevocationVerdict::Unavailable("the issuer certificate is unknown".into());
         };
-        let now = std::time::SystemTime::now();
+        let now = wall_clock();
         if let Ok(mut cache) = self.cache.lock()
             && let Some(v) = cache.get(&lookup.leaf, issuer, now)
         {
@@ -87,7 +87,7 @@ impl OcspClient {
         };
         core.stats.incr(Counter::OcspRequests);
         let timeout = Duration::from_millis(self.config.timeout_ms);
-        let started = Instant::now();
+        let started = monotonic_clock();
         let response = match ocsp::fetch(&query, timeout).await {
             Ok(r) => r,
             Err(e) => {
@@ -96,7 +96,7 @@ impl OcspClient {
                 return RevocationVerdict::Unavailable(format!("{url}: {e}"));
             }
         };
-        let now = std::time::SystemTime::now();
+        let now = wall_clock();
         let verdict = match ocsp::verify_response(&query, &response, issuer, now) {
             Ok(v) => v,
             Err(e) => {
@@ -136,9 +136,33 @@ fn verdict_of(status: &crate::x509::ocsp::CertStatus) -> RevocationVerdict {
     }
 }
 
+/// Both clocks, read together for one datagram: the only way time enters the core.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the shell reads the clock and hands it to the sans-IO core"
+)]
+pub fn now() -> Now {
+    Now::new(Instant::now(), rustls::pki_types::UnixTime::now())
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the shell reads the clock and hands it to the sans-IO core"
+)]
+fn monotonic_clock() -> Instant {
+    Instant::now()
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the shell reads the clock and hands it to the sans-IO core"
+)]
+fn wall_clock() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
 /// Opens a UDP socket; IPv6 sockets are IPv6-only so that `0.0.0.0:1812` and `[::]:1812` can
 /// both be listed.
-#[allow(clippy::disallowed_methods)]
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv6() {
@@ -239,8 +263,7 @@ pub fn report_crls(tls: &crate::config::TlsConfig) {
 /// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
 fn report_freshness(crls: &[crate::x509::crl::LoadedCrl], tls: &crate::config::TlsConfig) {
     let warn_before = Duration::from_secs(tls.crl_expiry_warning_hours.saturating_mul(3600));
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now();
+    let now = wall_clock();
     for crl in crls {
         match crate::x509::crl::freshness(crl, now, warn_before) {
             crate::x509::crl::Freshness::Fresh => {}
@@ -286,7 +309,6 @@ fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
 }
 
 /// Serves on the given sockets until `shutdown` turns true.
-#[allow(clippy::disallowed_methods)]
 pub async fn run(
     core: Arc<Core>,
     sockets: Vec<UdpSocket>,
@@ -323,7 +345,7 @@ pub async fn run(
                     _ = tick.tick() => {}
                     _ = shutdown.changed() => break,
                 }
-                core.sweep(Instant::now());
+                core.sweep(monotonic_clock());
                 if let Some(path) = &state_file {
                     save_state(&core, path);
                 }
@@ -381,7 +403,6 @@ pub async fn run(
     info!("stopped; counters: {}", core.stats.report());
 }
 
-#[allow(clippy::disallowed_methods)]
 async fn receive_loop(
     core: Arc<Core>,
     socket: Arc<UdpSocket>,
@@ -413,7 +434,7 @@ async fn receive_loop(
         let socket = socket.clone();
         let ocsp = ocsp.clone();
         tokio::spawn(async move {
-            let reply = match core.handle(from, &datagram, Instant::now(), &mut os_rng) {
+            let reply = match core.handle(from, &datagram, now(), &mut os_rng) {
                 Handled::Reply(r) => Some(r),
                 Handled::Silent => None,
                 Handled::Lookup(pending) => {
@@ -424,7 +445,7 @@ async fn receive_loop(
                         Some(client) => client.lookup(&core, &pending.lookup).await,
                         None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
                     };
-                    core.resume(*pending, verdict, Instant::now(), &mut os_rng)
+                    core.resume(*pending, verdict, now(), &mut os_rng)
                 }
             };
             if let Some(reply) = reply

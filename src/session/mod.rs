@@ -21,8 +21,11 @@ use crate::eap::{
     TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
 };
 pub use crate::reason::ReasonCode;
+
+mod now;
 use crate::tls::keys::SessionKeys;
 use crate::tls::{self, TlsEngine, TlsFailure, VerifiedPeer};
+pub use now::Now;
 
 /// Largest TLS data octets we put in one EAP-TLS request whatever the NAS says: keeps the
 /// Access-Challenge (EAP-Message split in 253-octet attributes, State, Message-Authenticator,
@@ -257,6 +260,7 @@ impl Session {
         eap: &EapPacket<'_>,
         cx: &SessionContext,
         request: &RequestInfo<'_>,
+        now: Now,
     ) -> (Option<Session>, Step) {
         if eap.code != EapCode::Response {
             return (Some(self), Step::Discard(ReasonCode::EapUnexpectedCode));
@@ -324,7 +328,7 @@ impl Session {
                 match then {
                     Then::Receive => {
                         let fresh = Reassembler::new(self.limits);
-                        self.receive(fresh, frame, cx, request, next_id)
+                        self.receive(fresh, frame, cx, request, next_id, now)
                     }
                     Then::Reject(reason) => self.reject(eap.identifier, reason),
                     Then::Accept(done) => {
@@ -351,7 +355,9 @@ impl Session {
                     }
                 }
             }
-            Phase::Receiving(reassembler) => self.receive(reassembler, frame, cx, request, next_id),
+            Phase::Receiving(reassembler) => {
+                self.receive(reassembler, frame, cx, request, next_id, now)
+            }
             Phase::Deciding { next_id } => {
                 self.phase = Phase::Deciding { next_id };
                 (Some(self), Step::Discard(ReasonCode::SessionBusy))
@@ -367,6 +373,7 @@ impl Session {
         cx: &SessionContext,
         request: &RequestInfo<'_>,
         next_id: u8,
+        now: Now,
     ) -> (Option<Session>, Step) {
         let this_id = next_id.wrapping_sub(1);
         if frame.is_ack() {
@@ -417,27 +424,15 @@ impl Session {
             }
             return self.start_flight(out, Then::Receive, cx, request, next_id);
         }
-        // The handshake completed: the chain was verified by rustls.
-        let Some(peer) = self.tls.verified_peer() else {
-            return self.reject(
-                this_id,
-                Reason::new(
-                    ReasonCode::NoClientCertificate,
-                    "handshake ended without a certificate",
-                ),
-            );
+        // The handshake completed: the chain was verified by rustls, or for a resumed session
+        // (restored without verification) again now.
+        let peer = match self
+            .tls
+            .verified_peer(self.verifier.as_ref(), &self.verified, now.wall)
+        {
+            Ok(peer) => peer,
+            Err(f) => return self.reject(this_id, f.into()),
         };
-        if self.tls.is_resumed() {
-            // rustls restored the certificate from the ticket without verifying it again.
-            #[allow(clippy::disallowed_methods)]
-            let now = rustls::pki_types::UnixTime::now();
-            if let Err(f) =
-                tls::recheck_resumed(self.verifier.as_ref(), &self.verified, peer.chain(), now)
-            {
-                self.peer = Some(peer);
-                return self.reject(this_id, f.into());
-            }
-        }
         self.peer = Some(peer.clone());
         if let Some(ocsp) = &cx.ocsp {
             // RFC 6960: ask the responder before deciding. The shell performs the lookup; this

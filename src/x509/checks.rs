@@ -15,7 +15,6 @@ use x509_parser::public_key::PublicKey;
 
 use crate::config::TlsConfig;
 use crate::reason::ReasonCode;
-use crate::tls::VerifiedPeer;
 
 #[derive(Debug, Clone)]
 pub struct CertChecks {
@@ -38,8 +37,8 @@ impl CertChecks {
         }
     }
 
-    pub fn check(&self, peer: &VerifiedPeer) -> Result<(), Failure> {
-        let (_, cert) = X509Certificate::from_der(peer.leaf_der()).map_err(|e| {
+    pub fn check(&self, leaf_der: &[u8]) -> Result<(), Failure> {
+        let (_, cert) = X509Certificate::from_der(leaf_der).map_err(|e| {
             (
                 ReasonCode::CertInvalid,
                 format!("cannot parse the certificate: {e}"),
@@ -107,9 +106,9 @@ impl CertChecks {
 mod tests {
     use super::*;
 
-    fn peer(dir: &std::path::Path, name: &str) -> VerifiedPeer {
+    fn peer(dir: &std::path::Path, name: &str) -> Vec<u8> {
         let chain = crate::tls::load_certs("t", &dir.join(format!("client-{name}.pem"))).unwrap();
-        VerifiedPeer::from_chain(chain).unwrap()
+        chain[0].to_vec()
     }
 
     #[test]

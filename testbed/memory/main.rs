@@ -122,7 +122,7 @@ fn main() {
         // Identity -> Start, ClientHello -> first fragment of the server flight.
         for _ in 0..2 {
             let reply = core
-                .handle_datagram(from, &packet, Instant::now(), &mut rng)
+                .handle_datagram(from, &packet, certradius::server::now(), &mut rng)
                 .unwrap();
             match conv.on_reply(&reply, auth()).unwrap() {
                 Next::Send(p) => packet = p,

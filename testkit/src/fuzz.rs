@@ -396,6 +396,8 @@ pub struct Fixture {
     pub untrusted: [Arc<rustls::ClientConfig>; 2],
     pub expired: [Arc<rustls::ClientConfig>; 2],
     base: Instant,
+    /// The wall time handed to the core (certificates and CRLs are judged against it).
+    wall: rustls::pki_types::UnixTime,
     epoch: AtomicU64,
 }
 
@@ -490,13 +492,14 @@ max_fragments = 32
         ];
         // The one clock read: the origin of the virtual time handed to the core.
         #[allow(clippy::disallowed_methods)]
-        let base = Instant::now();
+        let (base, wall) = (Instant::now(), rustls::pki_types::UnixTime::now());
         Ok(Fixture {
             core,
             clients,
             untrusted,
             expired,
             base,
+            wall,
             epoch: AtomicU64::new(0),
         })
     }
@@ -737,10 +740,12 @@ impl Run<'_> {
 
     fn send(&mut self, from: SocketAddr, datagram: Vec<u8>) {
         let rng = &mut self.rng;
-        let reply = self
-            .fx
-            .core
-            .handle_datagram(from, &datagram, self.now, &mut |b| rng.fill(b));
+        let reply = self.fx.core.handle_datagram(
+            from,
+            &datagram,
+            certradius::session::Now::new(self.now, self.fx.wall),
+            &mut |b| rng.fill(b),
+        );
         if let Some(reply) = reply {
             self.on_reply(&datagram, &reply);
         }
