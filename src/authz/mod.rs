@@ -6,6 +6,9 @@
 //! returns a [`Decision`]: reject with a stable reason, or accept with reply attributes to send to
 //! the NAS (RFC 2868 / RFC 3580 VLAN attributes, Filter-Id, Session-Timeout, Class, ...).
 
+mod evaluate;
+mod glob;
+mod identity;
 pub mod rules;
 
 use std::net::IpAddr;

@@ -30,20 +30,14 @@
 //! default applies (accept, or reject `no_matching_rule`). All text comparisons of rule patterns
 //! are case-insensitive; a value that is not UTF-8 never matches.
 
-use std::fmt::Write as _;
-use std::net::IpAddr;
-
-use x509_parser::asn1_rs::{Any, Class, FromDer, Tag};
-use x509_parser::prelude::{GeneralName, ParsedExtension, X509Certificate, X509Name};
-
-use crate::authz::{Decision, Grant, Policy, ReplyAttribute, RequestInfo};
+use super::ReplyAttribute;
+use super::evaluate::normalize_serial;
+use super::glob::Glob;
+use super::identity::{Binding, build_binding};
 use crate::config::{AuthorizeConfig, Cidr, IdentityConfig, RuleConfig, Scalar};
-use crate::radius::dictionary::{AttrType, AttributeDef, Dictionary};
-use crate::reason::ReasonCode;
-use crate::tls::VerifiedPeer;
+use crate::radius::dictionary::{AttributeDef, Dictionary};
+use crate::radius::value::{MAX_TAG, encode_value};
 
-/// Microsoft UPN otherName type-id (szOID_NT_PRINCIPAL_NAME).
-const UPN_OID: &str = "1.3.6.1.4.1.311.20.2.3";
 /// Largest attribute value (RFC 2865 §5: the Length octet counts Type and Length).
 const MAX_VALUE: usize = 253;
 /// A Vendor-Specific attribute spends 6 of those octets on Vendor-Id, Vendor-Type and
@@ -52,10 +46,6 @@ const MAX_VENDOR_VALUE: usize = MAX_VALUE - 6;
 /// Octets of reply attributes one rule may add. The Access-Accept also carries EAP-Success,
 /// Message-Authenticator and the two MS-MPPE keys, and must stay under 4096 octets (RFC 2865 §3).
 const MAX_RULE_REPLY_OCTETS: usize = 2048;
-/// Highest RFC 2868 tag.
-const MAX_TAG: u8 = 0x1F;
-/// Characters of the EAP identity quoted in a reject detail (it comes from the peer).
-const DETAIL_IDENTITY_CHARS: usize = 128;
 /// Microsoft's vendor id (RFC 2548 §2).
 const VENDOR_MICROSOFT: u32 = 311;
 
@@ -65,7 +55,7 @@ const VENDOR_MICROSOFT: u32 = 311;
 
 /// Everything a rule can look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(super) enum Field {
     SubjectCn,
     SubjectO,
     SubjectOu,
@@ -85,7 +75,7 @@ enum Field {
     Identity,
 }
 
-const RULE_FIELDS: [(&str, Field); 17] = [
+pub(super) const RULE_FIELDS: [(&str, Field); 17] = [
     ("subject_cn", Field::SubjectCn),
     ("subject_o", Field::SubjectO),
     ("subject_ou", Field::SubjectOu),
@@ -106,7 +96,7 @@ const RULE_FIELDS: [(&str, Field); 17] = [
 ];
 
 /// The certificate fields the identity may be bound to.
-const IDENTITY_FIELDS: [(&str, Field); 5] = [
+pub(super) const IDENTITY_FIELDS: [(&str, Field); 5] = [
     ("cn", Field::SubjectCn),
     ("san_email", Field::SanEmail),
     ("san_dns", Field::SanDns),
@@ -115,7 +105,7 @@ const IDENTITY_FIELDS: [(&str, Field); 5] = [
 ];
 
 impl Field {
-    fn needs_certificate(self) -> bool {
+    pub(super) fn needs_certificate(self) -> bool {
         !matches!(
             self,
             Field::Subject
@@ -130,122 +120,35 @@ impl Field {
     }
 }
 
-fn identity_field_name(field: Field) -> &'static str {
-    IDENTITY_FIELDS
-        .iter()
-        .find(|(_, f)| *f == field)
-        .map_or("?", |(n, _)| n)
-}
-
-/// A case-insensitive pattern with `*` (any run) and `?` (one character).
 #[derive(Debug, Clone)]
-struct Glob(Vec<char>);
-
-impl Glob {
-    fn new(pattern: &str) -> Self {
-        Glob(pattern.to_lowercase().chars().collect())
-    }
-
-    fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.to_lowercase().chars().collect();
-        glob_match(&self.0, &text)
-    }
-}
-
-/// Wildcard matching that remembers only the last `*` and retries from there, so it runs in
-/// O(pattern × text) at worst, whatever the peer puts in its certificate.
-fn glob_match(pattern: &[char], text: &[char]) -> bool {
-    let (mut p, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(c) if *c == '?' || Some(c) == text.get(t) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern
-        .get(p..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
-}
-
-/// Serial numbers compare as hex digits without separators or leading zeros, so
-/// `00:AB:CD`, `abcd` and openssl's `ABCD` are the same serial.
-fn normalize_serial(s: &str) -> String {
-    let hex: String = s
-        .chars()
-        .filter(|c| *c != ':' && !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect();
-    let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() && !hex.is_empty() {
-        "0".into()
-    } else {
-        trimmed.into()
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Condition {
+pub(super) enum Condition {
     Text(Field, Vec<Glob>),
     Nas(Vec<Cidr>),
     PortType(Vec<u32>),
 }
 
 #[derive(Debug, Clone)]
-enum Action {
+pub(super) enum Action {
     Accept(Vec<ReplyAttribute>),
     Reject,
 }
 
 #[derive(Debug, Clone)]
-struct Rule {
-    name: String,
-    conditions: Vec<Condition>,
-    action: Action,
-}
-
-#[derive(Debug, Clone)]
-enum Segment {
-    Literal(String),
-    Field(Field),
-}
-
-#[derive(Debug, Clone)]
-struct Template {
-    text: String,
-    segments: Vec<Segment>,
-}
-
-#[derive(Debug, Clone)]
-struct Binding {
-    fields: Vec<Field>,
-    templates: Vec<Template>,
-    case_sensitive: bool,
+pub(super) struct Rule {
+    pub(super) name: String,
+    pub(super) conditions: Vec<Condition>,
+    pub(super) action: Action,
 }
 
 /// The compiled `[identity]` and `[authorize]` sections.
 #[derive(Debug, Clone)]
 pub struct RulePolicy {
-    binding: Option<Binding>,
-    rules: Vec<Rule>,
-    default_accept: bool,
-    reply_message: bool,
+    pub(super) binding: Option<Binding>,
+    pub(super) rules: Vec<Rule>,
+    pub(super) default_accept: bool,
+    pub(super) reply_message: bool,
     /// Whether anything looks inside the leaf certificate (else it is not parsed again).
-    needs_certificate: bool,
+    pub(super) needs_certificate: bool,
 }
 
 impl RulePolicy {
@@ -305,106 +208,6 @@ impl RulePolicy {
     pub fn rule_count(&self) -> usize {
         self.rules.len()
     }
-}
-
-fn build_binding(cfg: &IdentityConfig) -> Result<Option<Binding>, String> {
-    let none = cfg.match_fields.len() == 1
-        && cfg
-            .match_fields
-            .first()
-            .is_some_and(|f| f.eq_ignore_ascii_case("none"));
-    let mut fields = Vec::new();
-    if !none {
-        for (i, name) in cfg.match_fields.iter().enumerate() {
-            let field = lookup_identity_field(name).ok_or_else(|| {
-                format!(
-                    "identity.match_fields[{i}]: unknown field {name:?} (use {})",
-                    identity_field_list()
-                )
-            })?;
-            if !fields.contains(&field) {
-                fields.push(field);
-            }
-        }
-    }
-    let mut templates = Vec::new();
-    for (i, text) in cfg.templates.iter().enumerate() {
-        let segments = parse_template(text, cfg.case_sensitive)
-            .map_err(|m| format!("identity.templates[{i}]: {m}"))?;
-        templates.push(Template {
-            text: text.clone(),
-            segments,
-        });
-    }
-    if fields.is_empty() && templates.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Binding {
-        fields,
-        templates,
-        case_sensitive: cfg.case_sensitive,
-    }))
-}
-
-fn lookup_identity_field(name: &str) -> Option<Field> {
-    IDENTITY_FIELDS
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
-        .map(|(_, f)| *f)
-}
-
-fn identity_field_list() -> String {
-    IDENTITY_FIELDS
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn parse_template(text: &str, case_sensitive: bool) -> Result<Vec<Segment>, String> {
-    let fold = |s: &str| {
-        if case_sensitive {
-            s.to_string()
-        } else {
-            s.to_lowercase()
-        }
-    };
-    let mut segments = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        match rest.find(['{', '}']) {
-            None => {
-                segments.push(Segment::Literal(fold(rest)));
-                rest = "";
-            }
-            Some(pos) => {
-                let (lit, tail) = rest.split_at(pos);
-                if !lit.is_empty() {
-                    segments.push(Segment::Literal(fold(lit)));
-                }
-                let tail = tail
-                    .strip_prefix('{')
-                    .ok_or_else(|| format!("{text:?}: '}}' without '{{'"))?;
-                let (name, after) = tail
-                    .split_once('}')
-                    .ok_or_else(|| format!("{text:?}: '{{' without '}}'"))?;
-                let field = lookup_identity_field(name).ok_or_else(|| {
-                    format!(
-                        "{text:?}: unknown placeholder {{{name}}} (use {})",
-                        identity_field_list()
-                    )
-                })?;
-                segments.push(Segment::Field(field));
-                rest = after;
-            }
-        }
-    }
-    if !segments.iter().any(|s| matches!(s, Segment::Field(_))) {
-        return Err(format!(
-            "{text:?} has no placeholder, so it would not bind the identity to the certificate"
-        ));
-    }
-    Ok(segments)
 }
 
 fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, String> {
@@ -575,412 +378,15 @@ fn reply_attribute<'d>(
     Ok(def)
 }
 
-/// Encodes one configured value as the attribute's wire value (RFC 2865 §5, RFC 2868 §3).
-fn encode_value(
-    def: &AttributeDef,
-    value: &Scalar,
-    tag: u8,
-    dict: &Dictionary,
-) -> Result<Vec<u8>, String> {
-    let number = |max: u64| -> Result<u64, String> {
-        let n = match value {
-            Scalar::Int(i) => u64::try_from(*i).map_err(|_| format!("{i} is negative"))?,
-            Scalar::Text(t) => match dict.value(&def.name, t) {
-                Some(v) => u64::from(v),
-                None => t.trim().parse::<u64>().map_err(|_| {
-                    format!(
-                        "{t:?} is neither a number nor a VALUE name of {} in the dictionary",
-                        def.name
-                    )
-                })?,
-            },
-        };
-        if n > max {
-            return Err(format!("{n} is larger than {max}"));
-        }
-        Ok(n)
-    };
-    let text = || -> Result<Vec<u8>, String> {
-        let bytes = match (value, &def.typ) {
-            (Scalar::Text(t), AttrType::Octets) if t.starts_with("0x") || t.starts_with("0X") => {
-                decode_hex(t.get(2..).unwrap_or_default())?
-            }
-            _ => value.text().into_bytes(),
-        };
-        if bytes.is_empty() {
-            return Err("an empty value is not sent (RFC 2865 §5)".into());
-        }
-        Ok(bytes)
-    };
-    let address = |t: &str| -> Result<IpAddr, String> {
-        t.trim()
-            .parse::<IpAddr>()
-            .map_err(|_| format!("{t:?} is not an IP address"))
-    };
-    let out = match &def.typ {
-        AttrType::Integer | AttrType::Date if def.has_tag => {
-            // RFC 2868 §3.1: Tag octet, then a 3-octet value.
-            let [_, a, b, c] = u32::try_from(number(0x00FF_FFFF)?)
-                .map_err(|e| e.to_string())?
-                .to_be_bytes();
-            vec![tag, a, b, c]
-        }
-        AttrType::Integer | AttrType::Date => u32::try_from(number(u64::from(u32::MAX))?)
-            .map_err(|e| e.to_string())?
-            .to_be_bytes()
-            .to_vec(),
-        AttrType::Integer64 => number(u64::MAX)?.to_be_bytes().to_vec(),
-        AttrType::Short => u16::try_from(number(u64::from(u16::MAX))?)
-            .map_err(|e| e.to_string())?
-            .to_be_bytes()
-            .to_vec(),
-        AttrType::Byte => {
-            vec![u8::try_from(number(u64::from(u8::MAX))?).map_err(|e| e.to_string())?]
-        }
-        AttrType::String | AttrType::Octets if def.has_tag => {
-            let bytes = text()?;
-            // RFC 2868 §3.6: a first octet 0x01..=0x1F is a tag; see the module doc for tag 0.
-            let first_is_tag_like = bytes.first().is_some_and(|b| *b <= MAX_TAG);
-            let mut out = Vec::with_capacity(bytes.len() + 1);
-            if tag > 0 || first_is_tag_like {
-                out.push(tag);
-            }
-            out.extend_from_slice(&bytes);
-            out
-        }
-        AttrType::String | AttrType::Octets => text()?,
-        AttrType::IpAddr => match address(&value.text())? {
-            IpAddr::V4(a) => a.octets().to_vec(),
-            IpAddr::V6(_) => return Err("an IPv4 address is needed".into()),
-        },
-        AttrType::Ipv6Addr => match address(&value.text())? {
-            IpAddr::V6(a) => a.octets().to_vec(),
-            IpAddr::V4(_) => return Err("an IPv6 address is needed".into()),
-        },
-        other => {
-            return Err(format!(
-                "attributes of type {other:?} cannot be set by rules"
-            ));
-        }
-    };
-    Ok(out)
-}
-
-fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("0x{s}: odd number of hex digits"));
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| format!("0x{s}: not hex"))
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Evaluation
-// ---------------------------------------------------------------------------------------------
-
-/// The certificate fields rules look at, read once per authorization.
-#[derive(Debug, Default)]
-struct CertFacts {
-    subject_cn: Vec<String>,
-    subject_o: Vec<String>,
-    subject_ou: Vec<String>,
-    issuer_cn: Vec<String>,
-    san_email: Vec<String>,
-    san_dns: Vec<String>,
-    san_upn: Vec<String>,
-    san_uri: Vec<String>,
-    policy_oids: Vec<String>,
-}
-
-fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("leaf certificate does not parse: {e}"))?;
-    let mut facts = CertFacts {
-        subject_cn: dn_values(cert.subject(), Dn::Cn),
-        subject_o: dn_values(cert.subject(), Dn::O),
-        subject_ou: dn_values(cert.subject(), Dn::Ou),
-        issuer_cn: dn_values(cert.issuer(), Dn::Cn),
-        ..CertFacts::default()
-    };
-    read_extensions(&cert, &mut facts)?;
-    Ok(facts)
-}
-
-fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<(), String> {
-    // More than one subjectAltName extension is invalid (RFC 5280 §4.2); refuse rather than
-    // pick one.
-    let san = cert
-        .subject_alternative_name()
-        .map_err(|e| format!("subjectAltName: {e}"))?;
-    for name in san.iter().flat_map(|s| s.value.general_names.iter()) {
-        match name {
-            GeneralName::RFC822Name(v) => facts.san_email.push((*v).to_string()),
-            GeneralName::DNSName(v) => facts.san_dns.push((*v).to_string()),
-            GeneralName::URI(v) => facts.san_uri.push((*v).to_string()),
-            GeneralName::OtherName(oid, value) if oid.to_id_string() == UPN_OID => {
-                facts.san_upn.push(decode_upn(value)?);
-            }
-            _ => {}
-        }
-    }
-    for ext in cert.extensions() {
-        if let ParsedExtension::CertificatePolicies(policies) = ext.parsed_extension() {
-            facts
-                .policy_oids
-                .extend(policies.iter().map(|p| p.policy_id.to_id_string()));
-        }
-    }
-    Ok(())
-}
-
-/// The UPN otherName value: `[0] EXPLICIT UTF8String` (x509-parser hands us the bytes after the
-/// type-id OID).
-fn decode_upn(value: &[u8]) -> Result<String, String> {
-    let bad = |what: &str| format!("subjectAltName UPN otherName: {what}");
-    let (rest, explicit) = Any::from_der(value).map_err(|e| bad(&e.to_string()))?;
-    if !rest.is_empty() || explicit.class() != Class::ContextSpecific || explicit.tag() != Tag(0) {
-        return Err(bad("value is not a single [0] EXPLICIT element"));
-    }
-    let (rest, inner) = Any::from_der(explicit.data).map_err(|e| bad(&e.to_string()))?;
-    if !rest.is_empty() || inner.tag() != Tag::Utf8String {
-        return Err(bad("value is not a UTF8String"));
-    }
-    std::str::from_utf8(inner.data)
-        .map(str::to_string)
-        .map_err(|_| bad("UTF8String is not UTF-8"))
-}
-
-#[derive(Clone, Copy)]
-enum Dn {
-    Cn,
-    O,
-    Ou,
-}
-
-/// Values of one attribute type in a DN. PrintableString, UTF8String, IA5String and
-/// NumericString are read by x509-parser; BMPString (UTF-16BE, still issued by some Windows CAs)
-/// is decoded here. Other string types are skipped, so they can match no pattern.
-fn dn_values(name: &X509Name<'_>, which: Dn) -> Vec<String> {
-    let attrs: Vec<_> = match which {
-        Dn::Cn => name.iter_common_name().collect(),
-        Dn::O => name.iter_organization().collect(),
-        Dn::Ou => name.iter_organizational_unit().collect(),
-    };
-    attrs
-        .into_iter()
-        .filter_map(|a| match a.as_str() {
-            Ok(s) => Some(s.to_string()),
-            Err(_) if a.attr_value().tag() == Tag::BmpString => {
-                let data = a.attr_value().data;
-                if !data.len().is_multiple_of(2) {
-                    return None;
-                }
-                let units = data
-                    .chunks_exact(2)
-                    .filter_map(|c| <[u8; 2]>::try_from(c).ok())
-                    .map(u16::from_be_bytes);
-                char::decode_utf16(units)
-                    .collect::<Result<String, _>>()
-                    .ok()
-            }
-            Err(_) => None,
-        })
-        .collect()
-}
-
-/// What one authorization looks at.
-struct Facts<'a> {
-    cert: CertFacts,
-    serial: String,
-    peer: &'a VerifiedPeer,
-    identity: Option<&'a str>,
-    request: &'a RequestInfo<'a>,
-}
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn utf8(b: Option<&[u8]>) -> Option<&str> {
-    b.and_then(|b| std::str::from_utf8(b).ok())
-}
-
-impl Facts<'_> {
-    fn text_values(&self, field: Field) -> Vec<&str> {
-        match field {
-            Field::SubjectCn => strs(&self.cert.subject_cn),
-            Field::SubjectO => strs(&self.cert.subject_o),
-            Field::SubjectOu => strs(&self.cert.subject_ou),
-            Field::Subject => vec![self.peer.subject.as_str()],
-            Field::IssuerCn => strs(&self.cert.issuer_cn),
-            Field::Issuer => vec![self.peer.issuer.as_str()],
-            Field::SanEmail => strs(&self.cert.san_email),
-            Field::SanDns => strs(&self.cert.san_dns),
-            Field::SanUpn => strs(&self.cert.san_upn),
-            Field::SanUri => strs(&self.cert.san_uri),
-            Field::PolicyOid => strs(&self.cert.policy_oids),
-            Field::Serial => vec![self.serial.as_str()],
-            Field::CalledStationId => utf8(self.request.called_station_id).into_iter().collect(),
-            Field::CallingStationId => utf8(self.request.calling_station_id).into_iter().collect(),
-            Field::Identity => self.identity.into_iter().collect(),
-            Field::NasAddress | Field::NasPortType => Vec::new(),
-        }
-    }
-
-    fn holds(&self, condition: &Condition) -> bool {
-        match condition {
-            Condition::Text(field, globs) => self
-                .text_values(*field)
-                .iter()
-                .any(|v| globs.iter().any(|g| g.matches(v))),
-            Condition::Nas(cidrs) => self
-                .request
-                .nas
-                .is_some_and(|ip| cidrs.iter().any(|c| c.contains(ip))),
-            Condition::PortType(types) => self
-                .request
-                .nas_port_type
-                .is_some_and(|t| types.contains(&t)),
-        }
-    }
-}
-
-impl Binding {
-    fn fold(&self, s: &str) -> String {
-        if self.case_sensitive {
-            s.to_string()
-        } else {
-            s.to_lowercase()
-        }
-    }
-
-    fn check(&self, facts: &Facts<'_>) -> Result<(), String> {
-        let Some(identity) = facts.identity.filter(|i| !i.is_empty()) else {
-            return Err("the EAP identity is empty or not UTF-8".into());
-        };
-        let id = self.fold(identity);
-        let field_match = self
-            .fields
-            .iter()
-            .any(|f| facts.text_values(*f).iter().any(|v| self.fold(v) == id));
-        let template_match = self
-            .templates
-            .iter()
-            .any(|t| self.template_matches(&t.segments, &id, facts));
-        if field_match || template_match {
-            return Ok(());
-        }
-        let shown: String = identity.chars().take(DETAIL_IDENTITY_CHARS).collect();
-        let mut detail = format!("EAP identity {shown:?} equals none of");
-        for f in &self.fields {
-            let name = identity_field_name(*f);
-            let _ = write!(detail, " {name}={:?}", facts.text_values(*f));
-        }
-        for t in &self.templates {
-            let _ = write!(detail, " template {:?}", t.text);
-        }
-        Err(detail)
-    }
-
-    /// Whether `rest` is exactly what the segments expand to, for some choice of one value per
-    /// placeholder.
-    fn template_matches(&self, segments: &[Segment], rest: &str, facts: &Facts<'_>) -> bool {
-        match segments.split_first() {
-            None => rest.is_empty(),
-            Some((Segment::Literal(lit), tail)) => rest
-                .strip_prefix(lit.as_str())
-                .is_some_and(|r| self.template_matches(tail, r, facts)),
-            Some((Segment::Field(f), tail)) => facts.text_values(*f).iter().any(|v| {
-                let v = self.fold(v);
-                !v.is_empty()
-                    && rest
-                        .strip_prefix(v.as_str())
-                        .is_some_and(|r| self.template_matches(tail, r, facts))
-            }),
-        }
-    }
-}
-
-impl Policy for RulePolicy {
-    fn reject_message(&self, reason: &str) -> Option<String> {
-        self.reply_message(reason)
-    }
-
-    fn authorize(
-        &self,
-        identity: &[u8],
-        peer: &VerifiedPeer,
-        request: &RequestInfo<'_>,
-    ) -> Decision {
-        let cert = if self.needs_certificate {
-            match cert_facts(peer.leaf_der()) {
-                Ok(c) => c,
-                Err(detail) => {
-                    return Decision::Reject {
-                        reason: ReasonCode::CertUnparsable,
-                        detail,
-                    };
-                }
-            }
-        } else {
-            CertFacts::default()
-        };
-        let facts = Facts {
-            cert,
-            serial: normalize_serial(&peer.serial),
-            peer,
-            identity: std::str::from_utf8(identity).ok(),
-            request,
-        };
-        if let Some(binding) = &self.binding
-            && let Err(detail) = binding.check(&facts)
-        {
-            return Decision::Reject {
-                reason: ReasonCode::IdentityMismatch,
-                detail,
-            };
-        }
-        for rule in &self.rules {
-            if rule.conditions.iter().all(|c| facts.holds(c)) {
-                return match &rule.action {
-                    Action::Reject => Decision::Reject {
-                        reason: ReasonCode::RuleReject,
-                        detail: format!("rule {:?}", rule.name),
-                    },
-                    Action::Accept(attributes) => Decision::Accept(Grant {
-                        rule: Some(rule.name.clone()),
-                        attributes: attributes.clone(),
-                    }),
-                };
-            }
-        }
-        if self.default_accept {
-            Decision::Accept(Grant {
-                rule: Some("default".into()),
-                attributes: Vec::new(),
-            })
-        } else {
-            Decision::Reject {
-                reason: ReasonCode::NoMatchingRule,
-                detail: format!("none of {} rule(s) matched", self.rules.len()),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
     use std::sync::OnceLock;
 
     use super::*;
+    use crate::authz::{Decision, Grant, Policy, RequestInfo};
+    use crate::tls::VerifiedPeer;
+    use crate::x509::facts::{cert_facts, decode_upn};
     use certradius_pki as pki;
 
     /// The `[identity]` / `[authorize]` snippet proposed for config/example.toml.

@@ -3,4 +3,5 @@
 
 pub mod checks;
 pub mod crl;
+pub(crate) mod facts;
 pub mod ocsp;

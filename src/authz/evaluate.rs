@@ -1,0 +1,150 @@
+//! Evaluating the compiled rules for one authorization (after the chain verified): the identity
+//! binding first (reject `identity_mismatch`), then the rules in order; the first rule whose
+//! conditions all hold decides (`rule_reject`, or accept with its reply attributes, RFC 3580
+//! VLANs among them); when none matches, the default applies (`no_matching_rule`).
+
+use super::rules::{Action, Condition, Field, RulePolicy};
+use super::{Decision, Grant, Policy, RequestInfo};
+use crate::reason::ReasonCode;
+use crate::tls::VerifiedPeer;
+use crate::x509::facts::{CertFacts, cert_facts};
+
+/// Serial numbers compare as hex digits without separators or leading zeros, so
+/// `00:AB:CD`, `abcd` and openssl's `ABCD` are the same serial.
+pub(crate) fn normalize_serial(s: &str) -> String {
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let trimmed = hex.trim_start_matches('0');
+    if trimmed.is_empty() && !hex.is_empty() {
+        "0".into()
+    } else {
+        trimmed.into()
+    }
+}
+
+/// What one authorization looks at.
+pub(crate) struct Facts<'a> {
+    pub(crate) cert: CertFacts,
+    pub(crate) serial: String,
+    pub(crate) peer: &'a VerifiedPeer,
+    pub(crate) identity: Option<&'a str>,
+    pub(crate) request: &'a RequestInfo<'a>,
+}
+
+pub(crate) fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+pub(crate) fn utf8(b: Option<&[u8]>) -> Option<&str> {
+    b.and_then(|b| std::str::from_utf8(b).ok())
+}
+
+impl Facts<'_> {
+    pub(crate) fn text_values(&self, field: Field) -> Vec<&str> {
+        match field {
+            Field::SubjectCn => strs(&self.cert.subject_cn),
+            Field::SubjectO => strs(&self.cert.subject_o),
+            Field::SubjectOu => strs(&self.cert.subject_ou),
+            Field::Subject => vec![self.peer.subject.as_str()],
+            Field::IssuerCn => strs(&self.cert.issuer_cn),
+            Field::Issuer => vec![self.peer.issuer.as_str()],
+            Field::SanEmail => strs(&self.cert.san_email),
+            Field::SanDns => strs(&self.cert.san_dns),
+            Field::SanUpn => strs(&self.cert.san_upn),
+            Field::SanUri => strs(&self.cert.san_uri),
+            Field::PolicyOid => strs(&self.cert.policy_oids),
+            Field::Serial => vec![self.serial.as_str()],
+            Field::CalledStationId => utf8(self.request.called_station_id).into_iter().collect(),
+            Field::CallingStationId => utf8(self.request.calling_station_id).into_iter().collect(),
+            Field::Identity => self.identity.into_iter().collect(),
+            Field::NasAddress | Field::NasPortType => Vec::new(),
+        }
+    }
+
+    pub(crate) fn holds(&self, condition: &Condition) -> bool {
+        match condition {
+            Condition::Text(field, globs) => self
+                .text_values(*field)
+                .iter()
+                .any(|v| globs.iter().any(|g| g.matches(v))),
+            Condition::Nas(cidrs) => self
+                .request
+                .nas
+                .is_some_and(|ip| cidrs.iter().any(|c| c.contains(ip))),
+            Condition::PortType(types) => self
+                .request
+                .nas_port_type
+                .is_some_and(|t| types.contains(&t)),
+        }
+    }
+}
+
+impl Policy for RulePolicy {
+    fn reject_message(&self, reason: &str) -> Option<String> {
+        self.reply_message(reason)
+    }
+
+    fn authorize(
+        &self,
+        identity: &[u8],
+        peer: &VerifiedPeer,
+        request: &RequestInfo<'_>,
+    ) -> Decision {
+        let cert = if self.needs_certificate {
+            match cert_facts(peer.leaf_der()) {
+                Ok(c) => c,
+                Err(detail) => {
+                    return Decision::Reject {
+                        reason: ReasonCode::CertUnparsable,
+                        detail,
+                    };
+                }
+            }
+        } else {
+            CertFacts::default()
+        };
+        let facts = Facts {
+            cert,
+            serial: normalize_serial(&peer.serial),
+            peer,
+            identity: std::str::from_utf8(identity).ok(),
+            request,
+        };
+        if let Some(binding) = &self.binding
+            && let Err(detail) = binding.check(&facts)
+        {
+            return Decision::Reject {
+                reason: ReasonCode::IdentityMismatch,
+                detail,
+            };
+        }
+        for rule in &self.rules {
+            if rule.conditions.iter().all(|c| facts.holds(c)) {
+                return match &rule.action {
+                    Action::Reject => Decision::Reject {
+                        reason: ReasonCode::RuleReject,
+                        detail: format!("rule {:?}", rule.name),
+                    },
+                    Action::Accept(attributes) => Decision::Accept(Grant {
+                        rule: Some(rule.name.clone()),
+                        attributes: attributes.clone(),
+                    }),
+                };
+            }
+        }
+        if self.default_accept {
+            Decision::Accept(Grant {
+                rule: Some("default".into()),
+                attributes: Vec::new(),
+            })
+        } else {
+            Decision::Reject {
+                reason: ReasonCode::NoMatchingRule,
+                detail: format!("none of {} rule(s) matched", self.rules.len()),
+            }
+        }
+    }
+}
