@@ -11,9 +11,7 @@
 //! position defeats the BlastRADIUS collision, CVE-2024-3596) and a Response Authenticator
 //! (RFC 2865 §3). Status-Server (RFC 5997) is answered here too.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -25,11 +23,12 @@ use crate::config::Config;
 use crate::core::clients::{Client, Clients};
 use crate::core::dedup::{Dedup, Seen};
 use crate::core::events::{AuthEvent, Observers};
+use crate::core::ratelimit::SourceLimiter;
 use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
 use crate::core::stats::Counter;
 use crate::core::stats::Stats;
 use crate::eap::{EapCode, EapPacket, EapType, ReassemblyLimits};
-use crate::radius::dictionary::{AttrType, Dictionary};
+use crate::radius::dictionary::Dictionary;
 use crate::radius::{self, Code, Packet, PacketBuilder, attr};
 use crate::reason::ReasonCode;
 use crate::session::{
@@ -58,25 +57,20 @@ pub struct Pending {
 pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
 
 pub struct Core {
-    clients: Clients,
-    sessions: Mutex<SessionTable>,
-    dedup: Mutex<Dedup>,
-    cx: SessionContext,
+    pub(super) clients: Clients,
+    pub(super) sessions: Mutex<SessionTable>,
+    pub(super) dedup: Mutex<Dedup>,
+    pub(super) cx: SessionContext,
     pub stats: Stats,
-    dictionary: Dictionary,
-    session_timeout: Duration,
-    /// Unknown sources: (start of the current one-second window, packets in it).
-    strangers: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    stranger_rate: u32,
+    pub(super) dictionary: Dictionary,
+    pub(super) session_timeout: Duration,
+    /// Unknown sources over their packet budget.
+    pub(super) strangers: SourceLimiter,
     /// A client learned Message-Authenticator ("auto") since the state file was last written.
-    learned_dirty: AtomicBool,
+    pub(super) learned_dirty: AtomicBool,
     /// Told about every finished authentication (metrics, audit log, accounting).
-    observers: RwLock<Observers>,
+    pub(super) observers: RwLock<Observers>,
 }
-
-/// Unknown sources tracked for rate limiting; past it the table is reset (a spoofed-source
-/// flood must not grow it).
-const MAX_TRACKED_STRANGERS: usize = 65536;
 
 impl Core {
     pub fn new(
@@ -105,8 +99,7 @@ impl Core {
             stats: Stats::default(),
             dictionary,
             session_timeout: Duration::from_secs(config.eap.session_timeout_secs),
-            strangers: Mutex::new(HashMap::new()),
-            stranger_rate: config.server.bad_packet_rate_per_source,
+            strangers: SourceLimiter::new(config.server.bad_packet_rate_per_source),
             learned_dirty: AtomicBool::new(false),
             observers: RwLock::new(Vec::new()),
         })
@@ -203,7 +196,7 @@ impl Core {
         let now = clock.monotonic;
         self.stats.incr(Counter::PacketsReceived);
         let Some(client) = self.clients.lookup(from.ip()) else {
-            if self.stranger_over_limit(from.ip(), now) {
+            if self.strangers.over_limit(from.ip(), now) {
                 // Past the per-source budget: not even a rate-limited log line.
                 self.stats.incr(Counter::PacketsDropped);
                 self.stats.incr(Counter::RateLimitedSource);
@@ -353,61 +346,6 @@ impl Core {
             d.complete((from, packet.identifier()), packet.authenticator(), cached);
         }
         reply
-    }
-
-    /// Per-source budget for packets from addresses that are no configured client
-    /// (`server.bad_packet_rate_per_source` a second). A configured client's packets are always
-    /// checked: its address can be spoofed, and dropping them unread would let a spoofer silence
-    /// a real NAS; their cost is one HMAC and a rate-limited log line.
-    fn stranger_over_limit(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.stranger_rate == 0 {
-            return false;
-        }
-        let Ok(mut map) = self.strangers.lock() else {
-            return false;
-        };
-        if map.len() >= MAX_TRACKED_STRANGERS && !map.contains_key(&ip) {
-            map.retain(|_, (start, _)| {
-                now.saturating_duration_since(*start) < Duration::from_secs(1)
-            });
-            if map.len() >= MAX_TRACKED_STRANGERS {
-                map.clear();
-            }
-        }
-        let entry = map.entry(ip).or_insert((now, 0));
-        if now.saturating_duration_since(entry.0) >= Duration::from_secs(1) {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        entry.1 > self.stranger_rate
-    }
-
-    /// The clients that have learned to require Message-Authenticator ("auto"), by configured
-    /// address, and whether that changed since the last call (so the shell rewrites the state
-    /// file only when needed).
-    pub fn learned_state(&self) -> (bool, Vec<String>) {
-        let dirty = self.learned_dirty.swap(false, Ordering::Relaxed);
-        let learned = self
-            .clients
-            .iter()
-            .filter(|c| c.has_learned())
-            .map(|c| c.address.clone())
-            .collect();
-        (dirty, learned)
-    }
-
-    /// Restores learned state read from the state file at start.
-    pub fn restore_learned(&self, addresses: &[String]) -> usize {
-        let mut n = 0;
-        for c in self.clients.iter() {
-            if c.require_message_authenticator == crate::config::RequireMessageAuthenticator::Auto
-                && addresses.iter().any(|a| a == &c.address)
-            {
-                c.set_learned(true);
-                n += 1;
-            }
-        }
-        n
     }
 
     /// Evicts idle conversations; the shell calls this about once a second.
@@ -560,191 +498,7 @@ impl Core {
         self.reply_for(step, key, packet, client, from, now, rng)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn reply_for(
-        &self,
-        step: Step,
-        key: StateKey,
-        packet: &Packet<'_>,
-        client: &Client,
-        from: SocketAddr,
-        now: Instant,
-        rng: Rng<'_>,
-    ) -> Option<Vec<u8>> {
-        let id = packet.identifier();
-        match step {
-            Step::Discard(reason) => self.drop_packet(from, now, reason, "EAP response discarded"),
-            Step::Lookup(_) => {
-                // Only `access_request` pauses for lookups; a lookup here is a logic error.
-                self.stats.incr(ReasonCode::InternalError);
-                None
-            }
-            Step::Challenge(eap) => {
-                self.stats.incr(Counter::AccessChallenges);
-                let mut b = PacketBuilder::new(Code::AccessChallenge, id);
-                b.eap_message(&eap);
-                // ok: the State is 16 octets, far below the 253-octet attribute limit.
-                let _ = b.attr(attr::STATE, &key);
-                self.encode(packet, client, b)
-            }
-            Step::Accept {
-                eap,
-                keys,
-                grant,
-                summary,
-            } => {
-                let mut b = PacketBuilder::new(Code::AccessAccept, id);
-                b.eap_message(&eap);
-                let identity = summary.identity.as_bytes();
-                if !identity.is_empty() {
-                    let _ = b.attr(attr::USER_NAME, identity.get(..253).unwrap_or(identity));
-                }
-                // RFC 2548 §2.4.2: each key gets its own salt with the high bit set.
-                let mut salts = [0u8; 4];
-                rng(&mut salts);
-                let salt_recv = [salts[0] | 0x80, salts[1]];
-                let mut salt_send = [salts[2] | 0x80, salts[3]];
-                if salt_send == salt_recv {
-                    salt_send[1] ^= 1;
-                }
-                let auth = packet.authenticator();
-                let recv = radius::mppe::encrypt_key(
-                    keys.mppe_recv_key(),
-                    &client.secret,
-                    auth,
-                    salt_recv,
-                );
-                let send = radius::mppe::encrypt_key(
-                    keys.mppe_send_key(),
-                    &client.secret,
-                    auth,
-                    salt_send,
-                );
-                let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_RECV_KEY, &recv);
-                let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_SEND_KEY, &send);
-                for a in &grant.attributes {
-                    let r = match a.vendor {
-                        Some(v) => b.vendor_attr(v, a.typ, &a.value).map(|_| ()),
-                        None => b.attr(a.typ, &a.value).map(|_| ()),
-                    };
-                    if let Err(e) = r {
-                        warn!("granted attribute {} not sent: {e}", a.typ);
-                    }
-                }
-                self.stats.incr(Counter::AccessAccepts);
-                self.log_finished(
-                    "accept",
-                    None,
-                    &summary,
-                    packet,
-                    (from, client),
-                    now,
-                    &grant,
-                );
-                self.encode(packet, client, b)
-            }
-            Step::Reject {
-                eap,
-                reason,
-                summary,
-            } => {
-                self.stats.incr(Counter::AccessRejects);
-                self.stats.incr(reason.code);
-                self.log_finished(
-                    "reject",
-                    Some(&reason),
-                    &summary,
-                    packet,
-                    (from, client),
-                    now,
-                    &Grant::default(),
-                );
-                let mut b = PacketBuilder::new(Code::AccessReject, id);
-                b.eap_message(&eap);
-                if let Some(m) = self.cx.policy.reject_message(reason.code.as_str()) {
-                    let bytes = m.as_bytes();
-                    let _ = b.attr(attr::REPLY_MESSAGE, bytes.get(..253).unwrap_or(bytes));
-                }
-                self.encode(packet, client, b)
-            }
-        }
-    }
-
-    fn reject_unknown_state(
-        &self,
-        packet: &Packet<'_>,
-        client: &Client,
-        from: SocketAddr,
-        eap: &EapPacket<'_>,
-    ) -> Option<Vec<u8>> {
-        self.stats.incr(Counter::AccessRejects);
-        self.stats.incr(ReasonCode::UnknownState);
-        self.log_refusal(
-            from,
-            client,
-            packet,
-            ReasonCode::UnknownState,
-            "State never issued, expired or from another NAS",
-        );
-        self.reject_eap(packet, client, eap.identifier)
-    }
-
-    fn reject_eap(&self, packet: &Packet<'_>, client: &Client, eap_id: u8) -> Option<Vec<u8>> {
-        let mut b = PacketBuilder::new(Code::AccessReject, packet.identifier());
-        b.eap_message(&crate::eap::failure(eap_id));
-        self.encode(packet, client, b)
-    }
-
-    fn status_server(
-        &self,
-        packet: &Packet<'_>,
-        client: &Client,
-        from: SocketAddr,
-        now: Instant,
-        has_ma: bool,
-    ) -> Option<Vec<u8>> {
-        // RFC 5997 §3: Status-Server without a (valid) Message-Authenticator is discarded.
-        if !has_ma {
-            return self.drop_packet(
-                from,
-                now,
-                ReasonCode::StatusServerWithoutMessageAuthenticator,
-                "Status-Server must carry Message-Authenticator",
-            );
-        }
-        self.stats.incr(Counter::StatusServer);
-        self.encode(
-            packet,
-            client,
-            PacketBuilder::new(Code::AccessAccept, packet.identifier()),
-        )
-    }
-
-    fn encode(
-        &self,
-        packet: &Packet<'_>,
-        client: &Client,
-        mut b: PacketBuilder,
-    ) -> Option<Vec<u8>> {
-        b.copy_proxy_state(packet);
-        match b.encode_response(&client.secret, packet.authenticator()) {
-            Ok(bytes) => {
-                if tracing::enabled!(Level::DEBUG)
-                    && let Ok(p) = Packet::decode(&bytes)
-                {
-                    debug!("sending to {}:\n{}", client.name, self.describe(&p));
-                }
-                Some(bytes)
-            }
-            Err(e) => {
-                self.stats.incr(Counter::ReplyEncodeFailed);
-                warn!(client = %client.name, "reply not sent: {e}");
-                None
-            }
-        }
-    }
-
-    fn drop_packet(
+    pub(super) fn drop_packet(
         &self,
         from: SocketAddr,
         now: Instant,
@@ -759,7 +513,7 @@ impl Core {
         None
     }
 
-    fn log_refusal(
+    pub(super) fn log_refusal(
         &self,
         from: SocketAddr,
         client: &Client,
@@ -780,7 +534,7 @@ impl Core {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn log_finished(
+    pub(super) fn log_finished(
         &self,
         outcome: &'static str,
         reason: Option<&Reason>,
@@ -843,124 +597,6 @@ impl Core {
             }
         );
     }
-
-    /// `radiusd -X`-style dump of a packet, attributes named by the dictionary. Secrets and key
-    /// material are never printed.
-    pub fn describe(&self, packet: &Packet<'_>) -> String {
-        let mut out = format!(
-            "  {:?} id={} length={}",
-            packet.code(),
-            packet.identifier(),
-            packet.raw().len()
-        );
-        let mut eap_done = false;
-        for a in packet.attributes() {
-            if a.typ == attr::VENDOR_SPECIFIC {
-                let vendor = a
-                    .value
-                    .get(..4)
-                    .and_then(|v| <[u8; 4]>::try_from(v).ok())
-                    .map(u32::from_be_bytes);
-                let name = match vendor {
-                    Some(v) => {
-                        let sub = a.value.get(4).copied().unwrap_or(0);
-                        self.dictionary.name_of(Some(v), u32::from(sub))
-                    }
-                    None => "Vendor-Specific".into(),
-                };
-                let _ = write!(out, "\n    {name} = <{} octets>", a.value.len());
-                continue;
-            }
-            let name = self.dictionary.name_of(None, u32::from(a.typ));
-            let value = match a.typ {
-                attr::USER_PASSWORD | attr::MESSAGE_AUTHENTICATOR => "<redacted>".to_string(),
-                attr::EAP_MESSAGE => {
-                    // Described once, whole, at its first attribute.
-                    if eap_done {
-                        continue;
-                    }
-                    eap_done = true;
-                    let joined = packet.eap_message().unwrap_or_default();
-                    describe_eap(&joined, packet.count(attr::EAP_MESSAGE))
-                }
-                _ => self.format_value(&name, a.value),
-            };
-            let _ = write!(out, "\n    {name} = {value}");
-        }
-        out
-    }
-
-    fn format_value(&self, name: &str, value: &[u8]) -> String {
-        let def = self.dictionary.attribute(name);
-        match def.map(|d| &d.typ) {
-            Some(AttrType::Integer) if value.len() == 4 => {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(value);
-                let n = u32::from_be_bytes(b);
-                match self.dictionary.value_name(name, n) {
-                    Some(v) => v.to_string(),
-                    None => n.to_string(),
-                }
-            }
-            Some(AttrType::IpAddr) if value.len() == 4 => match <[u8; 4]>::try_from(value) {
-                Ok(a) => std::net::Ipv4Addr::from(a).to_string(),
-                Err(_) => format!("0x{}", hex(value)),
-            },
-            Some(AttrType::String) => format!("{:?}", String::from_utf8_lossy(value)),
-            _ => format!("0x{}", hex(value)),
-        }
-    }
-}
-
-/// One line for the whole EAP packet (joined from its EAP-Message attributes, RFC 3579 §3.1):
-/// code, Identifier, method, and for EAP-TLS the flags and sizes (RFC 5216 §3.1).
-fn describe_eap(value: &[u8], attributes: usize) -> String {
-    let p = match EapPacket::decode(value) {
-        Ok(p) => p,
-        Err(e) => return format!("<{} octets, malformed: {e}>", value.len()),
-    };
-    let mut out = format!("EAP-{:?} id={}", p.code, p.identifier);
-    match p.typ {
-        Some(EapType::Tls) => match crate::eap::TlsFrame::decode(p.type_data) {
-            Ok(f) => {
-                out.push_str(" EAP-TLS");
-                if f.flags.start {
-                    out.push_str(" Start");
-                }
-                if f.flags.length_included {
-                    let _ = write!(out, " L={}", f.message_length.unwrap_or(0));
-                }
-                if f.flags.more_fragments {
-                    out.push_str(" More");
-                }
-                if f.is_ack() {
-                    out.push_str(" (ACK)");
-                } else if !(f.flags.start && f.data.is_empty()) {
-                    let _ = write!(out, " data={}", f.data.len());
-                }
-            }
-            Err(e) => {
-                let _ = write!(out, " EAP-TLS malformed: {e}");
-            }
-        },
-        Some(EapType::Identity) => {
-            let _ = write!(out, " Identity {:?}", String::from_utf8_lossy(p.type_data));
-        }
-        Some(t) => {
-            let _ = write!(out, " type={}", u8::from(t));
-        }
-        None => {}
-    }
-    let _ = write!(
-        out,
-        " ({} octets in {attributes} attribute(s))",
-        value.len()
-    );
-    out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn text(v: Option<&[u8]>) -> String {

@@ -6,8 +6,12 @@
 
 pub mod clients;
 pub mod dedup;
+mod dump;
 pub mod events;
 pub mod handle;
+mod learned;
+mod ratelimit;
+mod replies;
 pub mod sessions;
 pub mod stats;
 
