@@ -5,3 +5,4 @@ pub mod checks;
 pub mod crl;
 pub(crate) mod facts;
 pub mod ocsp;
+pub mod pem;

@@ -40,7 +40,7 @@ pub fn client_config(
     key_file: &Path,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Arc<rustls::ClientConfig>, PeerError> {
-    let setup = |e: certradius::tls::TlsSetupError| PeerError::Setup(e.to_string());
+    let setup = |e: certradius::tls::PemError| PeerError::Setup(e.to_string());
     let mut roots = rustls::RootCertStore::empty();
     for c in certradius::tls::load_certs("ca", ca_file).map_err(setup)? {
         roots
