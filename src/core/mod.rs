@@ -12,7 +12,9 @@ pub mod handle;
 mod learned;
 mod ratelimit;
 mod replies;
+pub(crate) mod revocation;
 pub mod sessions;
+pub(crate) mod state_file;
 pub mod stats;
 
 pub use handle::{Core, Handled};

@@ -56,7 +56,7 @@ impl OcspClient {
             && let Some(v) = cache.get(&lookup.leaf, issuer, now)
         {
             core.stats.incr(Counter::OcspCacheHits);
-            return verdict_of(&v.status);
+            return crate::core::revocation::verdict_of(&v.status);
         }
         let url = match &lookup.url_override {
             Some(u) => u.clone(),
@@ -105,14 +105,7 @@ impl OcspClient {
                 return RevocationVerdict::Unavailable(format!("{url}: {e}"));
             }
         };
-        // A response with neither our nonce nor a nextUpdate could be a replay of any age:
-        // only trust it when it was produced just now.
-        if !verdict.nonce_echoed
-            && verdict.next_update.is_none()
-            && now
-                .duration_since(verdict.this_update)
-                .is_ok_and(|age| age > Duration::from_secs(300))
-        {
+        if crate::core::revocation::too_old_to_trust(&verdict, now) {
             return RevocationVerdict::Unavailable(format!(
                 "{url}: response without nonce or nextUpdate is older than 5 minutes"
             ));
@@ -121,18 +114,7 @@ impl OcspClient {
             cache.put(&lookup.leaf, issuer, &verdict, now);
         }
         debug!(%url, status = ?verdict.status, "OCSP answered in {:?}", started.elapsed());
-        verdict_of(&verdict.status)
-    }
-}
-
-fn verdict_of(status: &crate::x509::ocsp::CertStatus) -> RevocationVerdict {
-    match status {
-        crate::x509::ocsp::CertStatus::Good => RevocationVerdict::Good,
-        crate::x509::ocsp::CertStatus::Revoked { reason } => RevocationVerdict::Revoked(format!(
-            "revoked ({})",
-            reason.as_deref().unwrap_or("no reason given")
-        )),
-        crate::x509::ocsp::CertStatus::Unknown => RevocationVerdict::Unknown,
+        crate::core::revocation::verdict_of(&verdict.status)
     }
 }
 
@@ -190,8 +172,6 @@ fn os_rng(buf: &mut [u8]) {
     }
 }
 
-const STATE_KEY: &str = "message_authenticator_required";
-
 /// Reads the learned per-client state (clients on `require_message_authenticator = "auto"` that
 /// have sent a valid Message-Authenticator) so a restart does not reopen the BlastRADIUS window.
 pub fn load_state(core: &Core, path: &Path) {
@@ -203,11 +183,7 @@ pub fn load_state(core: &Core, path: &Path) {
             return;
         }
     };
-    let addresses: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix(STATE_KEY))
-        .map(|a| a.trim().to_string())
-        .collect();
+    let addresses = crate::core::state_file::parse(&text);
     let n = core.restore_learned(&addresses);
     if n > 0 {
         info!(
@@ -223,16 +199,7 @@ fn save_state(core: &Core, path: &Path) {
     if !dirty {
         return;
     }
-    let mut text = String::from(
-        "# certradius learned state: clients that sent a valid Message-Authenticator and must\n\
-         # from now on (require_message_authenticator = \"auto\"). Delete a line to forget one.\n",
-    );
-    for a in learned {
-        text.push_str(STATE_KEY);
-        text.push(' ');
-        text.push_str(&a);
-        text.push('\n');
-    }
+    let text = crate::core::state_file::render(&learned);
     let tmp = path.with_extension("tmp");
     let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = result {
@@ -256,31 +223,7 @@ pub struct Options {
 /// Reads the CRL files and logs their freshness (at start and every hour).
 pub fn report_crls(tls: &crate::config::TlsConfig) {
     if let Ok(crls) = crate::x509::crl::load(&tls.crl_file.paths()) {
-        report_freshness(&crls, tls);
-    }
-}
-
-/// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
-fn report_freshness(crls: &[crate::x509::crl::LoadedCrl], tls: &crate::config::TlsConfig) {
-    let warn_before = Duration::from_secs(tls.crl_expiry_warning_hours.saturating_mul(3600));
-    let now = wall_clock();
-    for crl in crls {
-        match crate::x509::crl::freshness(crl, now, warn_before) {
-            crate::x509::crl::Freshness::Fresh => {}
-            crate::x509::crl::Freshness::ExpiresSoon(left) => warn!(
-                file = %crl.file.display(),
-                issuer = %crl.issuer,
-                "CRL reaches its nextUpdate in {} hours: publish a new one, or certificates it covers will be refused",
-                left.as_secs() / 3600
-            ),
-            crate::x509::crl::Freshness::Expired(ago) => error!(
-                file = %crl.file.display(),
-                issuer = %crl.issuer,
-                allow_expired_crl = tls.allow_expired_crl,
-                "CRL is past its nextUpdate by {} hours",
-                ago.as_secs() / 3600
-            ),
-        }
+        crate::x509::crl::report_freshness(&crls, tls, wall_clock());
     }
 }
 
@@ -299,7 +242,7 @@ fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
                 crls = crls.len(),
                 revoked, "{why}: TLS configuration reloaded (new conversations use it)"
             );
-            report_freshness(&crls, tls);
+            crate::x509::crl::report_freshness(&crls, tls, wall_clock());
         }
         Err(e) => {
             core.stats.incr(Counter::TlsReloadFailed);

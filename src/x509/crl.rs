@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 use rustls::pki_types::CertificateRevocationListDer;
 use rustls::pki_types::pem::PemObject;
 
+use tracing::{error, warn};
+
 use crate::config::TlsConfig;
 
 /// One CRL as loaded, with what the operator needs to know about it.
@@ -110,4 +112,27 @@ pub fn fingerprint(files: &[PathBuf]) -> Fingerprint {
             (p.clone(), meta)
         })
         .collect()
+}
+
+/// Logs each CRL's freshness: a warning well before nextUpdate, an error once past it.
+pub fn report_freshness(crls: &[LoadedCrl], tls: &TlsConfig, now: SystemTime) {
+    let warn_before = Duration::from_secs(tls.crl_expiry_warning_hours.saturating_mul(3600));
+    for crl in crls {
+        match freshness(crl, now, warn_before) {
+            Freshness::Fresh => {}
+            Freshness::ExpiresSoon(left) => warn!(
+                file = %crl.file.display(),
+                issuer = %crl.issuer,
+                "CRL reaches its nextUpdate in {} hours: publish a new one, or certificates it covers will be refused",
+                left.as_secs() / 3600
+            ),
+            Freshness::Expired(ago) => error!(
+                file = %crl.file.display(),
+                issuer = %crl.issuer,
+                allow_expired_crl = tls.allow_expired_crl,
+                "CRL is past its nextUpdate by {} hours",
+                ago.as_secs() / 3600
+            ),
+        }
+    }
 }
