@@ -135,7 +135,8 @@ fn load(path: Option<&Path>) -> Result<Loaded, String> {
         Some(p) => Dictionary::load(p).map_err(|e| format!("server.dictionary: {e}"))?,
         None => Dictionary::embedded(),
     };
-    let rules = RulePolicy::build(&config.identity, &config.authorize, &dictionary)?;
+    let rules = RulePolicy::build(&config.identity, &config.authorize, &dictionary)
+        .map_err(|e| e.to_string())?;
     let policy = Checked {
         checks: certradius::x509::checks::CertChecks::from_config(&config.tls),
         inner: rules,
@@ -224,18 +225,12 @@ fn serve(path: Option<&Path>) -> ExitCode {
         }
     };
     let addrs = loaded.config.server.listen.clone();
-    let core = match Core::new(
+    let core = Arc::new(Core::new(
         &loaded.config,
         loaded.tls,
         Arc::new(loaded.policy),
         loaded.dictionary,
-    ) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("certradius: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    ));
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if loaded.config.server.threads > 0 {

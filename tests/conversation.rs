@@ -37,7 +37,7 @@ fn core(pki: &Path, fragment_size: usize, extra: &str) -> Core {
     );
     let cfg = Config::load_with_env(Some(&path), false).unwrap();
     let tls = certradius::tls::server_config(&cfg.tls).unwrap();
-    Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded()).unwrap()
+    Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded())
 }
 
 fn counter_rng() -> impl FnMut(&mut [u8]) {

@@ -62,7 +62,7 @@ fn authenticate(
 fn core_with(cfg_path: &Path) -> (Core, Config) {
     let cfg = Config::load_with_env(Some(cfg_path), false).unwrap();
     let tls = certradius::tls::server_config(&cfg.tls).unwrap();
-    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded()).unwrap();
+    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
     (core, cfg)
 }
 

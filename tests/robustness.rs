@@ -33,7 +33,7 @@ fn core(pki: &Path, extra: &str) -> Core {
     let path = common::write_config(dir.path(), pki, "c", "", extra);
     let cfg = Config::load_with_env(Some(&path), false).unwrap();
     let tls = certradius::tls::server_config(&cfg.tls).unwrap();
-    Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded()).unwrap()
+    Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded())
 }
 
 /// Sends one EAP payload through a NAS; returns the verified reply, or None if discarded.
@@ -349,7 +349,7 @@ fn per_client_session_bound() {
     std::fs::write(&path, text).unwrap();
     let cfg = Config::load_with_env(Some(&path), false).unwrap();
     let tls = certradius::tls::server_config(&cfg.tls).unwrap();
-    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded()).unwrap();
+    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
     let now = Instant::now();
     for _ in 0..10 {
         started(&core, now);

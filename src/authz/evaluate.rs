@@ -96,10 +96,10 @@ impl Policy for RulePolicy {
         let cert = if self.needs_certificate {
             match cert_facts(peer.leaf_der()) {
                 Ok(c) => c,
-                Err(detail) => {
+                Err(e) => {
                     return Decision::Reject {
                         reason: ReasonCode::CertUnparsable,
-                        detail,
+                        detail: e.to_string(),
                     };
                 }
             }

@@ -140,6 +140,12 @@ pub(super) struct Rule {
     pub(super) action: Action,
 }
 
+/// `[identity]` or `[authorize]` does not compile; the message starts with the key
+/// (`authorize.rule[2].reply.Tunnel-Typo: unknown attribute (not in the dictionary)`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(String);
+
 /// The compiled `[identity]` and `[authorize]` sections.
 #[derive(Debug, Clone)]
 pub struct RulePolicy {
@@ -155,6 +161,14 @@ impl RulePolicy {
     /// Compiles the configuration against the dictionary. Every error names its key, e.g.
     /// `authorize.rule[2].reply.Tunnel-Typo: unknown attribute (not in the dictionary)`.
     pub fn build(
+        identity: &IdentityConfig,
+        authz: &AuthorizeConfig,
+        dict: &Dictionary,
+    ) -> Result<RulePolicy, PolicyError> {
+        Self::compile(identity, authz, dict).map_err(PolicyError)
+    }
+
+    fn compile(
         identity: &IdentityConfig,
         authz: &AuthorizeConfig,
         dict: &Dictionary,
@@ -528,7 +542,7 @@ Filter-Id = "staff"
 
     fn build(text: &str) -> Result<RulePolicy, String> {
         let w = parse(text)?;
-        RulePolicy::build(&w.identity, &w.authorize, dict())
+        RulePolicy::build(&w.identity, &w.authorize, dict()).map_err(|e| e.to_string())
     }
 
     fn policy(text: &str) -> RulePolicy {

@@ -78,8 +78,8 @@ impl Core {
         tls: crate::tls::TlsSetup,
         policy: Arc<dyn Policy>,
         dictionary: Dictionary,
-    ) -> Result<Core, String> {
-        Ok(Core {
+    ) -> Core {
+        Core {
             clients: Clients::new(&config.clients),
             sessions: Mutex::new(SessionTable::new(config.eap.max_sessions)),
             dedup: Mutex::new(Dedup::new(
@@ -102,7 +102,7 @@ impl Core {
             strangers: SourceLimiter::new(config.server.bad_packet_rate_per_source),
             learned_dirty: AtomicBool::new(false),
             observers: RwLock::new(Vec::new()),
-        })
+        }
     }
 
     /// Puts a rebuilt TLS configuration (new CRLs, renewed certificate) in force for new

@@ -8,6 +8,33 @@ use std::net::IpAddr;
 use super::dictionary::{AttrType, AttributeDef, Dictionary};
 use crate::config::Scalar;
 
+/// Why a configured value cannot be sent as the attribute's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("{0} is negative")]
+    Negative(i64),
+    #[error("{text:?} is neither a number nor a VALUE name of {attribute} in the dictionary")]
+    NotANumber { text: String, attribute: String },
+    #[error("{value} is larger than {max}")]
+    TooLarge { value: u64, max: u64 },
+    #[error("an empty value is not sent (RFC 2865 §5)")]
+    Empty,
+    #[error("{0:?} is not an IP address")]
+    NotAnAddress(String),
+    #[error("an IPv4 address is needed")]
+    NeedIpv4,
+    #[error("an IPv6 address is needed")]
+    NeedIpv6,
+    #[error("attributes of type {0} cannot be set by rules")]
+    UnsupportedType(String),
+    #[error("0x{0}: odd number of hex digits")]
+    OddHex(String),
+    #[error("0x{0}: not hex")]
+    NotHex(String),
+    #[error(transparent)]
+    Range(#[from] std::num::TryFromIntError),
+}
+
 /// Highest RFC 2868 tag.
 pub(crate) const MAX_TAG: u8 = 0x1F;
 
@@ -17,26 +44,27 @@ pub(crate) fn encode_value(
     value: &Scalar,
     tag: u8,
     dict: &Dictionary,
-) -> Result<Vec<u8>, String> {
-    let number = |max: u64| -> Result<u64, String> {
+) -> Result<Vec<u8>, ValueError> {
+    let number = |max: u64| -> Result<u64, ValueError> {
         let n = match value {
-            Scalar::Int(i) => u64::try_from(*i).map_err(|_| format!("{i} is negative"))?,
+            Scalar::Int(i) => u64::try_from(*i).map_err(|_| ValueError::Negative(*i))?,
             Scalar::Text(t) => match dict.value(&def.name, t) {
                 Some(v) => u64::from(v),
-                None => t.trim().parse::<u64>().map_err(|_| {
-                    format!(
-                        "{t:?} is neither a number nor a VALUE name of {} in the dictionary",
-                        def.name
-                    )
-                })?,
+                None => t
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| ValueError::NotANumber {
+                        text: t.clone(),
+                        attribute: def.name.clone(),
+                    })?,
             },
         };
         if n > max {
-            return Err(format!("{n} is larger than {max}"));
+            return Err(ValueError::TooLarge { value: n, max });
         }
         Ok(n)
     };
-    let text = || -> Result<Vec<u8>, String> {
+    let text = || -> Result<Vec<u8>, ValueError> {
         let bytes = match (value, &def.typ) {
             (Scalar::Text(t), AttrType::Octets) if t.starts_with("0x") || t.starts_with("0X") => {
                 decode_hex(t.get(2..).unwrap_or_default())?
@@ -44,34 +72,30 @@ pub(crate) fn encode_value(
             _ => value.text().into_bytes(),
         };
         if bytes.is_empty() {
-            return Err("an empty value is not sent (RFC 2865 §5)".into());
+            return Err(ValueError::Empty);
         }
         Ok(bytes)
     };
-    let address = |t: &str| -> Result<IpAddr, String> {
+    let address = |t: &str| -> Result<IpAddr, ValueError> {
         t.trim()
             .parse::<IpAddr>()
-            .map_err(|_| format!("{t:?} is not an IP address"))
+            .map_err(|_| ValueError::NotAnAddress(t.to_string()))
     };
     let out = match &def.typ {
         AttrType::Integer | AttrType::Date if def.has_tag => {
             // RFC 2868 §3.1: Tag octet, then a 3-octet value.
-            let [_, a, b, c] = u32::try_from(number(0x00FF_FFFF)?)
-                .map_err(|e| e.to_string())?
-                .to_be_bytes();
+            let [_, a, b, c] = u32::try_from(number(0x00FF_FFFF)?)?.to_be_bytes();
             vec![tag, a, b, c]
         }
-        AttrType::Integer | AttrType::Date => u32::try_from(number(u64::from(u32::MAX))?)
-            .map_err(|e| e.to_string())?
+        AttrType::Integer | AttrType::Date => u32::try_from(number(u64::from(u32::MAX))?)?
             .to_be_bytes()
             .to_vec(),
         AttrType::Integer64 => number(u64::MAX)?.to_be_bytes().to_vec(),
-        AttrType::Short => u16::try_from(number(u64::from(u16::MAX))?)
-            .map_err(|e| e.to_string())?
+        AttrType::Short => u16::try_from(number(u64::from(u16::MAX))?)?
             .to_be_bytes()
             .to_vec(),
         AttrType::Byte => {
-            vec![u8::try_from(number(u64::from(u8::MAX))?).map_err(|e| e.to_string())?]
+            vec![u8::try_from(number(u64::from(u8::MAX))?)?]
         }
         AttrType::String | AttrType::Octets if def.has_tag => {
             let bytes = text()?;
@@ -87,24 +111,22 @@ pub(crate) fn encode_value(
         AttrType::String | AttrType::Octets => text()?,
         AttrType::IpAddr => match address(&value.text())? {
             IpAddr::V4(a) => a.octets().to_vec(),
-            IpAddr::V6(_) => return Err("an IPv4 address is needed".into()),
+            IpAddr::V6(_) => return Err(ValueError::NeedIpv4),
         },
         AttrType::Ipv6Addr => match address(&value.text())? {
             IpAddr::V6(a) => a.octets().to_vec(),
-            IpAddr::V4(_) => return Err("an IPv6 address is needed".into()),
+            IpAddr::V4(_) => return Err(ValueError::NeedIpv6),
         },
         other => {
-            return Err(format!(
-                "attributes of type {other:?} cannot be set by rules"
-            ));
+            return Err(ValueError::UnsupportedType(format!("{other:?}")));
         }
     };
     Ok(out)
 }
 
-pub(crate) fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_hex(s: &str) -> Result<Vec<u8>, ValueError> {
     if !s.len().is_multiple_of(2) {
-        return Err(format!("0x{s}: odd number of hex digits"));
+        return Err(ValueError::OddHex(s.to_string()));
     }
     s.as_bytes()
         .chunks(2)
@@ -112,7 +134,7 @@ pub(crate) fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
             std::str::from_utf8(pair)
                 .ok()
                 .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| format!("0x{s}: not hex"))
+                .ok_or_else(|| ValueError::NotHex(s.to_string()))
         })
         .collect()
 }

@@ -59,7 +59,35 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-fn make_key(raw: &[u8]) -> Result<TicketKey, String> {
+/// A ticket key file that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TicketKeyError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: expected 64 hex digits (a 32-octet key)", path.display())]
+    BadLine {
+        path: std::path::PathBuf,
+        line: usize,
+    },
+    #[error("not a 32-octet key")]
+    BadKey,
+    #[error("{}: no key in the file", path.display())]
+    Empty { path: std::path::PathBuf },
+    #[error("the OS random number generator failed")]
+    Rng,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TicketKeyError + '_ {
+    move |source| TicketKeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn make_key(raw: &[u8]) -> Result<TicketKey, TicketKeyError> {
     let digest = ring::digest::digest(&ring::digest::SHA256, raw);
     let mut id = [0u8; KEY_ID_LEN];
     id.copy_from_slice(
@@ -68,7 +96,7 @@ fn make_key(raw: &[u8]) -> Result<TicketKey, String> {
             .get(..KEY_ID_LEN)
             .unwrap_or(&[0; KEY_ID_LEN]),
     );
-    let key = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| "not a 32-octet key".to_string())?;
+    let key = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| TicketKeyError::BadKey)?;
     Ok(TicketKey {
         id,
         key: LessSafeKey::new(key),
@@ -90,25 +118,24 @@ fn parse_hex(line: &str) -> Option<Vec<u8>> {
 
 impl Ticketer {
     /// Keys from a ticket key file.
-    pub fn from_file(path: &Path, lifetime_secs: u32) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn from_file(path: &Path, lifetime_secs: u32) -> Result<Self, TicketKeyError> {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
         let mut keys = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let raw = parse_hex(line).ok_or_else(|| {
-                format!(
-                    "{}:{}: expected 64 hex digits (a 32-octet key)",
-                    path.display(),
-                    n + 1
-                )
+            let raw = parse_hex(line).ok_or_else(|| TicketKeyError::BadLine {
+                path: path.to_path_buf(),
+                line: n + 1,
             })?;
             keys.push(make_key(&raw)?);
         }
         if keys.is_empty() {
-            return Err(format!("{}: no key in the file", path.display()));
+            return Err(TicketKeyError::Empty {
+                path: path.to_path_buf(),
+            });
         }
         Ok(Ticketer {
             keys,
@@ -250,7 +277,7 @@ impl rustls::server::ProducesTickets for StatefulOnly {
 
 /// Writes a new random key at the top of `path`, keeping at most `keep` previous keys: the
 /// rotation step for a pool sharing the file.
-pub fn rotate_key_file(path: &Path, keep: usize) -> Result<usize, String> {
+pub fn rotate_key_file(path: &Path, keep: usize) -> Result<usize, TicketKeyError> {
     let old: Vec<String> = match std::fs::read_to_string(path) {
         Ok(t) => t
             .lines()
@@ -259,12 +286,12 @@ pub fn rotate_key_file(path: &Path, keep: usize) -> Result<usize, String> {
             .map(str::to_string)
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(io_err(path)(e)),
     };
     let mut raw = [0u8; KEY_LEN];
     SystemRandom::new()
         .fill(&mut raw)
-        .map_err(|_| "the OS random number generator failed".to_string())?;
+        .map_err(|_| TicketKeyError::Rng)?;
     let new: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let mut text = String::from(
         "# certradius TLS session ticket keys: the first seals new tickets, all open them.\n\
@@ -286,11 +313,10 @@ pub fn rotate_key_file(path: &Path, keep: usize) -> Result<usize, String> {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        f.write_all(text.as_bytes())
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            .map_err(io_err(&tmp))?;
+        f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
     Ok(1 + old.len().min(keep))
 }
 
@@ -372,6 +398,11 @@ mod tests {
             0o600
         );
         std::fs::write(&path, "nothex\n").unwrap();
-        assert!(Ticketer::from_file(&path, 60).unwrap_err().contains(":1:"));
+        assert!(
+            Ticketer::from_file(&path, 60)
+                .unwrap_err()
+                .to_string()
+                .contains(":1:")
+        );
     }
 }

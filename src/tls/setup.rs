@@ -120,10 +120,10 @@ pub fn resumption_from_config(cfg: &TlsConfig) -> Result<Option<Resumption>, Tls
     }
     let ticketer: Arc<dyn rustls::server::ProducesTickets> = match &cfg.ticket_key_file {
         Some(path) => Arc::new(
-            Ticketer::from_file(path, cfg.session_lifetime_secs).map_err(|message| {
+            Ticketer::from_file(path, cfg.session_lifetime_secs).map_err(|e| {
                 TlsSetupError::Invalid {
                     key: "tls.ticket_key_file",
-                    message,
+                    message: e.to_string(),
                 }
             })?,
         ),
@@ -184,9 +184,9 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
     let scope = cfg.crl_scope();
     let mut crl_until = None;
     if scope != CrlScope::None {
-        let crls = crl::load(&cfg.crl_file.paths()).map_err(|message| TlsSetupError::Invalid {
+        let crls = crl::load(&cfg.crl_file.paths()).map_err(|e| TlsSetupError::Invalid {
             key: "tls.crl_file",
-            message,
+            message: e.to_string(),
         })?;
         if !cfg.allow_expired_crl {
             crl_until = crls

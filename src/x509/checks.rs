@@ -107,7 +107,8 @@ mod tests {
     use super::*;
 
     fn peer(dir: &std::path::Path, name: &str) -> Vec<u8> {
-        let chain = crate::tls::load_certs("t", &dir.join(format!("client-{name}.pem"))).unwrap();
+        let chain =
+            crate::x509::pem::load_certs("t", &dir.join(format!("client-{name}.pem"))).unwrap();
         chain[0].to_vec()
     }
 

@@ -27,25 +27,36 @@ pub struct LoadedCrl {
     pub next_update: Option<SystemTime>,
 }
 
+/// A CRL file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("tls.crl_file: {}: {message}", path.display())]
+pub struct CrlError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+fn crl_err(path: &Path, message: impl std::fmt::Display) -> CrlError {
+    CrlError {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
 /// Reads every CRL of every configured file. A file with no CRL in it is an error: a typo must
 /// not silently turn revocation checking off.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<LoadedCrl>, String> {
+pub fn load(paths: &[PathBuf]) -> Result<Vec<LoadedCrl>, CrlError> {
     let mut out = Vec::new();
     for path in paths {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("tls.crl_file: {}: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|e| crl_err(path, e))?;
         let ders: Vec<CertificateRevocationListDer<'static>> = if bytes.starts_with(b"-----") {
             CertificateRevocationListDer::pem_slice_iter(&bytes)
                 .collect::<Result<_, _>>()
-                .map_err(|e| format!("tls.crl_file: {}: bad PEM: {e}", path.display()))?
+                .map_err(|e| crl_err(path, format!("bad PEM: {e}")))?
         } else {
             vec![CertificateRevocationListDer::from(bytes)]
         };
         if ders.is_empty() {
-            return Err(format!(
-                "tls.crl_file: {}: no X509 CRL in the file",
-                path.display()
-            ));
+            return Err(crl_err(path, "no X509 CRL in the file"));
         }
         for der in ders {
             out.push(describe(der, path)?);
@@ -54,9 +65,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<LoadedCrl>, String> {
     Ok(out)
 }
 
-fn describe(der: CertificateRevocationListDer<'static>, path: &Path) -> Result<LoadedCrl, String> {
+fn describe(
+    der: CertificateRevocationListDer<'static>,
+    path: &Path,
+) -> Result<LoadedCrl, CrlError> {
     let (_, crl) = x509_parser::parse_x509_crl(der.as_ref())
-        .map_err(|e| format!("tls.crl_file: {}: not a CRL: {e}", path.display()))?;
+        .map_err(|e| crl_err(path, format!("not a CRL: {e}")))?;
     let next_update = crl.next_update().and_then(|t| {
         let secs = u64::try_from(t.timestamp()).ok()?;
         SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))

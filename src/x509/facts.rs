@@ -6,6 +6,18 @@
 use x509_parser::asn1_rs::{Any, Class, FromDer, Tag};
 use x509_parser::prelude::{GeneralName, ParsedExtension, X509Certificate, X509Name};
 
+/// Why the fields of a certificate could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FactsError {
+    #[error("leaf certificate does not parse: {0}")]
+    Parse(String),
+    /// Also more than one subjectAltName extension (RFC 5280 §4.2).
+    #[error("subjectAltName: {0}")]
+    SubjectAltName(String),
+    #[error("subjectAltName UPN otherName: {0}")]
+    Upn(String),
+}
+
 /// Microsoft UPN otherName type-id (szOID_NT_PRINCIPAL_NAME).
 pub(crate) const UPN_OID: &str = "1.3.6.1.4.1.311.20.2.3";
 
@@ -23,9 +35,9 @@ pub(crate) struct CertFacts {
     pub(crate) policy_oids: Vec<String>,
 }
 
-pub(crate) fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("leaf certificate does not parse: {e}"))?;
+pub(crate) fn cert_facts(der: &[u8]) -> Result<CertFacts, FactsError> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| FactsError::Parse(e.to_string()))?;
     let mut facts = CertFacts {
         subject_cn: dn_values(cert.subject(), Dn::Cn),
         subject_o: dn_values(cert.subject(), Dn::O),
@@ -40,12 +52,12 @@ pub(crate) fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
 pub(crate) fn read_extensions(
     cert: &X509Certificate<'_>,
     facts: &mut CertFacts,
-) -> Result<(), String> {
+) -> Result<(), FactsError> {
     // More than one subjectAltName extension is invalid (RFC 5280 §4.2); refuse rather than
     // pick one.
     let san = cert
         .subject_alternative_name()
-        .map_err(|e| format!("subjectAltName: {e}"))?;
+        .map_err(|e| FactsError::SubjectAltName(e.to_string()))?;
     for name in san.iter().flat_map(|s| s.value.general_names.iter()) {
         match name {
             GeneralName::RFC822Name(v) => facts.san_email.push((*v).to_string()),
@@ -69,8 +81,8 @@ pub(crate) fn read_extensions(
 
 /// The UPN otherName value: `[0] EXPLICIT UTF8String` (x509-parser hands us the bytes after the
 /// type-id OID).
-pub(crate) fn decode_upn(value: &[u8]) -> Result<String, String> {
-    let bad = |what: &str| format!("subjectAltName UPN otherName: {what}");
+pub(crate) fn decode_upn(value: &[u8]) -> Result<String, FactsError> {
+    let bad = |what: &str| FactsError::Upn(what.to_string());
     let (rest, explicit) = Any::from_der(value).map_err(|e| bad(&e.to_string()))?;
     if !rest.is_empty() || explicit.class() != Class::ContextSpecific || explicit.tag() != Tag(0) {
         return Err(bad("value is not a single [0] EXPLICIT element"));

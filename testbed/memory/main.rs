@@ -76,7 +76,7 @@ fn main() {
     std::fs::write(&cfg_path, cfg_text).unwrap();
     let cfg = Config::load_with_env(Some(&cfg_path), false).unwrap();
     let tls = certradius::tls::server_config(&cfg.tls).unwrap();
-    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded()).unwrap();
+    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = if version == "1.2" {
         vec![&rustls::version::TLS12]
     } else {

@@ -466,7 +466,7 @@ max_fragments = 32
         let _ = std::fs::remove_file(&path);
         let cfg = cfg?;
         let tls = certradius::tls::server_config(&cfg.tls).map_err(|e| e.to_string())?;
-        let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded())?;
+        let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
         let client = |version: &'static rustls::SupportedProtocolVersion, cert: &str| {
             crate::peer::client_config(
                 &pki.join("ca.pem"),
