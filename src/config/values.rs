@@ -83,60 +83,52 @@ impl fmt::Display for TlsVersion {
     }
 }
 
-/// `tls.check_crl`: which certificates of the chain are checked against CRLs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrlScope {
-    Chain,
-    Leaf,
-    None,
-}
-
-impl FromStr for CrlScope {
-    type Err = ValueError;
-    fn from_str(v: &str) -> Result<Self, ValueError> {
-        match v {
-            "chain" => Ok(CrlScope::Chain),
-            "leaf" => Ok(CrlScope::Leaf),
-            "none" => Ok(CrlScope::None),
-            other => Err(ValueError(format!(
-                "{other:?}: expected \"chain\", \"leaf\" or \"none\""
-            ))),
+/// A configuration keyword enum: parsed from exactly these spellings, with an error listing them.
+macro_rules! keyword_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
         }
-    }
-}
 
-impl<'de> Deserialize<'de> for CrlScope {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        via_str(d)
-    }
-}
-
-/// `ocsp.mode`: who decides when the OCSP responder cannot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OcspMode {
-    /// The responder decides.
-    #[default]
-    Ocsp,
-    /// When the responder is unavailable, the CRL check (tls.crl_file) decides.
-    OcspThenCrl,
-}
-
-impl FromStr for OcspMode {
-    type Err = ValueError;
-    fn from_str(v: &str) -> Result<Self, ValueError> {
-        match v {
-            "ocsp" => Ok(OcspMode::Ocsp),
-            "ocsp_then_crl" => Ok(OcspMode::OcspThenCrl),
-            other => Err(ValueError(format!(
-                "{other:?}: expected \"ocsp\" or \"ocsp_then_crl\""
-            ))),
+        impl FromStr for $name {
+            type Err = ValueError;
+            fn from_str(v: &str) -> Result<Self, ValueError> {
+                match v {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(ValueError(format!(
+                        "{other:?}: expected {}",
+                        [$(concat!("\"", $text, "\"")),*].join(", ")
+                    ))),
+                }
+            }
         }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                via_str(d)
+            }
+        }
+    };
+}
+
+keyword_enum! {
+    /// `tls.check_crl`: which certificates of the chain are checked against CRLs.
+    CrlScope {
+        Chain = "chain",
+        Leaf = "leaf",
+        None = "none",
     }
 }
 
-impl<'de> Deserialize<'de> for OcspMode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        via_str(d)
+keyword_enum! {
+    /// `ocsp.mode`: who decides when the OCSP responder cannot.
+    OcspMode {
+        /// The responder decides.
+        Ocsp = "ocsp",
+        /// When the responder is unavailable, the CRL check (tls.crl_file) decides.
+        OcspThenCrl = "ocsp_then_crl",
     }
 }
 
