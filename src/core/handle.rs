@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{Level, debug, info, warn};
 
-use crate::authz::{Grant, Policy, RequestInfo};
+use crate::authz::{Policy, RequestInfo};
 use crate::config::Config;
 use crate::core::clients::{Client, Clients};
 use crate::core::dedup::{Dedup, Seen};
-use crate::core::events::{AuthEvent, Observers};
+use crate::core::events::Observers;
 use crate::core::ratelimit::SourceLimiter;
 use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
 use crate::core::stats::Counter;
@@ -32,8 +32,7 @@ use crate::radius::dictionary::Dictionary;
 use crate::radius::{self, Code, Packet, PacketBuilder, attr};
 use crate::reason::ReasonCode;
 use crate::session::{
-    Now, OcspPolicy, Reason, RevocationLookup, RevocationVerdict, Session, SessionContext, Step,
-    Summary,
+    Now, OcspPolicy, RevocationLookup, RevocationVerdict, Session, SessionContext, Step,
 };
 
 /// What [`Core::handle`] asks of the shell.
@@ -123,14 +122,6 @@ impl Core {
     pub fn set_observers(&self, observers: Observers) {
         if let Ok(mut o) = self.observers.write() {
             *o = observers;
-        }
-    }
-
-    fn notify(&self, event: &AuthEvent<'_>) {
-        if let Ok(observers) = self.observers.read() {
-            for o in observers.iter() {
-                o.finished(event);
-            }
         }
     }
 
@@ -468,7 +459,7 @@ impl Core {
                     if let Some(n) = self.stats.should_log(name, Some(from.ip()), now) {
                         warn!(client = %client.name, suppressed = n, "refusing a new conversation: {what}");
                     }
-                    self.notify(&refusal_event(from, client, packet, name, what));
+                    self.notify(&super::log::refusal_event(from, client, packet, name, what));
                     return self.reject_eap(packet, client, eap.identifier);
                 }
                 let (session, step) = match Session::start(&eap, &self.cx, now) {
@@ -496,113 +487,6 @@ impl Core {
             }
         };
         self.reply_for(step, key, packet, client, from, now, rng)
-    }
-
-    pub(super) fn drop_packet(
-        &self,
-        from: SocketAddr,
-        now: Instant,
-        reason: ReasonCode,
-        detail: &str,
-    ) -> Option<Vec<u8>> {
-        self.stats.incr(Counter::PacketsDropped);
-        self.stats.incr(reason);
-        if let Some(suppressed) = self.stats.should_log(reason, Some(from.ip()), now) {
-            warn!(%from, reason = %reason, suppressed, "packet dropped: {detail}");
-        }
-        None
-    }
-
-    pub(super) fn log_refusal(
-        &self,
-        from: SocketAddr,
-        client: &Client,
-        packet: &Packet<'_>,
-        reason: ReasonCode,
-        detail: &str,
-    ) {
-        self.notify(&refusal_event(from, client, packet, reason, detail));
-        info!(
-            outcome = %"reject",
-            reason = %reason,
-            detail,
-            nas = %from.ip(),
-            calling_station_id = %text(packet.first(attr::CALLING_STATION_ID)),
-            user_name = %text(packet.first(attr::USER_NAME)),
-            "authentication refused: Access-Reject"
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn log_finished(
-        &self,
-        outcome: &'static str,
-        reason: Option<&Reason>,
-        summary: &Summary,
-        packet: &Packet<'_>,
-        (from, client): (SocketAddr, &Client),
-        now: Instant,
-        grant: &Grant,
-    ) {
-        let rule = grant.rule.as_deref();
-        let duration = now.saturating_duration_since(summary.started);
-        self.notify(&AuthEvent {
-            outcome,
-            reason: reason.map(|r| r.code.as_str()),
-            detail: reason.map(|r| r.detail.as_str()).unwrap_or(""),
-            identity: summary.identity.as_bytes(),
-            user_name: packet.first(attr::USER_NAME),
-            nas_name: &client.name,
-            nas_addr: from.ip(),
-            calling_station_id: packet.first(attr::CALLING_STATION_ID),
-            called_station_id: packet.first(attr::CALLED_STATION_ID),
-            tls_version: summary.tls_version,
-            cipher_suite: &summary.cipher_suite,
-            serial: summary.peer.as_ref().map(|p| p.serial.as_str()),
-            subject: summary.peer.as_ref().map(|p| p.subject.as_str()),
-            issuer: summary.peer.as_ref().map(|p| p.issuer.as_str()),
-            resumed: summary.resumed,
-            round_trips: summary.round_trips,
-            duration,
-            rule,
-            granted: &grant.attributes,
-            class: None,
-        });
-        let (subject, issuer, serial) = match &summary.peer {
-            Some(p) => (p.subject.as_str(), p.issuer.as_str(), p.serial.as_str()),
-            None => ("-", "-", "-"),
-        };
-        let duration_ms = duration.as_secs_f64() * 1000.0;
-        info!(
-            %outcome,
-            reason = %reason.map_or("-", |r| r.code.as_str()),
-            detail = reason.map(|r| r.detail.as_str()).unwrap_or(""),
-            identity = %summary.identity,
-            subject,
-            issuer,
-            serial,
-            nas = %from.ip(),
-            calling_station_id = %text(packet.first(attr::CALLING_STATION_ID)),
-            tls_version = %summary.tls_version,
-            cipher_suite = %summary.cipher_suite,
-            round_trips = summary.round_trips,
-            resumed = summary.resumed,
-            duration_ms = format_args!("{duration_ms:.1}"),
-            rule = %rule.unwrap_or("-"),
-            "authentication finished: {}",
-            if outcome == "accept" {
-                "Access-Accept"
-            } else {
-                "Access-Reject"
-            }
-        );
-    }
-}
-
-fn text(v: Option<&[u8]>) -> String {
-    match v {
-        Some(v) => String::from_utf8_lossy(v).into_owned(),
-        None => "-".into(),
     }
 }
 
@@ -634,36 +518,4 @@ fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
         soft_fail: o.soft_fail,
         crl_fallback: o.mode == crate::config::OcspMode::OcspThenCrl && crl_configured,
     })
-}
-
-/// The event for a request refused before any TLS handshake finished.
-fn refusal_event<'a>(
-    from: SocketAddr,
-    client: &'a Client,
-    packet: &'a Packet<'_>,
-    reason: ReasonCode,
-    detail: &'a str,
-) -> AuthEvent<'a> {
-    AuthEvent {
-        outcome: "reject",
-        reason: Some(reason.as_str()),
-        detail,
-        identity: b"",
-        user_name: packet.first(attr::USER_NAME),
-        nas_name: &client.name,
-        nas_addr: from.ip(),
-        calling_station_id: packet.first(attr::CALLING_STATION_ID),
-        called_station_id: packet.first(attr::CALLED_STATION_ID),
-        tls_version: "-",
-        cipher_suite: "",
-        serial: None,
-        subject: None,
-        issuer: None,
-        resumed: false,
-        round_trips: 0,
-        duration: std::time::Duration::ZERO,
-        rule: None,
-        granted: &[],
-        class: None,
-    }
 }

@@ -10,6 +10,7 @@ mod dump;
 pub mod events;
 pub mod handle;
 mod learned;
+mod log;
 mod ratelimit;
 mod replies;
 pub(crate) mod revocation;
