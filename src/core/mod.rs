@@ -4,8 +4,8 @@
 //! RADIUS (RFC 2865 §3, RFC 3579 §3.2), retransmissions (RFC 5080 §2.2.2), Status-Server
 //! (RFC 5997); the EAP-TLS conversation itself is `session/`.
 
-pub mod clients;
-pub mod dedup;
+pub(crate) mod clients;
+pub(crate) mod dedup;
 mod dump;
 pub mod events;
 pub mod handle;
@@ -14,7 +14,7 @@ mod log;
 mod ratelimit;
 mod replies;
 pub(crate) mod revocation;
-pub mod sessions;
+pub(crate) mod sessions;
 pub(crate) mod state_file;
 pub mod stats;
 

@@ -2,7 +2,7 @@
 //! (key usage, EKU, SAN), §5 and §6.3 CRLs, and RFC 6960 OCSP.
 
 pub mod checks;
-pub mod crl;
+pub(crate) mod crl;
 pub(crate) mod facts;
-pub mod ocsp;
+pub(crate) mod ocsp;
 pub mod pem;

@@ -70,8 +70,6 @@ pub enum OcspError {
     Http(String),
     #[error("OCSP responder did not answer in time")]
     Timeout,
-    #[error("certificate names no OCSP responder")]
-    NoResponder,
     /// What the caller handed over cannot be used: a leaf or issuer certificate that does not
     /// parse, a leaf not issued by that issuer, a nonce of the wrong size.
     #[error("cannot check OCSP: {0}")]
