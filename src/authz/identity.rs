@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::evaluate::Facts;
-use super::rules::{Field, IDENTITY_FIELDS};
+use super::rules::{Field, IDENTITY_FIELDS, PolicyError};
 use crate::config::IdentityConfig;
 
 /// Characters of the EAP identity quoted in a reject detail (it comes from the peer).
@@ -31,7 +31,7 @@ pub(crate) struct Binding {
     pub(crate) case_sensitive: bool,
 }
 
-pub(crate) fn build_binding(cfg: &IdentityConfig) -> Result<Option<Binding>, String> {
+pub(crate) fn build_binding(cfg: &IdentityConfig) -> Result<Option<Binding>, PolicyError> {
     let none = cfg.match_fields.len() == 1
         && cfg
             .match_fields
@@ -85,7 +85,10 @@ pub(crate) fn identity_field_list() -> String {
         .join(", ")
 }
 
-pub(crate) fn parse_template(text: &str, case_sensitive: bool) -> Result<Vec<Segment>, String> {
+pub(crate) fn parse_template(
+    text: &str,
+    case_sensitive: bool,
+) -> Result<Vec<Segment>, PolicyError> {
     let fold = |s: &str| {
         if case_sensitive {
             s.to_string()
@@ -126,7 +129,8 @@ pub(crate) fn parse_template(text: &str, case_sensitive: bool) -> Result<Vec<Seg
     if !segments.iter().any(|s| matches!(s, Segment::Field(_))) {
         return Err(format!(
             "{text:?} has no placeholder, so it would not bind the identity to the certificate"
-        ));
+        )
+        .into());
     }
     Ok(segments)
 }

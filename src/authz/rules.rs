@@ -146,6 +146,18 @@ pub(super) struct Rule {
 #[error("{0}")]
 pub struct PolicyError(String);
 
+impl From<String> for PolicyError {
+    fn from(message: String) -> Self {
+        PolicyError(message)
+    }
+}
+
+impl From<&str> for PolicyError {
+    fn from(message: &str) -> Self {
+        PolicyError(message.to_string())
+    }
+}
+
 /// The compiled `[identity]` and `[authorize]` sections.
 #[derive(Debug, Clone)]
 pub struct RulePolicy {
@@ -165,14 +177,6 @@ impl RulePolicy {
         authz: &AuthorizeConfig,
         dict: &Dictionary,
     ) -> Result<RulePolicy, PolicyError> {
-        Self::compile(identity, authz, dict).map_err(PolicyError)
-    }
-
-    fn compile(
-        identity: &IdentityConfig,
-        authz: &AuthorizeConfig,
-        dict: &Dictionary,
-    ) -> Result<RulePolicy, String> {
         let binding = build_binding(identity)?;
         let default_accept = match authz.default.as_deref().map(str::to_ascii_lowercase) {
             None => authz.rules.is_empty(),
@@ -181,7 +185,8 @@ impl RulePolicy {
             Some(d) => {
                 return Err(format!(
                     "authorize.default: {d:?} is neither \"accept\" nor \"reject\""
-                ));
+                )
+                .into());
             }
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(authz.rules.len());
@@ -191,7 +196,8 @@ impl RulePolicy {
                 return Err(format!(
                     "authorize.rule[{i}].name: {:?} is used by an earlier rule",
                     rule.name
-                ));
+                )
+                .into());
             }
             rules.push(rule);
         }
@@ -224,10 +230,10 @@ impl RulePolicy {
     }
 }
 
-fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, String> {
+fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, PolicyError> {
     let at = format!("authorize.rule[{i}]");
     if rc.name.trim().is_empty() {
-        return Err(format!("{at}.name: must not be empty"));
+        return Err(format!("{at}.name: must not be empty").into());
     }
     let mut conditions = Vec::with_capacity(rc.r#match.len());
     for (key, patterns) in &rc.r#match {
@@ -242,7 +248,7 @@ fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, Stri
             })?;
         let items = patterns.items();
         if items.is_empty() {
-            return Err(format!("{here}: an empty list matches nothing"));
+            return Err(format!("{here}: an empty list matches nothing").into());
         }
         conditions.push(build_condition(&here, field, items, dict)?);
     }
@@ -251,22 +257,21 @@ fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, Stri
         Some(a) if a == "accept" => false,
         Some(a) if a == "reject" => true,
         Some(a) => {
-            return Err(format!(
-                "{at}.action: {a:?} is neither \"accept\" nor \"reject\""
-            ));
+            return Err(format!("{at}.action: {a:?} is neither \"accept\" nor \"reject\"").into());
         }
     };
     let tag = rc.tag.unwrap_or(0);
     if tag > MAX_TAG {
-        return Err(format!(
-            "{at}.tag: {tag} is not an RFC 2868 tag (0 for none, or 1..=31)"
-        ));
+        return Err(
+            format!("{at}.tag: {tag} is not an RFC 2868 tag (0 for none, or 1..=31)").into(),
+        );
     }
     let action = if reject {
         if !rc.reply.is_empty() {
             return Err(format!(
                 "{at}.reply: a rule with action = \"reject\" sends no reply attributes"
-            ));
+            )
+            .into());
         }
         Action::Reject
     } else {
@@ -276,7 +281,7 @@ fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, Stri
             let here = format!("{at}.reply.{name}");
             let def = reply_attribute(&here, name, dict)?;
             if values.items().is_empty() {
-                return Err(format!("{here}: an empty list sends nothing"));
+                return Err(format!("{here}: an empty list sends nothing").into());
             }
             for v in values.items() {
                 let value = encode_value(def, v, tag, dict).map_err(|m| format!("{here}: {m}"))?;
@@ -289,7 +294,8 @@ fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, Stri
                     return Err(format!(
                         "{here}: the value is {} octets long, at most {max} fit in one attribute",
                         value.len()
-                    ));
+                    )
+                    .into());
                 }
                 octets += value.len() + if def.vendor.is_some() { 8 } else { 2 };
                 attributes.push(ReplyAttribute {
@@ -308,7 +314,8 @@ fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, Stri
             return Err(format!(
                 "{at}.reply: {octets} octets of attributes, more than the {MAX_RULE_REPLY_OCTETS} \
                  that leave room for the EAP and key attributes in the Access-Accept"
-            ));
+            )
+            .into());
         }
         Action::Accept(attributes)
     };
@@ -324,13 +331,14 @@ fn build_condition(
     field: Field,
     items: &[Scalar],
     dict: &Dictionary,
-) -> Result<Condition, String> {
+) -> Result<Condition, PolicyError> {
     match field {
         Field::NasAddress => items
             .iter()
             .map(|s| Cidr::parse(&s.text()).map_err(|m| format!("{here}: {m}")))
-            .collect::<Result<_, _>>()
-            .map(Condition::Nas),
+            .collect::<Result<_, String>>()
+            .map(Condition::Nas)
+            .map_err(PolicyError::from),
         Field::NasPortType => items
             .iter()
             .map(|s| match s {
@@ -343,8 +351,9 @@ fn build_condition(
                         format!("{here}: {t:?} is not a NAS-Port-Type VALUE name in the dictionary")
                     }),
             })
-            .collect::<Result<_, _>>()
-            .map(Condition::PortType),
+            .collect::<Result<_, String>>()
+            .map(Condition::PortType)
+            .map_err(PolicyError::from),
         Field::Serial => Ok(Condition::Text(
             field,
             items
@@ -364,7 +373,7 @@ fn reply_attribute<'d>(
     here: &str,
     name: &str,
     dict: &'d Dictionary,
-) -> Result<&'d AttributeDef, String> {
+) -> Result<&'d AttributeDef, PolicyError> {
     let def = dict
         .attribute(name)
         .ok_or_else(|| format!("{here}: unknown attribute (not in the dictionary)"))?;
@@ -380,14 +389,16 @@ fn reply_attribute<'d>(
         return Err(format!(
             "{here}: {} is set by the server and cannot be set by a rule",
             def.name
-        ));
+        )
+        .into());
     }
     // A hidden attribute (User-Password, Tunnel-Password, ...) would go out in clear text.
     if def.encrypt != 0 {
         return Err(format!(
             "{here}: {} must be encrypted on the wire, which rules do not support",
             def.name
-        ));
+        )
+        .into());
     }
     Ok(def)
 }
