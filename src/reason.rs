@@ -58,6 +58,8 @@ reason_codes! {
     EapIdentityInConversation = "eap_identity_in_conversation",
     EapUnexpectedMethod = "eap_unexpected_method",
     EapTlsMalformed = "eap_tls_malformed",
+    /// `eap.max_reassembly_bytes_total` is held by other conversations' fragments.
+    ReassemblyBudgetExceeded = "reassembly_budget_exceeded",
     EapTlsFragment = "eap_tls_fragment",
     EapTlsExpectedAck = "eap_tls_expected_ack",
     EapTlsUnexpectedData = "eap_tls_unexpected_data",

@@ -13,6 +13,9 @@ pub struct EapConfig {
     pub max_tls_message_size: usize,
     /// Most fragments one peer TLS message may be split into.
     pub max_fragments: u32,
+    /// Reassembly octets held by all conversations together; a fragment that would exceed it
+    /// refuses its conversation (`reassembly_budget_exceeded`).
+    pub max_reassembly_bytes_total: usize,
 }
 
 impl Default for EapConfig {
@@ -22,6 +25,7 @@ impl Default for EapConfig {
             max_sessions: 65536,
             max_tls_message_size: 65536,
             max_fragments: 256,
+            max_reassembly_bytes_total: 64 * 1024 * 1024,
         }
     }
 }

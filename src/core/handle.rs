@@ -27,7 +27,7 @@ use crate::core::ratelimit::SourceLimiter;
 use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
 use crate::core::stats::Counter;
 use crate::core::stats::Stats;
-use crate::eap::{EapCode, EapPacket, EapType, ReassemblyLimits};
+use crate::eap::{EapCode, EapPacket, EapType, ReassemblyBudget, ReassemblyLimits};
 use crate::radius::dictionary::Dictionary;
 use crate::radius::{self, Code, Packet, PacketBuilder, attr};
 use crate::reason::ReasonCode;
@@ -92,6 +92,9 @@ impl Core {
                     max_message_len: config.eap.max_tls_message_size,
                     max_fragments: config.eap.max_fragments,
                 },
+                reassembly_budget: Some(ReassemblyBudget::new(
+                    config.eap.max_reassembly_bytes_total,
+                )),
                 policy,
                 ocsp: ocsp_policy(config),
             },

@@ -5,6 +5,9 @@
 //! next is sent. These types only split and join octets; sending ACKs and matching EAP
 //! Identifiers is the caller's state machine.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use thiserror::Error;
 
 use super::tls_frame::{TlsFlags, TlsFrame};
@@ -26,6 +29,53 @@ impl Default for ReassemblyLimits {
             max_message_len: 65536,
             max_fragments: 64,
         }
+    }
+}
+
+/// Reassembly octets held by all conversations together, bounded: per-conversation limits alone
+/// let 65,536 conversations each pin a whole `max_message_len`. Octets are charged as they arrive
+/// (never from the announced length) and given back when the message completes, fails or its
+/// conversation is dropped.
+#[derive(Debug)]
+pub struct ReassemblyBudget {
+    used: AtomicUsize,
+    max: usize,
+}
+
+impl ReassemblyBudget {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            used: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// Octets currently held by reassemblies in progress.
+    pub fn in_use(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|total| *total <= self.max)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        // Never below zero: each reassembler gives back exactly what it took.
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(n))
+            });
+    }
+}
+
+impl Drop for Reassembler {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -56,6 +106,8 @@ pub enum FragmentError {
     LengthChanged { first: u32, now: u32 },
     #[error("EAP-TLS fragment with M flag set carries no data")]
     EmptyFragment,
+    #[error("reassembly memory for all conversations (eap.max_reassembly_bytes_total) is in use")]
+    BudgetExhausted,
 }
 
 /// Joins the fragments of one TLS message sent by the peer.
@@ -65,13 +117,16 @@ pub enum FragmentError {
 /// first fragment with M but without L violates §3.1's MUST, but some peers send it, so it
 /// is accepted and only `max_message_len` bounds the total; if L shows up on a later
 /// fragment it is then checked like a first announcement. The S flag is ignored here.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reassembler {
     limits: ReassemblyLimits,
     buffer: Vec<u8>,
     announced: Option<u32>,
     fragments: u32,
     in_progress: bool,
+    /// The shared budget and the octets charged to it for `buffer`.
+    budget: Option<Arc<ReassemblyBudget>>,
+    charged: usize,
 }
 
 impl Reassembler {
@@ -82,7 +137,21 @@ impl Reassembler {
             announced: None,
             fragments: 0,
             in_progress: false,
+            budget: None,
+            charged: 0,
         }
+    }
+
+    /// A reassembler whose buffered octets count against `budget`.
+    pub fn with_budget(limits: ReassemblyLimits, budget: Option<Arc<ReassemblyBudget>>) -> Self {
+        let mut r = Self::new(limits);
+        r.budget = budget;
+        r
+    }
+
+    /// Octets buffered for the message in progress (the memory a peer holds here).
+    pub fn buffered_capacity(&self) -> usize {
+        self.buffer.capacity()
     }
 
     /// True after a fragment with M was accepted and before the message completes.
@@ -101,10 +170,34 @@ impl Reassembler {
     }
 
     fn reset(&mut self) {
+        self.release();
         self.buffer = Vec::new();
         self.announced = None;
         self.fragments = 0;
         self.in_progress = false;
+    }
+
+    /// Charges `n` more octets to the shared budget and makes room for exactly them, so the
+    /// buffer's allocation follows what arrived (not Vec's doubling, not the announcement).
+    fn charge(&mut self, n: usize) -> Result<(), FragmentError> {
+        let needed = self.buffer.len().saturating_add(n);
+        if needed > self.charged {
+            if let Some(budget) = &self.budget
+                && !budget.try_take(needed - self.charged)
+            {
+                return Err(FragmentError::BudgetExhausted);
+            }
+            self.charged = needed;
+        }
+        self.buffer.reserve_exact(n);
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(self.charged);
+        }
+        self.charged = 0;
     }
 
     fn accept(&mut self, frame: &TlsFrame) -> Result<Progress, FragmentError> {
@@ -129,10 +222,8 @@ impl Reassembler {
                             limit: self.limits.max_message_len,
                         });
                     }
-                    // Bounded by the limit just checked, so a lying peer cannot make us
-                    // reserve more than max_message_len.
-                    self.buffer
-                        .reserve(announced.saturating_sub(self.buffer.len()));
+                    // Nothing is reserved from the announcement: a peer that announces 64 KiB
+                    // and sends 100 octets holds 100 octets (the buffer grows as data arrives).
                     self.announced = Some(now);
                 }
             }
@@ -161,6 +252,7 @@ impl Reassembler {
                 received,
             });
         }
+        self.charge(frame.data.len())?;
         self.buffer.extend_from_slice(frame.data);
 
         if more {
@@ -275,6 +367,49 @@ mod tests {
             max_message_len: 10,
             max_fragments: 3,
         })
+    }
+
+    /// A peer announcing 64 KiB and sending 100 octets holds about 100 octets, not 64 KiB
+    /// (the announcement used to be reserved up front: 65,536 conversations pinned ~4 GiB).
+    #[test]
+    fn memory_follows_what_arrived_not_the_announcement() {
+        let mut r = Reassembler::new(ReassemblyLimits::default());
+        assert_eq!(
+            r.push(&frame(Some(65536), true, &[7u8; 100])),
+            Ok(Progress::NeedMore)
+        );
+        assert!(
+            r.buffered_capacity() <= 200,
+            "capacity {} after 100 octets",
+            r.buffered_capacity()
+        );
+        assert_eq!(r.push(&frame(None, true, &[7u8; 100])), Ok(Progress::NeedMore));
+        assert!(r.buffered_capacity() <= 400);
+    }
+
+    #[test]
+    fn shared_budget_refuses_then_recovers() {
+        let budget = ReassemblyBudget::new(1000);
+        let limits = ReassemblyLimits::default();
+        let mut a = Reassembler::with_budget(limits, Some(budget.clone()));
+        let mut b = Reassembler::with_budget(limits, Some(budget.clone()));
+        assert_eq!(a.push(&frame(Some(4000), true, &[1u8; 800])), Ok(Progress::NeedMore));
+        assert_eq!(budget.in_use(), 800);
+        assert_eq!(
+            b.push(&frame(Some(4000), true, &[2u8; 300])),
+            Err(FragmentError::BudgetExhausted)
+        );
+        // The refused message holds nothing.
+        assert_eq!(budget.in_use(), 800);
+        drop(a);
+        assert_eq!(budget.in_use(), 0);
+        assert_eq!(b.push(&frame(Some(400), true, &[2u8; 300])), Ok(Progress::NeedMore));
+        assert_eq!(
+            b.push(&frame(None, false, &[2u8; 100])),
+            Ok(Progress::Complete(vec![2u8; 400]))
+        );
+        // A completed message gives its octets back.
+        assert_eq!(budget.in_use(), 0);
     }
 
     #[test]

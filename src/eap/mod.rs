@@ -5,7 +5,9 @@ pub mod fragment;
 pub mod packet;
 pub mod tls_frame;
 
-pub use fragment::{FragmentError, Fragmenter, Progress, Reassembler, ReassemblyLimits};
+pub use fragment::{
+    FragmentError, Fragmenter, Progress, Reassembler, ReassemblyBudget, ReassemblyLimits,
+};
 pub use packet::{EapCode, EapError, EapPacket, EapType, failure, success};
 pub use tls_frame::{
     FrameError, TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame, tls_request, tls_response,

@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use crate::authz::{Decision, Grant, Policy, RequestInfo};
 use crate::eap::{
-    self, EapCode, EapPacket, EapType, Fragmenter, Progress, Reassembler, ReassemblyLimits,
+    self, EapCode, EapPacket, EapType, FragmentError, Fragmenter, Progress, Reassembler,
+    ReassemblyBudget, ReassemblyLimits,
     TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
 };
 pub use crate::reason::ReasonCode;
@@ -43,6 +44,8 @@ pub struct SessionContext {
     /// `tls.fragment_size`.
     pub fragment_size: usize,
     pub reassembly: ReassemblyLimits,
+    /// Reassembly octets of all conversations together (`eap.max_reassembly_bytes_total`).
+    pub reassembly_budget: Option<Arc<ReassemblyBudget>>,
     pub policy: Arc<dyn Policy>,
     /// OCSP checking of client certificates; None: off.
     pub ocsp: Option<OcspPolicy>,
@@ -186,6 +189,7 @@ pub struct Session {
     started: Instant,
     peer: Option<VerifiedPeer>,
     limits: ReassemblyLimits,
+    budget: Option<Arc<ReassemblyBudget>>,
     /// The verifier of the configuration this conversation started with, for resumed sessions.
     verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     /// The CA certificates of that configuration (to find the issuer for OCSP).
@@ -197,6 +201,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// An empty reassembler for the peer's next message, on this conversation's budget.
+    fn fresh_reassembler(&self) -> Reassembler {
+        Reassembler::with_budget(self.limits, self.budget.clone())
+    }
+
     /// Starts a conversation from an EAP-Response/Identity: answers with EAP-TLS Start.
     pub fn start(
         identity: &EapPacket<'_>,
@@ -223,12 +232,16 @@ impl Session {
         let session = Session {
             identity: identity.type_data.to_vec(),
             tls,
-            phase: Phase::Receiving(Reassembler::new(cx.reassembly)),
+            phase: Phase::Receiving(Reassembler::with_budget(
+                cx.reassembly,
+                cx.reassembly_budget.clone(),
+            )),
             request_id,
             round_trips: 1,
             started: now,
             peer: None,
             limits: cx.reassembly,
+            budget: cx.reassembly_budget.clone(),
             verifier: setup.verifier,
             ca_certs: setup.ca_certs,
             verified: setup.verified,
@@ -327,7 +340,7 @@ impl Session {
                 }
                 match then {
                     Then::Receive => {
-                        let fresh = Reassembler::new(self.limits);
+                        let fresh = self.fresh_reassembler();
                         self.receive(fresh, frame, cx, request, next_id, now)
                     }
                     Then::Reject(reason) => self.reject(eap.identifier, reason),
@@ -387,10 +400,11 @@ impl Session {
         }
         let message = match reassembler.push(&frame) {
             Err(e) => {
-                return self.reject(
-                    this_id,
-                    Reason::new(ReasonCode::EapTlsFragment, e.to_string()),
-                );
+                let code = match e {
+                    FragmentError::BudgetExhausted => ReasonCode::ReassemblyBudgetExceeded,
+                    _ => ReasonCode::EapTlsFragment,
+                };
+                return self.reject(this_id, Reason::new(code, e.to_string()));
             }
             Ok(Progress::NeedMore) => {
                 // RFC 5216 §2.1.5: acknowledge a fragment with an empty EAP-TLS request.
@@ -459,7 +473,7 @@ impl Session {
         let Phase::Deciding { next_id } = self.phase else {
             return (Some(self), Step::Discard(ReasonCode::SessionNotDeciding));
         };
-        self.phase = Phase::Receiving(Reassembler::new(self.limits));
+        self.phase = Phase::Receiving(self.fresh_reassembler());
         let this_id = next_id.wrapping_sub(1);
         let Some(peer) = self.peer.clone() else {
             return self.reject(
