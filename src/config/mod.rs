@@ -193,9 +193,49 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.eap.max_reassembly_bytes_total < self.eap.max_tls_message_size {
+            return Err(ConfigError::invalid(
+                "eap.max_reassembly_bytes_total",
+                "must be at least eap.max_tls_message_size",
+            ));
+        }
+        self.check_durations()
+    }
+
+    /// Every duration knob is bounded: a huge value would overflow `Instant + Duration` (a
+    /// panic, once inside the reply cache's lock). A year is far beyond any sane setting.
+    fn check_durations(&self) -> Result<(), ConfigError> {
+        let secs = [
+            (
+                "server.duplicate_cache_secs",
+                self.server.duplicate_cache_secs,
+            ),
+            ("eap.session_timeout_secs", self.eap.session_timeout_secs),
+            ("ocsp.cache_max_secs", self.ocsp.cache_max_secs),
+            ("ocsp.timeout_ms", self.ocsp.timeout_ms / 1000),
+            (
+                "tls.session_lifetime_secs",
+                u64::from(self.tls.session_lifetime_secs),
+            ),
+            (
+                "tls.crl_expiry_warning_hours",
+                self.tls.crl_expiry_warning_hours.saturating_mul(3600),
+            ),
+        ];
+        for (key, value) in secs {
+            if value > MAX_DURATION_SECS {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("is longer than a year ({MAX_DURATION_SECS} s), the most allowed"),
+                ));
+            }
+        }
         Ok(())
     }
 }
+
+/// The longest duration any knob may name: one year (366 days).
+pub const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
 
 /// The `config` crate writes a key below an array element without its dot
 /// (`client[0]address`); put the dot back so the key reads as it is written in TOML.
@@ -224,6 +264,29 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, text).unwrap();
         Config::load_with_env(Some(&path), false)
+    }
+
+    /// A huge duration used to panic in `Instant + Duration` (once with the reply cache locked,
+    /// which poisoned it and turned duplicate detection off); now it is refused at load.
+    #[test]
+    fn huge_durations_are_refused_naming_the_key() {
+        for (section, key) in [
+            ("server", "duplicate_cache_secs"),
+            ("eap", "session_timeout_secs"),
+            ("ocsp", "cache_max_secs"),
+            ("ocsp", "timeout_ms"),
+            ("tls", "crl_expiry_warning_hours"),
+        ] {
+            let err = from_str(&format!("[{section}]\n{key} = 9223372036854775807\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("{section}.{key}")), "{err}");
+        }
+        let err = from_str("[tls]\nsession_lifetime_secs = 4294967295\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls.session_lifetime_secs"), "{err}");
+        assert!(from_str("[server]\nduplicate_cache_secs = 3600\n").is_ok());
     }
 
     #[test]

@@ -80,7 +80,8 @@ impl Dedup {
             Entry {
                 authenticator: *authenticator,
                 reply: None,
-                expires: now + self.lifetime,
+                // Bounded at load (server.duplicate_cache_secs); never panics with the lock held.
+                expires: now.checked_add(self.lifetime).unwrap_or(now),
                 seq,
             },
         );

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::core::clients::{Client, Clients};
 use crate::core::dedup::{Dedup, Seen};
 use crate::core::events::Observers;
+use crate::core::guard::lock;
 use crate::core::ratelimit::SourceLimiter;
 use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
 use crate::core::stats::Counter;
@@ -133,7 +134,7 @@ impl Core {
     }
 
     pub fn sessions_in_progress(&self) -> usize {
-        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+        lock(&self.sessions).len()
     }
 
     /// Handles one datagram for a caller that performs no revocation lookups (tests, fuzzing,
@@ -273,10 +274,8 @@ impl Core {
         self.stats.incr(Counter::AccessRequests);
         let key = (from, packet.identifier());
         let authenticator = *packet.authenticator();
-        let seen = match self.dedup.lock() {
-            Ok(mut d) => d.check(key, &authenticator, now),
-            Err(_) => Seen::New,
-        };
+        // A poisoned lock is recovered, never read as "not seen" (see core/guard.rs).
+        let seen = lock(&self.dedup).check(key, &authenticator, now);
         match seen {
             Seen::Replay(reply) => {
                 self.stats.incr(Counter::DuplicateAnsweredFromCache);
@@ -299,9 +298,7 @@ impl Core {
             return None;
         }
         let cached = reply.as_deref().map(Arc::<[u8]>::from);
-        if let Ok(mut d) = self.dedup.lock() {
-            d.complete(key, &authenticator, cached);
-        }
+        lock(&self.dedup).complete(key, &authenticator, cached);
         reply
     }
 
@@ -328,26 +325,29 @@ impl Core {
         };
         let request = request_info(&packet, from);
         let (next, step) = session.resume(verdict, &self.cx, &request);
-        if let Ok(mut t) = self.sessions.lock() {
+        {
+            let mut t = lock(&self.sessions);
             match next {
-                Some(s) => t.checkin(&key, Box::new(s), now + self.session_timeout),
+                Some(s) => t.checkin(&key, Box::new(s), self.idle_deadline(now)),
                 None => t.remove(&key),
             }
         }
         let reply = self.reply_for(step, key, &packet, client, from, now, rng);
         let cached = reply.as_deref().map(Arc::<[u8]>::from);
-        if let Ok(mut d) = self.dedup.lock() {
-            d.complete((from, packet.identifier()), packet.authenticator(), cached);
-        }
+        lock(&self.dedup).complete((from, packet.identifier()), packet.authenticator(), cached);
         reply
+    }
+
+    /// When a conversation parked now is forgotten. `eap.session_timeout_secs` is bounded at
+    /// load, so the addition cannot overflow; if it ever did, the conversation expires at once
+    /// rather than panicking with the session table locked.
+    fn idle_deadline(&self, now: Instant) -> Instant {
+        now.checked_add(self.session_timeout).unwrap_or(now)
     }
 
     /// Evicts idle conversations; the shell calls this about once a second.
     pub fn sweep(&self, now: Instant) {
-        let expired = match self.sessions.lock() {
-            Ok(mut t) => t.sweep(now),
-            Err(_) => Vec::new(),
-        };
+        let expired = lock(&self.sessions).sweep(now);
         for s in expired {
             self.stats.incr(Counter::SessionsExpired);
             let summary = s.abandon();
@@ -397,10 +397,7 @@ impl Core {
                 let Ok(key) = StateKey::try_from(state) else {
                     return self.reject_unknown_state(packet, client, from, &eap);
                 };
-                let checkout = match self.sessions.lock() {
-                    Ok(mut t) => t.checkout(&key, from.ip(), now),
-                    Err(_) => Checkout::Unknown,
-                };
+                let checkout = lock(&self.sessions).checkout(&key, from.ip(), now);
                 match checkout {
                     Checkout::Found(session) => {
                         let (next, step) = session.handle(&eap, &self.cx, &request, clock);
@@ -411,9 +408,10 @@ impl Core {
                             *pending = Some(((**lookup).clone(), Box::new(s), key));
                             return None;
                         }
-                        if let Ok(mut t) = self.sessions.lock() {
+                        {
+                            let mut t = lock(&self.sessions);
                             match next {
-                                Some(s) => t.checkin(&key, Box::new(s), now + self.session_timeout),
+                                Some(s) => t.checkin(&key, Box::new(s), self.idle_deadline(now)),
                                 None => t.remove(&key),
                             }
                         }
@@ -445,10 +443,7 @@ impl Core {
                     );
                     return self.reject_eap(packet, client, eap.identifier);
                 }
-                let room = match self.sessions.lock() {
-                    Ok(t) => t.has_room(client.index, client.max_sessions),
-                    Err(_) => Err(Full::Total),
-                };
+                let room = lock(&self.sessions).has_room(client.index, client.max_sessions);
                 if let Err(full) = room {
                     let (name, what) = match full {
                         Full::Total => (ReasonCode::TooManySessions, "eap.max_sessions reached"),
@@ -476,15 +471,13 @@ impl Core {
                 };
                 let mut key = [0u8; 16];
                 rng(&mut key);
-                if let Ok(mut t) = self.sessions.lock() {
-                    t.insert(
-                        key,
-                        Box::new(session),
-                        client.index,
-                        from.ip(),
-                        now + self.session_timeout,
-                    );
-                }
+                lock(&self.sessions).insert(
+                    key,
+                    Box::new(session),
+                    client.index,
+                    from.ip(),
+                    self.idle_deadline(now),
+                );
                 self.stats.incr(Counter::SessionsStarted);
                 (key, step)
             }

@@ -8,6 +8,7 @@ pub(crate) mod clients;
 pub(crate) mod dedup;
 mod dump;
 pub mod events;
+mod guard;
 pub mod handle;
 mod learned;
 mod log;

@@ -383,7 +383,10 @@ mod tests {
             "capacity {} after 100 octets",
             r.buffered_capacity()
         );
-        assert_eq!(r.push(&frame(None, true, &[7u8; 100])), Ok(Progress::NeedMore));
+        assert_eq!(
+            r.push(&frame(None, true, &[7u8; 100])),
+            Ok(Progress::NeedMore)
+        );
         assert!(r.buffered_capacity() <= 400);
     }
 
@@ -393,7 +396,10 @@ mod tests {
         let limits = ReassemblyLimits::default();
         let mut a = Reassembler::with_budget(limits, Some(budget.clone()));
         let mut b = Reassembler::with_budget(limits, Some(budget.clone()));
-        assert_eq!(a.push(&frame(Some(4000), true, &[1u8; 800])), Ok(Progress::NeedMore));
+        assert_eq!(
+            a.push(&frame(Some(4000), true, &[1u8; 800])),
+            Ok(Progress::NeedMore)
+        );
         assert_eq!(budget.in_use(), 800);
         assert_eq!(
             b.push(&frame(Some(4000), true, &[2u8; 300])),
@@ -403,7 +409,10 @@ mod tests {
         assert_eq!(budget.in_use(), 800);
         drop(a);
         assert_eq!(budget.in_use(), 0);
-        assert_eq!(b.push(&frame(Some(400), true, &[2u8; 300])), Ok(Progress::NeedMore));
+        assert_eq!(
+            b.push(&frame(Some(400), true, &[2u8; 300])),
+            Ok(Progress::NeedMore)
+        );
         assert_eq!(
             b.push(&frame(None, false, &[2u8; 100])),
             Ok(Progress::Complete(vec![2u8; 400]))

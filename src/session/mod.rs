@@ -18,8 +18,7 @@ use std::time::Instant;
 use crate::authz::{Decision, Grant, Policy, RequestInfo};
 use crate::eap::{
     self, EapCode, EapPacket, EapType, FragmentError, Fragmenter, Progress, Reassembler,
-    ReassemblyBudget, ReassemblyLimits,
-    TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
+    ReassemblyBudget, ReassemblyLimits, TLS_HEADER_OVERHEAD, TlsFlags, TlsFrame,
 };
 pub use crate::reason::ReasonCode;
 
