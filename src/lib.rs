@@ -32,6 +32,7 @@ pub mod authz;
 pub mod config;
 pub mod core;
 pub mod eap;
+pub mod escape;
 pub mod radius;
 pub mod reason;
 pub mod server;

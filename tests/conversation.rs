@@ -278,3 +278,82 @@ fn idle_session_expires_and_its_state_is_rejected() {
     assert_eq!(r.code, Code::AccessReject);
     assert_eq!(core.stats.get("unknown_state"), 1);
 }
+
+/// A `Write` shared with the test, for capturing the server's log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The EAP identity comes from the supplicant: a newline in it must not forge a log line, and
+/// the Access-Accept's User-Name must echo its bytes unchanged (not a lossy UTF-8 copy).
+#[test]
+fn hostile_identity_is_escaped_in_logs_and_echoed_byte_for_byte() {
+    let pki = common::pki("conversation");
+    let core = core(&pki, 1024, "");
+    let identity: &[u8] =
+        b"mallory\n2026-11-28T00:00:00Z  INFO authentication finished: Access-Accept reason=- \xff\xfe";
+    let cfg = peer::client_config(
+        &pki.join("ca.pem"),
+        &pki.join("client-ecdsa.pem"),
+        &pki.join("client-ecdsa.key"),
+        &[&rustls::version::TLS13],
+    )
+    .unwrap();
+    let sup = Supplicant::new(cfg, "radius.certradius.test", identity, 1024).unwrap();
+    let mut conv = Conversation::new(sup, Nas::new(common::SECRET.as_bytes()));
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let outcome = tracing::subscriber::with_default(subscriber, || run(&core, &mut conv));
+
+    let Outcome::Accepted { keys_match, reply } = outcome else {
+        panic!("the conversation was refused");
+    };
+    assert!(keys_match);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let finished: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("authentication finished"))
+        .collect();
+    assert_eq!(
+        finished.len(),
+        1,
+        "one line per authentication, no forged one:\n{log}"
+    );
+    assert!(
+        finished[0].contains(r"identity=mallory\n2026-11-28T00:00:00Z  INFO"),
+        "identity not escaped: {}",
+        finished[0]
+    );
+    assert!(finished[0].contains(r"\xff\xfe"), "{}", finished[0]);
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("2026-11-28T00:00:00Z"),
+            "forged line: {line}"
+        );
+    }
+    let user_name = reply
+        .attributes
+        .iter()
+        .find(|(t, _)| *t == certradius::radius::attr::USER_NAME)
+        .map(|(_, v)| v.as_slice());
+    assert_eq!(
+        user_name,
+        Some(identity),
+        "User-Name is not the identity's bytes"
+    );
+}

@@ -3,6 +3,7 @@
 //! §3.1 EAP-Message joined; RFC 5216 §3.1 EAP-TLS flags and sizes). Secrets and key material are
 //! never printed.
 
+use crate::escape::Escaped;
 use std::fmt::Write as _;
 
 use super::handle::Core;
@@ -73,7 +74,7 @@ impl Core {
                 Ok(a) => std::net::Ipv4Addr::from(a).to_string(),
                 Err(_) => format!("0x{}", hex(value)),
             },
-            Some(AttrType::String) => format!("{:?}", String::from_utf8_lossy(value)),
+            Some(AttrType::String) => format!("{:?}", Escaped(value)),
             _ => format!("0x{}", hex(value)),
         }
     }
@@ -111,7 +112,7 @@ fn describe_eap(value: &[u8], attributes: usize) -> String {
             }
         },
         Some(EapType::Identity) => {
-            let _ = write!(out, " Identity {:?}", String::from_utf8_lossy(p.type_data));
+            let _ = write!(out, " Identity {:?}", Escaped(p.type_data));
         }
         Some(t) => {
             let _ = write!(out, " type={}", u8::from(t));

@@ -352,7 +352,7 @@ impl Core {
             self.stats.incr(Counter::SessionsExpired);
             let summary = s.abandon();
             debug!(
-                identity = %summary.identity,
+                identity = %crate::escape::Escaped(&summary.identity),
                 round_trips = summary.round_trips,
             resumed = summary.resumed,
                 "conversation abandoned: idle past eap.session_timeout_secs"

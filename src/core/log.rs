@@ -12,6 +12,7 @@ use super::events::AuthEvent;
 use super::handle::Core;
 use super::stats::Counter;
 use crate::authz::Grant;
+use crate::escape::{Escaped, or_dash};
 use crate::radius::{Packet, attr};
 use crate::reason::ReasonCode;
 use crate::session::{Reason, Summary};
@@ -54,8 +55,8 @@ impl Core {
             reason = %reason,
             detail,
             nas = %from.ip(),
-            calling_station_id = %text(packet.first(attr::CALLING_STATION_ID)),
-            user_name = %text(packet.first(attr::USER_NAME)),
+            calling_station_id = %or_dash(packet.first(attr::CALLING_STATION_ID)),
+            user_name = %or_dash(packet.first(attr::USER_NAME)),
             "authentication refused: Access-Reject"
         );
     }
@@ -77,7 +78,7 @@ impl Core {
             outcome,
             reason: reason.map(|r| r.code.as_str()),
             detail: reason.map(|r| r.detail.as_str()).unwrap_or(""),
-            identity: summary.identity.as_bytes(),
+            identity: &summary.identity,
             user_name: packet.first(attr::USER_NAME),
             nas_name: &client.name,
             nas_addr: from.ip(),
@@ -104,12 +105,12 @@ impl Core {
             %outcome,
             reason = %reason.map_or("-", |r| r.code.as_str()),
             detail = reason.map(|r| r.detail.as_str()).unwrap_or(""),
-            identity = %summary.identity,
-            subject,
-            issuer,
+            identity = %Escaped(&summary.identity),
+            subject = ?Escaped::str(subject),
+            issuer = ?Escaped::str(issuer),
             serial,
             nas = %from.ip(),
-            calling_station_id = %text(packet.first(attr::CALLING_STATION_ID)),
+            calling_station_id = %or_dash(packet.first(attr::CALLING_STATION_ID)),
             tls_version = %summary.tls_version,
             cipher_suite = %summary.cipher_suite,
             round_trips = summary.round_trips,
@@ -123,13 +124,6 @@ impl Core {
                 "Access-Reject"
             }
         );
-    }
-}
-
-fn text(v: Option<&[u8]>) -> String {
-    match v {
-        Some(v) => String::from_utf8_lossy(v).into_owned(),
-        None => "-".into(),
     }
 }
 

@@ -54,7 +54,7 @@ impl Core {
             } => {
                 let mut b = PacketBuilder::new(Code::AccessAccept, id);
                 b.eap_message(&eap);
-                let identity = summary.identity.as_bytes();
+                let identity = summary.identity.as_slice();
                 if !identity.is_empty() {
                     let _ = b.attr(attr::USER_NAME, identity.get(..253).unwrap_or(identity));
                 }

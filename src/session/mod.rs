@@ -95,7 +95,8 @@ impl From<TlsFailure> for Reason {
 /// What the per-authentication log line reports.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    pub identity: String,
+    /// The EAP identity exactly as the peer sent it (echoed in User-Name byte for byte).
+    pub identity: Vec<u8>,
     pub peer: Option<VerifiedPeer>,
     pub tls_version: &'static str,
     pub cipher_suite: String,
@@ -602,7 +603,7 @@ impl Session {
 
     fn summary(&self) -> Box<Summary> {
         Box::new(Summary {
-            identity: String::from_utf8_lossy(&self.identity).into_owned(),
+            identity: self.identity.clone(),
             peer: self.peer.clone(),
             tls_version: tls::version_name(self.tls.version()),
             cipher_suite: self
