@@ -362,3 +362,49 @@ fn per_client_session_bound() {
         "too_many_sessions_for_client",
     );
 }
+
+/// `eap.max_reassembly_bytes_total`: partial flights of all conversations together are bounded;
+/// the conversation that would exceed the budget is refused and counted, and the budget comes
+/// back when a conversation ends.
+#[test]
+fn reassembly_budget_across_conversations() {
+    let pki = common::pki("robust");
+    let core = core(
+        &pki,
+        "[eap]\nmax_tls_message_size = 2048\nmax_reassembly_bytes_total = 2048\n",
+    );
+    let now = Instant::now();
+    let more = flags(true, true);
+    let (mut a, id_a) = started(&core, now);
+    let r = send(
+        &core,
+        &mut a,
+        &tls_response(id_a, more, Some(2000), &[22; 1200]),
+        now,
+    );
+    assert_eq!(r.map(|r| r.code), Some(Code::AccessChallenge));
+    let (mut b, id_b) = started(&core, now);
+    let r = send(
+        &core,
+        &mut b,
+        &tls_response(id_b, more, Some(2000), &[22; 1200]),
+        now,
+    );
+    assert_reject(r, &core, "reassembly_budget_exceeded");
+    // Conversation a ends (its next fragment is malformed): its octets return to the budget.
+    let r = send(
+        &core,
+        &mut a,
+        &tls_response(id_a.wrapping_add(1), more, Some(1), &[22; 10]),
+        now,
+    );
+    assert_reject(r, &core, "eap_tls_fragment");
+    let (mut c, id_c) = started(&core, now);
+    let r = send(
+        &core,
+        &mut c,
+        &tls_response(id_c, more, Some(2000), &[22; 1200]),
+        now,
+    );
+    assert_eq!(r.map(|r| r.code), Some(Code::AccessChallenge));
+}

@@ -92,7 +92,7 @@ impl OcspClient {
             Ok(r) => r,
             Err(e) => {
                 core.stats.incr(ReasonCode::OcspUnavailable);
-                warn!(%url, "OCSP responder unavailable after {:?}: {e}", started.elapsed());
+                warn!(url = %crate::escape::Escaped::str(&url), "OCSP responder unavailable after {:?}: {e}", started.elapsed());
                 return RevocationVerdict::Unavailable(format!("{url}: {e}"));
             }
         };
@@ -101,7 +101,7 @@ impl OcspClient {
             Ok(v) => v,
             Err(e) => {
                 core.stats.incr(Counter::OcspBadResponse);
-                warn!(%url, "OCSP response refused: {e}");
+                warn!(url = %crate::escape::Escaped::str(&url), "OCSP response refused: {e}");
                 return RevocationVerdict::Unavailable(format!("{url}: {e}"));
             }
         };
@@ -113,7 +113,7 @@ impl OcspClient {
         if let Ok(mut cache) = self.cache.lock() {
             cache.put(&lookup.leaf, issuer, &verdict, now);
         }
-        debug!(%url, status = ?verdict.status, "OCSP answered in {:?}", started.elapsed());
+        debug!(url = %crate::escape::Escaped::str(&url), status = ?verdict.status, "OCSP answered in {:?}", started.elapsed());
         crate::core::revocation::verdict_of(&verdict.status)
     }
 }
