@@ -28,6 +28,7 @@
 //! switch, the EAP pass-through *authenticator*) relays EAP inside RADIUS to us, the
 //! *authentication server*.
 
+pub mod accounting;
 pub mod authz;
 pub mod config;
 pub mod core;

@@ -256,6 +256,22 @@ fn serve(path: Option<&Path>) -> ExitCode {
                 }
             }
         }
+        let mut acct_sockets = Vec::new();
+        for addr in &config.accounting.listen {
+            match server::bind(*addr) {
+                Ok(s) => acct_sockets.push(s),
+                Err(e) => {
+                    eprintln!("certradius: cannot listen for accounting on udp {addr}: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        for s in &acct_sockets {
+            if let Ok(a) = s.local_addr() {
+                // Machine-readable, printed before the authentication line that callers wait for.
+                println!("certradius: accounting on udp {a}");
+            }
+        }
         for s in &sockets {
             if let Ok(a) = s.local_addr() {
                 // Machine-readable: tests and scripts that start us on port 0 read this line.
@@ -299,6 +315,19 @@ fn serve(path: Option<&Path>) -> ExitCode {
             reload,
             ocsp: server::OcspClient::new(&config.ocsp),
         };
+        if let Err(e) = server::accounting::start(
+            core.clone(),
+            acct_sockets,
+            &config.accounting,
+            (
+                config.server.duplicate_cache_entries,
+                std::time::Duration::from_secs(config.server.duplicate_cache_secs),
+            ),
+            stop_rx.clone(),
+        ) {
+            eprintln!("certradius: accounting.file: {e}");
+            return ExitCode::from(1);
+        }
         server::run(core, sockets, options, stop_rx).await;
         ExitCode::SUCCESS
     })

@@ -45,6 +45,10 @@ reason_codes! {
     EapUnexpectedCode = "eap_unexpected_code",
     EapWrongIdentifier = "eap_wrong_identifier",
     SessionBusy = "session_busy",
+    /// An Accounting-Request whose Request Authenticator is wrong (RFC 2866 §3: wrong secret).
+    BadAccountingAuthenticator = "bad_accounting_authenticator",
+    /// An accounting record could not be made durable; no Accounting-Response, the NAS retries.
+    AccountingNotRecorded = "accounting_not_recorded",
     SessionNotDeciding = "session_not_deciding",
     // Conversations refused with Access-Reject.
     NoEapMessage = "no_eap_message",

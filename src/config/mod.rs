@@ -14,6 +14,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod accounting;
 mod authorize;
 mod client;
 mod eap;
@@ -22,13 +23,14 @@ mod server;
 mod tls;
 mod values;
 
+pub use accounting::AccountingConfig;
 pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scalar};
 pub use client::{ClientConfig, RequireMessageAuthenticator};
 pub use eap::EapConfig;
 pub use ocsp::OcspConfig;
 pub use server::ServerConfig;
 pub use tls::{OneOrMany, TlsConfig};
-pub use values::{Cidr, CrlScope, OcspMode, Secret, TlsVersion, ValueError};
+pub use values::{Cidr, CrlScope, FsyncPolicy, OcspMode, Secret, TlsVersion, ValueError};
 
 /// The embedded default configuration: loopback only, the test PKI under `testbed/pki/`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/certradius.toml");
@@ -75,6 +77,9 @@ pub struct Config {
     /// `[authorize]` and `[[authorize.rule]]`.
     #[serde(default)]
     pub authorize: AuthorizeConfig,
+    /// `[accounting]`: RFC 2866 accounting.
+    #[serde(default)]
+    pub accounting: AccountingConfig,
 }
 
 impl Config {
@@ -199,6 +204,19 @@ impl Config {
                 "must be at least eap.max_tls_message_size",
             ));
         }
+        if !self.accounting.listen.is_empty() && self.accounting.file.is_none() {
+            return Err(ConfigError::invalid(
+                "accounting.file",
+                "accounting.listen is set but no record store: set accounting.file",
+            ));
+        }
+        if self.accounting.database_url.is_some() {
+            return Err(ConfigError::invalid(
+                "accounting.database_url",
+                "PostgreSQL accounting is not available in this version of certradius; use \
+                 accounting.file",
+            ));
+        }
         self.check_durations()
     }
 
@@ -212,6 +230,10 @@ impl Config {
             ),
             ("eap.session_timeout_secs", self.eap.session_timeout_secs),
             ("ocsp.cache_max_secs", self.ocsp.cache_max_secs),
+            (
+                "accounting.fsync_interval_ms",
+                self.accounting.fsync_interval_ms / 1000,
+            ),
             ("ocsp.timeout_ms", self.ocsp.timeout_ms / 1000),
             (
                 "tls.session_lifetime_secs",

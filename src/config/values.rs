@@ -132,6 +132,16 @@ keyword_enum! {
     }
 }
 
+keyword_enum! {
+    /// `accounting.fsync`: when an accounting record counts as durable.
+    FsyncPolicy {
+        /// fsync before every Accounting-Response (records arriving together share one fsync).
+        Always = "always",
+        /// fsync every `accounting.fsync_interval_ms`; responses wait for it.
+        Interval = "interval",
+    }
+}
+
 /// An address or CIDR prefix ("10.1.0.0/16", "::1").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

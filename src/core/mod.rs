@@ -8,7 +8,7 @@ pub(crate) mod clients;
 pub(crate) mod dedup;
 mod dump;
 pub mod events;
-mod guard;
+pub(crate) mod guard;
 pub mod handle;
 mod learned;
 mod log;

@@ -59,6 +59,9 @@ counters! {
     OcspCacheHits = "ocsp_cache_hits",
     OcspLookupsRefusedBusy = "ocsp_lookups_refused_busy",
     OcspBadResponse = "ocsp_bad_response",
+    AccountingRequests = "accounting_requests",
+    AccountingResponses = "accounting_responses",
+    AccountingDuplicates = "accounting_duplicates",
 }
 
 impl From<ReasonCode> for Counter {

@@ -18,6 +18,8 @@ pub const NAS_PORT: u8 = 5;
 pub const SERVICE_TYPE: u8 = 6;
 /// Filter-Id (RFC 2865 §5.11).
 pub const FILTER_ID: u8 = 11;
+/// RFC 2865 §5.8.
+pub const FRAMED_IP_ADDRESS: u8 = 8;
 /// Framed-MTU (RFC 2865 §5.12).
 pub const FRAMED_MTU: u8 = 12;
 /// Reply-Message (RFC 2865 §5.18).
@@ -40,6 +42,22 @@ pub const NAS_IDENTIFIER: u8 = 32;
 pub const PROXY_STATE: u8 = 33;
 /// NAS-Port-Type (RFC 2865 §5.41).
 pub const NAS_PORT_TYPE: u8 = 61;
+/// RFC 2866 §5: accounting attributes.
+pub const ACCT_STATUS_TYPE: u8 = 40;
+pub const ACCT_DELAY_TIME: u8 = 41;
+pub const ACCT_INPUT_OCTETS: u8 = 42;
+pub const ACCT_OUTPUT_OCTETS: u8 = 43;
+pub const ACCT_SESSION_ID: u8 = 44;
+pub const ACCT_SESSION_TIME: u8 = 46;
+pub const ACCT_INPUT_PACKETS: u8 = 47;
+pub const ACCT_OUTPUT_PACKETS: u8 = 48;
+pub const ACCT_TERMINATE_CAUSE: u8 = 49;
+pub const ACCT_MULTI_SESSION_ID: u8 = 50;
+/// RFC 2869 §5.1, §5.2, §5.3, §5.16.
+pub const ACCT_INPUT_GIGAWORDS: u8 = 52;
+pub const ACCT_OUTPUT_GIGAWORDS: u8 = 53;
+pub const EVENT_TIMESTAMP: u8 = 55;
+pub const ACCT_INTERIM_INTERVAL: u8 = 85;
 /// Tunnel-Type (RFC 2868 §3.1).
 pub const TUNNEL_TYPE: u8 = 64;
 /// Tunnel-Medium-Type (RFC 2868 §3.2).

@@ -31,6 +31,11 @@ pub enum AuthError {
     /// The Response Authenticator does not match the request it answers.
     #[error("Response Authenticator does not match (wrong shared secret or altered packet)")]
     BadResponseAuthenticator,
+    /// An Accounting-Request's Request Authenticator is not the hash of its contents.
+    #[error(
+        "Accounting-Request Authenticator does not match (wrong shared secret or altered packet)"
+    )]
+    BadRequestAuthenticator,
 }
 
 /// Keys an HMAC-MD5 with the shared secret. HMAC accepts keys of any length, so
@@ -108,6 +113,26 @@ pub(crate) fn response_authenticator(
     }
     md5.update(secret.as_bytes());
     md5.finalize().into()
+}
+
+/// Verifies the Request Authenticator of an Accounting-Request (RFC 2866 §3):
+/// `MD5(Code + Identifier + Length + 16 zero octets + Attributes + Secret)`. A wrong shared
+/// secret shows here; the packet is then silently discarded.
+pub fn verify_accounting_request(
+    packet: &Packet<'_>,
+    secret: &SharedSecret,
+) -> Result<(), AuthError> {
+    let raw = packet.raw();
+    let header = raw.get(..4).ok_or(AuthError::BadRequestAuthenticator)?;
+    let area = raw
+        .get(HEADER_LEN..)
+        .ok_or(AuthError::BadRequestAuthenticator)?;
+    let expected = response_authenticator(header, &[0; 16], &[area], secret);
+    if constant_time_eq(&expected, packet.authenticator()) {
+        Ok(())
+    } else {
+        Err(AuthError::BadRequestAuthenticator)
+    }
 }
 
 /// Verifies the Response Authenticator of a response (RFC 2865 §3) against the

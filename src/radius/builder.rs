@@ -213,6 +213,27 @@ impl PacketBuilder {
         Ok(assemble(&header, &response_auth, &mac, &area))
     }
 
+    /// Encodes an Accounting-Response (RFC 2866 §4.2). Its Message-Authenticator is computed
+    /// over a zeroed Authenticator field, as for the Accounting-Request it answers — what
+    /// FreeRADIUS and radclient compute and check — and the Response Authenticator over the
+    /// Request Authenticator (RFC 2866 §3).
+    pub fn encode_accounting_response(
+        &self,
+        secret: &SharedSecret,
+        request_authenticator: &[u8; 16],
+    ) -> Result<Vec<u8>, EncodeError> {
+        let (header, area) = self.header_and_attributes()?;
+        let mac = Self::message_authenticator(&header, &[0; 16], &area, secret);
+        let ma_attr = [MESSAGE_AUTHENTICATOR, 18];
+        let response_auth = response_authenticator(
+            &header,
+            request_authenticator,
+            &[&ma_attr, &mac, &area],
+            secret,
+        );
+        Ok(assemble(&header, &response_auth, &mac, &area))
+    }
+
     /// Encodes a request as a NAS sends it (Access-Request, Status-Server) with
     /// the given random Request Authenticator; Message-Authenticator comes first
     /// and covers the packet with that authenticator (RFC 3579 §3.2, RFC 5997).

@@ -6,6 +6,8 @@
 //! the CPU work of TLS runs on the runtime's worker threads. A sweeper evicts idle conversations
 //! once a second.
 
+pub mod accounting;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -139,7 +141,7 @@ fn monotonic_clock() -> Instant {
     clippy::disallowed_methods,
     reason = "the shell reads the clock and hands it to the sans-IO core"
 )]
-fn wall_clock() -> std::time::SystemTime {
+pub(crate) fn wall_clock() -> std::time::SystemTime {
     std::time::SystemTime::now()
 }
 

@@ -2,6 +2,7 @@
 //! peer (`peer`), the fuzz harness shared by the cargo-fuzz targets and `tests/corpus_replay.rs`
 //! (`fuzz`), and the test PKI generator (re-exported from `certradius-pki`).
 
+pub mod acct;
 pub mod fuzz;
 pub mod peer;
 

@@ -61,6 +61,8 @@ ca_file = "{pki}/ca.pem"
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The accounting listener, when `[accounting] listen` is set.
+    pub acct: Option<SocketAddr>,
     pub log: PathBuf,
 }
 
@@ -85,6 +87,7 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut acct = None;
         let addr = loop {
             assert!(
                 Instant::now() < deadline,
@@ -92,6 +95,9 @@ impl Server {
             );
             match lines.next() {
                 Some(Ok(line)) => {
+                    if let Some(a) = line.strip_prefix("certradius: accounting on udp ") {
+                        acct = a.trim().parse().ok();
+                    }
                     if let Some(a) = line.strip_prefix("certradius: listening on udp ") {
                         break a.trim().parse().unwrap();
                     }
@@ -107,6 +113,7 @@ impl Server {
         Server {
             child,
             addr,
+            acct,
             log: log.to_path_buf(),
         }
     }
