@@ -17,6 +17,7 @@ use serde::Deserialize;
 mod authorize;
 mod client;
 mod eap;
+mod metrics;
 mod ocsp;
 mod server;
 mod tls;
@@ -25,6 +26,7 @@ mod values;
 pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scalar};
 pub use client::{ClientConfig, RequireMessageAuthenticator};
 pub use eap::EapConfig;
+pub use metrics::MetricsConfig;
 pub use ocsp::OcspConfig;
 pub use server::ServerConfig;
 pub use tls::{OneOrMany, TlsConfig};
@@ -75,6 +77,9 @@ pub struct Config {
     /// `[authorize]` and `[[authorize.rule]]`.
     #[serde(default)]
     pub authorize: AuthorizeConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 impl Config {

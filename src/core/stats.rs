@@ -59,6 +59,8 @@ counters! {
     OcspCacheHits = "ocsp_cache_hits",
     OcspLookupsRefusedBusy = "ocsp_lookups_refused_busy",
     OcspBadResponse = "ocsp_bad_response",
+    ConfigReloads = "config_reloads",
+    ConfigReloadFailed = "config_reload_failed",
 }
 
 impl From<ReasonCode> for Counter {
