@@ -201,6 +201,26 @@ fn metrics_are_scraped_count_an_accept_and_pass_promtool() {
     ] {
         assert!(body.contains(needle), "{needle} missing:\n{body}");
     }
+    // Every series the shipped dashboard and alert rules use exists in the scrape.
+    for file in [
+        "testbed/grafana/certradius.json",
+        "testbed/prometheus/alerts.yml",
+    ] {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        for (i, _) in text.match_indices("certradius_") {
+            let name: String = text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if name.len() > "certradius_".len() {
+                assert!(
+                    body.contains(&name),
+                    "{file} uses {name}, not in the scrape"
+                );
+            }
+        }
+    }
     // Anything but GET /metrics is refused; the endpoint keeps serving.
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
