@@ -1,7 +1,9 @@
 //! The `certradius` command: `serve` (the default), `check`, `test-pki DIR`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (cannot bind, PKI generation failed),
-//! 2 a configuration error (the message names the key).
+//! 2 a configuration error (the message names the key). `check`: 0 clean, 1 warnings only
+//! (a certificate expiring within 30 days, a CRL past nextUpdate, the default secret on a
+//! non-loopback client), 2 errors.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,10 +89,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check => match check(cli.config.as_deref()) {
-            Ok(msg) => {
-                println!("{msg}");
-                ExitCode::SUCCESS
+        Command::Check => match load(cli.config.as_deref(), None) {
+            Ok(loaded) => {
+                // 0: clean, 1: warnings only, 2: errors.
+                let report = server::check::report(&loaded);
+                print!("{}", report.text);
+                if report.warnings.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
             }
             Err(e) => {
                 eprintln!("certradius: configuration error: {e}");
@@ -116,26 +124,6 @@ fn init_tracing(debug: bool) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-}
-
-fn check(path: Option<&Path>) -> Result<String, String> {
-    let loaded = load(path, None)?;
-    let c = &loaded.config;
-    Ok(format!(
-        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)",
-        c.clients.len(),
-        c.server
-            .listen
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-        c.tls.tls_min_version,
-        c.tls.tls_max_version,
-        c.tls.fragment_size,
-        loaded.dictionary.len(),
-        loaded.policy.inner.rule_count()
-    ))
 }
 
 /// With the embedded default configuration, a missing test PKI is created on first start.

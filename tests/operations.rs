@@ -452,3 +452,61 @@ fn sighup_reloads_secret_certificate_and_rules_while_authentications_run() {
     );
     assert!(ok.load(Ordering::Relaxed) >= 12);
 }
+
+#[test]
+fn check_prints_a_summary_and_tells_warnings_from_errors() {
+    let pki = common::pki("operations");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |path: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_certradius"))
+            .args(["check", "--config"])
+            .arg(path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Clean: exit 0, every section present, days to expiry shown.
+    let clean = config(dir.path(), &pki, SECRET, "server", "");
+    let (code, out, err) = run(&clean);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for needle in [
+        "configuration OK",
+        "listeners:",
+        "udp 127.0.0.1:0",
+        "metrics http://127.0.0.1:0/metrics",
+        "clients (1):",
+        "loopback 127.0.0.1",
+        "server O=certradius test, CN=radius.certradius.test",
+        "ca     O=certradius test, CN=certradius Test Root CA",
+        " days)",
+        "CRLs (check_crl",
+        "nextUpdate",
+        "OCSP: off",
+        "rules (0, default accept)",
+    ] {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
+    assert!(!out.contains("warning"), "{out}");
+    // Warnings only: exit 1, each named.
+    let text = std::fs::read_to_string(&clean)
+        .unwrap()
+        .replace("intermediate.crl.pem", "intermediate-expired.crl.pem")
+        + "\n[[client]]\nname = \"lobby\"\naddress = \"10.1.2.0/24\"\nsecret = \"testing123\"\n";
+    let warned = dir.path().join("warned.toml");
+    std::fs::write(&warned, text).unwrap();
+    let (code, out, err) = run(&warned);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("warnings (2):"), "{out}");
+    assert!(out.contains("client[1].secret"), "{out}");
+    assert!(out.contains("is past its nextUpdate"), "{out}");
+    // Errors: exit 2, the key named.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[tls]\nfragment_size = 1\n").unwrap();
+    let (code, _, err) = run(&broken);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("tls.fragment_size"), "{err}");
+}

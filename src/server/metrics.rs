@@ -111,12 +111,12 @@ impl Metrics {
             round_trips.clone(),
         );
         // Series that exist from the start (at 0), so rate() and the alerts see the first event.
-        authentications.get_or_create(&vec![
+        let _ = authentications.get_or_create(&vec![
             ("outcome", "accept".to_string()),
             ("reason", "none".to_string()),
         ]);
         for outcome in ["accept", "reject"] {
-            resumptions.get_or_create(&vec![("outcome", outcome.to_string())]);
+            let _ = resumptions.get_or_create(&vec![("outcome", outcome.to_string())]);
         }
         let inventory = Arc::new(Mutex::new(Inventory::default()));
         registry.register_collector(Box::new(CoreCollector {

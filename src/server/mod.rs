@@ -15,6 +15,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, info, warn};
 
+pub mod check;
 pub mod metrics;
 pub mod reload;
 
