@@ -510,3 +510,85 @@ fn check_prints_a_summary_and_tells_warnings_from_errors() {
     assert_eq!(code, Some(2));
     assert!(err.contains("tls.fragment_size"), "{err}");
 }
+
+/// Refuses everyone: stands in for rules that changed under a running conversation.
+struct RejectAll;
+
+impl certradius::authz::Policy for RejectAll {
+    fn authorize(
+        &self,
+        _: &[u8],
+        _: &certradius::tls::VerifiedPeer,
+        _: &certradius::authz::RequestInfo<'_>,
+    ) -> certradius::authz::Decision {
+        certradius::authz::Decision::Reject {
+            reason: certradius::reason::ReasonCode::RuleReject,
+            detail: "reloaded".into(),
+        }
+    }
+}
+
+#[test]
+fn a_conversation_in_flight_finishes_on_the_configuration_it_started_with() {
+    use certradius::config::Config;
+    use certradius::radius::dictionary::Dictionary;
+    use certradius::server::Core;
+    let pki = common::pki("operations");
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &pki, SECRET, "server", "");
+    let cfg = Config::load_with_env(Some(&path), false).unwrap();
+    let tls = certradius::tls::server_config(&cfg.tls).unwrap();
+    let core = Core::new(
+        &cfg,
+        tls,
+        Arc::new(certradius::authz::AllowVerified),
+        Dictionary::embedded(),
+    );
+    let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let now = || certradius::session::Now::new(Instant::now(), rustls::pki_types::UnixTime::now());
+    let new_conv = || {
+        let cfg = peer::client_config(
+            &pki.join("ca.pem"),
+            &pki.join("client-ecdsa.pem"),
+            &pki.join("client-ecdsa.key"),
+            &[&rustls::version::TLS13],
+        )
+        .unwrap();
+        let sup =
+            Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
+        Conversation::new(sup, Nas::new(SECRET.as_bytes()))
+    };
+    // Drives a conversation; `reload_after` round trips in, the configuration is replaced.
+    let run = |conv: &mut Conversation, mut reload_after: Option<usize>| -> Outcome {
+        let mut packet = conv.start(random16());
+        for i in 0..100 {
+            if reload_after == Some(i) {
+                reload_after = None;
+                let rotated = config(dir.path(), &pki, SECRET, "server-rsa", "");
+                let cfg = Config::load_with_env(Some(&rotated), false).unwrap();
+                let tls = certradius::tls::server_config(&cfg.tls).unwrap();
+                core.reload(&cfg, tls, Arc::new(RejectAll), Dictionary::embedded());
+            }
+            let reply = core
+                .handle_datagram(from, &packet, now(), &mut common::rng)
+                .expect("an answer");
+            match conv.on_reply(&reply, random16()).unwrap() {
+                Next::Send(p) => packet = p,
+                Next::Done(o) => return *o,
+            }
+        }
+        panic!("no end")
+    };
+    // Started before the reload: accepted by the policy it started with.
+    let first = run(&mut new_conv(), Some(2));
+    assert!(matches!(
+        first,
+        Outcome::Accepted {
+            keys_match: true,
+            ..
+        }
+    ));
+    // Started after it: the new policy decides.
+    let second = run(&mut new_conv(), None);
+    assert!(matches!(second, Outcome::Rejected(_)));
+}

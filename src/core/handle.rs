@@ -72,6 +72,8 @@ pub struct Core {
     pub(super) learned_dirty: AtomicBool,
     /// Told about every finished authentication (metrics, audit log, accounting).
     pub(super) observers: RwLock<Observers>,
+    /// Conversations started before a reload, with the configuration they started on.
+    pub(super) pinned: super::reload::Pinned,
 }
 
 impl Core {
@@ -106,6 +108,7 @@ impl Core {
             strangers: SourceLimiter::new(config.server.bad_packet_rate_per_source),
             learned_dirty: AtomicBool::new(false),
             observers: RwLock::new(Vec::new()),
+            pinned: Default::default(),
         }
     }
 
@@ -331,7 +334,7 @@ impl Core {
             return None;
         };
         let request = request_info(&packet, from);
-        let (next, step) = session.resume(verdict, &self.cx.load(), &request);
+        let (next, step) = session.resume(verdict, &self.cx_for(&key), &request);
         if let Ok(mut t) = self.sessions.lock() {
             match next {
                 Some(s) => t.checkin(&key, Box::new(s), now + **self.session_timeout.load()),
@@ -352,6 +355,7 @@ impl Core {
             Ok(mut t) => t.sweep(now),
             Err(_) => Vec::new(),
         };
+        self.prune_pinned();
         for s in expired {
             self.stats.incr(Counter::SessionsExpired);
             let summary = s.abandon();
@@ -407,7 +411,8 @@ impl Core {
                 };
                 match checkout {
                     Checkout::Found(session) => {
-                        let (next, step) = session.handle(&eap, &self.cx.load(), &request, clock);
+                        let (next, step) =
+                            session.handle(&eap, &self.cx_for(&key), &request, clock);
                         if let Step::Lookup(lookup) = &step
                             && let Some(s) = next
                         {
