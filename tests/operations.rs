@@ -450,6 +450,10 @@ fn sighup_reloads_secret_certificate_and_rules_while_authentications_run() {
         "failed authentications across reloads: {:?}",
         failures.lock().unwrap()
     );
+    eprintln!(
+        "{} authentications across 3 reloads, 0 failed",
+        ok.load(Ordering::Relaxed)
+    );
     assert!(ok.load(Ordering::Relaxed) >= 12);
 }
 

@@ -163,6 +163,32 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_keeps_learned_state_by_address_and_counters_by_name() {
+        let old = Clients::new(&[cfg("ap", "10.0.0.1"), cfg("gone", "10.0.0.2")]);
+        old.lookup("10.0.0.1".parse().unwrap())
+            .unwrap()
+            .learn_message_authenticator();
+        old.lookup("10.0.0.2".parse().unwrap())
+            .unwrap()
+            .learn_message_authenticator();
+        old.lookup("10.0.0.1".parse().unwrap())
+            .unwrap()
+            .requests
+            .count(crate::radius::Code::AccessRequest);
+        // "ap" keeps its address; "gone" is renamed and moved to a new address.
+        let mut new = Clients::new(&[cfg("ap", "10.0.0.1"), cfg("moved", "10.0.0.3")]);
+        new.carry_over(&old);
+        let ap = new.lookup("10.0.0.1".parse().unwrap()).unwrap();
+        assert!(ap.requires_message_authenticator());
+        assert_eq!(ap.requests.values()[0], ("access_request", 1));
+        assert!(
+            !new.lookup("10.0.0.3".parse().unwrap())
+                .unwrap()
+                .requires_message_authenticator()
+        );
+    }
+
+    #[test]
     fn auto_learns_once() {
         let c = Clients::new(&[cfg("ap", "::1")]);
         let ap = c.lookup("::1".parse().unwrap()).unwrap();
