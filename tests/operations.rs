@@ -228,6 +228,17 @@ fn metrics_are_scraped_count_an_accept_and_pass_promtool() {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+    // A request head over the 8 KiB bound is refused, not buffered.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let _ = s.write_all(big.as_bytes());
+    let mut out = [0u8; 12];
+    s.read_exact(&mut out).unwrap();
+    assert_eq!(&out, b"HTTP/1.1 431");
     if tool("promtool", "prometheus") {
         let file = dir.path().join("scrape.txt");
         std::fs::write(&file, &body).unwrap();
