@@ -165,7 +165,7 @@ impl Reloader {
             clients = config.clients.len(),
             rules,
             crls,
-            "{why}: configuration reloaded (new conversations use it; those in progress keep their TLS setup)"
+            "{why}: configuration reloaded (new conversations use it; those in progress finish on the previous one)"
         );
         *current = config;
         self.core.stats.incr(Counter::ConfigReloads);
