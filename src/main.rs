@@ -1,7 +1,9 @@
 //! The `certradius` command: `serve` (the default), `check`, `test-pki DIR`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (cannot bind, PKI generation failed),
-//! 2 a configuration error (the message names the key).
+//! 2 a configuration error (the message names the key). `check`: 0 clean, 1 warnings only
+//! (a certificate expiring within 30 days, a CRL past nextUpdate, the default secret on a
+//! non-loopback client), 2 errors.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,12 +13,9 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use certradius::authz::Checked;
-use certradius::authz::rules::RulePolicy;
 use certradius::config::Config;
-use certradius::radius::dictionary::Dictionary;
+use certradius::server::reload::load;
 use certradius::server::{self, Core};
-use certradius::tls;
 #[cfg(feature = "test-pki")]
 use certradius_pki as pki;
 
@@ -90,10 +89,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check => match check(cli.config.as_deref()) {
-            Ok(msg) => {
-                println!("{msg}");
-                ExitCode::SUCCESS
+        Command::Check => match load(cli.config.as_deref(), None) {
+            Ok(loaded) => {
+                // 0: clean, 1: warnings only, 2: errors.
+                let report = server::check::report(&loaded);
+                print!("{}", report.text);
+                if report.warnings.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
             }
             Err(e) => {
                 eprintln!("certradius: configuration error: {e}");
@@ -119,54 +124,6 @@ fn init_tracing(debug: bool) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-}
-
-struct Loaded {
-    config: Config,
-    tls: tls::TlsSetup,
-    dictionary: Dictionary,
-    policy: Checked<RulePolicy>,
-}
-
-fn load(path: Option<&Path>) -> Result<Loaded, String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    let tls = tls::server_config(&config.tls).map_err(|e| e.to_string())?;
-    let dictionary = match &config.server.dictionary {
-        Some(p) => Dictionary::load(p).map_err(|e| format!("server.dictionary: {e}"))?,
-        None => Dictionary::embedded(),
-    };
-    let rules = RulePolicy::build(&config.identity, &config.authorize, &dictionary)
-        .map_err(|e| e.to_string())?;
-    let policy = Checked {
-        checks: certradius::x509::checks::CertChecks::from_config(&config.tls),
-        inner: rules,
-    };
-    Ok(Loaded {
-        config,
-        tls,
-        dictionary,
-        policy,
-    })
-}
-
-fn check(path: Option<&Path>) -> Result<String, String> {
-    let loaded = load(path)?;
-    let c = &loaded.config;
-    Ok(format!(
-        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)",
-        c.clients.len(),
-        c.server
-            .listen
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-        c.tls.tls_min_version,
-        c.tls.tls_max_version,
-        c.tls.fragment_size,
-        loaded.dictionary.len(),
-        loaded.policy.inner.rule_count()
-    ))
 }
 
 /// With the embedded default configuration, a missing test PKI is created on first start.
@@ -217,7 +174,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
         eprintln!("certradius: {e}");
         return ExitCode::from(1);
     }
-    let loaded = match load(path) {
+    let loaded = match load(path, None) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("certradius: configuration error: {e}");
@@ -292,6 +249,19 @@ fn serve(path: Option<&Path>) -> ExitCode {
             print_try_it(a, &config);
         }
         let (stop_tx, stop_rx) = watch::channel(false);
+        let metrics = match config.metrics.listen {
+            Some(listen) => {
+                let m = server::metrics::Metrics::new(core.clone());
+                if let Err(e) = server::metrics::start(listen, m.clone(), stop_rx.clone()).await {
+                    eprintln!("certradius: cannot listen on tcp {listen} (metrics.listen): {e}");
+                    return ExitCode::from(1);
+                }
+                core.set_observers(vec![m.clone()]);
+                Some(m)
+            }
+            None => None,
+        };
+        let reloader = server::reload::Reloader::new(core.clone(), path, &config, metrics);
         let reload = Arc::new(tokio::sync::Notify::new());
         {
             let reload = reload.clone();
@@ -313,7 +283,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
             state_file,
             tls: config.tls.clone(),
             reload,
-            ocsp: server::OcspClient::new(&config.ocsp),
+            reloader,
         };
         if let Err(e) = server::accounting::start(
             core.clone(),
@@ -359,7 +329,7 @@ fn print_try_it(addr: std::net::SocketAddr, config: &Config) {
     println!();
 }
 
-/// Returns on SIGINT or SIGTERM; SIGHUP asks for a TLS reload (CRLs, certificates).
+/// Returns on SIGINT or SIGTERM; SIGHUP asks for a reload of the whole configuration.
 async fn wait_for_signal(reload: &tokio::sync::Notify) {
     use tokio::signal::unix::{SignalKind, signal};
     let (mut term, mut hup) = match (
@@ -377,7 +347,7 @@ async fn wait_for_signal(reload: &tokio::sync::Notify) {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return; }
             _ = term.recv() => { info!("SIGTERM: stopping"); return; }
-            _ = hup.recv() => { info!("SIGHUP: reloading TLS configuration and CRLs"); reload.notify_one(); }
+            _ = hup.recv() => { info!("SIGHUP: reloading the configuration"); reload.notify_one(); }
         }
     }
 }

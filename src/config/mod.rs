@@ -18,6 +18,7 @@ mod accounting;
 mod authorize;
 mod client;
 mod eap;
+mod metrics;
 mod ocsp;
 mod server;
 mod tls;
@@ -27,6 +28,7 @@ pub use accounting::AccountingConfig;
 pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scalar};
 pub use client::{ClientConfig, RequireMessageAuthenticator};
 pub use eap::EapConfig;
+pub use metrics::MetricsConfig;
 pub use ocsp::OcspConfig;
 pub use server::ServerConfig;
 pub use tls::{OneOrMany, TlsConfig};
@@ -80,6 +82,9 @@ pub struct Config {
     /// `[accounting]`: RFC 2866 accounting.
     #[serde(default)]
     pub accounting: AccountingConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 impl Config {

@@ -3,7 +3,8 @@
 //! specific prefix first.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::config::{Cidr, ClientConfig, RequireMessageAuthenticator};
 use crate::radius::SharedSecret;
@@ -19,6 +20,39 @@ pub struct Client {
     /// "auto": this client has sent a valid Message-Authenticator, so it must from now on.
     learned: AtomicBool,
     pub max_sessions: usize,
+    /// Requests from this client by RADIUS code (exported as metrics; kept across reloads).
+    pub requests: Arc<RequestCounters>,
+}
+
+/// Requests received from one client, by packet type (after the packet decoded).
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    pub access_request: AtomicU64,
+    pub status_server: AtomicU64,
+    pub other: AtomicU64,
+}
+
+impl RequestCounters {
+    pub fn count(&self, code: crate::radius::Code) {
+        let c = match code {
+            crate::radius::Code::AccessRequest => &self.access_request,
+            crate::radius::Code::StatusServer => &self.status_server,
+            _ => &self.other,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (type label, count) pairs.
+    pub fn values(&self) -> [(&'static str, u64); 3] {
+        [
+            (
+                "access_request",
+                self.access_request.load(Ordering::Relaxed),
+            ),
+            ("status_server", self.status_server.load(Ordering::Relaxed)),
+            ("other", self.other.load(Ordering::Relaxed)),
+        ]
+    }
 }
 
 impl Client {
@@ -64,11 +98,28 @@ impl Clients {
                 require_message_authenticator: c.require_message_authenticator,
                 learned: AtomicBool::new(false),
                 max_sessions: c.max_sessions,
+                requests: Arc::default(),
             });
         }
         // Most specific prefix first, so a /32 for one AP wins over its site's /16.
         list.sort_by_key(|c| std::cmp::Reverse(c.cidr.prefix));
         Clients { list }
+    }
+
+    /// After a reload: a client whose address is unchanged keeps what it learned ("auto"
+    /// Message-Authenticator); one whose name is unchanged keeps its request counters.
+    pub fn carry_over(&mut self, old: &Clients) {
+        for c in &mut self.list {
+            if let Some(o) = old.list.iter().find(|o| o.address == c.address)
+                && o.has_learned()
+                && c.require_message_authenticator == RequireMessageAuthenticator::Auto
+            {
+                c.set_learned(true);
+            }
+            if let Some(o) = old.list.iter().find(|o| o.name == c.name) {
+                c.requests = o.requests.clone();
+            }
+        }
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Option<&Client> {
@@ -109,6 +160,32 @@ mod tests {
         assert_eq!(c.lookup("10.1.2.3".parse().unwrap()).unwrap().name, "ap");
         assert_eq!(c.lookup("10.1.2.4".parse().unwrap()).unwrap().name, "site");
         assert!(c.lookup("10.2.0.1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_reload_keeps_learned_state_by_address_and_counters_by_name() {
+        let old = Clients::new(&[cfg("ap", "10.0.0.1"), cfg("gone", "10.0.0.2")]);
+        old.lookup("10.0.0.1".parse().unwrap())
+            .unwrap()
+            .learn_message_authenticator();
+        old.lookup("10.0.0.2".parse().unwrap())
+            .unwrap()
+            .learn_message_authenticator();
+        old.lookup("10.0.0.1".parse().unwrap())
+            .unwrap()
+            .requests
+            .count(crate::radius::Code::AccessRequest);
+        // "ap" keeps its address; "gone" is renamed and moved to a new address.
+        let mut new = Clients::new(&[cfg("ap", "10.0.0.1"), cfg("moved", "10.0.0.3")]);
+        new.carry_over(&old);
+        let ap = new.lookup("10.0.0.1".parse().unwrap()).unwrap();
+        assert!(ap.requires_message_authenticator());
+        assert_eq!(ap.requests.values()[0], ("access_request", 1));
+        assert!(
+            !new.lookup("10.0.0.3".parse().unwrap())
+                .unwrap()
+                .requires_message_authenticator()
+        );
     }
 
     #[test]

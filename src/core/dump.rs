@@ -15,6 +15,7 @@ impl Core {
     /// `radiusd -X`-style dump of a packet, attributes named by the dictionary. Secrets and key
     /// material are never printed.
     pub fn describe(&self, packet: &Packet<'_>) -> String {
+        let dictionary = self.dictionary.load();
         let mut out = format!(
             "  {:?} id={} length={}",
             packet.code(),
@@ -32,14 +33,14 @@ impl Core {
                 let name = match vendor {
                     Some(v) => {
                         let sub = a.value.get(4).copied().unwrap_or(0);
-                        self.dictionary.name_of(Some(v), u32::from(sub))
+                        dictionary.name_of(Some(v), u32::from(sub))
                     }
                     None => "Vendor-Specific".into(),
                 };
                 let _ = write!(out, "\n    {name} = <{} octets>", a.value.len());
                 continue;
             }
-            let name = self.dictionary.name_of(None, u32::from(a.typ));
+            let name = dictionary.name_of(None, u32::from(a.typ));
             let value = match a.typ {
                 attr::USER_PASSWORD | attr::MESSAGE_AUTHENTICATOR => "<redacted>".to_string(),
                 attr::EAP_MESSAGE => {
@@ -59,13 +60,14 @@ impl Core {
     }
 
     fn format_value(&self, name: &str, value: &[u8]) -> String {
-        let def = self.dictionary.attribute(name);
+        let dictionary = self.dictionary.load();
+        let def = dictionary.attribute(name);
         match def.map(|d| &d.typ) {
             Some(AttrType::Integer) if value.len() == 4 => {
                 let mut b = [0u8; 4];
                 b.copy_from_slice(value);
                 let n = u32::from_be_bytes(b);
-                match self.dictionary.value_name(name, n) {
+                match dictionary.value_name(name, n) {
                     Some(v) => v.to_string(),
                     None => n.to_string(),
                 }

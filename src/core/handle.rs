@@ -14,6 +14,8 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
 use tracing::{Level, debug, info, warn};
@@ -57,19 +59,22 @@ pub struct Pending {
 pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
 
 pub struct Core {
-    pub(super) clients: Clients,
+    /// Swapped whole by a reload (see `reload.rs`).
+    pub(super) clients: ArcSwap<Clients>,
     pub(super) sessions: Mutex<SessionTable>,
     pub(super) dedup: Mutex<Dedup>,
-    pub(super) cx: SessionContext,
+    pub(super) cx: ArcSwap<SessionContext>,
     pub stats: Stats,
-    pub(super) dictionary: Dictionary,
-    pub(super) session_timeout: Duration,
+    pub(super) dictionary: ArcSwap<Dictionary>,
+    pub(super) session_timeout: ArcSwap<Duration>,
     /// Unknown sources over their packet budget.
     pub(super) strangers: SourceLimiter,
     /// A client learned Message-Authenticator ("auto") since the state file was last written.
     pub(super) learned_dirty: AtomicBool,
     /// Told about every finished authentication (metrics, audit log, accounting).
     pub(super) observers: RwLock<Observers>,
+    /// Conversations started before a reload, with the configuration they started on.
+    pub(super) pinned: super::reload::Pinned,
 }
 
 impl Core {
@@ -80,13 +85,13 @@ impl Core {
         dictionary: Dictionary,
     ) -> Core {
         Core {
-            clients: Clients::new(&config.clients),
+            clients: ArcSwap::from_pointee(Clients::new(&config.clients)),
             sessions: Mutex::new(SessionTable::new(config.eap.max_sessions)),
             dedup: Mutex::new(Dedup::new(
                 config.server.duplicate_cache_entries,
                 Duration::from_secs(config.server.duplicate_cache_secs),
             )),
-            cx: SessionContext {
+            cx: ArcSwap::from_pointee(SessionContext {
                 tls: std::sync::RwLock::new(tls),
                 fragment_size: config.tls.fragment_size,
                 reassembly: ReassemblyLimits {
@@ -98,20 +103,23 @@ impl Core {
                 )),
                 policy,
                 ocsp: ocsp_policy(config),
-            },
+            }),
             stats: Stats::default(),
-            dictionary,
-            session_timeout: Duration::from_secs(config.eap.session_timeout_secs),
+            dictionary: ArcSwap::from_pointee(dictionary),
+            session_timeout: ArcSwap::from_pointee(Duration::from_secs(
+                config.eap.session_timeout_secs,
+            )),
             strangers: SourceLimiter::new(config.server.bad_packet_rate_per_source),
             learned_dirty: AtomicBool::new(false),
             observers: RwLock::new(Vec::new()),
+            pinned: Default::default(),
         }
     }
 
     /// Puts a rebuilt TLS configuration (new CRLs, renewed certificate) in force for new
     /// conversations.
     pub fn reload_tls(&self, config: crate::tls::TlsSetup) {
-        if let Ok(mut c) = self.cx.tls.write() {
+        if let Ok(mut c) = self.cx.load().tls.write() {
             *c = config;
         }
         self.stats.incr(Counter::TlsReloads);
@@ -119,7 +127,7 @@ impl Core {
 
     /// The TLS setup in force (the shell rebuilds from it, keeping the session cache).
     pub fn tls_setup(&self) -> Option<crate::tls::TlsSetup> {
-        self.cx.tls_setup()
+        self.cx.load().tls_setup()
     }
 
     /// Replaces the observers told about every finished authentication.
@@ -129,8 +137,8 @@ impl Core {
         }
     }
 
-    pub fn clients(&self) -> &Clients {
-        &self.clients
+    pub fn clients(&self) -> Arc<Clients> {
+        self.clients.load_full()
     }
 
     pub fn sessions_in_progress(&self) -> usize {
@@ -190,7 +198,8 @@ impl Core {
     ) -> Option<Vec<u8>> {
         let now = clock.monotonic;
         self.stats.incr(Counter::PacketsReceived);
-        let Some(client) = self.clients.lookup(from.ip()) else {
+        let clients = self.clients.load_full();
+        let Some(client) = clients.lookup(from.ip()) else {
             if self.strangers.over_limit(from.ip(), now) {
                 // Past the per-source budget: not even a rate-limited log line.
                 self.stats.incr(Counter::PacketsDropped);
@@ -210,6 +219,7 @@ impl Core {
                 return self.drop_packet(from, now, ReasonCode::MalformedPacket, &e.to_string());
             }
         };
+        client.requests.count(packet.code());
         if tracing::enabled!(Level::DEBUG) {
             debug!(
                 "received from {from} ({}):\n{}",
@@ -318,13 +328,13 @@ impl Core {
             from,
             ..
         } = pending;
-        let (Some(client), Ok(packet)) =
-            (self.clients.lookup(from.ip()), Packet::decode(&datagram))
+        let clients = self.clients.load_full();
+        let (Some(client), Ok(packet)) = (clients.lookup(from.ip()), Packet::decode(&datagram))
         else {
             return None;
         };
         let request = request_info(&packet, from);
-        let (next, step) = session.resume(verdict, &self.cx, &request);
+        let (next, step) = session.resume(verdict, &self.cx_for(&key), &request);
         {
             let mut t = lock(&self.sessions);
             match next {
@@ -342,12 +352,14 @@ impl Core {
     /// load, so the addition cannot overflow; if it ever did, the conversation expires at once
     /// rather than panicking with the session table locked.
     fn idle_deadline(&self, now: Instant) -> Instant {
-        now.checked_add(self.session_timeout).unwrap_or(now)
+        now.checked_add(**self.session_timeout.load())
+            .unwrap_or(now)
     }
 
     /// Evicts idle conversations; the shell calls this about once a second.
     pub fn sweep(&self, now: Instant) {
         let expired = lock(&self.sessions).sweep(now);
+        self.prune_pinned();
         for s in expired {
             self.stats.incr(Counter::SessionsExpired);
             let summary = s.abandon();
@@ -400,7 +412,8 @@ impl Core {
                 let checkout = lock(&self.sessions).checkout(&key, from.ip(), now);
                 match checkout {
                     Checkout::Found(session) => {
-                        let (next, step) = session.handle(&eap, &self.cx, &request, clock);
+                        let (next, step) =
+                            session.handle(&eap, &self.cx_for(&key), &request, clock);
                         if let Step::Lookup(lookup) = &step
                             && let Some(s) = next
                         {
@@ -460,7 +473,7 @@ impl Core {
                     self.notify(&super::log::refusal_event(from, client, packet, name, what));
                     return self.reject_eap(packet, client, eap.identifier);
                 }
-                let (session, step) = match Session::start(&eap, &self.cx, now) {
+                let (session, step) = match Session::start(&eap, &self.cx.load(), now) {
                     Ok(x) => x,
                     Err(reason) => {
                         self.stats.incr(Counter::AccessRejects);
@@ -503,7 +516,7 @@ fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> RequestInfo<'a> {
     }
 }
 
-fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
+pub(super) fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
     let o = &config.ocsp;
     if !o.enable {
         return None;

@@ -15,6 +15,7 @@ impl Core {
         let dirty = self.learned_dirty.swap(false, Ordering::Relaxed);
         let learned = self
             .clients
+            .load()
             .iter()
             .filter(|c| c.has_learned())
             .map(|c| c.address.clone())
@@ -25,7 +26,7 @@ impl Core {
     /// Restores learned state read from the state file at start.
     pub fn restore_learned(&self, addresses: &[String]) -> usize {
         let mut n = 0;
-        for c in self.clients.iter() {
+        for c in self.clients.load().iter() {
             if c.require_message_authenticator == crate::config::RequireMessageAuthenticator::Auto
                 && addresses.iter().any(|a| a == &c.address)
             {

@@ -13,6 +13,7 @@ pub mod handle;
 mod learned;
 mod log;
 mod ratelimit;
+mod reload;
 mod replies;
 pub(crate) mod revocation;
 pub(crate) mod sessions;

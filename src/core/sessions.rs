@@ -56,6 +56,15 @@ impl SessionTable {
         }
     }
 
+    /// The State keys of every conversation in the table (idle or being processed).
+    pub fn keys(&self) -> Vec<StateKey> {
+        self.map.keys().copied().collect()
+    }
+
+    pub fn contains(&self, key: &StateKey) -> bool {
+        self.map.contains_key(key)
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

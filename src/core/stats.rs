@@ -62,6 +62,8 @@ counters! {
     AccountingRequests = "accounting_requests",
     AccountingResponses = "accounting_responses",
     AccountingDuplicates = "accounting_duplicates",
+    ConfigReloads = "config_reloads",
+    ConfigReloadFailed = "config_reload_failed",
 }
 
 impl From<ReasonCode> for Counter {

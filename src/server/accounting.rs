@@ -188,7 +188,8 @@ fn handle(
             warn!(%from, reason = %reason, suppressed, "accounting packet dropped: {detail}");
         }
     };
-    let Some(client) = core.clients().lookup(from.ip()) else {
+    let clients = core.clients();
+    let Some(client) = clients.lookup(from.ip()) else {
         return drop_packet(
             ReasonCode::UnknownClient,
             "no [[client]] matches this address",

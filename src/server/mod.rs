@@ -17,6 +17,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, info, warn};
 
+pub mod check;
+pub mod metrics;
+pub mod reload;
+
 pub use crate::core::{Core, Handled};
 
 use crate::core::stats::Counter;
@@ -216,10 +220,10 @@ pub struct Options {
     pub state_file: Option<PathBuf>,
     /// The `[tls]` section, to rebuild the TLS configuration when its files change.
     pub tls: crate::config::TlsConfig,
-    /// Notified on SIGHUP: rebuild the TLS configuration now.
+    /// Notified on SIGHUP: reload the whole configuration now.
     pub reload: Arc<tokio::sync::Notify>,
-    /// `[ocsp]` lookups (None: OCSP off).
-    pub ocsp: Option<Arc<OcspClient>>,
+    /// Reloads the configuration file; holds the `[ocsp]` lookups in force.
+    pub reloader: Arc<reload::Reloader>,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -265,8 +269,9 @@ pub async fn run(
         state_file,
         tls,
         reload,
-        ocsp,
+        reloader,
     } = options;
+    let ocsp = reloader.ocsp.clone();
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut loops = Vec::new();
     for socket in sockets {
@@ -308,7 +313,8 @@ pub async fn run(
             // Files are polled every 2 s (a change takes effect within 5 s, as promised in the
             // docs), rather than inotify: it works the same on every filesystem and for files
             // replaced by rename, which is how CRL publishers usually write them.
-            let files = crate::x509::crl::watched_files(&tls);
+            let mut tls = tls;
+            let mut files = crate::x509::crl::watched_files(&tls);
             let mut seen = crate::x509::crl::fingerprint(&files);
             let mut tick = tokio::time::interval(Duration::from_secs(2));
             let mut n: u64 = 0;
@@ -325,8 +331,13 @@ pub async fn run(
                         }
                     }
                     _ = reload.notified() => {
+                        if reloader.reload_all("SIGHUP")
+                            && let Some(t) = reloader.tls()
+                        {
+                            tls = t;
+                            files = crate::x509::crl::watched_files(&tls);
+                        }
                         seen = crate::x509::crl::fingerprint(&files);
-                        reload_tls(&core, &tls, "SIGHUP");
                     }
                     _ = shutdown.changed() => break,
                 }
@@ -352,7 +363,7 @@ async fn receive_loop(
     core: Arc<Core>,
     socket: Arc<UdpSocket>,
     permits: Arc<Semaphore>,
-    ocsp: Option<Arc<OcspClient>>,
+    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
@@ -386,7 +397,7 @@ async fn receive_loop(
                     // The lookup waits on the network, not the CPU: it gives its in-flight
                     // permit back, and is bounded by ocsp.max_concurrent_lookups instead.
                     drop(permit);
-                    let verdict = match &ocsp {
+                    let verdict = match &*ocsp.load() {
                         Some(client) => client.lookup(&core, &pending.lookup).await,
                         None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
                     };

@@ -4,5 +4,6 @@
 pub mod checks;
 pub(crate) mod crl;
 pub(crate) mod facts;
+pub mod inventory;
 pub(crate) mod ocsp;
 pub mod pem;
