@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod audit;
+pub mod log;
+
 /// The embedded default configuration: loopback only, the test PKI under `testbed/pki/`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/certradius.toml");
 
@@ -81,6 +84,12 @@ pub struct Config {
     /// `[authorize]` and `[[authorize.rule]]`.
     #[serde(default)]
     pub authorize: crate::authz::rules::AuthorizeConfig,
+    /// `[log]`: text or JSON log lines.
+    #[serde(default)]
+    pub log: log::LogConfig,
+    /// `[audit]`: the audit log file.
+    #[serde(default)]
+    pub audit: audit::AuditConfig,
 }
 
 /// `[ocsp]`: OCSP (RFC 6960) checking of client certificates after the handshake.
@@ -143,6 +152,8 @@ pub struct ServerConfig {
     /// Packets per second a source that is no configured client may send before the rest of
     /// that second is dropped unread and unlogged (0: no limit).
     pub bad_packet_rate_per_source: u32,
+    /// On SIGTERM/SIGINT: how long conversations in flight may take to finish before we exit.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -156,6 +167,7 @@ impl Default for ServerConfig {
             duplicate_cache_entries: 65536,
             state_file: "certradius.state".into(),
             bad_packet_rate_per_source: 100,
+            shutdown_grace_secs: 5,
         }
     }
 }

@@ -17,6 +17,10 @@ use tracing::{debug, error, info, warn};
 
 pub use crate::core::{Core, Handled};
 
+pub mod audit;
+pub mod drain;
+pub mod notify;
+
 use crate::session::{RevocationLookup, RevocationVerdict};
 
 /// OCSP lookups as the shell performs them: bounded in number, each bounded by the timeout, with
@@ -225,6 +229,8 @@ pub struct Options {
     pub reload: Arc<tokio::sync::Notify>,
     /// `[ocsp]` lookups (None: OCSP off).
     pub ocsp: Option<Arc<OcspClient>>,
+    /// `server.shutdown_grace_secs`: how long conversations in flight may take to finish.
+    pub shutdown_grace: Duration,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -297,8 +303,12 @@ pub async fn run(
         tls,
         reload,
         ocsp,
+        shutdown_grace,
     } = options;
     let permits = Arc::new(Semaphore::new(max_in_flight));
+    // `shutdown` starts the drain (drain.rs); `exit` ends the loops once it is over.
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (exit_tx, exit) = watch::channel(false);
     let mut loops = Vec::new();
     for socket in sockets {
         let socket = Arc::new(socket);
@@ -307,12 +317,15 @@ pub async fn run(
             socket,
             permits.clone(),
             ocsp.clone(),
-            shutdown.clone(),
+            Drain {
+                draining: draining.clone(),
+                exit: exit.clone(),
+            },
         )));
     }
     let sweeper = {
         let core = core.clone();
-        let mut shutdown = shutdown.clone();
+        let mut shutdown = exit.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut n: u64 = 0;
@@ -358,6 +371,7 @@ pub async fn run(
                     _ = reload.notified() => {
                         seen = crate::x509::crl::fingerprint(&files);
                         reload_tls(&core, &tls, "SIGHUP");
+                        notify::ready(&status_line(&core, "reloaded"));
                     }
                     _ = shutdown.changed() => break,
                 }
@@ -365,18 +379,58 @@ pub async fn run(
         })
     };
     let _ = shutdown.wait_for(|stop| *stop).await;
+    // Drain: no new conversations; those in flight finish within the grace period.
+    draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    let in_flight = core.sessions_in_progress();
+    info!(
+        in_flight,
+        grace_secs = shutdown_grace.as_secs(),
+        "draining: new conversations are refused"
+    );
+    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(shutdown_grace, async {
+        loop {
+            if core.sessions_in_progress() == 0 && permits.available_permits() >= max_in_flight {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok();
+    let left = core.sessions_in_progress();
+    if drained {
+        info!("drained in {:?}", started.elapsed());
+    } else {
+        warn!(
+            left,
+            "grace period over: {left} conversation(s) still in flight are abandoned"
+        );
+    }
+    let _ = exit_tx.send(true);
     let _ = watcher.await;
     for l in loops {
         let _ = l.await;
     }
     let _ = sweeper.await;
-    // Let requests already being processed finish and send their replies.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        permits.acquire_many(u32::try_from(max_in_flight).unwrap_or(u32::MAX)),
-    )
-    .await;
+    // Let requests already being processed send their replies.
+    let _ = tokio::time::timeout(Duration::from_secs(1), permits.acquire_many(all)).await;
     info!("stopped; counters: {}", core.stats.report());
+}
+
+/// A short `STATUS=` line for systemd.
+pub fn status_line(core: &Core, what: &str) -> String {
+    format!(
+        "{what}; {} conversation(s) in progress",
+        core.sessions_in_progress()
+    )
+}
+
+/// What a receive loop needs to know about the drain.
+struct Drain {
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    exit: watch::Receiver<bool>,
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -385,8 +439,12 @@ async fn receive_loop(
     socket: Arc<UdpSocket>,
     permits: Arc<Semaphore>,
     ocsp: Option<Arc<OcspClient>>,
-    mut shutdown: watch::Receiver<bool>,
+    drain: Drain,
 ) {
+    let Drain {
+        draining,
+        exit: mut shutdown,
+    } = drain;
     // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
     let mut buf = vec![0u8; 4097];
     loop {
@@ -402,6 +460,13 @@ async fn receive_loop(
                 continue;
             }
         };
+        let datagram = buf.get(..len).unwrap_or(&[]);
+        if draining.load(std::sync::atomic::Ordering::Relaxed)
+            && drain::starts_conversation(datagram)
+        {
+            core.stats.incr("drain_dropped");
+            continue;
+        }
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             core.stats.incr("overloaded_dropped");
             continue;
