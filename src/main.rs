@@ -62,6 +62,12 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         keep: usize,
     },
+    /// Write the man page certradius.1 into DIR (for packaging).
+    #[command(hide = true)]
+    Manpage { dir: PathBuf },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, ...) on stdout.
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
@@ -116,6 +122,35 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(cli.config.as_deref()),
+        Command::Manpage { dir } => {
+            use clap::CommandFactory;
+            let page = clap_mangen::Man::new(Cli::command());
+            let mut out = Vec::new();
+            let path = dir.join("certradius.1");
+            match page
+                .render(&mut out)
+                .and_then(|()| std::fs::write(&path, out))
+            {
+                Ok(()) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("certradius: manpage: {}: {e}", path.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "certradius",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 
