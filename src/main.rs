@@ -33,6 +33,10 @@ struct Cli {
     /// Trace every packet of every conversation (like `radiusd -X`).
     #[arg(long, short = 'X', global = true)]
     debug: bool,
+    /// With --debug: dump only packets matching KEY=VALUE (keys calling_station_id, user_name,
+    /// nas = client name or address); may be repeated (any matches).
+    #[arg(long, global = true, value_name = "KEY=VALUE")]
+    debug_filter: Vec<server::debug_filter::DebugFilter>,
     /// Log line format; overrides `[log] format` of the configuration.
     #[arg(long, global = true, value_name = "text|json")]
     log_format: Option<LogFormatArg>,
@@ -78,7 +82,7 @@ fn main() -> ExitCode {
         None => Config::load(cli.config.as_deref())
             .is_ok_and(|c| c.log.format == certradius::config::log::LogFormat::Json),
     };
-    init_tracing(cli.debug, json);
+    init_tracing(cli.debug, !cli.debug_filter.is_empty(), json);
     match cli.command.unwrap_or(Command::Serve) {
         Command::TestPki { dir } => match generate_test_pki(&dir) {
             Ok(files) => {
@@ -121,7 +125,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve => serve(cli.config.as_deref()),
+        Command::Serve => serve(cli.config.as_deref(), cli.debug_filter),
         Command::Manpage { dir } => {
             use clap::CommandFactory;
             let page = clap_mangen::Man::new(Cli::command());
@@ -154,9 +158,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(debug: bool, json: bool) {
+fn init_tracing(debug: bool, filtered: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if debug {
+    let default = if debug && filtered {
+        // Debug events only inside the span the shell opens for matching packets.
+        "info,[debug_dump{dump=true}]=debug"
+    } else if debug {
         "certradius=debug,info"
     } else {
         "info"
@@ -267,7 +274,7 @@ fn test_pki_exists(_dir: &Path) -> bool {
     false
 }
 
-fn serve(path: Option<&Path>) -> ExitCode {
+fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilter>) -> ExitCode {
     if let Err(e) = ensure_default_pki(path) {
         eprintln!("certradius: {e}");
         return ExitCode::from(1);
@@ -406,6 +413,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
             reload,
             ocsp: server::OcspClient::new(&config.ocsp),
             shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
+            debug_filter,
         };
         server::run(core, sockets, options, stop_rx).await;
         if let Some(a) = &audit {

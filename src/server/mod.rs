@@ -18,6 +18,7 @@ use tracing::{debug, error, info, warn};
 pub use crate::core::{Core, Handled};
 
 pub mod audit;
+pub mod debug_filter;
 pub mod drain;
 pub mod notify;
 
@@ -231,6 +232,8 @@ pub struct Options {
     pub ocsp: Option<Arc<OcspClient>>,
     /// `server.shutdown_grace_secs`: how long conversations in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// `--debug-filter`: packets matching run inside the `debug_dump` span (empty: no span).
+    pub debug_filter: Vec<debug_filter::DebugFilter>,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -304,7 +307,9 @@ pub async fn run(
         reload,
         ocsp,
         shutdown_grace,
+        debug_filter,
     } = options;
+    let debug_filter = Arc::new(debug_filter);
     let permits = Arc::new(Semaphore::new(max_in_flight));
     // `shutdown` starts the drain (drain.rs); `exit` ends the loops once it is over.
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -320,6 +325,7 @@ pub async fn run(
             Drain {
                 draining: draining.clone(),
                 exit: exit.clone(),
+                debug_filter: debug_filter.clone(),
             },
         )));
     }
@@ -431,6 +437,7 @@ pub fn status_line(core: &Core, what: &str) -> String {
 struct Drain {
     draining: Arc<std::sync::atomic::AtomicBool>,
     exit: watch::Receiver<bool>,
+    debug_filter: Arc<Vec<debug_filter::DebugFilter>>,
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -444,6 +451,7 @@ async fn receive_loop(
     let Drain {
         draining,
         exit: mut shutdown,
+        debug_filter,
     } = drain;
     // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
     let mut buf = vec![0u8; 4097];
@@ -472,10 +480,21 @@ async fn receive_loop(
             continue;
         };
         let datagram = buf.get(..len).unwrap_or(&[]).to_vec();
+        let span = if !debug_filter.is_empty()
+            && debug_filter::matches(
+                &debug_filter,
+                from,
+                core.clients().lookup(from.ip()).map(|c| c.name.as_str()),
+                &datagram,
+            ) {
+            tracing::info_span!("debug_dump", dump = true)
+        } else {
+            tracing::Span::none()
+        };
         let core = core.clone();
         let socket = socket.clone();
         let ocsp = ocsp.clone();
-        tokio::spawn(async move {
+        let task = async move {
             let reply = match core.handle(from, &datagram, Instant::now(), &mut os_rng) {
                 Handled::Reply(r) => Some(r),
                 Handled::Silent => None,
@@ -495,6 +514,7 @@ async fn receive_loop(
             {
                 debug!("send_to {from}: {e}");
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(task, span));
     }
 }
