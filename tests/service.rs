@@ -298,3 +298,66 @@ fn audit_log_one_line_per_authentication_after_kill_9() {
     let whole = complete.iter().filter(|l| l.ends_with('\n')).count();
     assert_eq!(whole, n, "{text}");
 }
+
+#[test]
+fn audit_log_reopened_on_sighup_and_debug_filter_limits_dumps() {
+    let pki = common::pki("service");
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let extra = format!("[audit]\nfile = \"{}\"\n", audit.display());
+    let cfg = common::write_config(dir.path(), &pki, "rotate", "", &extra);
+    let log = dir.path().join("rotate.log");
+    let server = Server::start_with_args(
+        &cfg,
+        &log,
+        &[],
+        &[
+            "--debug",
+            "--debug-filter",
+            "user_name=nobody-here",
+            "--log-format",
+            "json",
+        ],
+    );
+    assert!(accepted(&Auth::new(&pki).run(server.addr)));
+    // logrotate: move the file away, then SIGHUP.
+    let rotated = dir.path().join("audit.jsonl.1");
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::rename(&audit, &rotated).unwrap();
+    signal(&server, "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(accepted(&Auth::new(&pki).run(server.addr)));
+    std::thread::sleep(Duration::from_millis(300));
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(old.lines().count(), 1, "{old}");
+    assert_eq!(new.lines().count(), 1, "{new}");
+
+    // --log-format json on the command line, and no packet dump for a filter nobody matches.
+    let text = server.log_text();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        assert_ne!(v["level"], "DEBUG", "dumped despite the filter: {line}");
+    }
+    drop(server);
+
+    // A filter matching the supplicant's Calling-Station-Id (another MAC spelling): dumped.
+    let server = Server::start_with_args(
+        &cfg,
+        &log,
+        &[],
+        &[
+            "--debug",
+            "--debug-filter",
+            "calling_station_id=02:00:00:00:00:01",
+        ],
+    );
+    assert!(accepted(&Auth::new(&pki).run(server.addr)));
+    std::thread::sleep(Duration::from_millis(200));
+    let text = server.log_text();
+    assert!(
+        text.contains("DEBUG") && text.contains("received from"),
+        "{text}"
+    );
+}
