@@ -361,3 +361,26 @@ fn audit_log_reopened_on_sighup_and_debug_filter_limits_dumps() {
         "{text}"
     );
 }
+
+#[test]
+fn warns_when_the_private_key_is_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let pki = common::pki("service");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("server.key");
+    std::fs::copy(pki.join("server.key"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = common::write_config(dir.path(), &pki, "keymode", "", "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("{}/server.key", pki.display()),
+        &key.display().to_string(),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let server = Server::start(&cfg, &dir.path().join("keymode.log"));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log_text();
+    assert!(
+        log.contains("private key file is readable by group or others"),
+        "{log}"
+    );
+}
