@@ -345,6 +345,9 @@ pub async fn run(
                     save_state(&core, path);
                 }
                 n += 1;
+                if n.is_multiple_of(60) {
+                    notify::status(&status_line(&core, "serving"));
+                }
                 if n.is_multiple_of(300) {
                     info!("counters: {}", core.stats.report());
                 }
