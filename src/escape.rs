@@ -60,6 +60,19 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
+/// Peer-supplied bytes for a JSON string (audit log, accounting records): valid UTF-8 as is (the
+/// JSON encoder escapes what JSON needs), every other byte as `\xNN`, so nothing is lost.
+pub fn json_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Peer-supplied optional bytes for a log field: escaped, `-` when absent.
 pub fn or_dash(v: Option<&[u8]>) -> String {
     match v {

@@ -38,5 +38,6 @@ pub mod radius;
 pub mod reason;
 pub mod server;
 pub mod session;
+pub mod timefmt;
 pub mod tls;
 pub mod x509;

@@ -22,7 +22,7 @@ use certradius_pki as pki;
 #[derive(Parser)]
 #[command(
     name = "certradius",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("CERTRADIUS_GIT_COMMIT"), ")"),
     about = "802.1X EAP-TLS RADIUS authentication server"
 )]
 struct Cli {
@@ -32,8 +32,21 @@ struct Cli {
     /// Trace every packet of every conversation (like `radiusd -X`).
     #[arg(long, short = 'X', global = true)]
     debug: bool,
+    /// With --debug: dump only packets matching KEY=VALUE (keys calling_station_id, user_name,
+    /// nas = client name or address); may be repeated (any matches).
+    #[arg(long, global = true, value_name = "KEY=VALUE")]
+    debug_filter: Vec<server::debug_filter::DebugFilter>,
+    /// Log line format; overrides `[log] format` of the configuration.
+    #[arg(long, global = true, value_name = "text|json")]
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -52,11 +65,23 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         keep: usize,
     },
+    /// Write the man page certradius.1 into DIR (for packaging).
+    #[command(hide = true)]
+    Manpage { dir: PathBuf },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, ...) on stdout.
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.debug);
+    let json = match cli.log_format {
+        Some(f) => matches!(f, LogFormatArg::Json),
+        // The configuration is read again (and its errors reported) by the command itself.
+        None => Config::load(cli.config.as_deref())
+            .is_ok_and(|c| c.log.format == certradius::config::log::LogFormat::Json),
+    };
+    init_tracing(cli.debug, !cli.debug_filter.is_empty(), json);
     match cli.command.unwrap_or(Command::Serve) {
         Command::TestPki { dir } => match generate_test_pki(&dir) {
             Ok(files) => {
@@ -105,19 +130,61 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve => serve(cli.config.as_deref()),
+        Command::Serve => serve(cli.config.as_deref(), cli.debug_filter),
+        Command::Manpage { dir } => {
+            use clap::CommandFactory;
+            let page = clap_mangen::Man::new(Cli::command());
+            let mut out = Vec::new();
+            let path = dir.join("certradius.1");
+            match page
+                .render(&mut out)
+                .and_then(|()| std::fs::write(&path, out))
+            {
+                Ok(()) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("certradius: manpage: {}: {e}", path.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "certradius",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 
-fn init_tracing(debug: bool) {
+fn init_tracing(debug: bool, filtered: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if debug {
+    let default = if debug && filtered {
+        // Debug events only inside the span the shell opens for matching packets.
+        "info,[debug_dump{dump=true}]=debug"
+    } else if debug {
         "certradius=debug,info"
     } else {
         "info"
     };
     let filter =
         EnvFilter::try_from_env("CERTRADIUS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    if json {
+        // One JSON object per line (timestamp, level, fields, message), for log shippers.
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -169,17 +236,45 @@ fn test_pki_exists(_dir: &Path) -> bool {
     false
 }
 
-fn serve(path: Option<&Path>) -> ExitCode {
+fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilter>) -> ExitCode {
     if let Err(e) = ensure_default_pki(path) {
         eprintln!("certradius: {e}");
         return ExitCode::from(1);
     }
-    let loaded = match load(path, None) {
+    let mut loaded = match load(path, None) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("certradius: configuration error: {e}");
             return ExitCode::from(2);
         }
+    };
+    // Under systemd (StateDirectory=) a relative state file lives in the state directory: the
+    // unit has no WorkingDirectory and ProtectSystem=strict makes everything else read-only.
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY")
+        && loaded.config.server.state_file.is_relative()
+    {
+        // systemd may list several directories separated by ':'; the first is ours.
+        let dir = dir
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !dir.is_empty() {
+            loaded.config.server.state_file =
+                Path::new(&dir).join(&loaded.config.server.state_file);
+        }
+    }
+    warn_private_key_mode(&loaded.config.tls.private_key_file);
+    let audit = match &loaded.config.audit.file {
+        Some(file) => match server::audit::AuditLog::open(file, loaded.dictionary.clone()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("certradius: audit.file {}: {e}", file.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
     };
     let addrs = loaded.config.server.listen.clone();
     let core = Arc::new(Core::new(
@@ -188,6 +283,10 @@ fn serve(path: Option<&Path>) -> ExitCode {
         Arc::new(loaded.policy),
         loaded.dictionary,
     ));
+    let mut observers: Vec<Arc<dyn certradius::core::events::AuthObserver>> = Vec::new();
+    if let Some(a) = &audit {
+        observers.push(a.clone());
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if loaded.config.server.threads > 0 {
@@ -248,6 +347,11 @@ fn serve(path: Option<&Path>) -> ExitCode {
         if embedded && let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
             print_try_it(a, &config);
         }
+        server::notify::ready(&format!(
+            "listening on {} socket(s), {} client(s)",
+            sockets.len(),
+            config.clients.len()
+        ));
         let (stop_tx, stop_rx) = watch::channel(false);
         let metrics = match config.metrics.listen {
             Some(listen) => {
@@ -256,17 +360,20 @@ fn serve(path: Option<&Path>) -> ExitCode {
                     eprintln!("certradius: cannot listen on tcp {listen} (metrics.listen): {e}");
                     return ExitCode::from(1);
                 }
-                core.set_observers(vec![m.clone()]);
+                observers.push(m.clone());
                 Some(m)
             }
             None => None,
         };
+        core.set_observers(observers);
         let reloader = server::reload::Reloader::new(core.clone(), path, &config, metrics);
         let reload = Arc::new(tokio::sync::Notify::new());
         {
             let reload = reload.clone();
+            let audit = audit.clone();
             tokio::spawn(async move {
-                wait_for_signal(&reload).await;
+                wait_for_signal(&reload, audit.as_deref()).await;
+                server::notify::stopping("draining conversations in flight");
                 let _ = stop_tx.send(true);
             });
         }
@@ -284,6 +391,8 @@ fn serve(path: Option<&Path>) -> ExitCode {
             tls: config.tls.clone(),
             reload,
             reloader,
+            shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
+            debug_filter,
         };
         if let Err(e) = server::accounting::start(
             core.clone(),
@@ -299,6 +408,12 @@ fn serve(path: Option<&Path>) -> ExitCode {
             return ExitCode::from(1);
         }
         server::run(core, sockets, options, stop_rx).await;
+        if let Some(a) = &audit {
+            a.flush(std::time::Duration::from_secs(2));
+            if a.dropped() > 0 {
+                warn!(dropped = a.dropped(), "audit log: records were dropped");
+            }
+        }
         ExitCode::SUCCESS
     })
 }
@@ -329,8 +444,24 @@ fn print_try_it(addr: std::net::SocketAddr, config: &Config) {
     println!();
 }
 
-/// Returns on SIGINT or SIGTERM; SIGHUP asks for a reload of the whole configuration.
-async fn wait_for_signal(reload: &tokio::sync::Notify) {
+/// A private key others can read is one copy away from being someone else's server.
+fn warn_private_key_mode(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            warn!(
+                file = %path.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the private key file is readable by group or others: chmod 600 (or 640 with a dedicated group)"
+            );
+        }
+    }
+}
+
+/// Returns on SIGINT or SIGTERM; SIGHUP asks for a TLS reload (CRLs, certificates) and reopens
+/// the audit log, framed by RELOADING=1 / READY=1 for systemd (the READY comes from the reload).
+async fn wait_for_signal(reload: &tokio::sync::Notify, audit: Option<&server::audit::AuditLog>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (mut term, mut hup) = match (
         signal(SignalKind::terminate()),
@@ -347,7 +478,14 @@ async fn wait_for_signal(reload: &tokio::sync::Notify) {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return; }
             _ = term.recv() => { info!("SIGTERM: stopping"); return; }
-            _ = hup.recv() => { info!("SIGHUP: reloading the configuration"); reload.notify_one(); }
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading the configuration, reopening the audit log");
+                server::notify::reloading();
+                if let Some(a) = audit {
+                    a.reopen();
+                }
+                reload.notify_one();
+            }
         }
     }
 }

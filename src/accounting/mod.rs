@@ -12,6 +12,5 @@
 //!   and Gigawords, packets, session time, terminate cause, Event-Timestamp, interim interval).
 
 pub mod record;
-pub mod time;
 
 pub use record::{AcctRecord, StatusType, decode};

@@ -173,14 +173,7 @@ pub fn decode(
     })
 }
 
-/// Peer-supplied bytes as a JSON string: UTF-8 as is (JSON escapes controls), other bytes as
-/// `\xNN` escapes so nothing is lost or invented.
-fn text(v: &[u8]) -> String {
-    match std::str::from_utf8(v) {
-        Ok(s) => s.to_string(),
-        Err(_) => crate::escape::Escaped(v).to_string(),
-    }
-}
+use crate::escape::json_text as text;
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -321,7 +314,7 @@ mod tests {
         assert_eq!(j["acct_status_type"], "Stop");
         assert_eq!(j["acct_terminate_cause"], "User-Request");
         assert_eq!(j["framed_ip"], "10.0.0.7");
-        assert_eq!(j["user_name"], "alice\\xff");
+        assert_eq!(j["user_name"], "alice\\xFF");
         assert_eq!(j["certificate_serial"], "01ab");
         assert_eq!(r.unique_id().len(), 32);
     }

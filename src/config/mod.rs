@@ -15,9 +15,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 mod accounting;
+pub mod audit;
 mod authorize;
 mod client;
 mod eap;
+pub mod log;
 mod metrics;
 mod ocsp;
 mod server;
@@ -79,6 +81,12 @@ pub struct Config {
     /// `[authorize]` and `[[authorize.rule]]`.
     #[serde(default)]
     pub authorize: AuthorizeConfig,
+    /// `[log]`: text or JSON log lines.
+    #[serde(default)]
+    pub log: log::LogConfig,
+    /// `[audit]`: the audit log file.
+    #[serde(default)]
+    pub audit: audit::AuditConfig,
     /// `[accounting]`: RFC 2866 accounting.
     #[serde(default)]
     pub accounting: AccountingConfig,
@@ -234,6 +242,10 @@ impl Config {
                 self.server.duplicate_cache_secs,
             ),
             ("eap.session_timeout_secs", self.eap.session_timeout_secs),
+            (
+                "server.shutdown_grace_secs",
+                self.server.shutdown_grace_secs,
+            ),
             ("ocsp.cache_max_secs", self.ocsp.cache_max_secs),
             (
                 "accounting.fsync_interval_ms",

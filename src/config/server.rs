@@ -27,6 +27,8 @@ pub struct ServerConfig {
     /// Packets per second a source that is no configured client may send before the rest of
     /// that second is dropped unread and unlogged (0: no limit).
     pub bad_packet_rate_per_source: u32,
+    /// On SIGTERM/SIGINT: how long conversations in flight may take to finish before we exit.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +42,7 @@ impl Default for ServerConfig {
             duplicate_cache_entries: 65536,
             state_file: "certradius.state".into(),
             bad_packet_rate_per_source: 100,
+            shutdown_grace_secs: 5,
         }
     }
 }

@@ -63,6 +63,7 @@ counters! {
     AccountingResponses = "accounting_responses",
     AccountingDuplicates = "accounting_duplicates",
     ConfigReloads = "config_reloads",
+    DrainDropped = "drain_dropped",
     ConfigReloadFailed = "config_reload_failed",
 }
 

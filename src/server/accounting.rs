@@ -20,13 +20,14 @@ use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::accounting::{self, time::rfc3339};
+use crate::accounting;
 use crate::config::{AccountingConfig, FsyncPolicy};
 use crate::core::Core;
 use crate::core::dedup::{Dedup, Seen};
 use crate::core::stats::Counter;
 use crate::radius::{Code, Packet, PacketBuilder};
 use crate::reason::ReasonCode;
+use crate::timefmt::rfc3339;
 
 /// Records waiting to be written; beyond it a request is left unanswered (the NAS retries).
 const QUEUE: usize = 4096;
@@ -107,12 +108,8 @@ fn sync_and_ack(file: &mut File, waiting: &mut Vec<Ack>) {
     }
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the accounting writer is shell code: it times its fsync interval"
-)]
 fn monotonic() -> Instant {
-    Instant::now()
+    crate::server::monotonic_clock()
 }
 
 /// Starts the accounting listeners; they stop when `shutdown` turns true.

@@ -23,6 +23,11 @@ pub mod reload;
 
 pub use crate::core::{Core, Handled};
 
+pub mod audit;
+pub mod debug_filter;
+pub mod drain;
+pub mod notify;
+
 use crate::core::stats::Counter;
 use crate::reason::ReasonCode;
 use crate::session::Now;
@@ -137,7 +142,7 @@ pub fn now() -> Now {
     clippy::disallowed_methods,
     reason = "the shell reads the clock and hands it to the sans-IO core"
 )]
-fn monotonic_clock() -> Instant {
+pub(crate) fn monotonic_clock() -> Instant {
     Instant::now()
 }
 
@@ -224,6 +229,10 @@ pub struct Options {
     pub reload: Arc<tokio::sync::Notify>,
     /// Reloads the configuration file; holds the `[ocsp]` lookups in force.
     pub reloader: Arc<reload::Reloader>,
+    /// `server.shutdown_grace_secs`: how long conversations in flight may take to finish.
+    pub shutdown_grace: Duration,
+    /// `--debug-filter`: packets matching run inside the `debug_dump` span (empty: no span).
+    pub debug_filter: Vec<debug_filter::DebugFilter>,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -270,9 +279,15 @@ pub async fn run(
         tls,
         reload,
         reloader,
+        shutdown_grace,
+        debug_filter,
     } = options;
     let ocsp = reloader.ocsp.clone();
+    let debug_filter = Arc::new(debug_filter);
     let permits = Arc::new(Semaphore::new(max_in_flight));
+    // `shutdown` starts the drain (drain.rs); `exit` ends the loops once it is over.
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (exit_tx, exit) = watch::channel(false);
     let mut loops = Vec::new();
     for socket in sockets {
         let socket = Arc::new(socket);
@@ -281,12 +296,16 @@ pub async fn run(
             socket,
             permits.clone(),
             ocsp.clone(),
-            shutdown.clone(),
+            Drain {
+                draining: draining.clone(),
+                exit: exit.clone(),
+                debug_filter: debug_filter.clone(),
+            },
         )));
     }
     let sweeper = {
         let core = core.clone();
-        let mut shutdown = shutdown.clone();
+        let mut shutdown = exit.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut n: u64 = 0;
@@ -300,6 +319,9 @@ pub async fn run(
                     save_state(&core, path);
                 }
                 n += 1;
+                if n.is_multiple_of(60) {
+                    notify::status(&status_line(&core, "serving"));
+                }
                 if n.is_multiple_of(300) {
                     info!("counters: {}", core.stats.report());
                 }
@@ -338,6 +360,7 @@ pub async fn run(
                             files = crate::x509::crl::watched_files(&tls);
                         }
                         seen = crate::x509::crl::fingerprint(&files);
+                        notify::ready(&status_line(&core, "reloaded"));
                     }
                     _ = shutdown.changed() => break,
                 }
@@ -345,18 +368,59 @@ pub async fn run(
         })
     };
     let _ = shutdown.wait_for(|stop| *stop).await;
+    // Drain: no new conversations; those in flight finish within the grace period.
+    draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = monotonic_clock();
+    let in_flight = core.sessions_in_progress();
+    info!(
+        in_flight,
+        grace_secs = shutdown_grace.as_secs(),
+        "draining: new conversations are refused"
+    );
+    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(shutdown_grace, async {
+        loop {
+            if core.sessions_in_progress() == 0 && permits.available_permits() >= max_in_flight {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok();
+    let left = core.sessions_in_progress();
+    if drained {
+        info!("drained in {:?}", started.elapsed());
+    } else {
+        warn!(
+            left,
+            "grace period over: {left} conversation(s) still in flight are abandoned"
+        );
+    }
+    let _ = exit_tx.send(true);
     let _ = watcher.await;
     for l in loops {
         let _ = l.await;
     }
     let _ = sweeper.await;
-    // Let requests already being processed finish and send their replies.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        permits.acquire_many(u32::try_from(max_in_flight).unwrap_or(u32::MAX)),
-    )
-    .await;
+    // Let requests already being processed send their replies.
+    let _ = tokio::time::timeout(Duration::from_secs(1), permits.acquire_many(all)).await;
     info!("stopped; counters: {}", core.stats.report());
+}
+
+/// A short `STATUS=` line for systemd.
+pub fn status_line(core: &Core, what: &str) -> String {
+    format!(
+        "{what}; {} conversation(s) in progress",
+        core.sessions_in_progress()
+    )
+}
+
+/// What a receive loop needs to know about the drain.
+struct Drain {
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    exit: watch::Receiver<bool>,
+    debug_filter: Arc<Vec<debug_filter::DebugFilter>>,
 }
 
 async fn receive_loop(
@@ -364,8 +428,13 @@ async fn receive_loop(
     socket: Arc<UdpSocket>,
     permits: Arc<Semaphore>,
     ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
-    mut shutdown: watch::Receiver<bool>,
+    drain: Drain,
 ) {
+    let Drain {
+        draining,
+        exit: mut shutdown,
+        debug_filter,
+    } = drain;
     // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
     let mut buf = vec![0u8; 4097];
     loop {
@@ -381,15 +450,33 @@ async fn receive_loop(
                 continue;
             }
         };
+        let datagram = buf.get(..len).unwrap_or(&[]);
+        if draining.load(std::sync::atomic::Ordering::Relaxed)
+            && drain::starts_conversation(datagram)
+        {
+            core.stats.incr(Counter::DrainDropped);
+            continue;
+        }
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             core.stats.incr(Counter::OverloadedDropped);
             continue;
         };
         let datagram = buf.get(..len).unwrap_or(&[]).to_vec();
+        let span = if !debug_filter.is_empty()
+            && debug_filter::matches(
+                &debug_filter,
+                from,
+                core.clients().lookup(from.ip()).map(|c| c.name.as_str()),
+                &datagram,
+            ) {
+            tracing::info_span!("debug_dump", dump = true)
+        } else {
+            tracing::Span::none()
+        };
         let core = core.clone();
         let socket = socket.clone();
         let ocsp = ocsp.clone();
-        tokio::spawn(async move {
+        let task = async move {
             let reply = match core.handle(from, &datagram, now(), &mut os_rng) {
                 Handled::Reply(r) => Some(r),
                 Handled::Silent => None,
@@ -409,6 +496,7 @@ async fn receive_loop(
             {
                 debug!("send_to {from}: {e}");
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(task, span));
     }
 }

@@ -72,9 +72,20 @@ impl Server {
     }
 
     pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_with_args(config, log, env, &[])
+    }
+
+    /// Extra command-line arguments after `serve` (e.g. `--log-format json`).
+    pub fn start_with_args(
+        config: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Server {
         let logfile = std::fs::File::create(log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_certradius"));
         cmd.arg("serve")
+            .args(args)
             .arg("--config")
             .arg(config)
             .stdout(Stdio::piped())
