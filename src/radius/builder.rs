@@ -201,16 +201,7 @@ impl PacketBuilder {
         secret: &SharedSecret,
         request_authenticator: &[u8; 16],
     ) -> Result<Vec<u8>, EncodeError> {
-        let (header, area) = self.header_and_attributes()?;
-        let mac = Self::message_authenticator(&header, request_authenticator, &area, secret);
-        let ma_attr = [MESSAGE_AUTHENTICATOR, 18];
-        let response_auth = response_authenticator(
-            &header,
-            request_authenticator,
-            &[&ma_attr, &mac, &area],
-            secret,
-        );
-        Ok(assemble(&header, &response_auth, &mac, &area))
+        self.encode_reply(secret, request_authenticator, request_authenticator)
     }
 
     /// Encodes an Accounting-Response (RFC 2866 §4.2). Its Message-Authenticator is computed
@@ -222,8 +213,19 @@ impl PacketBuilder {
         secret: &SharedSecret,
         request_authenticator: &[u8; 16],
     ) -> Result<Vec<u8>, EncodeError> {
+        self.encode_reply(secret, &[0; 16], request_authenticator)
+    }
+
+    /// A reply whose Message-Authenticator is computed with `mac_authenticator` in the
+    /// Authenticator field and whose Response Authenticator covers `request_authenticator`.
+    fn encode_reply(
+        &self,
+        secret: &SharedSecret,
+        mac_authenticator: &[u8; 16],
+        request_authenticator: &[u8; 16],
+    ) -> Result<Vec<u8>, EncodeError> {
         let (header, area) = self.header_and_attributes()?;
-        let mac = Self::message_authenticator(&header, &[0; 16], &area, secret);
+        let mac = Self::message_authenticator(&header, mac_authenticator, &area, secret);
         let ma_attr = [MESSAGE_AUTHENTICATOR, 18];
         let response_auth = response_authenticator(
             &header,
