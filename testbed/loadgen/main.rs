@@ -40,7 +40,7 @@ use clap::Parser;
 use crate::nas::{NasSocket, Plan};
 use crate::stats::{Failure, Percentiles, Stats};
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "loadgen",
     about = "EAP-TLS load generator: simulated NAS + supplicant pairs over RADIUS/UDP"
@@ -107,6 +107,21 @@ struct Args {
     /// Server process to read CPU time and peak RSS of (/proc/PID).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Storm mode: this many supplicants (NAS conversations) all start within
+    /// --storm-window-ms, each NAS retransmitting every --retransmit-ms up to --tries times;
+    /// reports the time until 99% and 100% are authenticated. Sets --count and --concurrency.
+    #[arg(long)]
+    storm: Option<u64>,
+    /// Storm mode: the window within which every supplicant starts.
+    #[arg(long, default_value_t = 1000)]
+    storm_window_ms: u64,
+    /// NAS retransmission timer (overrides --timeout-ms).
+    #[arg(long)]
+    retransmit_ms: Option<u64>,
+    /// Transmissions of one Access-Request before the NAS gives up (overrides --retries:
+    /// retries = tries - 1).
+    #[arg(long)]
+    tries: Option<u32>,
     /// Generator threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -197,6 +212,18 @@ fn run(args: &Args) -> Result<bool, String> {
         _ => None,
     };
 
+    let mut args = args.clone();
+    if let Some(n) = args.storm {
+        args.count = Some(n);
+        args.concurrency = usize::try_from(n).map_err(|_| "--storm too large")?.max(1);
+    }
+    if let Some(t) = args.retransmit_ms {
+        args.timeout_ms = t;
+    }
+    if let Some(t) = args.tries {
+        args.retries = t.saturating_sub(1);
+    }
+    let args = &args;
     let count = match (args.count, args.duration) {
         (None, None) => Some(1000),
         (c, _) => c,
@@ -228,6 +255,10 @@ fn run(args: &Args) -> Result<bool, String> {
             .duration
             .map(|s| start + Duration::from_secs_f64(s.max(0.0))),
         started: AtomicU64::new(0),
+        t0: start,
+        storm_window: args
+            .storm
+            .map(|_| Duration::from_millis(args.storm_window_ms.max(1))),
     });
 
     // Split concurrency over threads, and each thread's share over sockets of <= 256.
@@ -418,6 +449,25 @@ fn report(args: &Args, s: &mut Stats, m: &Measured) {
     }
     if let Some(p) = &rt_p {
         println!("  latency per round trip:     {p}");
+    }
+    if let Some(n) = args.storm {
+        s.done_at_us.sort_unstable();
+        let at = |share: f64| -> String {
+            let need = ((n as f64) * share).ceil() as usize;
+            match need.checked_sub(1).and_then(|i| s.done_at_us.get(i)) {
+                Some(&us) => format!("{:.2} s", f64::from(us) / 1e6),
+                None => "never".into(),
+            }
+        };
+        println!(
+            "  storm: {n} supplicants started within {} ms, NAS retransmitting every {} ms, {} tries; \
+             99% authenticated after {}, 100% after {}",
+            args.storm_window_ms,
+            args.timeout_ms,
+            args.retries + 1,
+            at(0.99),
+            at(1.0)
+        );
     }
     println!(
         "  retransmissions {}, replies dropped on purpose {} (--loss {}%), replies discarded {}",

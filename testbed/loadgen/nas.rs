@@ -54,6 +54,10 @@ pub struct Plan {
     pub deadline: Option<Instant>,
     /// Conversations started so far, all threads.
     pub started: AtomicU64,
+    /// When the run started (completion times are reported from here).
+    pub t0: Instant,
+    /// Storm mode: `count` conversations started evenly over this window from `t0`.
+    pub storm_window: Option<Duration>,
 }
 
 impl Plan {
@@ -61,6 +65,14 @@ impl Plan {
     fn may_start(&self, now: Instant) -> bool {
         if self.deadline.is_some_and(|d| now >= d) {
             return false;
+        }
+        if let (Some(window), Some(total)) = (self.storm_window, self.count) {
+            // Storm: by now, at most this many may have started (evenly over the window).
+            let share = now.duration_since(self.t0).as_secs_f64() / window.as_secs_f64().max(1e-6);
+            let allowed = ((total as f64) * share.min(1.0)).ceil() as u64;
+            if self.started.load(Ordering::Relaxed) >= allowed.max(1) {
+                return false;
+            }
         }
         let n = self.started.fetch_add(1, Ordering::Relaxed);
         self.count.is_none_or(|c| n < c)
@@ -175,7 +187,7 @@ impl NasSocket {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.fill(Instant::now());
-            if self.in_flight == 0 {
+            if self.in_flight == 0 && !self.storm_pending() {
                 break;
             }
             tokio::select! {
@@ -194,6 +206,14 @@ impl NasSocket {
             }
         }
         self.stats
+    }
+
+    /// Storm mode: this socket may still get conversations to start later in the window.
+    fn storm_pending(&self) -> bool {
+        match (self.plan.storm_window, self.plan.count) {
+            (Some(_), Some(total)) => self.plan.started.load(Ordering::Relaxed) < total,
+            _ => false,
+        }
     }
 
     /// Starts conversations until the socket is `width` wide or the plan says stop.
@@ -391,6 +411,9 @@ impl NasSocket {
                     .auth_latency_us
                     .push(micros(now.duration_since(slot.conversation_start)));
                 self.stats.round_trips.push(slot.round_trips);
+                self.stats
+                    .done_at_us
+                    .push(micros(now.duration_since(self.plan.t0)));
             }
         }
     }

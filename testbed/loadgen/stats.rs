@@ -65,6 +65,8 @@ pub struct Stats {
     pub discarded: u64,
     /// Negotiated TLS version of each successful conversation ("TLSv1_3" ...).
     pub tls_versions: BTreeMap<String, u64>,
+    /// Microseconds from the start of the run to each successful conversation's end (storm).
+    pub done_at_us: Vec<u32>,
 }
 
 impl Stats {
@@ -89,6 +91,7 @@ impl Stats {
         self.auth_latency_us.extend(other.auth_latency_us);
         self.round_trip_us.extend(other.round_trip_us);
         self.round_trips.extend(other.round_trips);
+        self.done_at_us.extend(other.done_at_us);
         self.retransmissions += other.retransmissions;
         self.dropped_on_purpose += other.dropped_on_purpose;
         self.discarded += other.discarded;
