@@ -262,6 +262,13 @@ fn serve(path: Option<&Path>) -> ExitCode {
                 println!("certradius: listening on udp {a}");
             }
         }
+        let streams = match server::stream::bind(&config) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("certradius: {e}");
+                return ExitCode::from(1);
+            }
+        };
         info!(
             clients = config.clients.len(),
             tls = format!(
@@ -298,6 +305,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
             tls: config.tls.clone(),
             reload,
             ocsp: server::OcspClient::new(&config.ocsp),
+            streams,
         };
         server::run(core, sockets, options, stop_rx).await;
         ExitCode::SUCCESS

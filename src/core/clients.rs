@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::{Cidr, ClientConfig, RequireMessageAuthenticator};
+use crate::config::{Cidr, ClientConfig, RequireMessageAuthenticator, Transport};
 use crate::radius::SharedSecret;
 
 pub struct Client {
@@ -19,6 +19,11 @@ pub struct Client {
     /// "auto": this client has sent a valid Message-Authenticator, so it must from now on.
     learned: AtomicBool,
     pub max_sessions: usize,
+    /// How this NAS reaches us; a UDP datagram only matches `udp` clients, a stream connection
+    /// only clients of its transport.
+    pub transport: Transport,
+    /// For `tls`: the SAN DNS name or CN its certificate must carry.
+    pub certificate_name: Option<String>,
 }
 
 impl Client {
@@ -64,6 +69,8 @@ impl Clients {
                 require_message_authenticator: c.require_message_authenticator,
                 learned: AtomicBool::new(false),
                 max_sessions: c.max_sessions,
+                transport: c.transport,
+                certificate_name: c.certificate_name.clone(),
             });
         }
         // Most specific prefix first, so a /32 for one AP wins over its site's /16.
@@ -71,8 +78,24 @@ impl Clients {
         Clients { list }
     }
 
+    /// The UDP client for a datagram's source address.
     pub fn lookup(&self, ip: IpAddr) -> Option<&Client> {
-        self.list.iter().find(|c| c.cidr.contains(ip))
+        self.list
+            .iter()
+            .find(|c| c.transport == Transport::Udp && c.cidr.contains(ip))
+    }
+
+    /// The clients of a stream transport whose prefix holds `ip`, most specific first (the
+    /// caller then checks the certificate name).
+    pub fn candidates(&self, ip: IpAddr, transport: Transport) -> impl Iterator<Item = &Client> {
+        self.list
+            .iter()
+            .filter(move |c| c.transport == transport && c.cidr.contains(ip))
+    }
+
+    /// The client with this configuration index.
+    pub fn get(&self, index: usize) -> Option<&Client> {
+        self.list.iter().find(|c| c.index == index)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Client> {
@@ -100,6 +123,8 @@ mod tests {
             secret: Secret::new("s"),
             require_message_authenticator: RequireMessageAuthenticator::Auto,
             max_sessions: 10,
+            transport: Transport::Udp,
+            certificate_name: None,
         }
     }
 

@@ -59,6 +59,17 @@ counters! {
     OcspCacheHits = "ocsp_cache_hits",
     OcspLookupsRefusedBusy = "ocsp_lookups_refused_busy",
     OcspBadResponse = "ocsp_bad_response",
+    RadsecConnections = "radsec_connections",
+    RadsecRequests = "radsec_requests",
+    RadsecHandshakeFailed = "radsec_handshake_failed",
+    TcpConnections = "tcp_connections",
+    TcpRequests = "tcp_requests",
+    StreamRefusedUnknownClient = "stream_refused_unknown_client",
+    StreamRefusedMaxConnections = "stream_refused_max_connections",
+    StreamFramingError = "stream_framing_error",
+    StreamClosedMidPacket = "stream_closed_mid_packet",
+    StreamIdleClosed = "stream_idle_closed",
+    StreamWriteTimeout = "stream_write_timeout",
 }
 
 impl From<ReasonCode> for Counter {

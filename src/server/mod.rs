@@ -20,6 +20,8 @@ pub use crate::core::{Core, Handled};
 use crate::core::stats::Counter;
 use crate::reason::ReasonCode;
 use crate::session::Now;
+
+pub mod stream;
 use crate::session::{RevocationLookup, RevocationVerdict};
 
 /// OCSP lookups as the shell performs them: bounded in number, each bounded by the timeout, with
@@ -131,7 +133,7 @@ pub fn now() -> Now {
     clippy::disallowed_methods,
     reason = "the shell reads the clock and hands it to the sans-IO core"
 )]
-fn monotonic_clock() -> Instant {
+pub(crate) fn monotonic_clock() -> Instant {
     Instant::now()
 }
 
@@ -165,7 +167,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 
 /// The OS RNG for State values and MPPE salts. A machine that cannot produce randomness must
 /// not authenticate anyone with predictable State values: stop instead.
-fn os_rng(buf: &mut [u8]) {
+pub(crate) fn os_rng(buf: &mut [u8]) {
     if let Err(e) = getrandom::fill(buf) {
         error!("the operating system's random number generator failed: {e}; stopping");
         std::process::abort();
@@ -218,6 +220,8 @@ pub struct Options {
     pub reload: Arc<tokio::sync::Notify>,
     /// `[ocsp]` lookups (None: OCSP off).
     pub ocsp: Option<Arc<OcspClient>>,
+    /// RadSec and RADIUS/TCP listeners (`stream::bind`), if any are configured.
+    pub streams: Option<stream::Streams>,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -264,7 +268,16 @@ pub async fn run(
         tls,
         reload,
         ocsp,
+        streams,
     } = options;
+    let streams = streams.map(|s| {
+        tokio::spawn(stream::serve(
+            core.clone(),
+            s,
+            ocsp.clone(),
+            shutdown.clone(),
+        ))
+    });
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut loops = Vec::new();
     for socket in sockets {
@@ -337,6 +350,9 @@ pub async fn run(
         let _ = l.await;
     }
     let _ = sweeper.await;
+    if let Some(s) = streams {
+        let _ = s.await;
+    }
     // Let requests already being processed finish and send their replies.
     let _ = tokio::time::timeout(
         Duration::from_secs(2),
