@@ -4,5 +4,6 @@
 
 pub mod fuzz;
 pub mod peer;
+pub mod radsec;
 
 pub use certradius_pki as pki;

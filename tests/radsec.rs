@@ -1,0 +1,400 @@
+//! RadSec (RFC 6614) and RADIUS/TCP (RFC 6613) against the real binary: EAP-TLS end to end with
+//! MPPE keys over TLS 1.2 and 1.3 links, many requests in flight on one connection, one-byte
+//! writes, a stalled peer while another is served, a peer closing mid-packet, bad framing, an
+//! untrusted NAS certificate, a wrong `certificate_name`, Status-Server, ALPN, and TCP.
+//!
+//! The NAS certificate is the test PKI's `client-machine.pem` (clientAuth, DNS SAN
+//! `laptop42.certradius.test`, issued by the intermediate, chain in the file).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret};
+use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+use certradius_testkit::radsec;
+use common::random16;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+const NAS_NAME: &str = "laptop42.certradius.test";
+
+struct Streams {
+    child: Child,
+    log: PathBuf,
+    tls: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Streams {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn pki() -> PathBuf {
+    common::pki("radsec")
+}
+
+/// Starts the server with a RadSec listener (and a TCP one when `tcp`), `radsec_extra` lines
+/// in `[radsec]` and `clients` as extra `[[client]]` tables.
+fn start(radsec_extra: &str, clients: &str, tcp: bool) -> Streams {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let tcp_section = if tcp {
+        "[tcp]\nlisten = [\"127.0.0.1:0\"]\n"
+    } else {
+        ""
+    };
+    let extra = format!(
+        r#"
+[radsec]
+listen = ["127.0.0.1:0"]
+certificate_file = "{pki}/server.pem"
+private_key_file = "{pki}/server.key"
+ca_file = "{pki}/ca.pem"
+{radsec_extra}
+
+{tcp_section}
+
+{clients}
+"#,
+        pki = pki.display()
+    );
+    let config = common::write_config(dir.path(), &pki, "radsec", "", &extra);
+    let log = dir.path().join("server.log");
+    let logfile = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certradius"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(logfile))
+        .env_remove("CERTRADIUS_LOG")
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut tls_addr, mut tcp_addr) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tls_addr.is_none() || (tcp && tcp_addr.is_none()) {
+        assert!(Instant::now() < deadline, "no listening lines");
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(a) = line.strip_prefix("certradius: listening on tls ") {
+                    tls_addr = Some(a.trim().parse().unwrap());
+                }
+                if let Some(a) = line.strip_prefix("certradius: listening on tcp ") {
+                    tcp_addr = Some(a.trim().parse().unwrap());
+                }
+            }
+            _ => panic!(
+                "server exited; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Streams {
+        child,
+        log,
+        tls: tls_addr,
+        tcp: tcp_addr,
+        _dir: dir,
+    }
+}
+
+/// A `tls` client for the loopback NAS certificate, secret defaulting to "radsec".
+fn tls_client(name: &str) -> String {
+    format!(
+        "[[client]]\nname = \"radsec-nas\"\naddress = \"127.0.0.1\"\ntransport = \"tls\"\ncertificate_name = \"{name}\"\n"
+    )
+}
+
+const TCP_CLIENT: &str = "[[client]]\nname = \"tcp-nas\"\naddress = \"127.0.0.1\"\ntransport = \"tcp\"\nsecret = \"tcpsecret\"\n";
+
+fn nas_tls(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
+    cert: &str,
+) -> Arc<rustls::ClientConfig> {
+    let pki = pki();
+    radsec::client_config(
+        &pki.join("ca.pem"),
+        &[&pki.join(format!("client-{cert}.pem"))],
+        &pki.join(format!("client-{cert}.key")),
+        versions,
+        alpn,
+    )
+    .unwrap()
+}
+
+async fn connect(
+    s: &Streams,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> radsec::TlsStream {
+    radsec::connect(
+        s.tls.unwrap(),
+        nas_tls(versions, &[], "machine"),
+        "radius.certradius.test",
+    )
+    .await
+    .unwrap()
+}
+
+fn conversation(pki: &Path, secret: &str) -> Conversation {
+    let cfg = peer::client_config(
+        &pki.join("ca.pem"),
+        &pki.join("client-ecdsa.pem"),
+        &pki.join("client-ecdsa.key"),
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    )
+    .unwrap();
+    let sup = Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
+    Conversation::new(sup, Nas::new(secret.as_bytes()))
+}
+
+/// A whole EAP-TLS authentication over a stream; `byte_at_a_time` writes every request one
+/// octet per write.
+async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    secret: &str,
+    byte_at_a_time: bool,
+) -> Outcome {
+    let mut conv = conversation(&pki(), secret);
+    let mut packet = conv.start(random16());
+    for _ in 0..50 {
+        if byte_at_a_time {
+            for b in &packet {
+                stream.write_all(&[*b]).await.unwrap();
+                stream.flush().await.unwrap();
+            }
+        } else {
+            radsec::write_packet(stream, &packet).await.unwrap();
+        }
+        let reply = tokio::time::timeout(Duration::from_secs(20), radsec::read_packet(stream))
+            .await
+            .expect("reply in time")
+            .unwrap()
+            .expect("a reply, not end of stream");
+        match conv.on_reply(&reply, random16()).unwrap() {
+            Next::Send(p) => packet = p,
+            Next::Done(outcome) => return *outcome,
+        }
+    }
+    panic!("conversation did not finish");
+}
+
+fn assert_accepted_with_keys(o: &Outcome) {
+    match o {
+        Outcome::Accepted { keys_match, .. } => assert!(keys_match, "MPPE keys do not match"),
+        Outcome::Rejected(r) => panic!("rejected: {r:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eap_tls_over_radsec_tls12_and_tls13_with_mppe_keys() {
+    let s = start("", &tls_client(NAS_NAME), false);
+    for (version, expected) in [
+        (&rustls::version::TLS12, rustls::ProtocolVersion::TLSv1_2),
+        (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
+    ] {
+        let mut c = connect(&s, &[version]).await;
+        assert_eq!(c.get_ref().1.protocol_version(), Some(expected));
+        let o = authenticate(&mut c, "radsec", false).await;
+        assert_accepted_with_keys(&o);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_byte_at_a_time() {
+    let s = start("", &tls_client(NAS_NAME), false);
+    let mut c = connect(&s, &[&rustls::version::TLS13]).await;
+    let o = authenticate(&mut c, "radsec", true).await;
+    assert_accepted_with_keys(&o);
+}
+
+fn status_server(id: u8, secret: &[u8]) -> (Vec<u8>, [u8; 16]) {
+    let auth = random16();
+    let b = PacketBuilder::new(Code::StatusServer, id);
+    (
+        b.encode_request(&SharedSecret::new(secret.to_vec()), auth)
+            .unwrap(),
+        auth,
+    )
+}
+
+fn identity_request(id: u8, secret: &[u8]) -> Vec<u8> {
+    let mut b = PacketBuilder::new(Code::AccessRequest, id);
+    b.eap_message(&[2, 1, 0, 8, 1, b'b', b'o', b'b']);
+    b.encode_request(&SharedSecret::new(secret.to_vec()), random16())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_server_and_many_requests_in_flight_on_one_connection() {
+    let s = start("", &tls_client(NAS_NAME), false);
+    let mut c = connect(&s, &[&rustls::version::TLS13]).await;
+    let (ss, _) = status_server(200, b"radsec");
+    radsec::write_packet(&mut c, &ss).await.unwrap();
+    let r = radsec::read_packet(&mut c).await.unwrap().unwrap();
+    let p = Packet::decode(&r).unwrap();
+    assert_eq!(p.code(), Code::AccessAccept, "Status-Server answered");
+    assert_eq!(p.identifier(), 200);
+    // 100 Access-Requests in one write: every one answered, each by its identifier.
+    let mut all = Vec::new();
+    for id in 0..100u8 {
+        all.extend(identity_request(id, b"radsec"));
+    }
+    radsec::write_packet(&mut c, &all).await.unwrap();
+    let mut seen = [false; 100];
+    for _ in 0..100 {
+        let r = tokio::time::timeout(Duration::from_secs(20), radsec::read_packet(&mut c))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let p = Packet::decode(&r).unwrap();
+        assert_eq!(p.code(), Code::AccessChallenge);
+        seen[usize::from(p.identifier())] = true;
+    }
+    assert!(seen.iter().all(|s| *s));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_half_open_peers_do_not_block_another() {
+    let s = start("idle_timeout_secs = 3", &tls_client(NAS_NAME), false);
+    // A peer that sends requests and never reads its replies.
+    let mut stalled = connect(&s, &[&rustls::version::TLS13]).await;
+    let mut flood = Vec::new();
+    for id in 0..=255u8 {
+        flood.extend(status_server(id, b"radsec").0);
+    }
+    for _ in 0..8 {
+        let _ = tokio::time::timeout(Duration::from_secs(2), stalled.write_all(&flood)).await;
+    }
+    // A peer that sent half a packet and went quiet.
+    let mut half = connect(&s, &[&rustls::version::TLS12]).await;
+    half.write_all(&identity_request(1, b"radsec")[..10])
+        .await
+        .unwrap();
+    half.flush().await.unwrap();
+    // Another NAS is served meanwhile.
+    let mut c = connect(&s, &[&rustls::version::TLS13]).await;
+    let o = authenticate(&mut c, "radsec", false).await;
+    assert_accepted_with_keys(&o);
+    // The half-open peer is closed by the idle timeout.
+    let end = tokio::time::timeout(Duration::from_secs(10), radsec::read_packet(&mut half)).await;
+    assert!(
+        matches!(end, Ok(Ok(None)) | Ok(Err(_))),
+        "idle peer not closed: {end:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_closing_mid_packet_and_bad_length() {
+    let s = start("", &tls_client(NAS_NAME), false);
+    {
+        let mut c = connect(&s, &[&rustls::version::TLS13]).await;
+        c.write_all(&identity_request(1, b"radsec")[..30])
+            .await
+            .unwrap();
+        c.shutdown().await.unwrap();
+    }
+    // A Length of 5000: the connection is closed (no resynchronising a stream).
+    let mut c = connect(&s, &[&rustls::version::TLS13]).await;
+    c.write_all(&[1, 1, 0x13, 0x88]).await.unwrap();
+    c.write_all(&[0; 40]).await.unwrap();
+    c.flush().await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), radsec::read_packet(&mut c)).await;
+    assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "{end:?}");
+    // The server still serves.
+    let mut c = connect(&s, &[&rustls::version::TLS12]).await;
+    assert_accepted_with_keys(&authenticate(&mut c, "radsec", false).await);
+    let log = s.log_text();
+    assert!(log.contains("RADIUS Length 5000 is outside"), "{log}");
+}
+
+/// The connection is refused at the TLS layer or closed right after it: the first read ends.
+async fn refused(s: &Streams, cfg: Arc<rustls::ClientConfig>) {
+    match radsec::connect(s.tls.unwrap(), cfg, "radius.certradius.test").await {
+        Err(_) => {}
+        Ok(mut c) => {
+            let (ss, _) = status_server(1, b"radsec");
+            let _ = radsec::write_packet(&mut c, &ss).await;
+            let r = tokio::time::timeout(Duration::from_secs(5), radsec::read_packet(&mut c))
+                .await
+                .unwrap();
+            assert!(matches!(r, Ok(None) | Err(_)), "answered: {r:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_nas_certificate_and_wrong_certificate_name() {
+    let s = start("", &tls_client(NAS_NAME), false);
+    refused(&s, nas_tls(&[&rustls::version::TLS13], &[], "untrusted")).await;
+    refused(&s, nas_tls(&[&rustls::version::TLS12], &[], "untrusted")).await;
+    // Trusted, but not the configured certificate_name.
+    refused(&s, nas_tls(&[&rustls::version::TLS13], &[], "ecdsa")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = s.log_text();
+    assert!(log.contains("RadSec handshake failed"), "{log}");
+    assert!(
+        log.contains("matches no [[client]] certificate_name"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radius_over_tcp() {
+    let s = start("", TCP_CLIENT, true);
+    let mut c = tokio::net::TcpStream::connect(s.tcp.unwrap())
+        .await
+        .unwrap();
+    assert_accepted_with_keys(&authenticate(&mut c, "tcpsecret", false).await);
+    // TCP clients do not reach the RadSec listener (no tls client for the address).
+    refused(&s, nas_tls(&[&rustls::version::TLS13], &[], "machine")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_caps() {
+    let s = start(
+        "max_connections_per_client = 1",
+        &tls_client(NAS_NAME),
+        false,
+    );
+    let mut first = connect(&s, &[&rustls::version::TLS13]).await;
+    let (ss, _) = status_server(1, b"radsec");
+    radsec::write_packet(&mut first, &ss).await.unwrap();
+    assert!(radsec::read_packet(&mut first).await.unwrap().is_some());
+    refused(&s, nas_tls(&[&rustls::version::TLS13], &[], "machine")).await;
+    let (ss, _) = status_server(2, b"radsec");
+    radsec::write_packet(&mut first, &ss).await.unwrap();
+    assert!(radsec::read_packet(&mut first).await.unwrap().is_some());
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The slot is given back when the connection ends.
+    let mut again = connect(&s, &[&rustls::version::TLS13]).await;
+    radsec::write_packet(&mut again, &ss).await.unwrap();
+    assert!(radsec::read_packet(&mut again).await.unwrap().is_some());
+    assert!(s.log_text().contains("max_connections_per_client reached"));
+}
