@@ -398,3 +398,164 @@ async fn connection_caps() {
     assert!(radsec::read_packet(&mut again).await.unwrap().is_some());
     assert!(s.log_text().contains("max_connections_per_client reached"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Interop: eapol_test → radsecproxy (UDP) → certradius (RadSec)
+
+/// Whether `tool` runs; SKIPPED loudly without it, a failure under CI.
+fn tool_available(tool: &str, package: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed, and CI must not skip the radsecproxy interop test (apt-get install {package})"
+        );
+        eprintln!(
+            "\n*** SKIPPED: {tool} not found (apt-get install {package}); the radsecproxy interop test did NOT run ***\n"
+        );
+    }
+    found
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// radsecproxy listening on a loopback UDP port, forwarding everything to certradius over TLS
+/// with the NAS certificate, until dropped.
+struct Radsecproxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Radsecproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn radsecproxy(dir: &Path, target: SocketAddr, tls_version: &str) -> Radsecproxy {
+    let pki = pki();
+    let port = free_udp_port();
+    let log = dir.join(format!("radsecproxy-{tls_version}.log"));
+    let conf = dir.join(format!("radsecproxy-{tls_version}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ListenUDP 127.0.0.1:{port}
+LogLevel 5
+LogDestination file://{log}
+
+tls certradius {{
+    CACertificateFile {pki}/ca.pem
+    CertificateFile {pki}/client-machine.pem
+    CertificateKeyFile {pki}/client-machine.key
+    TlsVersion {tls_version}
+}}
+
+client eapol_test {{
+    host 127.0.0.1
+    type udp
+    secret {secret}
+}}
+
+server certradius {{
+    host 127.0.0.1
+    port {tport}
+    type tls
+    tls certradius
+    CertificateNameCheck off
+    secret radsec
+}}
+
+realm * {{
+    server certradius
+}}
+"#,
+            log = log.display(),
+            pki = pki.display(),
+            secret = common::SECRET,
+            tport = target.port(),
+        ),
+    )
+    .unwrap();
+    let child = Command::new("radsecproxy")
+        .arg("-f")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.join(format!("radsecproxy-{tls_version}.pid")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Give it time to bind and connect.
+    std::thread::sleep(Duration::from_millis(800));
+    Radsecproxy { child, port, log }
+}
+
+#[test]
+fn eapol_test_through_radsecproxy_over_tls12_and_tls13() {
+    if !tool_available("eapol_test", "eapoltest") || !tool_available("radsecproxy", "radsecproxy") {
+        return;
+    }
+    let s = start("", &tls_client(NAS_NAME), false);
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let eapol_conf = dir.path().join("eapol.conf");
+    std::fs::write(
+        &eapol_conf,
+        format!(
+            "network={{\n key_mgmt=WPA-EAP\n eap=TLS\n identity=\"bob@certradius.test\"\n ca_cert=\"{p}/ca.pem\"\n client_cert=\"{p}/client-ecdsa.pem\"\n private_key=\"{p}/client-ecdsa.key\"\n phase1=\"tls_disable_tlsv1_3=0\"\n}}\n",
+            p = pki.display()
+        ),
+    )
+    .unwrap();
+    for version in ["TLS1_2", "TLS1_3"] {
+        let proxy = radsecproxy(dir.path(), s.tls.unwrap(), version);
+        let out = Command::new("eapol_test")
+            .arg("-c")
+            .arg(&eapol_conf)
+            .arg("-a")
+            .arg("127.0.0.1")
+            .arg("-p")
+            .arg(proxy.port.to_string())
+            .arg("-s")
+            .arg(common::SECRET)
+            .arg("-t")
+            .arg("20")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let proxy_log = std::fs::read_to_string(&proxy.log).unwrap_or_default();
+        assert!(
+            out.status.success() && text.contains("SUCCESS"),
+            "eapol_test via radsecproxy ({version}) failed:\n{}\n--- radsecproxy:\n{proxy_log}\n--- certradius:\n{}",
+            &text[text.len().saturating_sub(3000)..],
+            s.log_text()
+        );
+        assert!(
+            text.contains("MPPE keys OK: 1  mismatch: 0"),
+            "MPPE keys not OK through radsecproxy ({version})"
+        );
+        let want = format!("client=radsec-nas version=\"TLSv{}\"", &version[3..]);
+        assert!(
+            s.log_text().contains(&want),
+            "no RadSec connection with {want}:\n{}",
+            s.log_text()
+        );
+        eprintln!("radsecproxy {version}: eapol_test SUCCESS, MPPE keys OK");
+    }
+}

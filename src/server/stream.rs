@@ -329,7 +329,17 @@ async fn accept_loop(
                         warn!(%peer, "RadSec connection closed: radsec.max_connections_per_client reached");
                         return;
                     };
-                    debug!(%peer, radius_1_1, "RadSec connection established");
+                    let version = match conn.protocol_version() {
+                        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1_3",
+                        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1_2",
+                        _ => "unknown",
+                    };
+                    let name = core
+                        .clients()
+                        .get(index)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default();
+                    info!(%peer, client = %name, version, radius_1_1, "RadSec connection established");
                     connection(
                         core,
                         tls,
