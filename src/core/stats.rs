@@ -70,6 +70,8 @@ counters! {
     StreamClosedMidPacket = "stream_closed_mid_packet",
     StreamIdleClosed = "stream_idle_closed",
     StreamWriteTimeout = "stream_write_timeout",
+    Radius11Connections = "radius_1_1_connections",
+    Radius11Malformed = "radius_1_1_malformed",
 }
 
 impl From<ReasonCode> for Counter {

@@ -339,6 +339,9 @@ async fn accept_loop(
                         .get(index)
                         .map(|c| c.name.clone())
                         .unwrap_or_default();
+                    if radius_1_1 {
+                        core.stats.incr(Counter::Radius11Connections);
+                    }
                     info!(%peer, client = %name, version, radius_1_1, "RadSec connection established");
                     connection(
                         core,
@@ -437,7 +440,6 @@ async fn connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let _ = radius_1_1;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(REPLY_QUEUE);
     let stats_core = core.clone();
@@ -516,6 +518,30 @@ async fn connection<S>(
             let ocsp = ocsp.clone();
             tokio::spawn(async move {
                 let _permit = permit;
+                // RFC 9765: translated to the form Core checks, and the reply back.
+                let (packet, token) = if radius_1_1 {
+                    let Some(secret) = core.clients().get(client).map(|c| &c.secret) else {
+                        return;
+                    };
+                    let mut token = [0u8; 16];
+                    token.copy_from_slice(packet.get(4..20).unwrap_or(&[0; 16]));
+                    match crate::radius::v11::request_to_core(&packet, secret) {
+                        Ok(p) => (p, Some(token)),
+                        Err(e) => {
+                            core.stats.incr(Counter::Radius11Malformed);
+                            if let Some(s) = core.stats.should_log(
+                                crate::reason::ReasonCode::MalformedPacket,
+                                Some(peer.ip()),
+                                crate::server::monotonic_clock(),
+                            ) {
+                                warn!(%peer, suppressed = s, "RADIUS/1.1 packet dropped: {e}");
+                            }
+                            return;
+                        }
+                    }
+                } else {
+                    (packet, None)
+                };
                 let reply = match core.handle_from_client(client, peer, &packet, now(), &mut os_rng)
                 {
                     Handled::Reply(r) => Some(r),
@@ -527,6 +553,19 @@ async fn connection<S>(
                         };
                         core.resume(*pending, verdict, now(), &mut os_rng)
                     }
+                };
+                let reply = match (reply, token) {
+                    (Some(r), Some(token)) => {
+                        let secret = core.clients().get(client).map(|c| &c.secret);
+                        match secret.map(|s| crate::radius::v11::reply_from_core(&r, &token, s)) {
+                            Some(Ok(r)) => Some(r),
+                            _ => {
+                                core.stats.incr(Counter::ReplyEncodeFailed);
+                                None
+                            }
+                        }
+                    }
+                    (r, _) => r,
                 };
                 if let Some(reply) = reply {
                     let _ = tx.send(reply).await;
