@@ -559,3 +559,121 @@ fn eapol_test_through_radsecproxy_over_tls12_and_tls13() {
         eprintln!("radsecproxy {version}: eapol_test SUCCESS, MPPE keys OK");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// RADIUS/1.1 (RFC 9765)
+
+const ALPN_11: &[u8] = b"radius/1.1";
+
+async fn connect_alpn(s: &Streams, alpn: &[&[u8]]) -> std::io::Result<radsec::TlsStream> {
+    radsec::connect(
+        s.tls.unwrap(),
+        nas_tls(&[&rustls::version::TLS13], alpn, "machine"),
+        "radius.certradius.test",
+    )
+    .await
+}
+
+/// A whole EAP-TLS authentication in RADIUS/1.1: every reply echoes the Token, has zero
+/// reserved octets and no Message-Authenticator; the MS-MPPE keys arrive as plain values equal
+/// to the supplicant's.
+async fn authenticate_v11(c: &mut radsec::TlsStream) {
+    use certradius::radius::attr;
+    let mut sup = conversation(&pki(), "radsec").supplicant;
+    let mut eap = sup.identity_response(1);
+    let mut state: Option<Vec<u8>> = None;
+    for round in 0..50u32 {
+        let token = 0x5000_0000 + round;
+        let req = radsec::v11_request(1, token, Some(&eap), state.as_deref());
+        radsec::write_packet(c, &req).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(20), radsec::read_packet(c))
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a RADIUS/1.1 reply");
+        let p = Packet::decode(&reply).unwrap();
+        assert_eq!(
+            &p.authenticator()[..4],
+            &token.to_be_bytes(),
+            "Token echoed"
+        );
+        assert_eq!(&p.authenticator()[4..], &[0; 12], "reserved octets zero");
+        assert!(p.first(attr::MESSAGE_AUTHENTICATOR).is_none());
+        state = p.first(attr::STATE).map(|s| s.to_vec());
+        let reply_eap = p.eap_message().expect("EAP-Message");
+        match p.code() {
+            Code::AccessChallenge => match sup.handle(&reply_eap).unwrap() {
+                peer::PeerStep::Respond(r) => eap = r,
+                other => panic!("{other:?}"),
+            },
+            Code::AccessAccept => {
+                let keys = match sup.handle(&reply_eap).unwrap() {
+                    peer::PeerStep::Success(k) => k,
+                    other => panic!("{other:?}"),
+                };
+                let ms: Vec<_> = p.vendor_attributes(attr::VENDOR_MICROSOFT).collect();
+                let recv = ms.iter().find(|a| a.typ == attr::MS_MPPE_RECV_KEY).unwrap();
+                let send = ms.iter().find(|a| a.typ == attr::MS_MPPE_SEND_KEY).unwrap();
+                assert_eq!(recv.value, keys.mppe_recv_key(), "plain MS-MPPE-Recv-Key");
+                assert_eq!(send.value, keys.mppe_send_key(), "plain MS-MPPE-Send-Key");
+                return;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    panic!("RADIUS/1.1 conversation did not finish");
+}
+
+/// RADIUS/1.0 Status-Server on `c` is answered (with a verified Message-Authenticator).
+async fn status_v10(c: &mut radsec::TlsStream) {
+    let secret = SharedSecret::new(b"radsec".to_vec());
+    let (ss, auth) = status_server(9, b"radsec");
+    radsec::write_packet(c, &ss).await.unwrap();
+    let r = radsec::read_packet(c).await.unwrap().unwrap();
+    let p = Packet::decode(&r).unwrap();
+    certradius::radius::auth::verify_message_authenticator(&p, &secret, Some(&auth)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radius_1_1_allow() {
+    let s = start("", &tls_client(NAS_NAME), false);
+    let mut c = connect_alpn(&s, &[ALPN_11]).await.unwrap();
+    assert_eq!(c.get_ref().1.alpn_protocol(), Some(ALPN_11));
+    authenticate_v11(&mut c).await;
+    // Status-Server in RADIUS/1.1: no Message-Authenticator needed.
+    radsec::write_packet(&mut c, &radsec::v11_request(12, 77, None, None))
+        .await
+        .unwrap();
+    let r = radsec::read_packet(&mut c).await.unwrap().unwrap();
+    assert_eq!(Packet::decode(&r).unwrap().code(), Code::AccessAccept);
+    assert_eq!(&r[4..8], &77u32.to_be_bytes());
+    // Without ALPN: RADIUS/1.0 as before.
+    let mut c = connect_alpn(&s, &[]).await.unwrap();
+    assert_eq!(c.get_ref().1.alpn_protocol(), None);
+    status_v10(&mut c).await;
+    assert_accepted_with_keys(&authenticate(&mut c, "radsec", false).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radius_1_1_require() {
+    let s = start("radius_1_1 = \"require\"", &tls_client(NAS_NAME), false);
+    // No ALPN: closed.
+    refused(&s, nas_tls(&[&rustls::version::TLS13], &[], "machine")).await;
+    // radius/1.0 only: no common protocol, the handshake fails.
+    assert!(connect_alpn(&s, &[b"radius/1.0"]).await.is_err());
+    let mut c = connect_alpn(&s, &[ALPN_11, b"radius/1.0"]).await.unwrap();
+    assert_eq!(c.get_ref().1.alpn_protocol(), Some(ALPN_11));
+    authenticate_v11(&mut c).await;
+    assert!(s.log_text().contains("did not negotiate radius/1.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radius_1_1_off() {
+    let s = start("radius_1_1 = \"off\"", &tls_client(NAS_NAME), false);
+    // radius/1.1 offered but not taken: RADIUS/1.0.
+    let mut c = connect_alpn(&s, &[ALPN_11, b"radius/1.0"]).await.unwrap();
+    assert_eq!(c.get_ref().1.alpn_protocol(), None);
+    status_v10(&mut c).await;
+    let mut c = connect_alpn(&s, &[]).await.unwrap();
+    assert_accepted_with_keys(&authenticate(&mut c, "radsec", false).await);
+}

@@ -81,3 +81,28 @@ pub async fn write_packet<S: AsyncWrite + Unpin>(s: &mut S, p: &[u8]) -> std::io
     s.write_all(p).await?;
     s.flush().await
 }
+
+/// A RADIUS/1.1 request (RFC 9765 §4): Identifier 0, the Token in the first four octets of the
+/// Authenticator, the other twelve zero, no Message-Authenticator; `eap` split into
+/// EAP-Message attributes of at most 253 octets.
+pub fn v11_request(code: u8, token: u32, eap: Option<&[u8]>, state: Option<&[u8]>) -> Vec<u8> {
+    let mut p = vec![code, 0, 0, 0];
+    p.extend_from_slice(&token.to_be_bytes());
+    p.extend_from_slice(&[0; 12]);
+    if let Some(s) = state {
+        p.push(24);
+        p.push(u8::try_from(s.len() + 2).unwrap_or(255));
+        p.extend_from_slice(s);
+    }
+    if let Some(eap) = eap {
+        for chunk in eap.chunks(253) {
+            p.push(79);
+            p.push(u8::try_from(chunk.len() + 2).unwrap_or(255));
+            p.extend_from_slice(chunk);
+        }
+    }
+    let len = u16::try_from(p.len()).unwrap_or(u16::MAX).to_be_bytes();
+    p[2] = len[0];
+    p[3] = len[1];
+    p
+}
