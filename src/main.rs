@@ -152,8 +152,9 @@ fn load(path: Option<&Path>) -> Result<Loaded, String> {
 fn check(path: Option<&Path>) -> Result<String, String> {
     let loaded = load(path)?;
     let c = &loaded.config;
+    let streams = server::stream::describe(c).map_err(|e| e.to_string())?;
     Ok(format!(
-        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)",
+        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)\n{streams}",
         c.clients.len(),
         c.server
             .listen

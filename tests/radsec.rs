@@ -677,3 +677,69 @@ async fn radius_1_1_off() {
     let mut c = connect_alpn(&s, &[]).await.unwrap();
     assert_accepted_with_keys(&authenticate(&mut c, "radsec", false).await);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and `certradius check`
+
+fn check(extra: &str) -> (bool, String) {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &pki, "check", "", extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_certradius"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn check_lists_radsec_listeners_and_nas_trust() {
+    let pki = pki();
+    let (ok, out) = check(&format!(
+        "[radsec]\nlisten = [\"127.0.0.1:2083\"]\ncertificate_file = \"{p}/server.pem\"\nprivate_key_file = \"{p}/server.key\"\nca_file = \"{p}/ca.pem\"\ncrl_file = \"{p}/ca.crl.pem\"\ntls_min_version = \"1.3\"\nradius_1_1 = \"require\"\nidle_timeout_secs = 60\nhandshake_timeout_secs = 5\nmax_connections = 10\nmax_connections_per_client = 2\n\n[tcp]\nlisten = [\"127.0.0.1:1812\"]\n\n{}\n{TCP_CLIENT}",
+        tls_client(NAS_NAME),
+        p = pki.display()
+    ));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("RadSec listen 127.0.0.1:2083 (TLS >= 1.3, radius_1_1 Require)"),
+        "{out}"
+    );
+    assert!(out.contains("certradius Test Root"), "{out}");
+    assert!(out.contains("1 CRL file(s)"), "{out}");
+    assert!(out.contains("RADIUS/TCP listen 127.0.0.1:1812"), "{out}");
+    assert!(
+        out.contains("client radsec-nas 127.0.0.1: tls, certificate_name laptop42.certradius.test"),
+        "{out}"
+    );
+    assert!(out.contains("client tcp-nas 127.0.0.1: tcp"), "{out}");
+}
+
+#[test]
+fn secrets_required_for_udp_and_tcp_but_not_tls() {
+    let (ok, out) =
+        check("[[client]]\nname = \"t\"\naddress = \"10.0.0.1\"\ntransport = \"tcp\"\n");
+    assert!(!ok);
+    assert!(out.contains("client[1].secret"), "{out}");
+    let (ok, out) = check("[[client]]\nname = \"u\"\naddress = \"10.0.0.1\"\n");
+    assert!(!ok);
+    assert!(out.contains("client[1].secret"), "{out}");
+    let (ok, out) =
+        check("[[client]]\nname = \"r\"\naddress = \"10.0.0.0/8\"\ntransport = \"tls\"\n");
+    assert!(ok, "{out}");
+    let (ok, out) = check(
+        "[[client]]\nname = \"x\"\naddress = \"10.0.0.1\"\nsecret = \"s\"\ncertificate_name = \"a\"\n",
+    );
+    assert!(!ok);
+    assert!(out.contains("only applies to transport"), "{out}");
+    let (ok, out) = check(
+        "[[client]]\nname = \"x\"\naddress = \"10.0.0.1\"\nsecret = \"s\"\ntransport = \"dtls\"\n",
+    );
+    assert!(!ok, "{out}");
+    let (ok, out) = check("[radsec]\nradius_1_1 = \"maybe\"\n");
+    assert!(!ok, "{out}");
+}

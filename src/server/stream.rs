@@ -581,3 +581,58 @@ async fn finish(tx: mpsc::Sender<Vec<u8>>, writer: tokio::task::JoinHandle<()>) 
     drop(tx);
     let _ = tokio::time::timeout(WRITE_TIMEOUT, writer).await;
 }
+
+/// What `certradius check` says about the stream transports: listeners, the NAS trust (CA
+/// subjects, CRLs) and the clients of each transport. Building the TLS configuration checks
+/// the RadSec files (readable, key matches certificate, CAs and CRLs parse).
+pub fn describe(config: &Config) -> Result<String, StreamSetupError> {
+    let cfg = &config.radsec;
+    let mut out = Vec::new();
+    if cfg.listen.is_empty() {
+        out.push("RadSec off".to_string());
+    } else {
+        tls_config(cfg)?;
+        let mut cas = Vec::new();
+        for path in cfg.ca_file.paths() {
+            for der in crate::x509::pem::load_certs("radsec.ca_file", &path)
+                .map_err(|e| StreamSetupError::Tls(e.to_string()))?
+            {
+                if let Ok((_, c)) = x509_parser::parse_x509_certificate(der.as_ref()) {
+                    cas.push(c.subject().to_string());
+                }
+            }
+        }
+        let crls = cfg.crl_file.paths().len();
+        out.push(format!(
+            "RadSec listen {} (TLS >= {}, radius_1_1 {:?}), NAS certificates trusted from: [{}], {crls} CRL file(s)",
+            join(&cfg.listen),
+            cfg.tls_min_version,
+            cfg.radius_1_1,
+            cas.join("; ")
+        ));
+    }
+    if !config.tcp.listen.is_empty() {
+        out.push(format!("RADIUS/TCP listen {}", join(&config.tcp.listen)));
+    }
+    for c in &config.clients {
+        match c.transport {
+            Transport::Udp => {}
+            Transport::Tcp => out.push(format!("client {} {}: tcp", c.name, c.address)),
+            Transport::Tls => out.push(format!(
+                "client {} {}: tls, certificate_name {}",
+                c.name,
+                c.address,
+                c.certificate_name.as_deref().unwrap_or("(any trusted)")
+            )),
+        }
+    }
+    Ok(out.join("\n"))
+}
+
+fn join(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
