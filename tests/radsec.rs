@@ -743,3 +743,66 @@ fn secrets_required_for_udp_and_tcp_but_not_tls() {
     let (ok, out) = check("[radsec]\nradius_1_1 = \"maybe\"\n");
     assert!(!ok, "{out}");
 }
+
+/// A connection from `cert` answers a Status-Server (true) or is refused (false).
+async fn accepted(s: &Streams, cert: &str) -> bool {
+    let Ok(mut c) = radsec::connect(
+        s.tls.unwrap(),
+        nas_tls(&[&rustls::version::TLS13], &[], cert),
+        "radius.certradius.test",
+    )
+    .await
+    else {
+        return false;
+    };
+    let (ss, _) = status_server(3, b"radsec");
+    if radsec::write_packet(&mut c, &ss).await.is_err() {
+        return false;
+    }
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), radsec::read_packet(&mut c)).await,
+        Ok(Ok(Some(_)))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nas_crl_checked_and_reloaded_from_disk() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let crl = dir.path().join("nas.crl.pem");
+    let read = |f: &str| std::fs::read_to_string(pki.join(f)).unwrap();
+    std::fs::write(
+        &crl,
+        read("ca.crl.pem") + &read("intermediate-empty.crl.pem"),
+    )
+    .unwrap();
+    let any_nas = "[[client]]\nname = \"any-nas\"\naddress = \"127.0.0.1\"\ntransport = \"tls\"\n";
+    let s = start(&format!("crl_file = \"{}\"", crl.display()), any_nas, false);
+    assert!(
+        accepted(&s, "revoked").await,
+        "not yet revoked in the CRL in force"
+    );
+    let tmp = dir.path().join("nas.crl.tmp");
+    std::fs::write(&tmp, read("ca.crl.pem") + &read("intermediate.crl.pem")).unwrap();
+    std::fs::rename(&tmp, &crl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while accepted(&s, "revoked").await {
+        assert!(
+            Instant::now() < deadline,
+            "revoked NAS certificate still accepted after the CRL changed:\n{}",
+            s.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(accepted(&s, "machine").await);
+    assert!(s.log_text().contains("RadSec TLS configuration reloaded"));
+    // A broken CRL file: refused, the last good configuration stays.
+    std::fs::write(&crl, "garbage").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(accepted(&s, "machine").await);
+    assert!(!accepted(&s, "revoked").await);
+    assert!(
+        s.log_text()
+            .contains("new RadSec TLS configuration refused")
+    );
+}

@@ -45,7 +45,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Streams {
     tls: Vec<TcpListener>,
     tcp: Vec<TcpListener>,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    acceptor: Option<Acceptor>,
     config: RadsecConfig,
 }
 
@@ -59,6 +59,60 @@ pub enum StreamSetupError {
     },
     #[error("{0}")]
     Tls(String),
+}
+
+/// The RadSec TLS configuration in force; replaced when its files change (new CRLs, renewed
+/// certificates), connections already open keep the one they started with.
+type Acceptor = Arc<std::sync::RwLock<tokio_rustls::TlsAcceptor>>;
+
+/// The files a RadSec TLS configuration is built from (watched for changes).
+fn watched_files(cfg: &RadsecConfig) -> Vec<std::path::PathBuf> {
+    let mut files = vec![cfg.certificate_file.clone(), cfg.private_key_file.clone()];
+    files.extend(cfg.ca_file.paths());
+    files.extend(cfg.crl_file.paths());
+    files
+}
+
+/// Re-reads the RadSec files every 2 s (as the EAP side does for its CRLs: a change takes
+/// effect within 5 s); a configuration that no longer builds is refused and the last good one
+/// stays in force.
+async fn watch_files(
+    core: Arc<Core>,
+    acceptor: Acceptor,
+    cfg: Arc<RadsecConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let files = watched_files(&cfg);
+    let mut seen = crate::x509::crl::fingerprint(&files);
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let now = crate::x509::crl::fingerprint(&files);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match tls_config(&cfg) {
+            Ok(sc) => {
+                if let Ok(mut a) = acceptor.write() {
+                    *a = tokio_rustls::TlsAcceptor::from(Arc::new(sc));
+                }
+                core.stats.incr(Counter::TlsReloads);
+                info!(
+                    "files changed on disk: RadSec TLS configuration reloaded (new connections use it)"
+                );
+            }
+            Err(e) => {
+                core.stats.incr(Counter::TlsReloadFailed);
+                warn!(
+                    "files changed on disk: new RadSec TLS configuration refused, the last good one stays in force: {e}"
+                );
+            }
+        }
+    }
 }
 
 /// Builds the RadSec TLS configuration: the server's RadSec certificate, NAS certificates
@@ -121,7 +175,9 @@ pub fn bind(config: &Config) -> Result<Option<Streams>, StreamSetupError> {
     let acceptor = if cfg.listen.is_empty() {
         None
     } else {
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(cfg)?)))
+        Some(Arc::new(std::sync::RwLock::new(
+            tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(cfg)?)),
+        )))
     };
     let listen = |transport: &'static str, addrs: &[SocketAddr]| {
         let mut out = Vec::new();
@@ -208,6 +264,14 @@ pub async fn serve(
         max_per_client: config.max_connections_per_client,
     });
     let mut loops = Vec::new();
+    if let Some(a) = &acceptor {
+        loops.push(tokio::spawn(watch_files(
+            core.clone(),
+            a.clone(),
+            config.clone(),
+            shutdown.clone(),
+        )));
+    }
     for (listener, transport) in tls
         .into_iter()
         .map(|l| (l, Transport::Tls))
@@ -234,7 +298,7 @@ async fn accept_loop(
     core: Arc<Core>,
     listener: TcpListener,
     transport: Transport,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    acceptor: Option<Acceptor>,
     config: Arc<RadsecConfig>,
     limits: Arc<Limits>,
     ocsp: Option<Arc<OcspClient>>,
@@ -287,7 +351,10 @@ async fn accept_loop(
             let _total = total;
             match transport {
                 Transport::Tls => {
-                    let Some(acceptor) = acceptor else { return };
+                    let Some(acceptor) = acceptor.and_then(|a| a.read().ok().map(|a| a.clone()))
+                    else {
+                        return;
+                    };
                     core.stats.incr(Counter::RadsecConnections);
                     let handshake = tokio::time::timeout(
                         Duration::from_secs(config.handshake_timeout_secs),
