@@ -43,7 +43,7 @@ pub struct RadsecConfig {
     pub idle_timeout_secs: u64,
     /// The TLS handshake must finish within this.
     pub handshake_timeout_secs: u64,
-    /// Open connections, all NAS together (RadSec and TCP counted separately).
+    /// Open connections, all NAS and both stream transports (RadSec and TCP) together.
     pub max_connections: usize,
     /// Open connections from one `[[client]]`.
     pub max_connections_per_client: usize,

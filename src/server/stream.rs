@@ -27,6 +27,7 @@ use crate::config::{Config, Radius11, RadsecConfig, Transport};
 use crate::core::stats::Counter;
 use crate::escape::Escaped;
 use crate::radius::stream::Framer;
+use crate::reason::ReasonCode;
 use crate::session::RevocationVerdict;
 
 /// RFC 9765 §3.1 ALPN names.
@@ -321,11 +322,7 @@ async fn accept_loop(
         let _ = socket.set_nodelay(true);
         let Ok(total) = limits.total.clone().try_acquire_owned() else {
             core.stats.incr(Counter::StreamRefusedMaxConnections);
-            if let Some(n) = core.stats.should_log(
-                crate::reason::ReasonCode::UnknownClient,
-                Some(peer.ip()),
-                crate::server::monotonic_clock(),
-            ) {
+            if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
                 warn!(%peer, suppressed = n, "connection refused: radsec.max_connections reached");
             }
             continue;
@@ -338,7 +335,9 @@ async fn accept_loop(
             .is_none()
         {
             core.stats.incr(Counter::StreamRefusedUnknownClient);
-            info!(%peer, transport = transport.as_str(), "connection refused: no [[client]] with this transport matches the address");
+            if let Some(n) = may_log(&core, ReasonCode::UnknownClient, peer) {
+                warn!(%peer, suppressed = n, transport = transport.as_str(), "connection refused: no [[client]] with this transport matches the address");
+            }
             continue;
         }
         let core = core.clone();
@@ -365,12 +364,16 @@ async fn accept_loop(
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             core.stats.incr(Counter::RadsecHandshakeFailed);
-                            warn!(%peer, "RadSec handshake failed: {}", Escaped::str(&e.to_string()));
+                            if let Some(n) = may_log(&core, ReasonCode::NasHandshakeFailed, peer) {
+                                warn!(%peer, suppressed = n, "RadSec handshake failed: {}", Escaped::str(&e.to_string()));
+                            }
                             return;
                         }
                         Err(_) => {
                             core.stats.incr(Counter::RadsecHandshakeFailed);
-                            warn!(%peer, "RadSec handshake failed: radsec.handshake_timeout_secs passed");
+                            if let Some(n) = may_log(&core, ReasonCode::NasHandshakeFailed, peer) {
+                                warn!(%peer, suppressed = n, "RadSec handshake failed: radsec.handshake_timeout_secs passed");
+                            }
                             return;
                         }
                     };
@@ -378,7 +381,9 @@ async fn accept_loop(
                     let radius_1_1 = conn.alpn_protocol() == Some(ALPN_RADIUS_1_1);
                     if config.radius_1_1 == Radius11::Require && !radius_1_1 {
                         core.stats.incr(Counter::StreamRefusedUnknownClient);
-                        warn!(%peer, "RadSec connection closed: radsec.radius_1_1 = \"require\" and the peer did not negotiate radius/1.1 by ALPN");
+                        if let Some(n) = may_log(&core, ReasonCode::NasNotMatched, peer) {
+                            warn!(%peer, suppressed = n, "RadSec connection closed: radsec.radius_1_1 = \"require\" and the peer did not negotiate radius/1.1 by ALPN");
+                        }
                         return;
                     }
                     let names = conn
@@ -388,12 +393,16 @@ async fn accept_loop(
                         .unwrap_or_default();
                     let Some(index) = match_tls_client(&core, peer, &names) else {
                         core.stats.incr(Counter::StreamRefusedUnknownClient);
-                        warn!(%peer, names = %Escaped::str(&names.join(",")), "RadSec connection closed: the NAS certificate matches no [[client]] certificate_name for this address");
+                        if let Some(n) = may_log(&core, ReasonCode::NasNotMatched, peer) {
+                            warn!(%peer, suppressed = n, names = %Escaped::str(&names.join(",")), "RadSec connection closed: the NAS certificate matches no [[client]] certificate_name for this address");
+                        }
                         return;
                     };
                     let Some(slot) = limits.claim(index) else {
                         core.stats.incr(Counter::StreamRefusedMaxConnections);
-                        warn!(%peer, "RadSec connection closed: radsec.max_connections_per_client reached");
+                        if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
+                            warn!(%peer, suppressed = n, "RadSec connection closed: radsec.max_connections_per_client reached");
+                        }
                         return;
                     };
                     let version = match conn.protocol_version() {
@@ -436,7 +445,9 @@ async fn accept_loop(
                     };
                     let Some(slot) = limits.claim(index) else {
                         core.stats.incr(Counter::StreamRefusedMaxConnections);
-                        warn!(%peer, "TCP connection closed: radsec.max_connections_per_client reached");
+                        if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
+                            warn!(%peer, suppressed = n, "TCP connection closed: radsec.max_connections_per_client reached");
+                        }
                         return;
                     };
                     connection(
@@ -456,6 +467,13 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// Whether a line about `reason` from `peer` may be logged now (at most one per reason, source
+/// and interval, like the core's drop warnings); `Some(n)` tells how many were swallowed.
+fn may_log(core: &Core, reason: ReasonCode, peer: SocketAddr) -> Option<u64> {
+    core.stats
+        .should_log(reason, Some(peer.ip()), crate::server::monotonic_clock())
 }
 
 /// The SAN DNS names and subject CNs of a certificate (RFC 6614 §2.4 NAS identification).
@@ -520,7 +538,9 @@ async fn connection<S>(
                 }
                 Err(_) => {
                     stats_core.stats.incr(Counter::StreamWriteTimeout);
-                    warn!(%peer, "connection closed: the peer did not read a reply within {WRITE_TIMEOUT:?}");
+                    if let Some(n) = may_log(&stats_core, ReasonCode::StreamConnectionLimit, peer) {
+                        warn!(%peer, suppressed = n, "connection closed: the peer did not read a reply within {WRITE_TIMEOUT:?}");
+                    }
                     return;
                 }
             }
@@ -564,11 +584,7 @@ async fn connection<S>(
                 Ok(None) => break,
                 Err(e) => {
                     core.stats.incr(Counter::StreamFramingError);
-                    if let Some(s) = core.stats.should_log(
-                        crate::reason::ReasonCode::MalformedPacket,
-                        Some(peer.ip()),
-                        crate::server::monotonic_clock(),
-                    ) {
+                    if let Some(s) = may_log(&core, ReasonCode::MalformedPacket, peer) {
                         warn!(%peer, suppressed = s, "connection closed: {e} (RFC 6613 §2.6.4)");
                     }
                     return finish(tx, writer).await;
@@ -596,11 +612,7 @@ async fn connection<S>(
                         Ok(p) => (p, Some(token)),
                         Err(e) => {
                             core.stats.incr(Counter::Radius11Malformed);
-                            if let Some(s) = core.stats.should_log(
-                                crate::reason::ReasonCode::MalformedPacket,
-                                Some(peer.ip()),
-                                crate::server::monotonic_clock(),
-                            ) {
+                            if let Some(s) = may_log(&core, ReasonCode::MalformedPacket, peer) {
                                 warn!(%peer, suppressed = s, "RADIUS/1.1 packet dropped: {e}");
                             }
                             return;
