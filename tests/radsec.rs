@@ -742,6 +742,13 @@ fn secrets_required_for_udp_and_tcp_but_not_tls() {
     assert!(!ok, "{out}");
     let (ok, out) = check("[radsec]\nradius_1_1 = \"maybe\"\n");
     assert!(!ok, "{out}");
+    let (ok, out) = check("[radsec]\nidle_timeout_secs = 99999999999\n");
+    assert!(!ok && out.contains("radsec.idle_timeout_secs"), "{out}");
+    let (ok, out) = check("[radsec]\nmax_connections_per_client = 0\n");
+    assert!(
+        !ok && out.contains("radsec.max_connections_per_client"),
+        "{out}"
+    );
 }
 
 /// A connection from `cert` answers a Status-Server (true) or is refused (false).

@@ -213,6 +213,7 @@ impl Config {
                 "must be at least eap.max_tls_message_size",
             ));
         }
+        radsec::check_section(&self.radsec)?;
         self.check_durations()
     }
 

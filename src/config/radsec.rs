@@ -97,3 +97,37 @@ pub(super) fn default_secrets(clients: &mut [super::ClientConfig]) {
         }
     }
 }
+
+/// `[radsec]` bounds: timeouts of at least a second and at most a year (a larger one would
+/// overflow a deadline), at least one connection.
+pub(super) fn check_section(r: &RadsecConfig) -> Result<(), super::ConfigError> {
+    for (key, v) in [
+        ("radsec.idle_timeout_secs", r.idle_timeout_secs),
+        ("radsec.handshake_timeout_secs", r.handshake_timeout_secs),
+    ] {
+        if v == 0 {
+            return Err(super::ConfigError::invalid(key, "must be at least 1"));
+        }
+        if v > super::MAX_DURATION_SECS {
+            return Err(super::ConfigError::invalid(
+                key,
+                format!(
+                    "is longer than a year ({} s), the most allowed",
+                    super::MAX_DURATION_SECS
+                ),
+            ));
+        }
+    }
+    for (key, v) in [
+        ("radsec.max_connections", r.max_connections),
+        (
+            "radsec.max_connections_per_client",
+            r.max_connections_per_client,
+        ),
+    ] {
+        if v == 0 {
+            return Err(super::ConfigError::invalid(key, "must be at least 1"));
+        }
+    }
+    Ok(())
+}

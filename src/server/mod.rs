@@ -270,15 +270,16 @@ pub async fn run(
         ocsp,
         streams,
     } = options;
+    let permits = Arc::new(Semaphore::new(max_in_flight));
     let streams = streams.map(|s| {
         tokio::spawn(stream::serve(
             core.clone(),
             s,
             ocsp.clone(),
+            permits.clone(),
             shutdown.clone(),
         ))
     });
-    let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut loops = Vec::new();
     for socket in sockets {
         let socket = Arc::new(socket);

@@ -250,6 +250,7 @@ pub async fn serve(
     core: Arc<Core>,
     streams: Streams,
     ocsp: Option<Arc<OcspClient>>,
+    permits: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
 ) {
     let Streams {
@@ -286,6 +287,7 @@ pub async fn serve(
             config.clone(),
             limits.clone(),
             ocsp.clone(),
+            permits.clone(),
             shutdown.clone(),
         )));
     }
@@ -303,6 +305,7 @@ async fn accept_loop(
     config: Arc<RadsecConfig>,
     limits: Arc<Limits>,
     ocsp: Option<Arc<OcspClient>>,
+    permits: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -345,6 +348,7 @@ async fn accept_loop(
         let config = config.clone();
         let limits = limits.clone();
         let ocsp = ocsp.clone();
+        let permits = permits.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _total = total;
@@ -427,6 +431,7 @@ async fn accept_loop(
                         config,
                         radius_1_1,
                         ocsp,
+                        permits,
                         shutdown,
                         Counter::RadsecRequests,
                     )
@@ -458,6 +463,7 @@ async fn accept_loop(
                         config,
                         false,
                         ocsp,
+                        permits,
                         shutdown,
                         Counter::TcpRequests,
                     )
@@ -520,6 +526,7 @@ async fn connection<S>(
     config: Arc<RadsecConfig>,
     radius_1_1: bool,
     ocsp: Option<Arc<OcspClient>>,
+    permits: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
     requests: Counter,
 ) where
@@ -596,11 +603,17 @@ async fn connection<S>(
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                 return finish(tx, writer).await;
             };
+            // The server-wide bound (`server.max_in_flight`) too; UDP drops past it, a stream
+            // waits (the peer is pushed back by TCP flow control).
+            let Ok(global) = permits.clone().acquire_owned().await else {
+                return finish(tx, writer).await;
+            };
             let core = core.clone();
             let tx = tx.clone();
             let ocsp = ocsp.clone();
             tokio::spawn(async move {
                 let _permit = permit;
+                let global = Some(global);
                 // RFC 9765: translated to the form Core checks, and the reply back.
                 let (packet, token) = if radius_1_1 {
                     let Some(secret) = core.clients().get(client).map(|c| &c.secret) else {
@@ -626,6 +639,8 @@ async fn connection<S>(
                     Handled::Reply(r) => Some(r),
                     Handled::Silent => None,
                     Handled::Lookup(pending) => {
+                        // As for UDP: a lookup waits on the network, not the CPU.
+                        drop(global);
                         let verdict = match &ocsp {
                             Some(c) => c.lookup(&core, &pending.lookup).await,
                             None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
