@@ -563,7 +563,8 @@ async fn connection<S>(
         let read = tokio::select! {
             r = tokio::time::timeout_at(deadline, rd.read(&mut buf)) => r,
             _ = shutdown.wait_for(|stop| *stop) => break,
-            _ = &mut writer => break,
+            // The writer gave up (write timeout, peer gone): nothing more to send, close.
+            _ = &mut writer => return,
         };
         let n = match read {
             Err(_) => {
