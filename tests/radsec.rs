@@ -813,3 +813,44 @@ async fn nas_crl_checked_and_reloaded_from_disk() {
             .contains("new RadSec TLS configuration refused")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_is_closed_by_the_write_timeout() {
+    let s = start("", TCP_CLIENT, true);
+    let mut stalled = tokio::net::TcpStream::connect(s.tcp.unwrap())
+        .await
+        .unwrap();
+    let mut flood = Vec::new();
+    for id in 0..=255u8 {
+        flood.extend(status_server(id, b"tcpsecret").0);
+    }
+    // Write until the server stops reading (its replies fill the buffers), then keep the
+    // connection open without reading: the server must give up on it.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut closed = false;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), stalled.write_all(&flood)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Err(_) => {
+                if s.log_text().contains("did not read a reply") {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+    }
+    assert!(
+        closed,
+        "a peer that never reads was not closed:\n{}",
+        s.log_text()
+    );
+    // Meanwhile and afterwards another NAS is served.
+    let mut c = tokio::net::TcpStream::connect(s.tcp.unwrap())
+        .await
+        .unwrap();
+    assert_accepted_with_keys(&authenticate(&mut c, "tcpsecret", false).await);
+}
