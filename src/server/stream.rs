@@ -617,12 +617,14 @@ async fn connection<S>(
                 let global = Some(global);
                 // RFC 9765: translated to the form Core checks, and the reply back.
                 let (packet, token) = if radius_1_1 {
-                    let Some(secret) = core.clients().get(client).map(|c| &c.secret) else {
-                        return;
-                    };
                     let mut token = [0u8; 16];
                     token.copy_from_slice(packet.get(4..20).unwrap_or(&[0; 16]));
-                    match crate::radius::v11::request_to_core(&packet, secret) {
+                    let clients = core.clients();
+                    let translated = match clients.get(client) {
+                        Some(c) => crate::radius::v11::request_to_core(&packet, &c.secret),
+                        None => return,
+                    };
+                    match translated {
                         Ok(p) => (p, Some(token)),
                         Err(e) => {
                             core.stats.incr(Counter::Radius11Malformed);
@@ -651,8 +653,11 @@ async fn connection<S>(
                 };
                 let reply = match (reply, token) {
                     (Some(r), Some(token)) => {
-                        let secret = core.clients().get(client).map(|c| &c.secret);
-                        match secret.map(|s| crate::radius::v11::reply_from_core(&r, &token, s)) {
+                        let clients = core.clients();
+                        let translated = clients
+                            .get(client)
+                            .map(|c| crate::radius::v11::reply_from_core(&r, &token, &c.secret));
+                        match translated {
                             Some(Ok(r)) => Some(r),
                             _ => {
                                 core.stats.incr(Counter::ReplyEncodeFailed);
