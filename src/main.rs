@@ -117,8 +117,18 @@ fn main() -> ExitCode {
         Command::Check => match load(cli.config.as_deref(), None) {
             Ok(loaded) => {
                 // 0: clean, 1: warnings only, 2: errors.
+                let streams = match server::stream::describe(&loaded.config) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("certradius: configuration error: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
                 let report = server::check::report(&loaded);
                 print!("{}", report.text);
+                if !streams.is_empty() {
+                    println!("\nstream listeners and NAS trust:\n{streams}");
+                }
                 if report.warnings.is_empty() {
                     ExitCode::SUCCESS
                 } else {
@@ -334,6 +344,13 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
                 println!("certradius: listening on udp {a}");
             }
         }
+        let streams = match server::stream::bind(&config) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("certradius: {e}");
+                return ExitCode::from(1);
+            }
+        };
         info!(
             clients = config.clients.len(),
             tls = format!(
@@ -393,6 +410,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             reloader,
             shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
             debug_filter,
+            streams,
         };
         if let Err(e) = server::accounting::start(
             core.clone(),

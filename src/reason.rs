@@ -93,6 +93,10 @@ reason_codes! {
     IdentityMismatch = "identity_mismatch",
     RuleReject = "rule_reject",
     NoMatchingRule = "no_matching_rule",
+    // Stream transports (RadSec, RADIUS/TCP): why a connection was refused or closed.
+    NasHandshakeFailed = "nas_handshake_failed",
+    NasNotMatched = "nas_not_matched",
+    StreamConnectionLimit = "stream_connection_limit",
 }
 
 impl fmt::Display for ReasonCode {

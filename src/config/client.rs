@@ -43,12 +43,46 @@ pub struct ClientConfig {
     pub name: String,
     /// An IP address or a CIDR prefix ("10.1.0.0/16", "::1").
     pub address: Cidr,
+    /// Required for `udp` and `tcp`; for `tls` it defaults to "radsec" (RFC 6614 §2.3).
+    #[serde(default = "unset_secret")]
     pub secret: Secret,
+    /// How this NAS reaches us: `"udp"` (default), `"tcp"` (RFC 6613) or `"tls"` (RFC 6614).
+    #[serde(default)]
+    pub transport: Transport,
+    /// For `tls`: a SAN DNS name or the CN the NAS certificate must carry.
+    #[serde(default)]
+    pub certificate_name: Option<String>,
     #[serde(default)]
     pub require_message_authenticator: RequireMessageAuthenticator,
     /// Conversations in progress from this NAS at once (0: only the global `eap.max_sessions`).
     #[serde(default = "default_client_max_sessions")]
     pub max_sessions: usize,
+}
+
+/// `[[client]] transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// An empty secret stands for "not configured": validation fills in "radsec" for `tls` clients
+/// and refuses it for the others.
+fn unset_secret() -> Secret {
+    Secret::new("")
 }
 
 fn default_client_max_sessions() -> usize {

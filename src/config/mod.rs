@@ -22,17 +22,21 @@ mod eap;
 pub mod log;
 mod metrics;
 mod ocsp;
+mod radsec;
 mod server;
+mod tcp;
 mod tls;
 mod values;
 
 pub use accounting::AccountingConfig;
 pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scalar};
-pub use client::{ClientConfig, RequireMessageAuthenticator};
+pub use client::{ClientConfig, RequireMessageAuthenticator, Transport};
 pub use eap::EapConfig;
 pub use metrics::MetricsConfig;
 pub use ocsp::OcspConfig;
+pub use radsec::{Radius11, RadsecConfig};
 pub use server::ServerConfig;
+pub use tcp::TcpConfig;
 pub use tls::{OneOrMany, TlsConfig};
 pub use values::{Cidr, CrlScope, FsyncPolicy, OcspMode, Secret, TlsVersion, ValueError};
 
@@ -93,6 +97,12 @@ pub struct Config {
     /// `[metrics]`: the Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[radsec]`: RADIUS over TLS (RFC 6614) and RADIUS/1.1 (RFC 9765).
+    #[serde(default)]
+    pub radsec: RadsecConfig,
+    /// `[tcp]`: RADIUS over TCP (RFC 6613).
+    #[serde(default)]
+    pub tcp: TcpConfig,
 }
 
 impl Config {
@@ -129,15 +139,18 @@ impl Config {
                     .list_separator(",")
                     .with_list_parse_key("server.listen")
                     .with_list_parse_key("tls.ca_file")
-                    .with_list_parse_key("tls.crl_file"),
+                    .with_list_parse_key("tls.crl_file")
+                    .with_list_parse_key("radsec.listen")
+                    .with_list_parse_key("tcp.listen"),
             );
         }
         let raw = builder
             .build()
             .map_err(|e| ConfigError::Load(format!("{origin}: {e}")))?;
-        let cfg: Config = raw
+        let mut cfg: Config = raw
             .try_deserialize()
             .map_err(|e| ConfigError::Load(format!("{origin}: {}", key_path(&e.to_string()))))?;
+        radsec::default_secrets(&mut cfg.clients);
         cfg.validate()?;
         Ok(cfg)
     }
@@ -157,10 +170,11 @@ impl Config {
             ));
         }
         for (i, c) in self.clients.iter().enumerate() {
+            radsec::check_client(i, c)?;
             if c.secret.expose().is_empty() {
                 return Err(ConfigError::invalid(
                     format!("client[{i}].secret"),
-                    "the shared secret must not be empty",
+                    "the shared secret must not be empty (required for transport \"udp\" and \"tcp\")",
                 ));
             }
         }
@@ -230,6 +244,7 @@ impl Config {
                  accounting.file",
             ));
         }
+        radsec::check_section(&self.radsec)?;
         self.check_durations()
     }
 

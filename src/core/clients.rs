@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::config::{Cidr, ClientConfig, RequireMessageAuthenticator};
+use crate::config::{Cidr, ClientConfig, RequireMessageAuthenticator, Transport};
 use crate::radius::SharedSecret;
 
 pub struct Client {
@@ -22,6 +22,11 @@ pub struct Client {
     pub max_sessions: usize,
     /// Requests from this client by RADIUS code (exported as metrics; kept across reloads).
     pub requests: Arc<RequestCounters>,
+    /// How this NAS reaches us; a UDP datagram only matches `udp` clients, a stream connection
+    /// only clients of its transport.
+    pub transport: Transport,
+    /// For `tls`: the SAN DNS name or CN its certificate must carry.
+    pub certificate_name: Option<String>,
 }
 
 /// Requests received from one client, by packet type (after the packet decoded).
@@ -99,6 +104,8 @@ impl Clients {
                 learned: AtomicBool::new(false),
                 max_sessions: c.max_sessions,
                 requests: Arc::default(),
+                transport: c.transport,
+                certificate_name: c.certificate_name.clone(),
             });
         }
         // Most specific prefix first, so a /32 for one AP wins over its site's /16.
@@ -122,8 +129,24 @@ impl Clients {
         }
     }
 
+    /// The UDP client for a datagram's source address.
     pub fn lookup(&self, ip: IpAddr) -> Option<&Client> {
-        self.list.iter().find(|c| c.cidr.contains(ip))
+        self.list
+            .iter()
+            .find(|c| c.transport == Transport::Udp && c.cidr.contains(ip))
+    }
+
+    /// The clients of a stream transport whose prefix holds `ip`, most specific first (the
+    /// caller then checks the certificate name).
+    pub fn candidates(&self, ip: IpAddr, transport: Transport) -> impl Iterator<Item = &Client> {
+        self.list
+            .iter()
+            .filter(move |c| c.transport == transport && c.cidr.contains(ip))
+    }
+
+    /// The client with this configuration index.
+    pub fn get(&self, index: usize) -> Option<&Client> {
+        self.list.iter().find(|c| c.index == index)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Client> {
@@ -151,6 +174,8 @@ mod tests {
             secret: Secret::new("s"),
             require_message_authenticator: RequireMessageAuthenticator::Auto,
             max_sessions: 10,
+            transport: Transport::Udp,
+            certificate_name: None,
         }
     }
 

@@ -53,6 +53,8 @@ pub struct Pending {
     key: StateKey,
     datagram: Vec<u8>,
     from: SocketAddr,
+    /// The client a stream connection identified (None: looked up by UDP source address).
+    client: Option<usize>,
 }
 
 /// Randomness comes from the shell (the OS RNG in production, a seeded one in tests).
@@ -170,8 +172,34 @@ impl Core {
     /// Handles one datagram from `from`: a reply, silence, or a revocation lookup the shell
     /// must perform before calling [`Core::resume`].
     pub fn handle(&self, from: SocketAddr, datagram: &[u8], now: Now, rng: Rng<'_>) -> Handled {
+        self.handle_with(None, from, datagram, now, rng)
+    }
+
+    /// Handles one packet from a stream connection (RADIUS/TCP, RadSec) whose client the shell
+    /// already identified (by address, transport and certificate): `client` is its
+    /// [`Client::index`]; `from` is the connection's peer address, so duplicate detection is
+    /// per connection (RFC 6613 §2.6.3).
+    pub fn handle_from_client(
+        &self,
+        client: usize,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Now,
+        rng: Rng<'_>,
+    ) -> Handled {
+        self.handle_with(Some(client), from, datagram, now, rng)
+    }
+
+    fn handle_with(
+        &self,
+        client: Option<usize>,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Now,
+        rng: Rng<'_>,
+    ) -> Handled {
         let mut pending = None;
-        let reply = self.handle_inner(from, datagram, now, rng, &mut pending);
+        let reply = self.handle_inner(client, from, datagram, now, rng, &mut pending);
         if let Some((lookup, session, key)) = pending {
             self.stats.incr(Counter::RevocationLookups);
             return Handled::Lookup(Box::new(Pending {
@@ -180,6 +208,7 @@ impl Core {
                 key,
                 datagram: datagram.to_vec(),
                 from,
+                client,
             }));
         }
         match reply {
@@ -190,6 +219,7 @@ impl Core {
 
     fn handle_inner(
         &self,
+        client_index: Option<usize>,
         from: SocketAddr,
         datagram: &[u8],
         clock: Now,
@@ -199,7 +229,11 @@ impl Core {
         let now = clock.monotonic;
         self.stats.incr(Counter::PacketsReceived);
         let clients = self.clients.load_full();
-        let Some(client) = clients.lookup(from.ip()) else {
+        let found = match client_index {
+            Some(i) => clients.get(i),
+            None => clients.lookup(from.ip()),
+        };
+        let Some(client) = found else {
             if self.strangers.over_limit(from.ip(), now) {
                 // Past the per-source budget: not even a rate-limited log line.
                 self.stats.incr(Counter::PacketsDropped);
@@ -326,11 +360,15 @@ impl Core {
             key,
             datagram,
             from,
+            client,
             ..
         } = pending;
         let clients = self.clients.load_full();
-        let (Some(client), Ok(packet)) = (clients.lookup(from.ip()), Packet::decode(&datagram))
-        else {
+        let client = match client {
+            Some(i) => clients.get(i),
+            None => clients.lookup(from.ip()),
+        };
+        let (Some(client), Ok(packet)) = (client, Packet::decode(&datagram)) else {
             return None;
         };
         let request = request_info(&packet, from);

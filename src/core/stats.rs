@@ -65,6 +65,19 @@ counters! {
     ConfigReloads = "config_reloads",
     DrainDropped = "drain_dropped",
     ConfigReloadFailed = "config_reload_failed",
+    RadsecConnections = "radsec_connections",
+    RadsecRequests = "radsec_requests",
+    RadsecHandshakeFailed = "radsec_handshake_failed",
+    TcpConnections = "tcp_connections",
+    TcpRequests = "tcp_requests",
+    StreamRefusedUnknownClient = "stream_refused_unknown_client",
+    StreamRefusedMaxConnections = "stream_refused_max_connections",
+    StreamFramingError = "stream_framing_error",
+    StreamClosedMidPacket = "stream_closed_mid_packet",
+    StreamIdleClosed = "stream_idle_closed",
+    StreamWriteTimeout = "stream_write_timeout",
+    Radius11Connections = "radius_1_1_connections",
+    Radius11Malformed = "radius_1_1_malformed",
 }
 
 impl From<ReasonCode> for Counter {

@@ -13,6 +13,8 @@ pub mod dictionary;
 pub mod mppe;
 pub mod packet;
 pub mod secret;
+pub mod stream;
+pub mod v11;
 pub(crate) mod value;
 
 pub use auth::{AuthError, verify_message_authenticator, verify_response_authenticator};

@@ -31,6 +31,8 @@ pub mod notify;
 use crate::core::stats::Counter;
 use crate::reason::ReasonCode;
 use crate::session::Now;
+
+pub mod stream;
 use crate::session::{RevocationLookup, RevocationVerdict};
 
 /// OCSP lookups as the shell performs them: bounded in number, each bounded by the timeout, with
@@ -176,7 +178,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 
 /// The OS RNG for State values and MPPE salts. A machine that cannot produce randomness must
 /// not authenticate anyone with predictable State values: stop instead.
-fn os_rng(buf: &mut [u8]) {
+pub(crate) fn os_rng(buf: &mut [u8]) {
     if let Err(e) = getrandom::fill(buf) {
         error!("the operating system's random number generator failed: {e}; stopping");
         std::process::abort();
@@ -233,6 +235,8 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// `--debug-filter`: packets matching run inside the `debug_dump` span (empty: no span).
     pub debug_filter: Vec<debug_filter::DebugFilter>,
+    /// RadSec and RADIUS/TCP listeners (`stream::bind`), if any are configured.
+    pub streams: Option<stream::Streams>,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -281,6 +285,7 @@ pub async fn run(
         reloader,
         shutdown_grace,
         debug_filter,
+        streams,
     } = options;
     let ocsp = reloader.ocsp.clone();
     let debug_filter = Arc::new(debug_filter);
@@ -288,6 +293,16 @@ pub async fn run(
     // `shutdown` starts the drain (drain.rs); `exit` ends the loops once it is over.
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (exit_tx, exit) = watch::channel(false);
+    // Stream connections stop with the UDP loops, once the drain is over.
+    let streams = streams.map(|s| {
+        tokio::spawn(stream::serve(
+            core.clone(),
+            s,
+            ocsp.clone(),
+            permits.clone(),
+            exit.clone(),
+        ))
+    });
     let mut loops = Vec::new();
     for socket in sockets {
         let socket = Arc::new(socket);
@@ -403,6 +418,9 @@ pub async fn run(
         let _ = l.await;
     }
     let _ = sweeper.await;
+    if let Some(s) = streams {
+        let _ = s.await;
+    }
     // Let requests already being processed send their replies.
     let _ = tokio::time::timeout(Duration::from_secs(1), permits.acquire_many(all)).await;
     info!("stopped; counters: {}", core.stats.report());

@@ -37,11 +37,12 @@ use certradius::server::Core;
 pub const SECRET: &[u8] = b"fuzz";
 
 /// The names of the targets, as directories under `corpus/` and `regressions/`.
-pub const TARGETS: [&str; 4] = [
+pub const TARGETS: [&str; 5] = [
     "radius_packet",
     "eap_packet",
     "reassembler",
     "handle_datagram",
+    "radius_stream",
 ];
 
 /// Runs `data` through the target called `target`; false for an unknown name.
@@ -51,6 +52,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "eap_packet" => eap_packet(data),
         "reassembler" => reassembler(data),
         "handle_datagram" => handle_datagram(data),
+        "radius_stream" => radius_stream(data),
         _ => return false,
     }
     true
@@ -846,5 +848,50 @@ pub fn handle_datagram(data: &[u8]) {
         let (payload, tail) = tail.split_at(len.min(tail.len()));
         run.op(op, payload);
         rest = tail;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// radius_stream
+
+/// The RADIUS/TCP and RadSec framer (`radius::stream::Framer`): the first octet picks the read
+/// size (1..=256 octets per push, as a peer writing in small pieces would), the rest is the
+/// stream. Every packet handed out must be exactly its Length (20..=4096) and a prefix of what
+/// is left of the stream; the octets held never exceed one packet plus one read; after an error
+/// nothing more comes out.
+pub fn radius_stream(data: &[u8]) {
+    use certradius::radius::stream::{Framer, MAX_PACKET};
+    let Some((&first, stream)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(first) + 1;
+    let mut f = Framer::new();
+    let mut consumed = 0usize;
+    let mut broken = false;
+    for piece in stream.chunks(chunk) {
+        f.push(piece);
+        loop {
+            match f.next_packet() {
+                Ok(Some(p)) => {
+                    assert!(!broken, "a packet after a framing error");
+                    let len = usize::from(u16::from_be_bytes([p[2], p[3]]));
+                    assert_eq!(p.len(), len);
+                    assert!((20..=MAX_PACKET).contains(&len));
+                    assert_eq!(&stream[consumed..consumed + len], p.as_slice());
+                    consumed += len;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    broken = true;
+                    assert_eq!(f.pending(), 0, "a broken stream holds nothing");
+                    break;
+                }
+            }
+        }
+        assert!(
+            f.pending() < MAX_PACKET + chunk,
+            "held {} octets",
+            f.pending()
+        );
     }
 }

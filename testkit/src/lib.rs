@@ -5,5 +5,6 @@
 pub mod acct;
 pub mod fuzz;
 pub mod peer;
+pub mod radsec;
 
 pub use certradius_pki as pki;

@@ -1,0 +1,738 @@
+//! RADIUS over streams: RadSec (RADIUS over TLS, RFC 6614) and RADIUS/TCP (RFC 6613).
+//!
+//! The transport only frames and identifies: packets are cut by the RADIUS Length field
+//! (`radius::stream`, RFC 6613 §2.1), the client is identified by source address, transport and
+//! — for TLS — the NAS certificate (mutual TLS, RFC 6614 §2.2, §2.4), and every packet then goes
+//! through the same sans-IO [`Core`] as UDP, keyed by the connection's peer address so duplicate
+//! detection is per connection (RFC 6613 §2.6.3). The shared secret of a RadSec client defaults
+//! to "radsec" (RFC 6614 §2.3).
+//!
+//! Nothing a peer does can hold the server hostage: connections are capped in total and per
+//! client, the handshake and idle periods are bounded, each connection has a bounded number of
+//! requests in flight and a bounded reply queue (a peer that stops reading stops being read),
+//! and every write has a deadline after which the connection is closed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::{Core, Handled, OcspClient, now, os_rng};
+use crate::config::{Config, Radius11, RadsecConfig, Transport};
+use crate::core::stats::Counter;
+use crate::escape::Escaped;
+use crate::radius::stream::Framer;
+use crate::reason::ReasonCode;
+use crate::session::RevocationVerdict;
+
+/// RFC 9765 §3.1 ALPN names.
+pub const ALPN_RADIUS_1_1: &[u8] = b"radius/1.1";
+pub const ALPN_RADIUS_1_0: &[u8] = b"radius/1.0";
+
+/// Requests of one connection being processed at once; past it the connection is not read
+/// (TCP flow control pushes back on the peer).
+const IN_FLIGHT_PER_CONNECTION: usize = 64;
+/// Replies waiting for the writer.
+const REPLY_QUEUE: usize = 64;
+/// A reply that cannot be written within this closes the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bound listeners, made by [`bind`] before the runtime serves.
+pub struct Streams {
+    tls: Vec<TcpListener>,
+    tcp: Vec<TcpListener>,
+    acceptor: Option<Acceptor>,
+    config: RadsecConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamSetupError {
+    #[error("cannot listen on {transport} {addr}: {source}")]
+    Bind {
+        transport: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// The RadSec TLS configuration in force; replaced when its files change (new CRLs, renewed
+/// certificates), connections already open keep the one they started with.
+type Acceptor = Arc<std::sync::RwLock<tokio_rustls::TlsAcceptor>>;
+
+/// The files a RadSec TLS configuration is built from (watched for changes).
+fn watched_files(cfg: &RadsecConfig) -> Vec<std::path::PathBuf> {
+    let mut files = vec![cfg.certificate_file.clone(), cfg.private_key_file.clone()];
+    files.extend(cfg.ca_file.paths());
+    files.extend(cfg.crl_file.paths());
+    files
+}
+
+/// Re-reads the RadSec files every 2 s (as the EAP side does for its CRLs: a change takes
+/// effect within 5 s); a configuration that no longer builds is refused and the last good one
+/// stays in force.
+async fn watch_files(
+    core: Arc<Core>,
+    acceptor: Acceptor,
+    cfg: Arc<RadsecConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let files = watched_files(&cfg);
+    let mut seen = crate::x509::crl::fingerprint(&files);
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let now = crate::x509::crl::fingerprint(&files);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match tls_config(&cfg) {
+            Ok(sc) => {
+                if let Ok(mut a) = acceptor.write() {
+                    *a = tokio_rustls::TlsAcceptor::from(Arc::new(sc));
+                }
+                core.stats.incr(Counter::TlsReloads);
+                info!(
+                    "files changed on disk: RadSec TLS configuration reloaded (new connections use it)"
+                );
+            }
+            Err(e) => {
+                core.stats.incr(Counter::TlsReloadFailed);
+                warn!(
+                    "files changed on disk: new RadSec TLS configuration refused, the last good one stays in force: {e}"
+                );
+            }
+        }
+    }
+}
+
+/// Builds the RadSec TLS configuration: the server's RadSec certificate, NAS certificates
+/// verified against `radsec.ca_file` and `radsec.crl_file` (mutual TLS is mandatory, RFC 6614
+/// §2.4), TLS 1.2 and 1.3 as `tls_min_version` allows, ALPN per `radius_1_1`.
+pub fn tls_config(cfg: &RadsecConfig) -> Result<rustls::ServerConfig, StreamSetupError> {
+    use crate::x509::pem::{load_certs, load_key};
+    let err = |e: &dyn std::fmt::Display| StreamSetupError::Tls(e.to_string());
+    let chain =
+        load_certs("radsec.certificate_file", &cfg.certificate_file).map_err(|e| err(&e))?;
+    let key = load_key("radsec.private_key_file", &cfg.private_key_file).map_err(|e| err(&e))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for path in cfg.ca_file.paths() {
+        for cert in load_certs("radsec.ca_file", &path).map_err(|e| err(&e))? {
+            roots.add(cert).map_err(|e| {
+                StreamSetupError::Tls(format!("radsec.ca_file: {}: {e}", path.display()))
+            })?;
+        }
+    }
+    let crls = crate::x509::crl::load(&cfg.crl_file.paths())
+        .map_err(|e| {
+            StreamSetupError::Tls(format!("radsec.{e}").replace("radsec.tls.", "radsec."))
+        })?
+        .into_iter()
+        .map(|c| c.der)
+        .collect::<Vec<_>>();
+    let provider = crate::tls::setup::provider();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .with_crls(crls)
+    .build()
+    .map_err(|e| StreamSetupError::Tls(format!("radsec.ca_file: {e}")))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match cfg.tls_min_version {
+        crate::config::TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        crate::config::TlsVersion::V1_3 => &[&rustls::version::TLS13],
+    };
+    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| err(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| StreamSetupError::Tls(format!("radsec.private_key_file: {e}")))?;
+    sc.alpn_protocols = match cfg.radius_1_1 {
+        Radius11::Off => Vec::new(),
+        Radius11::Allow => vec![ALPN_RADIUS_1_1.to_vec(), ALPN_RADIUS_1_0.to_vec()],
+        Radius11::Require => vec![ALPN_RADIUS_1_1.to_vec()],
+    };
+    Ok(sc)
+}
+
+/// Binds `[radsec] listen` and `[tcp] listen` (std sockets, so this runs before the runtime
+/// serves) and prints one machine-readable line per listener.
+pub fn bind(config: &Config) -> Result<Option<Streams>, StreamSetupError> {
+    let cfg = &config.radsec;
+    if cfg.listen.is_empty() && config.tcp.listen.is_empty() {
+        return Ok(None);
+    }
+    let acceptor = if cfg.listen.is_empty() {
+        None
+    } else {
+        Some(Arc::new(std::sync::RwLock::new(
+            tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(cfg)?)),
+        )))
+    };
+    let listen = |transport: &'static str, addrs: &[SocketAddr]| {
+        let mut out = Vec::new();
+        for &addr in addrs {
+            let l = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(TcpListener::from_std)
+                .map_err(|source| StreamSetupError::Bind {
+                    transport,
+                    addr,
+                    source,
+                })?;
+            if let Ok(a) = l.local_addr() {
+                // Machine-readable: tests and scripts that start us on port 0 read this line.
+                println!("certradius: listening on {transport} {a}");
+            }
+            out.push(l);
+        }
+        Ok(out)
+    };
+    Ok(Some(Streams {
+        tls: listen("tls", &cfg.listen)?,
+        tcp: listen("tcp", &config.tcp.listen)?,
+        acceptor,
+        config: cfg.clone(),
+    }))
+}
+
+/// Open connections, in total and per client.
+struct Limits {
+    total: Arc<Semaphore>,
+    per_client: Mutex<HashMap<usize, usize>>,
+    max_per_client: usize,
+}
+
+/// A connection's claim on a client's quota, released when the connection ends.
+struct ClientSlot {
+    limits: Arc<Limits>,
+    client: usize,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.limits.per_client.lock()
+            && let Some(n) = m.get_mut(&self.client)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+impl Limits {
+    fn claim(self: &Arc<Self>, client: usize) -> Option<ClientSlot> {
+        let mut m = self.per_client.lock().ok()?;
+        let n = m.entry(client).or_insert(0);
+        if *n >= self.max_per_client {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            limits: self.clone(),
+            client,
+        })
+    }
+}
+
+/// Serves every stream listener until shutdown.
+pub async fn serve(
+    core: Arc<Core>,
+    streams: Streams,
+    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
+    permits: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Streams {
+        tls,
+        tcp,
+        acceptor,
+        config,
+    } = streams;
+    let config = Arc::new(config);
+    let limits = Arc::new(Limits {
+        total: Arc::new(Semaphore::new(config.max_connections)),
+        per_client: Mutex::new(HashMap::new()),
+        max_per_client: config.max_connections_per_client,
+    });
+    let mut loops = Vec::new();
+    if let Some(a) = &acceptor {
+        loops.push(tokio::spawn(watch_files(
+            core.clone(),
+            a.clone(),
+            config.clone(),
+            shutdown.clone(),
+        )));
+    }
+    for (listener, transport) in tls
+        .into_iter()
+        .map(|l| (l, Transport::Tls))
+        .chain(tcp.into_iter().map(|l| (l, Transport::Tcp)))
+    {
+        loops.push(tokio::spawn(accept_loop(
+            core.clone(),
+            listener,
+            transport,
+            acceptor.clone(),
+            config.clone(),
+            limits.clone(),
+            ocsp.clone(),
+            permits.clone(),
+            shutdown.clone(),
+        )));
+    }
+    for l in loops {
+        let _ = l.await;
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "the accept loop's whole context")]
+async fn accept_loop(
+    core: Arc<Core>,
+    listener: TcpListener,
+    transport: Transport,
+    acceptor: Option<Acceptor>,
+    config: Arc<RadsecConfig>,
+    limits: Arc<Limits>,
+    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let (socket, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                debug!("accept: {e}");
+                // Out of file descriptors and the like: do not spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let Ok(total) = limits.total.clone().try_acquire_owned() else {
+            core.stats.incr(Counter::StreamRefusedMaxConnections);
+            if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
+                warn!(%peer, suppressed = n, "connection refused: radsec.max_connections reached");
+            }
+            continue;
+        };
+        // Refused before any TLS work when no client of this transport has the address.
+        if core
+            .clients()
+            .candidates(peer.ip(), transport)
+            .next()
+            .is_none()
+        {
+            core.stats.incr(Counter::StreamRefusedUnknownClient);
+            if let Some(n) = may_log(&core, ReasonCode::UnknownClient, peer) {
+                warn!(%peer, suppressed = n, transport = transport.as_str(), "connection refused: no [[client]] with this transport matches the address");
+            }
+            continue;
+        }
+        let core = core.clone();
+        let acceptor = acceptor.clone();
+        let config = config.clone();
+        let limits = limits.clone();
+        let ocsp = ocsp.clone();
+        let permits = permits.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _total = total;
+            match transport {
+                Transport::Tls => {
+                    let Some(acceptor) = acceptor.and_then(|a| a.read().ok().map(|a| a.clone()))
+                    else {
+                        return;
+                    };
+                    core.stats.incr(Counter::RadsecConnections);
+                    let handshake = tokio::time::timeout(
+                        Duration::from_secs(config.handshake_timeout_secs),
+                        acceptor.accept(socket),
+                    )
+                    .await;
+                    let tls = match handshake {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            core.stats.incr(Counter::RadsecHandshakeFailed);
+                            if let Some(n) = may_log(&core, ReasonCode::NasHandshakeFailed, peer) {
+                                warn!(%peer, suppressed = n, "RadSec handshake failed: {}", Escaped::str(&e.to_string()));
+                            }
+                            return;
+                        }
+                        Err(_) => {
+                            core.stats.incr(Counter::RadsecHandshakeFailed);
+                            if let Some(n) = may_log(&core, ReasonCode::NasHandshakeFailed, peer) {
+                                warn!(%peer, suppressed = n, "RadSec handshake failed: radsec.handshake_timeout_secs passed");
+                            }
+                            return;
+                        }
+                    };
+                    let (_, conn) = tls.get_ref();
+                    let radius_1_1 = conn.alpn_protocol() == Some(ALPN_RADIUS_1_1);
+                    if config.radius_1_1 == Radius11::Require && !radius_1_1 {
+                        core.stats.incr(Counter::StreamRefusedUnknownClient);
+                        if let Some(n) = may_log(&core, ReasonCode::NasNotMatched, peer) {
+                            warn!(%peer, suppressed = n, "RadSec connection closed: radsec.radius_1_1 = \"require\" and the peer did not negotiate radius/1.1 by ALPN");
+                        }
+                        return;
+                    }
+                    let names = conn
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|leaf| certificate_names(leaf.as_ref()))
+                        .unwrap_or_default();
+                    let Some(index) = match_tls_client(&core, peer, &names) else {
+                        core.stats.incr(Counter::StreamRefusedUnknownClient);
+                        if let Some(n) = may_log(&core, ReasonCode::NasNotMatched, peer) {
+                            warn!(%peer, suppressed = n, names = %Escaped::str(&names.join(",")), "RadSec connection closed: the NAS certificate matches no [[client]] certificate_name for this address");
+                        }
+                        return;
+                    };
+                    let Some(slot) = limits.claim(index) else {
+                        core.stats.incr(Counter::StreamRefusedMaxConnections);
+                        if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
+                            warn!(%peer, suppressed = n, "RadSec connection closed: radsec.max_connections_per_client reached");
+                        }
+                        return;
+                    };
+                    let version = match conn.protocol_version() {
+                        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1_3",
+                        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1_2",
+                        _ => "unknown",
+                    };
+                    let name = core
+                        .clients()
+                        .get(index)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default();
+                    if radius_1_1 {
+                        core.stats.incr(Counter::Radius11Connections);
+                    }
+                    info!(%peer, client = %name, version, radius_1_1, "RadSec connection established");
+                    connection(
+                        core,
+                        tls,
+                        index,
+                        peer,
+                        config,
+                        radius_1_1,
+                        ocsp,
+                        permits,
+                        shutdown,
+                        Counter::RadsecRequests,
+                    )
+                    .await;
+                    drop(slot);
+                }
+                Transport::Tcp | Transport::Udp => {
+                    core.stats.incr(Counter::TcpConnections);
+                    let Some(index) = core
+                        .clients()
+                        .candidates(peer.ip(), Transport::Tcp)
+                        .next()
+                        .map(|c| c.index)
+                    else {
+                        return;
+                    };
+                    let Some(slot) = limits.claim(index) else {
+                        core.stats.incr(Counter::StreamRefusedMaxConnections);
+                        if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
+                            warn!(%peer, suppressed = n, "TCP connection closed: radsec.max_connections_per_client reached");
+                        }
+                        return;
+                    };
+                    connection(
+                        core,
+                        socket,
+                        index,
+                        peer,
+                        config,
+                        false,
+                        ocsp,
+                        permits,
+                        shutdown,
+                        Counter::TcpRequests,
+                    )
+                    .await;
+                    drop(slot);
+                }
+            }
+        });
+    }
+}
+
+/// Whether a line about `reason` from `peer` may be logged now (at most one per reason, source
+/// and interval, like the core's drop warnings); `Some(n)` tells how many were swallowed.
+fn may_log(core: &Core, reason: ReasonCode, peer: SocketAddr) -> Option<u64> {
+    core.stats
+        .should_log(reason, Some(peer.ip()), crate::server::monotonic_clock())
+}
+
+/// The SAN DNS names and subject CNs of a certificate (RFC 6614 §2.4 NAS identification).
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return out;
+    };
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                out.push((*d).to_string());
+            }
+        }
+    }
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+/// The most specific `tls` client for the address whose `certificate_name` (if set) is among
+/// the certificate's names (DNS names compare case-insensitively).
+fn match_tls_client(core: &Core, peer: SocketAddr, names: &[String]) -> Option<usize> {
+    core.clients()
+        .candidates(peer.ip(), Transport::Tls)
+        .find(|c| match &c.certificate_name {
+            None => true,
+            Some(want) => names.iter().any(|n| n.eq_ignore_ascii_case(want)),
+        })
+        .map(|c| c.index)
+}
+
+/// One established connection: a reader that frames packets and hands each to a task, and a
+/// writer that sends replies in the order they are ready.
+#[expect(clippy::too_many_arguments, reason = "the connection's whole context")]
+async fn connection<S>(
+    core: Arc<Core>,
+    stream: S,
+    client: usize,
+    peer: SocketAddr,
+    config: Arc<RadsecConfig>,
+    radius_1_1: bool,
+    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+    requests: Counter,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(REPLY_QUEUE);
+    let stats_core = core.clone();
+    let mut writer = tokio::spawn(async move {
+        while let Some(reply) = rx.recv().await {
+            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&reply)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    debug!(%peer, "write: {e}");
+                    return;
+                }
+                Err(_) => {
+                    stats_core.stats.incr(Counter::StreamWriteTimeout);
+                    if let Some(n) = may_log(&stats_core, ReasonCode::StreamConnectionLimit, peer) {
+                        warn!(%peer, suppressed = n, "connection closed: the peer did not read a reply within {WRITE_TIMEOUT:?}");
+                    }
+                    return;
+                }
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_PER_CONNECTION));
+    let idle = Duration::from_secs(config.idle_timeout_secs);
+    let mut framer = Framer::new();
+    let mut buf = vec![0u8; 4096];
+    let mut deadline = tokio::time::Instant::now() + idle;
+    loop {
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, rd.read(&mut buf)) => r,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            // The writer gave up (write timeout, peer gone): nothing more to send, close.
+            _ = &mut writer => return,
+        };
+        let n = match read {
+            Err(_) => {
+                core.stats.incr(Counter::StreamIdleClosed);
+                debug!(%peer, "connection closed: no complete packet within radsec.idle_timeout_secs");
+                break;
+            }
+            Ok(Err(e)) => {
+                debug!(%peer, "read: {e}");
+                break;
+            }
+            Ok(Ok(0)) => {
+                if framer.pending() > 0 {
+                    core.stats.incr(Counter::StreamClosedMidPacket);
+                    debug!(%peer, held = framer.pending(), "peer closed the connection mid-packet");
+                }
+                break;
+            }
+            Ok(Ok(n)) => n,
+        };
+        framer.push(buf.get(..n).unwrap_or(&[]));
+        loop {
+            let packet = match framer.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    core.stats.incr(Counter::StreamFramingError);
+                    if let Some(s) = may_log(&core, ReasonCode::MalformedPacket, peer) {
+                        warn!(%peer, suppressed = s, "connection closed: {e} (RFC 6613 §2.6.4)");
+                    }
+                    return finish(tx, writer).await;
+                }
+            };
+            deadline = tokio::time::Instant::now() + idle;
+            core.stats.incr(requests);
+            // Waiting here stops reading: a peer with too much in flight is pushed back on.
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return finish(tx, writer).await;
+            };
+            // The server-wide bound (`server.max_in_flight`) too; UDP drops past it, a stream
+            // waits (the peer is pushed back by TCP flow control).
+            let Ok(global) = permits.clone().acquire_owned().await else {
+                return finish(tx, writer).await;
+            };
+            let core = core.clone();
+            let tx = tx.clone();
+            let ocsp = ocsp.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let global = Some(global);
+                // RFC 9765: translated to the form Core checks, and the reply back.
+                let (packet, token) = if radius_1_1 {
+                    let mut token = [0u8; 16];
+                    token.copy_from_slice(packet.get(4..20).unwrap_or(&[0; 16]));
+                    let clients = core.clients();
+                    let translated = match clients.get(client) {
+                        Some(c) => crate::radius::v11::request_to_core(&packet, &c.secret),
+                        None => return,
+                    };
+                    match translated {
+                        Ok(p) => (p, Some(token)),
+                        Err(e) => {
+                            core.stats.incr(Counter::Radius11Malformed);
+                            if let Some(s) = may_log(&core, ReasonCode::MalformedPacket, peer) {
+                                warn!(%peer, suppressed = s, "RADIUS/1.1 packet dropped: {e}");
+                            }
+                            return;
+                        }
+                    }
+                } else {
+                    (packet, None)
+                };
+                let reply = match core.handle_from_client(client, peer, &packet, now(), &mut os_rng)
+                {
+                    Handled::Reply(r) => Some(r),
+                    Handled::Silent => None,
+                    Handled::Lookup(pending) => {
+                        // As for UDP: a lookup waits on the network, not the CPU.
+                        drop(global);
+                        let verdict = match &*ocsp.load() {
+                            Some(c) => c.lookup(&core, &pending.lookup).await,
+                            None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
+                        };
+                        core.resume(*pending, verdict, now(), &mut os_rng)
+                    }
+                };
+                let reply = match (reply, token) {
+                    (Some(r), Some(token)) => {
+                        let clients = core.clients();
+                        let translated = clients
+                            .get(client)
+                            .map(|c| crate::radius::v11::reply_from_core(&r, &token, &c.secret));
+                        match translated {
+                            Some(Ok(r)) => Some(r),
+                            _ => {
+                                core.stats.incr(Counter::ReplyEncodeFailed);
+                                None
+                            }
+                        }
+                    }
+                    (r, _) => r,
+                };
+                if let Some(reply) = reply {
+                    let _ = tx.send(reply).await;
+                }
+            });
+        }
+    }
+    finish(tx, writer).await;
+}
+
+/// Lets replies already queued go out (bounded by the write timeout), then closes.
+async fn finish(tx: mpsc::Sender<Vec<u8>>, writer: tokio::task::JoinHandle<()>) {
+    drop(tx);
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer).await;
+}
+
+/// What `certradius check` says about the stream transports: listeners, the NAS trust (CA
+/// subjects, CRLs) and the clients of each transport. Building the TLS configuration checks
+/// the RadSec files (readable, key matches certificate, CAs and CRLs parse).
+pub fn describe(config: &Config) -> Result<String, StreamSetupError> {
+    let cfg = &config.radsec;
+    let mut out = Vec::new();
+    if cfg.listen.is_empty() {
+        out.push("RadSec off".to_string());
+    } else {
+        tls_config(cfg)?;
+        let mut cas = Vec::new();
+        for path in cfg.ca_file.paths() {
+            for der in crate::x509::pem::load_certs("radsec.ca_file", &path)
+                .map_err(|e| StreamSetupError::Tls(e.to_string()))?
+            {
+                if let Ok((_, c)) = x509_parser::parse_x509_certificate(der.as_ref()) {
+                    cas.push(c.subject().to_string());
+                }
+            }
+        }
+        let crls = cfg.crl_file.paths().len();
+        out.push(format!(
+            "RadSec listen {} (TLS >= {}, radius_1_1 {:?}), NAS certificates trusted from: [{}], {crls} CRL file(s)",
+            join(&cfg.listen),
+            cfg.tls_min_version,
+            cfg.radius_1_1,
+            cas.join("; ")
+        ));
+    }
+    if !config.tcp.listen.is_empty() {
+        out.push(format!("RADIUS/TCP listen {}", join(&config.tcp.listen)));
+    }
+    for c in &config.clients {
+        match c.transport {
+            Transport::Udp => {}
+            Transport::Tcp => out.push(format!("client {} {}: tcp", c.name, c.address)),
+            Transport::Tls => out.push(format!(
+                "client {} {}: tls, certificate_name {}",
+                c.name,
+                c.address,
+                c.certificate_name.as_deref().unwrap_or("(any trusted)")
+            )),
+        }
+    }
+    Ok(out.join("\n"))
+}
+
+fn join(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
