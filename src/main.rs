@@ -287,6 +287,8 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
     if let Some(a) = &audit {
         observers.push(a.clone());
     }
+    let coa = server::coa::Coa::new(core.clone(), &loaded.config.coa);
+    observers.push(coa.clone());
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if loaded.config.server.threads > 0 {
@@ -393,6 +395,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             reloader,
             shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
             debug_filter,
+            coa: coa.clone(),
         };
         if let Err(e) = server::accounting::start(
             core.clone(),
@@ -403,6 +406,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
                 std::time::Duration::from_secs(config.server.duplicate_cache_secs),
             ),
             stop_rx.clone(),
+            coa,
         ) {
             eprintln!("certradius: accounting.file: {e}");
             return ExitCode::from(1);

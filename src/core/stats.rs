@@ -65,6 +65,10 @@ counters! {
     ConfigReloads = "config_reloads",
     DrainDropped = "drain_dropped",
     ConfigReloadFailed = "config_reload_failed",
+    DisconnectRequests = "disconnect_requests",
+    DisconnectAcks = "disconnect_acks",
+    DisconnectNaks = "disconnect_naks",
+    DisconnectTimeouts = "disconnect_timeouts",
 }
 
 impl From<ReasonCode> for Counter {

@@ -7,6 +7,7 @@
 //! once a second.
 
 pub mod accounting;
+pub mod coa;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -233,6 +234,8 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// `--debug-filter`: packets matching run inside the `debug_dump` span (empty: no span).
     pub debug_filter: Vec<debug_filter::DebugFilter>,
+    /// Live sessions, disconnected when their certificate is revoked (RFC 5176).
+    pub coa: Arc<coa::Coa>,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -281,6 +284,7 @@ pub async fn run(
         reloader,
         shutdown_grace,
         debug_filter,
+        coa,
     } = options;
     let ocsp = reloader.ocsp.clone();
     let debug_filter = Arc::new(debug_filter);
@@ -295,7 +299,7 @@ pub async fn run(
             core.clone(),
             socket,
             permits.clone(),
-            ocsp.clone(),
+            (ocsp.clone(), coa.clone()),
             Drain {
                 draining: draining.clone(),
                 exit: exit.clone(),
@@ -348,6 +352,7 @@ pub async fn run(
                         if now != seen {
                             seen = now;
                             reload_tls(&core, &tls, "files changed on disk");
+                            coa.check_crls(&tls);
                         } else if n.is_multiple_of(1800) {
                             report_crls(&tls);
                         }
@@ -359,6 +364,7 @@ pub async fn run(
                             tls = t;
                             files = crate::x509::crl::watched_files(&tls);
                         }
+                        coa.check_crls(&tls);
                         seen = crate::x509::crl::fingerprint(&files);
                         notify::ready(&status_line(&core, "reloaded"));
                     }
@@ -427,7 +433,7 @@ async fn receive_loop(
     core: Arc<Core>,
     socket: Arc<UdpSocket>,
     permits: Arc<Semaphore>,
-    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
+    (ocsp, coa): (Arc<arc_swap::ArcSwapOption<OcspClient>>, Arc<coa::Coa>),
     drain: Drain,
 ) {
     let Drain {
@@ -476,6 +482,7 @@ async fn receive_loop(
         let core = core.clone();
         let socket = socket.clone();
         let ocsp = ocsp.clone();
+        let coa = coa.clone();
         let task = async move {
             let reply = match core.handle(from, &datagram, now(), &mut os_rng) {
                 Handled::Reply(r) => Some(r),
@@ -488,6 +495,9 @@ async fn receive_loop(
                         Some(client) => client.lookup(&core, &pending.lookup).await,
                         None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
                     };
+                    if matches!(verdict, RevocationVerdict::Revoked(..)) {
+                        coa::ocsp_revoked_leaf(&coa, &pending.lookup.leaf);
+                    }
                     core.resume(*pending, verdict, now(), &mut os_rng)
                 }
             };
