@@ -28,6 +28,8 @@ struct Setup {
     live_crl: PathBuf,
     pki: PathBuf,
     records: PathBuf,
+    config: PathBuf,
+    control: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -42,6 +44,7 @@ fn setup(name: &str, coa: &str) -> Setup {
     let live_crl = dir.path().join("live.crl.pem");
     std::fs::copy(pki.join("intermediate-empty.crl.pem"), &live_crl).unwrap();
     let records = dir.path().join("acct.jsonl");
+    let control = dir.path().join("ctl.sock");
     let text = format!(
         r#"
 [server]
@@ -64,11 +67,13 @@ listen = ["127.0.0.1:0"]
 file = "{records}"
 
 [coa]
+control_socket = "{control}"
 {coa}
 "#,
         pki = pki.display(),
         live = live_crl.display(),
         records = records.display(),
+        control = control.display(),
     );
     let path = dir.path().join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -79,6 +84,8 @@ file = "{records}"
         live_crl,
         pki,
         records,
+        config: path,
+        control,
         _dir: dir,
     }
 }
@@ -276,4 +283,62 @@ fn silent_nas_gets_retransmissions_then_a_timeout() {
     let c = counters(s);
     assert!(c.contains("disconnect_timeouts=1"), "{c}");
     assert!(c.contains("disconnect_requests=3"), "{c}");
+}
+
+fn cli(s: &Setup, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_certradius"))
+        .args(args)
+        .arg("--config")
+        .arg(&s.config)
+        .env_remove("CERTRADIUS_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn operator_lists_sessions_and_disconnects_one_by_hand() {
+    use std::os::unix::fs::PermissionsExt;
+    // Revocation off: only the operator disconnects.
+    let s = setup("operator", "disconnect_on_revocation = false");
+    let class = authenticate(&s);
+    accounting_start(&s, &class);
+    let mode = std::fs::metadata(&s.control).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "control socket mode");
+    let out = cli(&s, &["sessions"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("sess-0001\t"))
+        .unwrap_or_else(|| panic!("session not listed:\n{text}"));
+    assert!(line.contains("alice") && line.contains("CN="), "{line}");
+    // The certificate revoked by CRL: nothing is sent on its own.
+    std::fs::copy(s.pki.join("intermediate.crl.pem"), &s.live_crl).unwrap();
+    let mut buf = vec![0u8; 4096];
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        s.nas.recv_from(&mut buf).is_err(),
+        "disconnect_on_revocation = false"
+    );
+    let (s, out) = std::thread::scope(|scope| {
+        let cmd = scope.spawn(|| cli(&s, &["disconnect", "--session", "sess-0001"]));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (req, from) = loop {
+            assert!(Instant::now() < deadline, "no Disconnect-Request");
+            if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+                break (buf[..n].to_vec(), from);
+            }
+        };
+        check_request(&req);
+        answer(&s, &req, from, None);
+        let out = cmd.join().unwrap();
+        (&s, out)
+    });
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("Disconnect-ACK"),
+        "{text}"
+    );
+    let out = cli(s, &["disconnect", "--session", "no-such"]);
+    assert!(!out.status.success());
 }

@@ -1,5 +1,7 @@
 //! `[coa]`: Disconnect-Request on revocation (RFC 5176 §3.1).
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 /// `[coa]`: when a live session's certificate is found revoked (reloaded CRL, OCSP answer), send
@@ -13,6 +15,9 @@ pub struct CoaConfig {
     pub timeout_ms: u64,
     /// Retransmissions after the first Disconnect-Request before giving up.
     pub retries: u32,
+    /// The local control socket of `certradius sessions` / `certradius disconnect` (mode 0600);
+    /// unset: `certradius.sock` next to `server.state_file`.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for CoaConfig {
@@ -21,6 +26,7 @@ impl Default for CoaConfig {
             disconnect_on_revocation: true,
             timeout_ms: 1000,
             retries: 3,
+            control_socket: None,
         }
     }
 }
@@ -45,6 +51,9 @@ mod tests {
             .unwrap();
         assert!(!c.coa.disconnect_on_revocation);
         assert_eq!((c.coa.timeout_ms, c.coa.retries), (200, 1));
+        assert_eq!(c.coa.control_socket, None);
+        let c = load("[coa]\ncontrol_socket = \"/run/x.sock\"\n").unwrap();
+        assert_eq!(c.coa.control_socket, Some("/run/x.sock".into()));
         let err = load("[coa]\nport = 1\n").unwrap_err().to_string();
         assert!(err.contains("port"), "{err}");
     }

@@ -240,14 +240,20 @@ impl Live {
     /// The live sessions whose certificate `is_revoked(issuer, serial)` refuses and that are not
     /// being disconnected yet; they are marked, so each is returned once.
     pub fn revoked(&mut self, is_revoked: impl Fn(&str, &str) -> bool) -> Vec<LiveSession> {
+        self.mark(|s| {
+            !s.disconnecting
+                && s.link
+                    .as_ref()
+                    .is_some_and(|l| is_revoked(&l.issuer, &l.serial))
+        })
+    }
+
+    /// The sessions `pick` selects (an operator's `disconnect --session`), marked as being
+    /// disconnected.
+    pub fn mark(&mut self, pick: impl Fn(&LiveSession) -> bool) -> Vec<LiveSession> {
         let mut out = Vec::new();
         for s in self.sessions.values_mut() {
-            if s.disconnecting {
-                continue;
-            }
-            if let Some(l) = &s.link
-                && is_revoked(&l.issuer, &l.serial)
-            {
+            if pick(s) {
                 s.disconnecting = true;
                 out.push(s.clone());
             }

@@ -84,7 +84,7 @@ impl Coa {
         let hits = lock(&self.live)
             .revoked(|issuer, serial| revoked.contains(&(issuer.to_string(), serial.to_string())));
         for s in hits {
-            self.spawn_disconnect(s, "revoked by the CRL");
+            self.spawn_disconnect(s, "certificate revoked by the CRL");
         }
     }
 
@@ -95,20 +95,29 @@ impl Coa {
         }
         let hits = lock(&self.live).revoked(|i, s| i == issuer && s == serial);
         for s in hits {
-            self.spawn_disconnect(s, "revoked per OCSP");
+            self.spawn_disconnect(s, "certificate revoked per OCSP");
         }
+    }
+
+    /// Live sessions chosen by an operator, marked as being disconnected.
+    pub fn pick(&self, f: impl Fn(&LiveSession) -> bool) -> Vec<LiveSession> {
+        lock(&self.live).mark(f)
     }
 
     fn spawn_disconnect(self: &Arc<Self>, session: LiveSession, why: &'static str) {
         let me = self.clone();
-        tokio::spawn(async move { me.disconnect(session, why).await });
+        tokio::spawn(async move {
+            me.disconnect(session, why).await;
+        });
     }
 
-    async fn disconnect(&self, s: LiveSession, why: &'static str) {
+    /// Sends the Disconnect-Request for one session and waits for the outcome (for the log, the
+    /// counters and the control socket's answer).
+    pub async fn disconnect(&self, s: LiveSession, why: &'static str) -> String {
         let clients = self.core.clients();
         let Some(client) = clients.lookup(s.nas_addr) else {
             warn!(nas = %s.nas_addr, "Disconnect-Request not sent: the NAS is no longer a [[client]]");
-            return;
+            return "not sent: the NAS is no longer a [[client]]".into();
         };
         let to = SocketAddr::new(s.nas_addr, client.coa_port);
         let (serial, subject) = s
@@ -135,7 +144,7 @@ impl Coa {
             Ok(r) => r,
             Err(e) => {
                 warn!("Disconnect-Request not built: {e}");
-                return;
+                return format!("not sent: {e}");
             }
         };
         let secret = client.secret.clone();
@@ -146,7 +155,7 @@ impl Coa {
             %to, nas = %nas, acct_session_id = %session_id,
             user_name = %or_dash(s.user_name.as_deref()),
             serial, subject = ?Escaped::str(subject),
-            "certificate {why}: sending Disconnect-Request"
+            "{why}: sending Disconnect-Request"
         );
         let local: SocketAddr = if to.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -157,7 +166,7 @@ impl Coa {
             Ok(s) => s,
             Err(e) => {
                 warn!("Disconnect-Request not sent: {e}");
-                return;
+                return format!("not sent: {e}");
             }
         };
         let mut wait = Duration::from_millis(self.config.timeout_ms.max(1));
@@ -180,13 +189,13 @@ impl Coa {
                     Ok(Answer::Ack) => {
                         self.core.stats.incr(Counter::DisconnectAcks);
                         info!(%to, nas = %nas, acct_session_id = %session_id, "Disconnect-ACK: the session is ended");
-                        return;
+                        return "Disconnect-ACK".into();
                     }
                     Ok(Answer::Nak(cause)) => {
                         self.core.stats.incr(Counter::DisconnectNaks);
                         let cause = cause.map_or_else(|| "-".to_string(), |c| c.to_string());
                         warn!(%to, nas = %nas, acct_session_id = %session_id, error_cause = %cause, "Disconnect-NAK: the NAS refused");
-                        return;
+                        return format!("Disconnect-NAK error_cause={cause}");
                     }
                     Err(e) => {
                         warn!(%to, nas = %nas, "answer to Disconnect-Request ignored: {e}");
@@ -201,6 +210,7 @@ impl Coa {
             "Disconnect-Request timed out after {} attempt(s)",
             self.config.retries.saturating_add(1)
         );
+        "timeout".into()
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod accounting;
 pub mod coa;
+pub mod control;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
