@@ -254,9 +254,14 @@ fn answer(s: &Setup, req: &[u8], to: SocketAddr, nak: Option<u32>) {
 #[test]
 fn revoked_certificate_is_disconnected_and_the_ack_is_counted() {
     let (s, req, from) = session("ack", "timeout_ms = 2000\nretries = 1");
+    // A forged answer (not signed with the NAS secret) is ignored and counted.
+    let forged = coa::answer(&req, &SharedSecret::new(b"not-the-secret".to_vec()), None).unwrap();
+    s.nas.send_to(&forged, from).unwrap();
+    wait_for_log(&s, "answer to Disconnect-Request ignored");
     answer(&s, &req, from, None);
     wait_for_log(&s, "Disconnect-ACK");
     let c = counters(s);
+    assert!(c.contains("disconnect_bad_answers=1"), "{c}");
     assert!(c.contains("disconnect_acks=1"), "{c}");
     assert!(c.contains("disconnect_requests=1"), "{c}");
 }

@@ -69,6 +69,7 @@ counters! {
     DisconnectAcks = "disconnect_acks",
     DisconnectNaks = "disconnect_naks",
     DisconnectTimeouts = "disconnect_timeouts",
+    DisconnectBadAnswers = "disconnect_bad_answers",
 }
 
 impl From<ReasonCode> for Counter {

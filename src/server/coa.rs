@@ -81,8 +81,9 @@ impl Coa {
         if revoked.is_empty() {
             return;
         }
-        let hits = lock(&self.live)
-            .revoked(|issuer, serial| revoked.contains(&(issuer.to_string(), serial.to_string())));
+        let hits = self.live_revoked(|issuer, serial| {
+            revoked.contains(&(issuer.to_string(), serial.to_string()))
+        });
         for s in hits {
             self.spawn_disconnect(s, "certificate revoked by the CRL");
         }
@@ -93,10 +94,17 @@ impl Coa {
         if !self.config.disconnect_on_revocation {
             return;
         }
-        let hits = lock(&self.live).revoked(|i, s| i == issuer && s == serial);
+        let hits = self.live_revoked(|i, s| i == issuer && s == serial);
         for s in hits {
             self.spawn_disconnect(s, "certificate revoked per OCSP");
         }
+    }
+
+    /// The live (not expired) sessions whose certificate `is_revoked`, marked.
+    fn live_revoked(&self, is_revoked: impl Fn(&str, &str) -> bool) -> Vec<LiveSession> {
+        let mut live = lock(&self.live);
+        live.sweep(super::monotonic_clock());
+        live.revoked(is_revoked)
     }
 
     /// Live sessions chosen by an operator, marked as being disconnected.
@@ -171,6 +179,7 @@ impl Coa {
         };
         let mut wait = Duration::from_millis(self.config.timeout_ms.max(1));
         let mut buf = vec![0u8; 4096];
+        let mut bad_logged = false;
         for attempt in 0..=self.config.retries {
             self.core.stats.incr(Counter::DisconnectRequests);
             if let Err(e) = socket.send_to(&request, to).await {
@@ -198,7 +207,13 @@ impl Coa {
                         return format!("Disconnect-NAK error_cause={cause}");
                     }
                     Err(e) => {
-                        warn!(%to, nas = %nas, "answer to Disconnect-Request ignored: {e}");
+                        // Counted every time, logged once per exchange: a flood of forged
+                        // answers costs a counter increment each.
+                        self.core.stats.incr(Counter::DisconnectBadAnswers);
+                        if !bad_logged {
+                            bad_logged = true;
+                            warn!(%to, nas = %nas, "answer to Disconnect-Request ignored: {e}");
+                        }
                     }
                 }
             }
