@@ -165,10 +165,11 @@ impl Coa {
             serial, subject = ?Escaped::str(subject),
             "{why}: sending Disconnect-Request"
         );
-        let local: SocketAddr = if to.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
+        // An ephemeral port; a NAS on loopback is answered from loopback only.
+        let local: SocketAddr = match (to.ip().is_loopback(), to.is_ipv4()) {
+            (true, _) => (to.ip(), 0).into(),
+            (false, true) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            (false, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
         let socket: UdpSocket = match super::bind(local) {
             Ok(s) => s,
