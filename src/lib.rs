@@ -34,6 +34,7 @@ pub mod config;
 pub mod core;
 pub mod eap;
 pub mod escape;
+pub mod live;
 pub mod radius;
 pub mod reason;
 pub mod server;

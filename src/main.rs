@@ -65,12 +65,50 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         keep: usize,
     },
+    /// List the live sessions of the running server with their certificate (through its control
+    /// socket, `[coa] control_socket`).
+    Sessions,
+    /// Send a Disconnect-Request (RFC 5176) for one live session of the running server.
+    Disconnect {
+        /// The session's Acct-Session-Id, as `certradius sessions` prints it.
+        #[arg(long)]
+        session: String,
+    },
     /// Write the man page certradius.1 into DIR (for packaging).
     #[command(hide = true)]
     Manpage { dir: PathBuf },
     /// Print the shell completion script for SHELL (bash, zsh, fish, ...) on stdout.
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
+}
+
+/// `sessions` / `disconnect`: one request to the running server's control socket.
+fn control(config: Option<&Path>, request: String) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let path = server::control::path(&config);
+    match server::control::ask(&path, &request) {
+        Ok(answer) => {
+            print!("{answer}");
+            if answer.starts_with("error:") {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "certradius: control socket {}: {e} (is the server running?)",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -141,6 +179,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(cli.config.as_deref(), cli.debug_filter),
+        Command::Sessions => control(cli.config.as_deref(), "sessions".into()),
+        Command::Disconnect { session } => {
+            control(cli.config.as_deref(), format!("disconnect {session}"))
+        }
         Command::Manpage { dir } => {
             use clap::CommandFactory;
             let page = clap_mangen::Man::new(Cli::command());
@@ -297,6 +339,8 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
     if let Some(a) = &audit {
         observers.push(a.clone());
     }
+    let coa = server::coa::Coa::new(core.clone(), &loaded.config.coa);
+    observers.push(coa.clone());
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if loaded.config.server.threads > 0 {
@@ -411,6 +455,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
             debug_filter,
             streams,
+            coa: coa.clone(),
         };
         if let Err(e) = server::accounting::start(
             core.clone(),
@@ -421,9 +466,14 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
                 std::time::Duration::from_secs(config.server.duplicate_cache_secs),
             ),
             stop_rx.clone(),
+            coa.clone(),
         ) {
             eprintln!("certradius: accounting.file: {e}");
             return ExitCode::from(1);
+        }
+        let control = server::control::path(&config);
+        if let Err(e) = server::control::start(coa, &control, stop_rx.clone()) {
+            warn!(path = %control.display(), "control socket not available: {e}");
         }
         server::run(core, sockets, options, stop_rx).await;
         if let Some(a) = &audit {

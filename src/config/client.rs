@@ -57,6 +57,13 @@ pub struct ClientConfig {
     /// Conversations in progress from this NAS at once (0: only the global `eap.max_sessions`).
     #[serde(default = "default_client_max_sessions")]
     pub max_sessions: usize,
+    /// UDP port where this NAS takes Disconnect-Requests (RFC 5176 §3.1; 3799 is the IANA port).
+    #[serde(default = "default_coa_port")]
+    pub coa_port: u16,
+}
+
+fn default_coa_port() -> u16 {
+    3799
 }
 
 /// `[[client]] transport`.

@@ -18,6 +18,7 @@ mod accounting;
 pub mod audit;
 mod authorize;
 mod client;
+mod coa;
 mod eap;
 pub mod log;
 mod metrics;
@@ -31,6 +32,7 @@ mod values;
 pub use accounting::AccountingConfig;
 pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scalar};
 pub use client::{ClientConfig, RequireMessageAuthenticator, Transport};
+pub use coa::CoaConfig;
 pub use eap::EapConfig;
 pub use metrics::MetricsConfig;
 pub use ocsp::OcspConfig;
@@ -94,6 +96,9 @@ pub struct Config {
     /// `[accounting]`: RFC 2866 accounting.
     #[serde(default)]
     pub accounting: AccountingConfig,
+    /// `[coa]`: Disconnect-Request on revocation (RFC 5176).
+    #[serde(default)]
+    pub coa: CoaConfig,
     /// `[metrics]`: the Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,

@@ -20,6 +20,8 @@ pub struct Client {
     /// "auto": this client has sent a valid Message-Authenticator, so it must from now on.
     learned: AtomicBool,
     pub max_sessions: usize,
+    /// Where this NAS takes Disconnect-Requests (RFC 5176).
+    pub coa_port: u16,
     /// Requests from this client by RADIUS code (exported as metrics; kept across reloads).
     pub requests: Arc<RequestCounters>,
     /// How this NAS reaches us; a UDP datagram only matches `udp` clients, a stream connection
@@ -103,6 +105,7 @@ impl Clients {
                 require_message_authenticator: c.require_message_authenticator,
                 learned: AtomicBool::new(false),
                 max_sessions: c.max_sessions,
+                coa_port: c.coa_port,
                 requests: Arc::default(),
                 transport: c.transport,
                 certificate_name: c.certificate_name.clone(),
@@ -176,6 +179,7 @@ mod tests {
             max_sessions: 10,
             transport: Transport::Udp,
             certificate_name: None,
+            coa_port: 3799,
         }
     }
 

@@ -70,7 +70,7 @@ impl Core {
         packet: &Packet<'_>,
         (from, client): (SocketAddr, &Client),
         now: Instant,
-        grant: &Grant,
+        (grant, class): (&Grant, Option<&[u8]>),
     ) {
         let rule = grant.rule.as_deref();
         let duration = now.saturating_duration_since(summary.started);
@@ -94,7 +94,7 @@ impl Core {
             duration,
             rule,
             granted: &grant.attributes,
-            class: None,
+            class,
         });
         let (subject, issuer, serial) = match &summary.peer {
             Some(p) => (p.subject.as_str(), p.issuer.as_str(), p.serial.as_str()),

@@ -18,6 +18,19 @@ use crate::radius::{self, Code, Packet, PacketBuilder, attr};
 use crate::reason::ReasonCode;
 use crate::session::Step;
 
+/// The prefix of every Class this server sends, so an operator reading accounting recognises it.
+pub const CLASS_PREFIX: &[u8; 4] = b"CRad";
+
+/// A fresh Class value: [`CLASS_PREFIX`] and 12 random octets (96 bits: unique per
+/// authentication without keeping any state), 16 octets in all.
+pub fn new_class(rng: Rng<'_>) -> [u8; 16] {
+    let mut class = [0u8; 16];
+    let (prefix, random) = class.split_at_mut(4);
+    prefix.copy_from_slice(CLASS_PREFIX);
+    rng(random);
+    class
+}
+
 impl Core {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn reply_for(
@@ -90,6 +103,11 @@ impl Core {
                         warn!("granted attribute {} not sent: {e}", a.typ);
                     }
                 }
+                // RFC 2865 §5.25: a Class the NAS echoes in its accounting, linking the session
+                // to this authentication (and so to its certificate). Sent besides any Class the
+                // policy grants.
+                let class = new_class(rng);
+                let _ = b.attr(attr::CLASS, &class);
                 self.stats.incr(Counter::AccessAccepts);
                 self.log_finished(
                     "accept",
@@ -98,7 +116,7 @@ impl Core {
                     packet,
                     (from, client),
                     now,
-                    &grant,
+                    (&grant, Some(&class)),
                 );
                 self.encode(packet, client, b)
             }
@@ -116,7 +134,7 @@ impl Core {
                     packet,
                     (from, client),
                     now,
-                    &Grant::default(),
+                    (&Grant::default(), None),
                 );
                 let mut b = PacketBuilder::new(Code::AccessReject, id);
                 b.eap_message(&eap);

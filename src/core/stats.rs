@@ -78,6 +78,11 @@ counters! {
     StreamWriteTimeout = "stream_write_timeout",
     Radius11Connections = "radius_1_1_connections",
     Radius11Malformed = "radius_1_1_malformed",
+    DisconnectRequests = "disconnect_requests",
+    DisconnectAcks = "disconnect_acks",
+    DisconnectNaks = "disconnect_naks",
+    DisconnectTimeouts = "disconnect_timeouts",
+    DisconnectBadAnswers = "disconnect_bad_answers",
 }
 
 impl From<ReasonCode> for Counter {

@@ -9,6 +9,7 @@
 pub mod attr;
 pub mod auth;
 pub mod builder;
+pub mod coa;
 pub mod dictionary;
 pub mod mppe;
 pub mod packet;

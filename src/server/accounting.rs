@@ -119,6 +119,7 @@ pub fn start(
     config: &AccountingConfig,
     duplicate_cache: (usize, Duration),
     shutdown: watch::Receiver<bool>,
+    coa: Arc<super::coa::Coa>,
 ) -> std::io::Result<()> {
     let Some(path) = &config.file else {
         return Ok(());
@@ -137,6 +138,7 @@ pub fn start(
             writer.clone(),
             dedup.clone(),
             shutdown.clone(),
+            coa.clone(),
         ));
     }
     Ok(())
@@ -148,6 +150,7 @@ async fn receive_loop(
     writer: Arc<Writer>,
     dedup: Arc<Mutex<Dedup>>,
     mut shutdown: watch::Receiver<bool>,
+    coa: Arc<super::coa::Coa>,
 ) {
     let mut buf = vec![0u8; 4096];
     loop {
@@ -162,7 +165,7 @@ async fn receive_loop(
             _ = shutdown.changed() => return,
         };
         let datagram = buf.get(..n).unwrap_or_default().to_vec();
-        handle(&core, &socket, &writer, &dedup, from, datagram);
+        handle(&core, &socket, &writer, &dedup, from, datagram, &coa);
     }
 }
 
@@ -173,6 +176,7 @@ fn handle(
     dedup: &Arc<Mutex<Dedup>>,
     from: SocketAddr,
     datagram: Vec<u8>,
+    coa: &Arc<super::coa::Coa>,
 ) {
     let now = crate::server::now();
     let drop_packet = |reason: ReasonCode, detail: &str| {
@@ -228,7 +232,12 @@ fn handle(
             return drop_packet(ReasonCode::InternalError, &e.to_string());
         }
     };
-    let mut line = record.to_json(&rfc3339(crate::server::wall_clock()), None);
+    // The certificate its session was authenticated with (Class, or the fallback link).
+    let certificate = coa.certificate_of(&record);
+    let mut line = record.to_json(
+        &rfc3339(crate::server::wall_clock()),
+        certificate.as_ref().map(|(s, i)| (s.as_str(), i.as_str())),
+    );
     line.push('\n');
     let (ack_tx, ack_rx) = oneshot::channel();
     if let Err(e) = writer.tx.try_send((line, ack_tx)) {
@@ -242,9 +251,11 @@ fn handle(
     let socket = socket.clone();
     let dedup = dedup.clone();
     let core = core.clone();
+    let coa = coa.clone();
     tokio::spawn(async move {
         match ack_rx.await {
             Ok(Ok(())) => {
+                coa.observe(&record);
                 let reply: Arc<[u8]> = Arc::from(reply);
                 crate::core::guard::lock(&dedup).complete(key, &authenticator, Some(reply.clone()));
                 if socket.send_to(&reply, from).await.is_ok() {

@@ -320,6 +320,42 @@ impl Collector for CoreCollector {
         )?;
         counter(
             &mut encoder,
+            "certradius_accounting_requests",
+            "Accounting-Requests (RFC 2866) by outcome: received (verified), answered (recorded, Accounting-Response sent), duplicate (retransmission)",
+            &[
+                (
+                    l("result", "received"),
+                    stats.value(CoreCounter::AccountingRequests),
+                ),
+                (
+                    l("result", "answered"),
+                    stats.value(CoreCounter::AccountingResponses),
+                ),
+                (
+                    l("result", "duplicate"),
+                    stats.value(CoreCounter::AccountingDuplicates),
+                ),
+            ],
+        )?;
+        counter(
+            &mut encoder,
+            "certradius_disconnects",
+            "Disconnect-Requests (RFC 5176): sent (every transmission), ack, nak, timeout",
+            &[
+                (
+                    l("result", "sent"),
+                    stats.value(CoreCounter::DisconnectRequests),
+                ),
+                (l("result", "ack"), stats.value(CoreCounter::DisconnectAcks)),
+                (l("result", "nak"), stats.value(CoreCounter::DisconnectNaks)),
+                (
+                    l("result", "timeout"),
+                    stats.value(CoreCounter::DisconnectTimeouts),
+                ),
+            ],
+        )?;
+        counter(
+            &mut encoder,
             "certradius_conversations_started",
             "EAP-TLS conversations started",
             &[(Vec::new(), stats.value(CoreCounter::SessionsStarted))],

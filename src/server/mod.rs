@@ -7,6 +7,8 @@
 //! once a second.
 
 pub mod accounting;
+pub mod coa;
+pub mod control;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -237,6 +239,8 @@ pub struct Options {
     pub debug_filter: Vec<debug_filter::DebugFilter>,
     /// RadSec and RADIUS/TCP listeners (`stream::bind`), if any are configured.
     pub streams: Option<stream::Streams>,
+    /// Live sessions, disconnected when their certificate is revoked (RFC 5176).
+    pub coa: Arc<coa::Coa>,
 }
 
 /// Reads the CRL files and logs their freshness (at start and every hour).
@@ -286,6 +290,7 @@ pub async fn run(
         shutdown_grace,
         debug_filter,
         streams,
+        coa,
     } = options;
     let ocsp = reloader.ocsp.clone();
     let debug_filter = Arc::new(debug_filter);
@@ -310,7 +315,7 @@ pub async fn run(
             core.clone(),
             socket,
             permits.clone(),
-            ocsp.clone(),
+            (ocsp.clone(), coa.clone()),
             Drain {
                 draining: draining.clone(),
                 exit: exit.clone(),
@@ -363,6 +368,7 @@ pub async fn run(
                         if now != seen {
                             seen = now;
                             reload_tls(&core, &tls, "files changed on disk");
+                            coa.check_crls(&tls);
                         } else if n.is_multiple_of(1800) {
                             report_crls(&tls);
                         }
@@ -374,6 +380,7 @@ pub async fn run(
                             tls = t;
                             files = crate::x509::crl::watched_files(&tls);
                         }
+                        coa.check_crls(&tls);
                         seen = crate::x509::crl::fingerprint(&files);
                         notify::ready(&status_line(&core, "reloaded"));
                     }
@@ -445,7 +452,7 @@ async fn receive_loop(
     core: Arc<Core>,
     socket: Arc<UdpSocket>,
     permits: Arc<Semaphore>,
-    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
+    (ocsp, coa): (Arc<arc_swap::ArcSwapOption<OcspClient>>, Arc<coa::Coa>),
     drain: Drain,
 ) {
     let Drain {
@@ -494,6 +501,7 @@ async fn receive_loop(
         let core = core.clone();
         let socket = socket.clone();
         let ocsp = ocsp.clone();
+        let coa = coa.clone();
         let task = async move {
             let reply = match core.handle(from, &datagram, now(), &mut os_rng) {
                 Handled::Reply(r) => Some(r),
@@ -506,6 +514,9 @@ async fn receive_loop(
                         Some(client) => client.lookup(&core, &pending.lookup).await,
                         None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
                     };
+                    if matches!(verdict, RevocationVerdict::Revoked(..)) {
+                        coa::ocsp_revoked_leaf(&coa, &pending.lookup.leaf);
+                    }
                     core.resume(*pending, verdict, now(), &mut os_rng)
                 }
             };

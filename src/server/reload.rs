@@ -95,6 +95,9 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.accounting != new.accounting {
         keys.push("accounting.*");
     }
+    if old.coa != new.coa {
+        keys.push("coa.*");
+    }
     keys
 }
 
