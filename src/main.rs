@@ -65,12 +65,25 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         keep: usize,
     },
+    /// Accounting database: `db migrate` creates or upgrades the `radacct` table at
+    /// `accounting.database_url`.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Write the man page certradius.1 into DIR (for packaging).
     #[command(hide = true)]
     Manpage { dir: PathBuf },
     /// Print the shell completion script for SHELL (bash, zsh, fish, ...) on stdout.
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the `radacct` table (FreeRADIUS's columns and the certificate), or add what an
+    /// existing one lacks; safe to run again and from several hosts.
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -131,6 +144,24 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(cli.config.as_deref(), cli.debug_filter),
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => match Config::load(cli.config.as_deref()) {
+            Ok(config) => match server::acct_db::migrate_command(&config.accounting) {
+                Ok(()) => {
+                    println!("certradius: the radacct table is ready");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("certradius: db migrate: {e}");
+                    ExitCode::from(1)
+                }
+            },
+            Err(e) => {
+                eprintln!("certradius: configuration error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Manpage { dir } => {
             use clap::CommandFactory;
             let page = clap_mangen::Man::new(Cli::command());
@@ -398,13 +429,14 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             core.clone(),
             acct_sockets,
             &config.accounting,
+            &config.server.state_file,
             (
                 config.server.duplicate_cache_entries,
                 std::time::Duration::from_secs(config.server.duplicate_cache_secs),
             ),
             stop_rx.clone(),
         ) {
-            eprintln!("certradius: accounting.file: {e}");
+            eprintln!("certradius: accounting: {e}");
             return ExitCode::from(1);
         }
         server::run(core, sockets, options, stop_rx).await;

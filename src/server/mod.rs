@@ -7,6 +7,7 @@
 //! once a second.
 
 pub mod accounting;
+pub mod acct_db;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
