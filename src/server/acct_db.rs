@@ -333,6 +333,33 @@ fn monotonic() -> Instant {
     crate::server::monotonic_clock()
 }
 
+/// When to try the database again: 1 s after a failure, doubling up to 30 s, back to 1 s once
+/// a write succeeds (a connection that opens but cannot write does not reset it).
+struct Retry {
+    next: Instant,
+    backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            next: monotonic(),
+            backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Retry {
+    fn failed(&mut self) {
+        self.next = monotonic() + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = Duration::from_secs(1);
+    }
+}
+
 /// The writer: the only user of the connection and of the queue.
 async fn run(
     core: Arc<Core>,
@@ -342,17 +369,15 @@ async fn run(
     mut rx: mpsc::Receiver<(Row, Ack)>,
 ) {
     let mut db: Option<Db> = None;
-    let mut next_attempt = monotonic();
-    let mut backoff = Duration::from_secs(1);
+    let mut retry = Retry::default();
     // Log a database outage once, and its end.
     let mut down_logged = false;
     loop {
-        if db.is_none() && monotonic() >= next_attempt {
+        if db.is_none() && monotonic() >= retry.next {
             match open_db(&config, auto_migrate).await {
                 Ok(d) => {
                     info!("accounting database connected");
                     db = Some(d);
-                    backoff = Duration::from_secs(1);
                     down_logged = false;
                 }
                 Err(e) => {
@@ -361,24 +386,30 @@ async fn run(
                         error!("accounting database unavailable, records are queued on disk: {e}");
                         down_logged = true;
                     }
-                    next_attempt = monotonic() + backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    retry.failed();
                 }
             }
         }
         if let Some(d) = &db
             && !queue.is_empty()
-            && let Err(e) = replay_some(&core, d, &mut queue).await
         {
-            core.stats.incr(Counter::AccountingDbErrors);
-            error!("accounting queue replay stopped, retrying: {e}");
-            db = None;
-            next_attempt = monotonic() + backoff;
+            match replay_some(&core, d, &mut queue).await {
+                Ok(()) => retry.succeeded(),
+                Err(e) => {
+                    // Also a schema problem (no `radacct`: run `certradius db migrate`): the
+                    // records stay queued and this is logged at each attempt.
+                    core.stats.incr(Counter::AccountingDbErrors);
+                    error!("accounting queue replay stopped, retrying: {e}");
+                    db = None;
+                    retry.failed();
+                }
+            }
         }
         let wait = match &db {
             Some(_) if !queue.is_empty() => Duration::ZERO,
             Some(_) => Duration::from_secs(3600),
-            None => next_attempt
+            None => retry
+                .next
                 .saturating_duration_since(monotonic())
                 .max(Duration::from_millis(10)),
         };
@@ -400,6 +431,7 @@ async fn run(
         {
             match write(d, &rows).await {
                 Ok(()) => {
+                    retry.succeeded();
                     core.stats
                         .add(Counter::AccountingDbWritten, rows.len() as u64);
                     for ack in acks {
@@ -412,7 +444,7 @@ async fn run(
                     error!("accounting database write failed, records are queued on disk: {e}");
                     down_logged = true;
                     db = None;
-                    next_attempt = monotonic() + backoff;
+                    retry.failed();
                 }
             }
         }
