@@ -213,6 +213,10 @@ impl Drop for Pg {
 }
 
 fn config(dir: &Path, name: &str, pg: &Pg, file: bool) -> PathBuf {
+    config_with(dir, name, pg, file, "")
+}
+
+fn config_with(dir: &Path, name: &str, pg: &Pg, file: bool, extra: &str) -> PathBuf {
     let pki = common::pki("accounting_db");
     let file = if file {
         format!(
@@ -229,7 +233,7 @@ fn config(dir: &Path, name: &str, pg: &Pg, file: bool) -> PathBuf {
         "",
         &format!(
             "[accounting]\nlisten = [\"127.0.0.1:0\"]\n{file}database_url = \"{}\"\n\
-             auto_migrate = true\nqueue_dir = \"{}\"\n",
+             auto_migrate = true\nqueue_dir = \"{}\"\n{extra}",
             pg.url(),
             dir.join(format!("{name}-queue")).display()
         ),
@@ -365,6 +369,30 @@ fn start_interim_stop_make_one_row_and_duplicates_are_recorded_once() {
     assert!(!log.contains("queued on disk"), "{log}");
 }
 
+/// `GET /metrics` from the server's metrics listener (its address is in the log).
+fn scrape(s: &common::Server) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr: std::net::SocketAddr = loop {
+        if let Some(a) = s
+            .log_text()
+            .lines()
+            .find_map(|l| l.split("serving http://").nth(1))
+            .and_then(|r| r.strip_suffix("/metrics"))
+        {
+            break a.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no metrics line in the log");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
 #[test]
 fn database_outage_queues_on_disk_and_everything_arrives_once() {
     if skip() {
@@ -372,7 +400,13 @@ fn database_outage_queues_on_disk_and_everything_arrives_once() {
     }
     let dir = tempfile::tempdir().unwrap();
     let pg = Pg::new(dir.path());
-    let cfg = config(dir.path(), "out", &pg, true);
+    let cfg = config_with(
+        dir.path(),
+        "out",
+        &pg,
+        true,
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+    );
     let s = common::Server::start(&cfg, &dir.path().join("out.log"));
     let mut nas = Nas::new(s.acct.unwrap());
     for i in 1..=3 {
@@ -402,6 +436,28 @@ fn database_outage_queues_on_disk_and_everything_arrives_once() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(s.log_text().contains("records are queued on disk"));
+    let metrics = scrape(&s);
+    for (series, want) in [
+        (
+            "certradius_accounting_db_records_total{result=\"written\"}",
+            3,
+        ),
+        (
+            "certradius_accounting_db_records_total{result=\"queued\"}",
+            6,
+        ),
+        (
+            "certradius_accounting_db_records_total{result=\"replayed\"}",
+            6,
+        ),
+    ] {
+        let line = metrics.lines().find(|l| l.starts_with(series));
+        assert_eq!(
+            line.and_then(|l| l.rsplit(' ').next()),
+            Some(want.to_string().as_str()),
+            "{series}\n{metrics}"
+        );
+    }
     // The file has every record too (both stores configured: acknowledged after both).
     let lines = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 9);

@@ -320,6 +320,31 @@ impl Collector for CoreCollector {
         )?;
         counter(
             &mut encoder,
+            "certradius_accounting_db_records",
+            "Accounting records for PostgreSQL: written (directly), queued (on disk while the database was away), replayed (from the queue)",
+            &[
+                (
+                    l("result", "written"),
+                    stats.value(CoreCounter::AccountingDbWritten),
+                ),
+                (
+                    l("result", "queued"),
+                    stats.value(CoreCounter::AccountingQueued),
+                ),
+                (
+                    l("result", "replayed"),
+                    stats.value(CoreCounter::AccountingReplayed),
+                ),
+            ],
+        )?;
+        counter(
+            &mut encoder,
+            "certradius_accounting_db_errors",
+            "Failed PostgreSQL connections, writes and replays",
+            &[(Vec::new(), stats.value(CoreCounter::AccountingDbErrors))],
+        )?;
+        counter(
+            &mut encoder,
             "certradius_conversations_started",
             "EAP-TLS conversations started",
             &[(Vec::new(), stats.value(CoreCounter::SessionsStarted))],
