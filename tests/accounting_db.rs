@@ -3,7 +3,8 @@
 //! Stop from the testkit NAS make one `radacct` row with the right columns; duplicates are
 //! recorded once; with the database stopped the NAS still gets its Accounting-Responses (records
 //! queued on disk) and every queued record arrives, once, when the database is back — also after
-//! a kill -9 of certradius; `certradius db migrate` creates the table.
+//! a kill -9 of certradius; a hung (SIGSTOPped) database still lets the NAS get its responses;
+//! `certradius db migrate` creates the table.
 //!
 //! Without PostgreSQL's server binaries the tests print a loud SKIPPED, except under CI (`CI`
 //! set), where that is a failure.
@@ -165,6 +166,25 @@ impl Pg {
         assert!(out.status.success(), "pg_ctl stop: {out:?}");
     }
 
+    /// SIGSTOP / SIGCONT the postmaster and its children (a database that hangs, not refuses).
+    fn freeze(&self, on: bool) {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_string();
+        let children = Command::new("ps")
+            .args(["-o", "pid=", "--ppid", &pid])
+            .output()
+            .unwrap();
+        let mut pids: Vec<String> = String::from_utf8(children.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        pids.push(pid);
+        let sig = if on { "-STOP" } else { "-CONT" };
+        let st = Command::new("kill").arg(sig).args(&pids).status().unwrap();
+        assert!(st.success());
+    }
+
     fn url(&self) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
     }
@@ -203,6 +223,15 @@ impl Pg {
 
 impl Drop for Pg {
     fn drop(&mut self) {
+        // A test that failed with the cluster frozen must not leave it stopped for good.
+        if let Ok(pid) = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            && let Some(pid) = pid.lines().next()
+        {
+            let _ = Command::new("pkill")
+                .args(["-CONT", "-P", pid.trim()])
+                .status();
+            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        }
         let _ = self
             .command("pg_ctl")
             .arg("-D")
@@ -481,6 +510,35 @@ fn database_outage_queues_on_disk_and_everything_arrives_once() {
         5,
     );
     assert!(s.log_text().contains("queued by a previous run"));
+}
+
+#[test]
+fn a_hung_database_still_gets_the_nas_its_responses() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Pg::new(dir.path());
+    let s = common::Server::start(
+        &config(dir.path(), "hung", &pg, false),
+        &dir.path().join("hung.log"),
+    );
+    let mut nas = Nas::new(s.acct.unwrap());
+    nas.send(1, "S-1", &[]);
+    pg.wait_for("SELECT count(*) FROM radacct", &["1"], 5);
+    pg.freeze(true);
+    let t = Instant::now();
+    // The write gives up after 5 s and the record is queued: answered within the NAS's retries.
+    nas.send(1, "S-2", &[]);
+    nas.send(1, "S-3", &[]);
+    let waited = t.elapsed();
+    pg.freeze(false);
+    assert!(waited >= Duration::from_secs(4), "{waited:?}");
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct ORDER BY 1",
+        &["S-1", "S-2", "S-3"],
+        60,
+    );
 }
 
 #[test]
