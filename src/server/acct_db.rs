@@ -333,6 +333,8 @@ fn monotonic() -> Instant {
     crate::server::monotonic_clock()
 }
 
+type Connecting = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Db, String>> + Send>>;
+
 /// When to try the database again: 1 s after a failure, doubling up to 30 s, back to 1 s once
 /// a write succeeds (a connection that opens but cannot write does not reset it).
 struct Retry {
@@ -372,23 +374,15 @@ async fn run(
     let mut retry = Retry::default();
     // Log a database outage once, and its end.
     let mut down_logged = false;
+    // A connection attempt runs beside the record path: a database that hangs must not hold
+    // the queue (and so the Accounting-Responses) for the connect timeout.
+    let mut connecting: Option<Connecting> = None;
     loop {
-        if db.is_none() && monotonic() >= retry.next {
-            match open_db(&config, auto_migrate).await {
-                Ok(d) => {
-                    info!("accounting database connected");
-                    db = Some(d);
-                    down_logged = false;
-                }
-                Err(e) => {
-                    core.stats.incr(Counter::AccountingDbErrors);
-                    if !down_logged {
-                        error!("accounting database unavailable, records are queued on disk: {e}");
-                        down_logged = true;
-                    }
-                    retry.failed();
-                }
-            }
+        if db.is_none() && connecting.is_none() && monotonic() >= retry.next {
+            let config = config.clone();
+            connecting = Some(Box::pin(
+                async move { open_db(&config, auto_migrate).await },
+            ));
         }
         if let Some(d) = &db
             && !queue.is_empty()
@@ -408,12 +402,42 @@ async fn run(
         let wait = match &db {
             Some(_) if !queue.is_empty() => Duration::ZERO,
             Some(_) => Duration::from_secs(3600),
+            None if connecting.is_some() => Duration::from_secs(3600),
             None => retry
                 .next
                 .saturating_duration_since(monotonic())
                 .max(Duration::from_millis(10)),
         };
-        let first = match tokio::time::timeout(wait, rx.recv()).await {
+        let received = tokio::select! {
+            opened = async {
+                match connecting.as_mut() {
+                    Some(c) => c.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                connecting = None;
+                match opened {
+                    Ok(d) => {
+                        info!("accounting database connected");
+                        db = Some(d);
+                        down_logged = false;
+                    }
+                    Err(e) => {
+                        core.stats.incr(Counter::AccountingDbErrors);
+                        if !down_logged {
+                            error!(
+                                "accounting database unavailable, records are queued on disk: {e}"
+                            );
+                            down_logged = true;
+                        }
+                        retry.failed();
+                    }
+                }
+                continue;
+            }
+            r = tokio::time::timeout(wait, rx.recv()) => r,
+        };
+        let first = match received {
             Ok(Some(x)) => x,
             Ok(None) => return,
             Err(_) => continue,
