@@ -235,7 +235,7 @@ pub async fn connect(
     let (client, connection) = tokio::time::timeout(DB_TIMEOUT, config.connect(NoTls))
         .await
         .map_err(|_| "connection timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     let handle = tokio::spawn(async move {
         if let Err(e) = connection.await {
             warn!("accounting database connection: {e}");
@@ -276,7 +276,10 @@ async fn open_db(config: &tokio_postgres::Config, auto_migrate: bool) -> Result<
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 
