@@ -74,6 +74,12 @@ enum Command {
         #[arg(long)]
         session: String,
     },
+    /// Accounting database: `db migrate` creates or upgrades the `radacct` table at
+    /// `accounting.database_url`.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Write the man page certradius.1 into DIR (for packaging).
     #[command(hide = true)]
     Manpage { dir: PathBuf },
@@ -109,6 +115,13 @@ fn control(config: Option<&Path>, request: String) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the `radacct` table (FreeRADIUS's columns and the certificate), or add what an
+    /// existing one lacks; safe to run again and from several hosts.
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -183,6 +196,24 @@ fn main() -> ExitCode {
         Command::Disconnect { session } => {
             control(cli.config.as_deref(), format!("disconnect {session}"))
         }
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => match Config::load(cli.config.as_deref()) {
+            Ok(config) => match server::acct_db::migrate_command(&config.accounting) {
+                Ok(()) => {
+                    println!("certradius: the radacct table is ready");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("certradius: db migrate: {e}");
+                    ExitCode::from(1)
+                }
+            },
+            Err(e) => {
+                eprintln!("certradius: configuration error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Manpage { dir } => {
             use clap::CommandFactory;
             let page = clap_mangen::Man::new(Cli::command());
@@ -356,6 +387,9 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
     let embedded = path.is_none();
     let config = loaded.config;
     rt.block_on(async move {
+        // Signal handlers first: a SIGHUP or SIGTERM right after "listening" (or READY=1) must
+        // find them installed, not kill the process with the default action.
+        let signals = Signals::install();
         let mut sockets = Vec::new();
         for addr in &addrs {
             match server::bind(*addr) {
@@ -433,7 +467,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             let reload = reload.clone();
             let audit = audit.clone();
             tokio::spawn(async move {
-                wait_for_signal(&reload, audit.as_deref()).await;
+                wait_for_signal(signals, &reload, audit.as_deref()).await;
                 server::notify::stopping("draining conversations in flight");
                 let _ = stop_tx.send(true);
             });
@@ -461,6 +495,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             core.clone(),
             acct_sockets,
             &config.accounting,
+            &config.server.state_file,
             (
                 config.server.duplicate_cache_entries,
                 std::time::Duration::from_secs(config.server.duplicate_cache_secs),
@@ -468,7 +503,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             stop_rx.clone(),
             coa.clone(),
         ) {
-            eprintln!("certradius: accounting.file: {e}");
+            eprintln!("certradius: accounting: {e}");
             return ExitCode::from(1);
         }
         let control = server::control::path(&config);
@@ -527,20 +562,38 @@ fn warn_private_key_mode(path: &Path) {
     }
 }
 
-/// Returns on SIGINT or SIGTERM; SIGHUP asks for a TLS reload (CRLs, certificates) and reopens
-/// the audit log, framed by RELOADING=1 / READY=1 for systemd (the READY comes from the reload).
-async fn wait_for_signal(reload: &tokio::sync::Notify, audit: Option<&server::audit::AuditLog>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(t), Ok(h)) => (t, h),
-        (Err(e), _) | (_, Err(e)) => {
-            error!("cannot watch SIGTERM/SIGHUP: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGHUP streams, installed before the server says it is ready.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(hup)) => Some(Signals { term, hup }),
+            (Err(e), _) | (_, Err(e)) => {
+                error!("cannot watch SIGTERM/SIGHUP: {e}");
+                None
+            }
         }
+    }
+}
+
+/// Returns on SIGINT or SIGTERM; SIGHUP asks for a reload of the whole configuration and reopens
+/// the audit log, framed by RELOADING=1 / READY=1 for systemd (the READY comes from the reload).
+async fn wait_for_signal(
+    signals: Option<Signals>,
+    reload: &tokio::sync::Notify,
+    audit: Option<&server::audit::AuditLog>,
+) {
+    let Some(Signals { mut term, mut hup }) = signals else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
     loop {
         tokio::select! {

@@ -12,5 +12,6 @@
 //!   and Gigawords, packets, session time, terminate cause, Event-Timestamp, interim interval).
 
 pub mod record;
+pub mod sql;
 
 pub use record::{AcctRecord, StatusType, decode};

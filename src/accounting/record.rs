@@ -45,7 +45,7 @@ impl StatusType {
 }
 
 /// Acct-Terminate-Cause value names (RFC 2866 §5.10).
-fn terminate_cause_name(v: u32) -> String {
+pub(crate) fn terminate_cause_name(v: u32) -> String {
     const NAMES: [&str; 18] = [
         "User-Request",
         "Lost-Carrier",

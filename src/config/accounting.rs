@@ -20,11 +20,29 @@ pub struct AccountingConfig {
     /// are fsynced every `fsync_interval_ms` and the responses wait for that fsync.
     pub fsync: FsyncPolicy,
     pub fsync_interval_ms: u64,
-    /// PostgreSQL (`postgresql://user:password@host/db`). Not available in this version: a
-    /// configuration that sets it is refused with an error saying so.
+    /// PostgreSQL (`postgresql://user:password@host/db`): one `radacct` row per session,
+    /// FreeRADIUS's column names. Never logged (it may hold a password).
     pub database_url: Option<Secret>,
-    /// Create the database schema at start.
+    /// Create the database schema at start (what `certradius db migrate` does).
     pub auto_migrate: bool,
+    /// Where records wait, fsynced, while the database is unreachable. Default: the directory
+    /// of `server.state_file`.
+    pub queue_dir: Option<PathBuf>,
+    /// Bound of the on-disk queue; beyond it Accounting-Requests go unanswered (the NAS retries).
+    pub queue_max_bytes: u64,
+}
+
+impl AccountingConfig {
+    /// The queue directory: `queue_dir`, or the directory of the state file.
+    pub fn queue_dir_or(&self, state_file: &std::path::Path) -> PathBuf {
+        match &self.queue_dir {
+            Some(d) => d.clone(),
+            None => match state_file.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+        }
+    }
 }
 
 impl Default for AccountingConfig {
@@ -36,6 +54,8 @@ impl Default for AccountingConfig {
             fsync_interval_ms: 1000,
             database_url: None,
             auto_migrate: false,
+            queue_dir: None,
+            queue_max_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -236,17 +236,29 @@ impl Config {
                 "must be at least eap.max_tls_message_size",
             ));
         }
-        if !self.accounting.listen.is_empty() && self.accounting.file.is_none() {
+        if !self.accounting.listen.is_empty()
+            && self.accounting.file.is_none()
+            && self.accounting.database_url.is_none()
+        {
             return Err(ConfigError::invalid(
                 "accounting.file",
-                "accounting.listen is set but no record store: set accounting.file",
+                "accounting.listen is set but no record store: set accounting.file or \
+                 accounting.database_url",
             ));
         }
-        if self.accounting.database_url.is_some() {
+        if let Some(url) = &self.accounting.database_url {
+            // The parser's message never quotes the URL (it may hold a password).
+            if let Err(e) = url.expose().parse::<tokio_postgres::Config>() {
+                return Err(ConfigError::invalid(
+                    "accounting.database_url",
+                    format!("not a PostgreSQL connection URL: {e}"),
+                ));
+            }
+        }
+        if self.accounting.queue_max_bytes < 65536 {
             return Err(ConfigError::invalid(
-                "accounting.database_url",
-                "PostgreSQL accounting is not available in this version of certradius; use \
-                 accounting.file",
+                "accounting.queue_max_bytes",
+                "must be at least 65536",
             ));
         }
         radsec::check_section(&self.radsec)?;

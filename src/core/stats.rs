@@ -62,6 +62,10 @@ counters! {
     AccountingRequests = "accounting_requests",
     AccountingResponses = "accounting_responses",
     AccountingDuplicates = "accounting_duplicates",
+    AccountingDbWritten = "accounting_db_written",
+    AccountingQueued = "accounting_queued",
+    AccountingReplayed = "accounting_replayed",
+    AccountingDbErrors = "accounting_db_errors",
     ConfigReloads = "config_reloads",
     DrainDropped = "drain_dropped",
     ConfigReloadFailed = "config_reload_failed",
@@ -137,6 +141,12 @@ impl Default for Stats {
 }
 
 impl Stats {
+    pub fn add(&self, counter: impl Into<Counter>, n: u64) {
+        if let Some(c) = self.counters.get(counter.into().index()) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     pub fn incr(&self, counter: impl Into<Counter>) {
         if let Some(c) = self.counters.get(counter.into().index()) {
             c.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,9 @@
 //! recorded once; one still being written is dropped (the NAS retries). Each record is one line
 //! written with a single `write(2)` on an `O_APPEND` file, so a crash loses at most the line being
 //! written and a reader recognises a partial last line by its missing newline.
+//!
+//! With `database_url` the record also goes to PostgreSQL (`server/acct_db.rs`); with both, the
+//! response waits for both.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -21,12 +24,14 @@ use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::accounting;
+use crate::accounting::sql::Row;
 use crate::config::{AccountingConfig, FsyncPolicy};
 use crate::core::Core;
 use crate::core::dedup::{Dedup, Seen};
 use crate::core::stats::Counter;
 use crate::radius::{Code, Packet, PacketBuilder};
 use crate::reason::ReasonCode;
+use crate::server::acct_db::DbSink;
 use crate::timefmt::rfc3339;
 
 /// Records waiting to be written; beyond it a request is left unanswered (the NAS retries).
@@ -112,24 +117,86 @@ fn monotonic() -> Instant {
     crate::server::monotonic_clock()
 }
 
+/// Where records go: the file, the database, or both.
+struct Sinks {
+    file: Option<Writer>,
+    db: Option<DbSink>,
+}
+
+type Durable = oneshot::Receiver<std::io::Result<()>>;
+
+impl Sinks {
+    /// Hands the record to every store; `Err` (nothing to wait for) when one cannot take it.
+    fn submit(&self, line: String, row: Option<Row>) -> Result<Vec<Durable>, &'static str> {
+        let mut waits = Vec::with_capacity(2);
+        if let Some(file) = &self.file {
+            let (ack_tx, ack_rx) = oneshot::channel();
+            file.tx.try_send((line, ack_tx)).map_err(|e| match e {
+                TrySendError::Full(_) => "the record queue is full",
+                TrySendError::Disconnected(_) => "the record writer stopped",
+            })?;
+            waits.push(ack_rx);
+        }
+        if let (Some(db), Some(row)) = (&self.db, row) {
+            waits.push(db.submit(row)?);
+        }
+        Ok(waits)
+    }
+}
+
+/// Waits until the record is durable in every store.
+async fn durable(waits: Vec<Durable>) -> Result<(), String> {
+    for w in waits {
+        match w.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("the record writer stopped".into()),
+        }
+    }
+    Ok(())
+}
+
 /// Starts the accounting listeners; they stop when `shutdown` turns true.
 pub fn start(
     core: Arc<Core>,
     sockets: Vec<UdpSocket>,
     config: &AccountingConfig,
+    state_file: &std::path::Path,
     duplicate_cache: (usize, Duration),
     shutdown: watch::Receiver<bool>,
     coa: Arc<super::coa::Coa>,
 ) -> std::io::Result<()> {
-    let Some(path) = &config.file else {
-        return Ok(());
+    let file = match &config.file {
+        Some(path) => {
+            let w = Writer::open(
+                path,
+                config.fsync,
+                Duration::from_millis(config.fsync_interval_ms),
+            )?;
+            info!(file = %path.display(), fsync = ?config.fsync, "accounting records to file");
+            Some(w)
+        }
+        None => None,
     };
-    let writer = Arc::new(Writer::open(
-        path,
-        config.fsync,
-        Duration::from_millis(config.fsync_interval_ms),
-    )?);
-    info!(file = %path.display(), fsync = ?config.fsync, "accounting records to file");
+    let db = match &config.database_url {
+        Some(url) => {
+            let dir = config.queue_dir_or(state_file);
+            let d = DbSink::start(
+                core.clone(),
+                url.expose(),
+                config.auto_migrate,
+                &dir,
+                config.queue_max_bytes,
+            )?;
+            info!(queue_dir = %dir.display(), "accounting records to PostgreSQL");
+            Some(d)
+        }
+        None => None,
+    };
+    if file.is_none() && db.is_none() {
+        return Ok(());
+    }
+    let writer = Arc::new(Sinks { file, db });
     let dedup = Arc::new(Mutex::new(Dedup::new(duplicate_cache.0, duplicate_cache.1)));
     for socket in sockets {
         tokio::spawn(receive_loop(
@@ -147,7 +214,7 @@ pub fn start(
 async fn receive_loop(
     core: Arc<Core>,
     socket: Arc<UdpSocket>,
-    writer: Arc<Writer>,
+    writer: Arc<Sinks>,
     dedup: Arc<Mutex<Dedup>>,
     mut shutdown: watch::Receiver<bool>,
     coa: Arc<super::coa::Coa>,
@@ -172,7 +239,7 @@ async fn receive_loop(
 fn handle(
     core: &Arc<Core>,
     socket: &Arc<UdpSocket>,
-    writer: &Arc<Writer>,
+    writer: &Arc<Sinks>,
     dedup: &Arc<Mutex<Dedup>>,
     from: SocketAddr,
     datagram: Vec<u8>,
@@ -234,27 +301,36 @@ fn handle(
     };
     // The certificate its session was authenticated with (Class, or the fallback link).
     let certificate = coa.certificate_of(&record);
+    let wall = crate::server::wall_clock();
     let mut line = record.to_json(
-        &rfc3339(crate::server::wall_clock()),
+        &rfc3339(wall),
         certificate.as_ref().map(|(s, i)| (s.as_str(), i.as_str())),
     );
     line.push('\n');
-    let (ack_tx, ack_rx) = oneshot::channel();
-    if let Err(e) = writer.tx.try_send((line, ack_tx)) {
-        crate::core::guard::lock(dedup).complete(key, &authenticator, None);
-        let why = match e {
-            TrySendError::Full(_) => "the record queue is full",
-            TrySendError::Disconnected(_) => "the record writer stopped",
-        };
-        return drop_packet(ReasonCode::AccountingNotRecorded, why);
-    }
+    let row = writer.db.as_ref().and_then(|_| {
+        let arrival = wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Row::from_record(
+            &record,
+            arrival,
+            certificate.as_ref().map(|(s, i)| (s.as_str(), i.as_str())),
+        )
+    });
+    let waits = match writer.submit(line, row) {
+        Ok(w) => w,
+        Err(why) => {
+            crate::core::guard::lock(dedup).complete(key, &authenticator, None);
+            return drop_packet(ReasonCode::AccountingNotRecorded, why);
+        }
+    };
     let socket = socket.clone();
     let dedup = dedup.clone();
     let core = core.clone();
     let coa = coa.clone();
     tokio::spawn(async move {
-        match ack_rx.await {
-            Ok(Ok(())) => {
+        match durable(waits).await {
+            Ok(()) => {
                 coa.observe(&record);
                 let reply: Arc<[u8]> = Arc::from(reply);
                 crate::core::guard::lock(&dedup).complete(key, &authenticator, Some(reply.clone()));
@@ -262,16 +338,12 @@ fn handle(
                     core.stats.incr(Counter::AccountingResponses);
                 }
             }
-            outcome => {
+            Err(why) => {
                 // Not durable: no Accounting-Response (RFC 2866 §4.1), the NAS retransmits and the
                 // retransmission is processed afresh.
                 crate::core::guard::lock(&dedup).complete(key, &authenticator, None);
                 core.stats.incr(Counter::PacketsDropped);
                 core.stats.incr(ReasonCode::AccountingNotRecorded);
-                let why = match outcome {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "the record writer stopped".into(),
-                };
                 error!(%from, "accounting record not written, no Accounting-Response: {why}");
             }
         }

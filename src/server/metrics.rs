@@ -339,6 +339,25 @@ impl Collector for CoreCollector {
         )?;
         counter(
             &mut encoder,
+            "certradius_accounting_db_records",
+            "Accounting records for PostgreSQL: written (directly), queued (on disk while the database was away), replayed (from the queue)",
+            &[
+                (
+                    l("result", "written"),
+                    stats.value(CoreCounter::AccountingDbWritten),
+                ),
+                (
+                    l("result", "queued"),
+                    stats.value(CoreCounter::AccountingQueued),
+                ),
+                (
+                    l("result", "replayed"),
+                    stats.value(CoreCounter::AccountingReplayed),
+                ),
+            ],
+        )?;
+        counter(
+            &mut encoder,
             "certradius_disconnects",
             "Disconnect-Requests (RFC 5176): sent (every transmission), ack, nak, timeout",
             &[
@@ -353,6 +372,12 @@ impl Collector for CoreCollector {
                     stats.value(CoreCounter::DisconnectTimeouts),
                 ),
             ],
+        )?;
+        counter(
+            &mut encoder,
+            "certradius_accounting_db_errors",
+            "Failed PostgreSQL connections, writes and replays",
+            &[(Vec::new(), stats.value(CoreCounter::AccountingDbErrors))],
         )?;
         counter(
             &mut encoder,

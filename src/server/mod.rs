@@ -7,6 +7,7 @@
 //! once a second.
 
 pub mod accounting;
+pub mod acct_db;
 pub mod coa;
 pub mod control;
 
