@@ -370,7 +370,11 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
     if let Some(a) = &audit {
         observers.push(a.clone());
     }
-    let coa = server::coa::Coa::new(core.clone(), &loaded.config.coa);
+    let coa = server::coa::Coa::new(
+        core.clone(),
+        &loaded.config.coa,
+        loaded.config.accounting.database_url.as_ref(),
+    );
     observers.push(coa.clone());
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();

@@ -35,6 +35,11 @@ struct Setup {
 
 /// A server whose one client is `nas`, a loopback socket that also takes Disconnect-Requests.
 fn setup(name: &str, coa: &str) -> Setup {
+    setup_with(name, coa, "")
+}
+
+/// As [`setup`], with more `[accounting]` keys.
+fn setup_with(name: &str, coa: &str, accounting: &str) -> Setup {
     let pki = common::pki("disconnect");
     let dir = tempfile::tempdir().unwrap();
     let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -65,6 +70,7 @@ crl_file = ["{pki}/ca.crl.pem", "{live}", "{pki}/sub-intermediate.crl.pem"]
 [accounting]
 listen = ["127.0.0.1:0"]
 file = "{records}"
+{accounting}
 
 [coa]
 control_socket = "{control}"
@@ -458,4 +464,42 @@ fn ocsp_revoked_answer_disconnects_the_live_session() {
     answer(&s, &req, from, None);
     wait_for_log(&s, "Disconnect-ACK");
     assert!(s.server.log_text().contains("certificate revoked per OCSP"));
+}
+
+/// The open sessions are in the accounting database with their certificate: a server that did
+/// not see them (another instance sharing the database, or this one after a restart) still
+/// disconnects them when a CRL revokes their certificate.
+#[test]
+fn open_sessions_in_the_database_are_disconnected_after_a_restart() {
+    if common::pg::skip() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = common::pg::Pg::new(pg_dir.path());
+    let extra = format!(
+        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
+        pg.url(),
+        pg_dir.path().display()
+    );
+    let mut s = setup_with("db-restart", "timeout_ms = 2000\nretries = 1", &extra);
+    let class = authenticate(&s);
+    accounting_start(&s, &class);
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct WHERE acctstoptime IS NULL \
+         AND certificate_serial IS NOT NULL",
+        &["sess-0001"],
+        20,
+    );
+    // The server that saw the session is gone, and its memory with it.
+    s.server.child.kill().unwrap();
+    s.server.child.wait().unwrap();
+    let log = s.config.with_extension("second.log");
+    s.server = Server::start(&s.config, &log);
+    // The CRL watcher takes its first look at the files when the server starts serving; the
+    // change must come after it.
+    std::thread::sleep(Duration::from_secs(3));
+    let (req, from) = revoke_and_receive(&s);
+    check_request(&req);
+    answer(&s, &req, from, None);
+    wait_for_log(&s, "Disconnect-ACK");
 }

@@ -29,14 +29,23 @@ pub struct Coa {
     core: Arc<Core>,
     live: Mutex<Live>,
     config: CoaConfig,
+    /// `accounting.database_url`: the open sessions of every instance (and of this one before
+    /// a restart) are in `radacct`, with the certificate they were authenticated with.
+    db: Option<tokio_postgres::Config>,
 }
 
 impl Coa {
-    pub fn new(core: Arc<Core>, config: &CoaConfig) -> Arc<Self> {
+    pub fn new(
+        core: Arc<Core>,
+        config: &CoaConfig,
+        database_url: Option<&crate::config::Secret>,
+    ) -> Arc<Self> {
         Arc::new(Coa {
             core,
             live: Mutex::new(Live::default()),
             config: config.clone(),
+            // The URL was validated at load; one that does not parse leaves the database out.
+            db: database_url.and_then(|u| u.expose().parse().ok()),
         })
     }
 
@@ -84,9 +93,92 @@ impl Coa {
         let hits = self.live_revoked(|issuer, serial| {
             revoked.contains(&(issuer.to_string(), serial.to_string()))
         });
+        let handled = hits
+            .iter()
+            .map(|s| (s.nas_addr, s.acct_session_id.clone()))
+            .collect();
         for s in hits {
             self.spawn_disconnect(s, "certificate revoked by the CRL");
         }
+        self.spawn_database_sweep(revoked, handled, "certificate revoked by the CRL");
+    }
+
+    /// Sessions this instance does not hold in memory (authenticated by another instance sharing
+    /// the database, or before a restart): open `radacct` rows whose certificate is revoked.
+    fn spawn_database_sweep(
+        self: &Arc<Self>,
+        revoked: std::collections::HashSet<(String, String)>,
+        handled: std::collections::HashSet<(IpAddr, Vec<u8>)>,
+        why: &'static str,
+    ) {
+        let Some(db) = self.db.clone() else {
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let (client, _connection) = match super::acct_db::connect(&db).await {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!("revocation: open sessions in the accounting database not checked: {e}");
+                    return;
+                }
+            };
+            let rows = match client
+                .query(
+                    "SELECT acctsessionid, username, callingstationid, host(nasipaddress), \
+                     certificate_serial, certificate_issuer FROM radacct \
+                     WHERE acctstoptime IS NULL AND certificate_serial IS NOT NULL",
+                    &[],
+                )
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!("revocation: open sessions in the accounting database not read: {e}");
+                    return;
+                }
+            };
+            for row in rows {
+                let text = |i: usize| row.try_get::<_, Option<String>>(i).ok().flatten();
+                let (Some(sid), Some(nas), Some(serial), Some(issuer)) =
+                    (text(0), text(3), text(4), text(5))
+                else {
+                    continue;
+                };
+                let Ok(nas_addr) = nas.parse::<IpAddr>() else {
+                    continue;
+                };
+                if !revoked.contains(&(issuer.clone(), serial.clone()))
+                    || handled.contains(&(nas_addr, sid.clone().into_bytes()))
+                {
+                    continue;
+                }
+                let now = super::monotonic_clock();
+                let session = LiveSession {
+                    nas_addr,
+                    nas_name: String::new(),
+                    acct_session_id: sid.into_bytes(),
+                    user_name: text(1).map(String::into_bytes),
+                    calling_station_id: text(2).map(String::into_bytes),
+                    link: Some(Arc::new(crate::live::AuthLink {
+                        class: Vec::new(),
+                        serial,
+                        issuer,
+                        subject: String::new(),
+                        identity: Vec::new(),
+                        nas_name: String::new(),
+                        nas_addr,
+                        calling_station_id: None,
+                        user_name: None,
+                        at: now,
+                    })),
+                    started: now,
+                    expires: now,
+                    disconnecting: true,
+                };
+                me.disconnect(session, why).await;
+            }
+        });
     }
 
     /// An OCSP answer said this certificate is revoked.
@@ -95,9 +187,15 @@ impl Coa {
             return;
         }
         let hits = self.live_revoked(|i, s| i == issuer && s == serial);
+        let handled = hits
+            .iter()
+            .map(|s| (s.nas_addr, s.acct_session_id.clone()))
+            .collect();
         for s in hits {
             self.spawn_disconnect(s, "certificate revoked per OCSP");
         }
+        let revoked = std::iter::once((issuer.to_string(), serial.to_string())).collect();
+        self.spawn_database_sweep(revoked, handled, "certificate revoked per OCSP");
     }
 
     /// The live (not expired) sessions whose certificate `is_revoked`, marked.

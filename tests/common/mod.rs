@@ -9,6 +9,8 @@
     clippy::panic
 )]
 
+pub mod pg;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,236 @@
+//! A throwaway PostgreSQL cluster for the tests that need a real database: initdb + pg_ctl in a
+//! tempdir on a free loopback port, trust auth, run as `postgres` when the tests run as root.
+#![allow(dead_code)]
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The newest installed PostgreSQL's bin directory.
+pub fn pg_bin() -> Option<PathBuf> {
+    let mut bins: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    bins.sort();
+    bins.pop().map(|b| b.1)
+}
+
+pub fn skip() -> bool {
+    if pg_bin().is_some() {
+        return false;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "PostgreSQL is not installed, and CI must not skip the PostgreSQL accounting suite \
+             (apt-get install postgresql)"
+        );
+    }
+    eprintln!(
+        "\n*** SKIPPED: PostgreSQL not found (apt-get install postgresql); the accounting \
+         database suite did NOT run ***\n"
+    );
+    true
+}
+
+/// A throwaway cluster; stopped when dropped.
+pub struct Pg {
+    bin: PathBuf,
+    data: PathBuf,
+    sock: PathBuf,
+    log: PathBuf,
+    port: u16,
+    root: bool,
+}
+
+pub fn id_of(flag: &str) -> u32 {
+    let out = Command::new("id")
+        .args([flag, "postgres"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+impl Pg {
+    pub fn new(dir: &Path) -> Pg {
+        let bin = pg_bin().unwrap();
+        // PostgreSQL refuses to run as root: then the cluster belongs to the postgres user.
+        let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        let base = dir.join("pg");
+        std::fs::create_dir_all(&base).unwrap();
+        let (data, sock) = (base.join("data"), base.join("sock"));
+        std::fs::create_dir(&data).unwrap();
+        std::fs::create_dir(&sock).unwrap();
+        if root {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            for p in [&base, &data, &sock] {
+                std::os::unix::fs::chown(p, Some(id_of("-u")), Some(id_of("-g"))).unwrap();
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = Pg {
+            bin,
+            log: base.join("postgres.log"),
+            data,
+            sock,
+            port,
+            root,
+        };
+        let out = pg
+            .command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&pg.data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {out:?}");
+        pg.start();
+        pg
+    }
+
+    pub fn command(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool);
+        if self.root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    pub fn start(&self) {
+        let out = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .arg("-o")
+            .arg(format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                self.port,
+                self.sock.display()
+            ))
+            .args(["-w", "start"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {out:?}\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    pub fn stop(&self) {
+        let out = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl stop: {out:?}");
+    }
+
+    /// SIGSTOP / SIGCONT the postmaster and its children (a database that hangs, not refuses).
+    pub fn freeze(&self, on: bool) {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_string();
+        let children = Command::new("ps")
+            .args(["-o", "pid=", "--ppid", &pid])
+            .output()
+            .unwrap();
+        let mut pids: Vec<String> = String::from_utf8(children.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        pids.push(pid);
+        let sig = if on { "-STOP" } else { "-CONT" };
+        let st = Command::new("kill").arg(sig).args(&pids).status().unwrap();
+        assert!(st.success());
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// One query's rows, `|`-separated columns.
+    pub fn query(&self, sql: &str) -> Vec<String> {
+        self.try_query(sql)
+            .unwrap_or_else(|e| panic!("psql {sql}: {e}"))
+    }
+
+    pub fn try_query(&self, sql: &str) -> Result<Vec<String>, String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-At"])
+            .args(["-p", &self.port.to_string(), "-c", sql])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Waits until `sql` answers `want`.
+    pub fn wait_for(&self, sql: &str, want: &[&str], secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            // An error (the table not created yet by auto_migrate) counts as "not yet".
+            let got = self.try_query(sql);
+            if got.as_deref()
+                == Ok(want
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .as_slice())
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{sql}: {got:?}, expected {want:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // A test that failed with the cluster frozen must not leave it stopped for good.
+        if let Ok(pid) = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            && let Some(pid) = pid.lines().next()
+        {
+            let _ = Command::new("pkill")
+                .args(["-CONT", "-P", pid.trim()])
+                .status();
+            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        }
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
