@@ -33,14 +33,7 @@ impl Default for CoaConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
-
-    fn load(text: &str) -> Result<Config, super::super::ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, text).unwrap();
-        Config::load_with_env(Some(&path), false)
-    }
+    use super::super::load_for_test as load;
 
     #[test]
     fn defaults_knobs_and_unknown_keys() {

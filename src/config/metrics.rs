@@ -14,14 +14,7 @@ pub struct MetricsConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
-
-    fn load(text: &str) -> Result<Config, super::super::ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, text).unwrap();
-        Config::load_with_env(Some(&path), false)
-    }
+    use super::super::load_for_test as load;
 
     #[test]
     fn listen_parses_is_off_by_default_and_unknown_keys_are_named() {

@@ -326,6 +326,15 @@ fn key_path(message: &str) -> String {
     out
 }
 
+/// Loads a configuration from TOML text alone (no environment), for unit tests.
+#[cfg(test)]
+pub(crate) fn load_for_test(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().map_err(|e| ConfigError::Load(e.to_string()))?;
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).map_err(|e| ConfigError::Load(e.to_string()))?;
+    Config::load_with_env(Some(&path), false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
