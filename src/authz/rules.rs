@@ -546,6 +546,15 @@ Filter-Id = "staff"
             .map_err(|e| e.to_string())
     }
 
+    /// The shipped example's rules compile (the config layer itself knows nothing of rules).
+    #[test]
+    fn example_config_rules_build() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let cfg = crate::config::Config::load_with_env(Some(&path), false).unwrap();
+        let policy = RulePolicy::build(&cfg.identity, &cfg.authorize, dict()).unwrap();
+        assert!(policy.rule_count() >= 3);
+    }
+
     fn dict() -> &'static Dictionary {
         static D: OnceLock<Dictionary> = OnceLock::new();
         D.get_or_init(Dictionary::embedded)

@@ -386,13 +386,9 @@ mod tests {
     }
 
     #[test]
-    fn example_config_parses_and_its_rules_build() {
+    fn example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
         let cfg = Config::load_with_env(Some(&path), false).unwrap();
-        let dict = crate::radius::dictionary::Dictionary::try_embedded().unwrap();
-        let policy =
-            crate::authz::rules::RulePolicy::build(&cfg.identity, &cfg.authorize, &dict).unwrap();
-        assert!(policy.rule_count() >= 3);
         assert_eq!(cfg.authorize.default.as_deref(), Some("reject"));
     }
 
