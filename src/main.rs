@@ -88,35 +88,6 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
-/// `sessions` / `disconnect`: one request to the running server's control socket.
-fn control(config: Option<&Path>, request: String) -> ExitCode {
-    let config = match Config::load(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("certradius: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let path = server::control::path(&config);
-    match server::control::ask(&path, &request) {
-        Ok(answer) => {
-            print!("{answer}");
-            if answer.starts_with("error:") {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(e) => {
-            eprintln!(
-                "certradius: control socket {}: {e} (is the server running?)",
-                path.display()
-            );
-            ExitCode::from(1)
-        }
-    }
-}
-
 #[derive(Subcommand)]
 enum DbCommand {
     /// Create the `radacct` table (FreeRADIUS's columns and the certificate), or add what an
@@ -168,7 +139,7 @@ fn main() -> ExitCode {
         Command::Check => match load(cli.config.as_deref(), None) {
             Ok(loaded) => {
                 // 0: clean, 1: warnings only, 2: errors.
-                let streams = match server::stream::describe(&loaded.config) {
+                let streams = match server::radsec::describe(&loaded.config) {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("certradius: configuration error: {e}");
@@ -192,9 +163,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(cli.config.as_deref(), cli.debug_filter),
-        Command::Sessions => control(cli.config.as_deref(), "sessions".into()),
+        Command::Sessions => server::control::command(cli.config.as_deref(), "sessions".into()),
         Command::Disconnect { session } => {
-            control(cli.config.as_deref(), format!("disconnect {session}"))
+            server::control::command(cli.config.as_deref(), format!("disconnect {session}"))
         }
         Command::Db {
             command: DbCommand::Migrate,

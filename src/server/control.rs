@@ -149,3 +149,32 @@ pub fn ask(path: &Path, request: &str) -> std::io::Result<String> {
     s.take(16 << 20).read_to_string(&mut out)?;
     Ok(out)
 }
+
+/// `sessions` / `disconnect`: one request to the running server's control socket.
+pub fn command(config: Option<&std::path::Path>, request: String) -> std::process::ExitCode {
+    let config = match crate::config::Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let path = path(&config);
+    match ask(&path, &request) {
+        Ok(answer) => {
+            print!("{answer}");
+            if answer.starts_with("error:") {
+                std::process::ExitCode::from(1)
+            } else {
+                std::process::ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "certradius: control socket {}: {e} (is the server running?)",
+                path.display()
+            );
+            std::process::ExitCode::from(1)
+        }
+    }
+}

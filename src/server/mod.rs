@@ -35,6 +35,7 @@ use crate::core::stats::Counter;
 use crate::reason::ReasonCode;
 use crate::session::Now;
 
+pub mod radsec;
 pub mod stream;
 use crate::session::{RevocationLookup, RevocationVerdict};
 

@@ -1,0 +1,136 @@
+//! What a conversation works with and reports: its context from the configuration, the
+//! [`Step`] each EAP-Response leads to (RFC 3579 §2.6: Access-Challenge, -Accept or -Reject), the
+//! refusal [`Reason`], the per-authentication [`Summary`], and the revocation lookup the shell
+//! performs (RFC 6960) when a conversation pauses for it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::MAX_FRAGMENT_FOR_RADIUS;
+use crate::authz::{Grant, Policy};
+use crate::eap::{ReassemblyBudget, ReassemblyLimits, TLS_HEADER_OVERHEAD};
+use crate::reason::ReasonCode;
+use crate::tls::keys::SessionKeys;
+use crate::tls::{self, TlsFailure, VerifiedPeer};
+
+/// Everything a session needs from the server's configuration.
+pub struct SessionContext {
+    /// Swapped as a whole when CRLs or certificates are reloaded; a conversation keeps the
+    /// configuration it started with.
+    pub tls: std::sync::RwLock<tls::TlsSetup>,
+    /// `tls.fragment_size`.
+    pub fragment_size: usize,
+    pub reassembly: ReassemblyLimits,
+    /// Reassembly octets of all conversations together (`eap.max_reassembly_bytes_total`).
+    pub reassembly_budget: Option<Arc<ReassemblyBudget>>,
+    pub policy: Arc<dyn Policy>,
+    /// OCSP checking of client certificates; None: off.
+    pub ocsp: Option<OcspPolicy>,
+}
+
+impl SessionContext {
+    pub fn tls_setup(&self) -> Option<tls::TlsSetup> {
+        self.tls.read().ok().map(|c| c.clone())
+    }
+
+    /// TLS data per EAP-TLS request: the configured size, lowered to what Framed-MTU (RFC 3580
+    /// §3.15: the largest EAP packet the link carries) and the RADIUS packet limit allow.
+    pub fn max_fragment(&self, framed_mtu: Option<u32>) -> usize {
+        let mut n = self.fragment_size.min(MAX_FRAGMENT_FOR_RADIUS);
+        if let Some(mtu) = framed_mtu {
+            let by_mtu = (mtu as usize).saturating_sub(TLS_HEADER_OVERHEAD);
+            n = n.min(by_mtu);
+        }
+        n.max(64)
+    }
+}
+
+/// A stable, machine-readable reason (for logs and counters) with a human detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub detail: String,
+}
+
+impl Reason {
+    pub fn new(code: ReasonCode, detail: impl Into<String>) -> Self {
+        Reason {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<TlsFailure> for Reason {
+    fn from(f: TlsFailure) -> Self {
+        Reason {
+            code: f.reason,
+            detail: f.detail,
+        }
+    }
+}
+
+/// What the per-authentication log line reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The EAP identity exactly as the peer sent it (echoed in User-Name byte for byte).
+    pub identity: Vec<u8>,
+    pub peer: Option<VerifiedPeer>,
+    pub tls_version: &'static str,
+    pub cipher_suite: String,
+    pub round_trips: u32,
+    pub started: Instant,
+    pub resumed: bool,
+}
+
+#[must_use]
+#[derive(Debug)]
+pub enum Step {
+    /// Send an Access-Challenge carrying this EAP-Request.
+    Challenge(Vec<u8>),
+    /// Send an Access-Accept with EAP-Success, the MPPE keys and the granted attributes.
+    Accept {
+        eap: Vec<u8>,
+        keys: SessionKeys,
+        grant: Grant,
+        summary: Box<Summary>,
+    },
+    /// Send an Access-Reject with EAP-Failure.
+    Reject {
+        eap: Vec<u8>,
+        reason: Reason,
+        summary: Box<Summary>,
+    },
+    /// Send nothing: the response does not belong to this conversation's current exchange.
+    Discard(ReasonCode),
+    /// Pause: the shell looks up the certificate's revocation status, then calls `resume`.
+    Lookup(Box<RevocationLookup>),
+}
+
+/// What the shell must look up before the conversation can be decided.
+#[derive(Debug, Clone)]
+pub struct RevocationLookup {
+    pub leaf: Vec<u8>,
+    /// The issuer's certificate (from the peer's chain or our CA files); None if not found.
+    pub issuer: Option<Vec<u8>>,
+    pub url_override: Option<String>,
+}
+
+/// The shell's answer to a [`RevocationLookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationVerdict {
+    Good,
+    Revoked(String),
+    Unknown,
+    Unavailable(String),
+}
+
+/// `[ocsp]` as the session needs it.
+#[derive(Debug, Clone, Default)]
+pub struct OcspPolicy {
+    pub url_override: Option<String>,
+    /// Accept when the responder cannot be reached, times out or does not know the certificate.
+    pub soft_fail: bool,
+    /// When the responder cannot be reached, the CRL check (done in the handshake) decides.
+    pub crl_fallback: bool,
+}
