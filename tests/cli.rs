@@ -81,7 +81,13 @@ fn check_accepts_a_good_config_and_names_the_key_at_fault() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("configuration OK"));
+    // The default build: aws-lc-rs, not in FIPS mode (no `fips` feature).
+    assert!(
+        stdout.contains("crypto provider aws-lc-rs, FIPS mode off"),
+        "{stdout}"
+    );
 
     let cases = [
         // The key does not belong to the certificate.

@@ -36,7 +36,7 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s)",
+        "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s), crypto provider {}, FIPS mode {}",
         c.clients.len(),
         c.server
             .listen
@@ -48,7 +48,13 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
         c.tls.tls_max_version,
         c.tls.fragment_size,
         loaded.dictionary.len(),
-        loaded.policy.inner.rule_count()
+        loaded.policy.inner.rule_count(),
+        crate::tls::setup::PROVIDER_NAME,
+        if crate::tls::provider().fips() {
+            "active"
+        } else {
+            "off"
+        }
     );
     let _ = writeln!(out, "\nlisteners:");
     for a in &c.server.listen {

@@ -15,6 +15,30 @@ use crate::tls::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
 use crate::x509::crl;
 use crate::x509::pem::{PemError, file_err, load_certs, load_key};
 
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+compile_error!("select a rustls crypto provider: cargo feature `aws-lc-rs` (default) or `ring`");
+
+/// Name of the crypto provider this binary was built with (`certradius check` prints it).
+pub const PROVIDER_NAME: &str = if cfg!(feature = "fips") {
+    "aws-lc-rs (FIPS)"
+} else if cfg!(feature = "aws-lc-rs") {
+    "aws-lc-rs"
+} else {
+    "ring"
+};
+
+// With both features on (the test tooling asks for `ring`, a build for `aws-lc-rs`), aws-lc-rs
+// wins: a feature can only add, so the explicit choice of the faster provider must not be undone.
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+fn base_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+#[cfg(feature = "aws-lc-rs")]
+fn base_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
 /// The single crypto provider of the process. rustls panics at run time when it has to pick a
 /// default among several, so every builder gets this one explicitly.
 ///
@@ -23,7 +47,7 @@ use crate::x509::pem::{PemError, file_err, load_certs, load_key};
 /// third less (SHA-256 runs on the CPU's SHA extensions), which is 5-12% of a handshake's CPU,
 /// while AES-128-GCM is the suite RFC 8446 §9.1 makes mandatory. Every suite stays enabled.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    let mut p = rustls::crypto::ring::default_provider();
+    let mut p = base_provider();
     p.cipher_suites.sort_by_key(|s| {
         use rustls::CipherSuite as C;
         match s.suite() {
