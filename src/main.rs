@@ -457,6 +457,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
         }
         let options = server::Options {
             max_in_flight: config.server.max_in_flight,
+            max_queue_wait: std::time::Duration::from_millis(config.server.max_queue_wait_ms),
             state_file,
             tls: config.tls.clone(),
             reload,

@@ -49,18 +49,23 @@ fn conversation(pki: &Path, client: &str) -> Conversation {
 
 /// A whole EAP-TLS authentication over UDP; retransmits a lost reply like a NAS would.
 fn authenticate(server: &Server, pki: &Path) -> Outcome {
+    authenticate_patiently(server, pki, 5)
+}
+
+/// The same, with `tries` transmissions of each request (700 ms apart) before giving up.
+fn authenticate_patiently(server: &Server, pki: &Path, tries: usize) -> Outcome {
     let s = socket("127.0.0.1:0");
     let mut conv = conversation(pki, "ecdsa");
     let mut packet = conv.start(random16());
     for _ in 0..50 {
         let mut reply = None;
-        for _ in 0..5 {
+        for _ in 0..tries {
             reply = exchange(&s, server.addr, &packet);
             if reply.is_some() {
                 break;
             }
         }
-        let reply = reply.expect("no reply after 5 tries");
+        let reply = reply.unwrap_or_else(|| panic!("no reply after {tries} tries"));
         match conv.on_reply(&reply, random16()).unwrap() {
             Next::Send(p) => packet = p,
             Next::Done(o) => return *o,
@@ -296,4 +301,37 @@ fn garbage_flood_does_not_stop_a_concurrent_authentication() {
     // Rate-limited: far fewer warning lines than garbage packets.
     let warnings = server.log_text().matches("packet dropped").count();
     assert!(warnings < 20, "{warnings} warning lines for {sent} packets");
+}
+
+/// A re-authentication storm in miniature: more supplicants start at once than the server will
+/// hold conversations for (`eap.max_sessions = 4`). The ones past the bound get no answer, their
+/// NAS retransmits (a patient one: 30 tries, since about 4 get in per 700 ms retransmission
+/// round), and every one of them ends authenticated: a storm degrades into retransmissions, never
+/// into Access-Rejects (which would fail the supplicant at once).
+#[test]
+fn a_storm_past_the_session_bound_ends_with_everybody_authenticated() {
+    let (server, _d, pki) = start("storm", "[eap]\nmax_sessions = 4\n");
+    let server = std::sync::Arc::new(server);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(24));
+    let supplicants: Vec<_> = (0..24)
+        .map(|_| {
+            let (server, pki, barrier) = (server.clone(), pki.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                authenticate_patiently(&server, &pki, 30)
+            })
+        })
+        .collect();
+    for s in supplicants {
+        let Outcome::Accepted { keys_match, .. } = s.join().unwrap() else {
+            panic!("a supplicant was rejected in the storm")
+        };
+        assert!(keys_match);
+    }
+    let log = server.log_text();
+    assert!(
+        log.contains("eap.max_sessions reached: new conversation dropped"),
+        "the bound was never reached, so this test showed nothing:\n{log}"
+    );
+    assert!(!log.contains("outcome=\"reject\"") && !log.contains("outcome=reject"));
 }

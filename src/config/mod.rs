@@ -285,6 +285,10 @@ impl Config {
             ),
             ("ocsp.timeout_ms", self.ocsp.timeout_ms / 1000),
             (
+                "server.max_queue_wait_ms",
+                self.server.max_queue_wait_ms / 1000,
+            ),
+            (
                 "tls.session_lifetime_secs",
                 u64::from(self.tls.session_lifetime_secs),
             ),
@@ -355,6 +359,7 @@ mod tests {
             ("eap", "session_timeout_secs"),
             ("ocsp", "cache_max_secs"),
             ("ocsp", "timeout_ms"),
+            ("server", "max_queue_wait_ms"),
             ("tls", "crl_expiry_warning_hours"),
         ] {
             let err = from_str(&format!("[{section}]\n{key} = 9223372036854775807\n"))

@@ -13,8 +13,13 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// Runtime worker threads; 0 means one per CPU.
     pub threads: usize,
-    /// Requests being processed at once; the excess is dropped (the NAS retransmits).
+    /// Requests waiting for a worker or being processed at once. Past it a request that would
+    /// start a conversation is dropped (the NAS retransmits), and one continuing a conversation
+    /// pushes out the newest waiting new one (`core::queue`).
     pub max_in_flight: usize,
+    /// A request that has waited this long for a worker is thrown away unserved: its NAS has
+    /// retransmitted or given up (set it near the NAS's retransmission timer × tries).
+    pub max_queue_wait_ms: u64,
     /// A FreeRADIUS-format dictionary to load instead of the built-in one.
     pub dictionary: Option<PathBuf>,
     /// How long a reply stays cached to answer retransmissions (RFC 5080 §2.2.2).
@@ -36,7 +41,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 1812))],
             threads: 0,
-            max_in_flight: 4096,
+            max_in_flight: 16384,
+            max_queue_wait_ms: 10_000,
             dictionary: None,
             duplicate_cache_secs: 10,
             duplicate_cache_entries: 65536,

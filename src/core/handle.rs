@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
-use tracing::{Level, debug, info, warn};
+use tracing::{Level, debug, info};
 
 use crate::authz::{Policy, RequestInfo};
 use crate::config::Config;
@@ -494,22 +494,23 @@ impl Core {
                     );
                     return self.reject_eap(packet, client, eap.identifier);
                 }
+                // At a session limit a new conversation is dropped, not rejected: its NAS
+                // retransmits and gets in once conversations finish (a re-authentication storm
+                // degrades into retransmissions), where an Access-Reject would fail the
+                // supplicant at once.
                 let room = lock(&self.sessions).has_room(client.index, client.max_sessions);
                 if let Err(full) = room {
                     let (name, what) = match full {
-                        Full::Total => (ReasonCode::TooManySessions, "eap.max_sessions reached"),
+                        Full::Total => (
+                            ReasonCode::TooManySessions,
+                            "eap.max_sessions reached: new conversation dropped, the NAS retransmits",
+                        ),
                         Full::Client => (
                             ReasonCode::TooManySessionsForClient,
-                            "client max_sessions reached",
+                            "client max_sessions reached: new conversation dropped, the NAS retransmits",
                         ),
                     };
-                    self.stats.incr(Counter::AccessRejects);
-                    self.stats.incr(name);
-                    if let Some(n) = self.stats.should_log(name, Some(from.ip()), now) {
-                        warn!(client = %client.name, suppressed = n, "refusing a new conversation: {what}");
-                    }
-                    self.notify(&super::log::refusal_event(from, client, packet, name, what));
-                    return self.reject_eap(packet, client, eap.identifier);
+                    return self.drop_packet(from, now, name, what);
                 }
                 let (session, step) = match Session::start(&eap, &self.cx.load(), now) {
                     Ok(x) => x,

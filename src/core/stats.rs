@@ -52,6 +52,7 @@ counters! {
     SessionsExpired = "sessions_expired",
     ReplyEncodeFailed = "reply_encode_failed",
     OverloadedDropped = "overloaded_dropped",
+    QueueExpiredDropped = "queue_expired_dropped",
     TlsReloads = "tls_reloads",
     TlsReloadFailed = "tls_reload_failed",
     RevocationLookups = "revocation_lookups",

@@ -58,6 +58,8 @@ const DROP_REASONS: &[ReasonCode] = &[
     ReasonCode::EapWrongIdentifier,
     ReasonCode::SessionBusy,
     ReasonCode::SessionNotDeciding,
+    ReasonCode::TooManySessions,
+    ReasonCode::TooManySessionsForClient,
 ];
 
 type Labels = Vec<(&'static str, String)>;
@@ -250,6 +252,10 @@ impl Collector for CoreCollector {
         dropped.push((
             l("reason", "overloaded"),
             stats.value(CoreCounter::OverloadedDropped),
+        ));
+        dropped.push((
+            l("reason", "queue_expired"),
+            stats.value(CoreCounter::QueueExpiredDropped),
         ));
         dropped.push((
             l("reason", "rate_limited_source"),

@@ -1,10 +1,11 @@
 //! The tokio shell around the sans-IO core: the only place with sockets, the clock, the OS RNG,
 //! task spawning and signals (see `handle.rs` for the request path itself).
 //!
-//! One receive loop per listening socket hands each datagram to a task, bounded by
-//! `server.max_in_flight` (the excess is dropped and counted: a NAS retransmits, RFC 5080 §2.2.1);
-//! the CPU work of TLS runs on the runtime's worker threads. A sweeper evicts idle conversations
-//! once a second.
+//! One receive loop per listening socket; a datagram is processed on the task that received it
+//! when the server is idle, and otherwise queued for one worker per runtime thread, conversations
+//! in progress first (`dispatch.rs`, `core::queue`), bounded by `server.max_in_flight` (the
+//! excess is dropped and counted: a NAS retransmits, RFC 5080 §2.2.1). A sweeper evicts idle
+//! conversations once a second.
 
 pub mod accounting;
 pub mod acct_db;
@@ -28,6 +29,7 @@ pub use crate::core::{Core, Handled};
 
 pub mod audit;
 pub mod debug_filter;
+mod dispatch;
 pub mod drain;
 pub mod notify;
 
@@ -227,6 +229,8 @@ fn save_state(core: &Core, path: &Path) {
 /// What the shell needs besides the core and the sockets.
 pub struct Options {
     pub max_in_flight: usize,
+    /// `server.max_queue_wait_ms`: how long a request may wait for a worker.
+    pub max_queue_wait: Duration,
     /// Where to persist learned "auto" Message-Authenticator state (None: nothing to persist).
     pub state_file: Option<PathBuf>,
     /// The `[tls]` section, to rebuild the TLS configuration when its files change.
@@ -285,6 +289,7 @@ pub async fn run(
 ) {
     let Options {
         max_in_flight,
+        max_queue_wait,
         state_file,
         tls,
         reload,
@@ -310,20 +315,25 @@ pub async fn run(
             exit.clone(),
         ))
     });
+    let dispatcher = dispatch::Dispatcher::new(
+        core.clone(),
+        (max_in_flight, max_queue_wait),
+        (ocsp.clone(), coa.clone()),
+        debug_filter,
+        draining.clone(),
+    );
     let mut loops = Vec::new();
     for socket in sockets {
-        let socket = Arc::new(socket);
-        loops.push(tokio::spawn(receive_loop(
-            core.clone(),
-            socket,
-            permits.clone(),
-            (ocsp.clone(), coa.clone()),
-            Drain {
-                draining: draining.clone(),
-                exit: exit.clone(),
-                debug_filter: debug_filter.clone(),
-            },
-        )));
+        loops.push(tokio::spawn(
+            dispatcher
+                .clone()
+                .receive_loop(Arc::new(socket), exit.clone()),
+        ));
+    }
+    // One worker per runtime thread: each takes queued requests when the receive loops cannot
+    // keep up processing them inline.
+    for _ in 0..tokio::runtime::Handle::current().metrics().num_workers() {
+        loops.push(tokio::spawn(dispatcher.clone().worker(exit.clone())));
     }
     let sweeper = {
         let core = core.clone();
@@ -404,7 +414,10 @@ pub async fn run(
     let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(shutdown_grace, async {
         loop {
-            if core.sessions_in_progress() == 0 && permits.available_permits() >= max_in_flight {
+            if core.sessions_in_progress() == 0
+                && dispatcher.idle()
+                && permits.available_permits() >= max_in_flight
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -441,93 +454,4 @@ pub fn status_line(core: &Core, what: &str) -> String {
         "{what}; {} conversation(s) in progress",
         core.sessions_in_progress()
     )
-}
-
-/// What a receive loop needs to know about the drain.
-struct Drain {
-    draining: Arc<std::sync::atomic::AtomicBool>,
-    exit: watch::Receiver<bool>,
-    debug_filter: Arc<Vec<debug_filter::DebugFilter>>,
-}
-
-async fn receive_loop(
-    core: Arc<Core>,
-    socket: Arc<UdpSocket>,
-    permits: Arc<Semaphore>,
-    (ocsp, coa): (Arc<arc_swap::ArcSwapOption<OcspClient>>, Arc<coa::Coa>),
-    drain: Drain,
-) {
-    let Drain {
-        draining,
-        exit: mut shutdown,
-        debug_filter,
-    } = drain;
-    // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
-    let mut buf = vec![0u8; 4097];
-    loop {
-        let received = tokio::select! {
-            r = socket.recv_from(&mut buf) => r,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        let (len, from) = match received {
-            Ok(x) => x,
-            Err(e) => {
-                // ICMP errors from earlier sends surface here on some systems; keep serving.
-                debug!("recv_from: {e}");
-                continue;
-            }
-        };
-        let datagram = buf.get(..len).unwrap_or(&[]);
-        if draining.load(std::sync::atomic::Ordering::Relaxed)
-            && drain::starts_conversation(datagram)
-        {
-            core.stats.incr(Counter::DrainDropped);
-            continue;
-        }
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            core.stats.incr(Counter::OverloadedDropped);
-            continue;
-        };
-        let datagram = buf.get(..len).unwrap_or(&[]).to_vec();
-        let span = if !debug_filter.is_empty()
-            && debug_filter::matches(
-                &debug_filter,
-                from,
-                core.clients().lookup(from.ip()).map(|c| c.name.as_str()),
-                &datagram,
-            ) {
-            tracing::info_span!("debug_dump", dump = true)
-        } else {
-            tracing::Span::none()
-        };
-        let core = core.clone();
-        let socket = socket.clone();
-        let ocsp = ocsp.clone();
-        let coa = coa.clone();
-        let task = async move {
-            let reply = match core.handle(from, &datagram, now(), &mut os_rng) {
-                Handled::Reply(r) => Some(r),
-                Handled::Silent => None,
-                Handled::Lookup(pending) => {
-                    // The lookup waits on the network, not the CPU: it gives its in-flight
-                    // permit back, and is bounded by ocsp.max_concurrent_lookups instead.
-                    drop(permit);
-                    let verdict = match &*ocsp.load() {
-                        Some(client) => client.lookup(&core, &pending.lookup).await,
-                        None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
-                    };
-                    if matches!(verdict, RevocationVerdict::Revoked(..)) {
-                        coa::ocsp_revoked_leaf(&coa, &pending.lookup.leaf);
-                    }
-                    core.resume(*pending, verdict, now(), &mut os_rng)
-                }
-            };
-            if let Some(reply) = reply
-                && let Err(e) = socket.send_to(&reply, from).await
-            {
-                debug!("send_to {from}: {e}");
-            }
-        };
-        tokio::spawn(tracing::Instrument::instrument(task, span));
-    }
 }

@@ -1,0 +1,267 @@
+//! From the UDP socket to the core and back: who processes a datagram, and when.
+//!
+//! - **Light load: on the task that received it.** When nothing is waiting in the queue and
+//!   the socket has no further datagram ready, the receive loop processes the request itself and
+//!   sends the reply: no hand-over to another task, no other worker thread to wake. That hop (a
+//!   futex wake, a second thread's cache warming up) used to cost as much as a third of an ECDSA
+//!   handshake at one conversation in flight.
+//! - **Under load: a queue and a worker per thread.** When datagrams arrive faster than they are
+//!   processed, each goes into the [`RequestQueue`] (conversations in progress first, new ones
+//!   round-robin across NAS, copies of waiting requests not queued twice, requests older than
+//!   `server.max_queue_wait_ms` thrown away) and one worker per runtime thread takes them in
+//!   that order. The receive loop keeps draining the socket meanwhile, so the kernel's buffer is
+//!   not where a storm is decided.
+//! - **OCSP lookups** wait on the network, not the CPU: they get a task of their own, bounded by
+//!   `ocsp.max_concurrent_lookups`, and leave the worker free.
+//!
+//! RFC 5080 §2.2.1: a request dropped here is retransmitted by its NAS; nothing is refused for
+//! being busy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, watch};
+use tracing::debug;
+
+use super::{OcspClient, coa, debug_filter, drain, monotonic_clock, now, os_rng};
+use crate::core::guard::lock;
+use crate::core::queue::{self, Class, Pushed, Refused, RequestQueue};
+use crate::core::stats::Counter;
+use crate::core::{Core, Handled};
+use crate::session::RevocationVerdict;
+
+/// One received datagram and where its reply goes.
+struct Job {
+    socket: Arc<UdpSocket>,
+    from: SocketAddr,
+    datagram: Vec<u8>,
+    span: tracing::Span,
+}
+
+/// The shared state of the receive loops and the workers.
+pub(super) struct Dispatcher {
+    core: Arc<Core>,
+    queue: std::sync::Mutex<RequestQueue<Job>>,
+    work: Notify,
+    /// Requests being processed right now (inline, by a worker, or waiting on OCSP).
+    busy: AtomicUsize,
+    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
+    coa: Arc<coa::Coa>,
+    debug_filter: Arc<Vec<debug_filter::DebugFilter>>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Dispatcher {
+    pub(super) fn new(
+        core: Arc<Core>,
+        (max_in_flight, max_wait): (usize, std::time::Duration),
+        (ocsp, coa): (Arc<arc_swap::ArcSwapOption<OcspClient>>, Arc<coa::Coa>),
+        debug_filter: Arc<Vec<debug_filter::DebugFilter>>,
+        draining: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Arc<Self> {
+        Arc::new(Dispatcher {
+            core,
+            queue: std::sync::Mutex::new(RequestQueue::new(max_in_flight, max_wait)),
+            work: Notify::new(),
+            busy: AtomicUsize::new(0),
+            ocsp,
+            coa,
+            debug_filter,
+            draining,
+        })
+    }
+
+    /// Nothing queued and nothing being processed (the drain waits for this).
+    pub(super) fn idle(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) == 0 && lock(&self.queue).is_empty()
+    }
+
+    /// Receives on one socket until `exit` turns true.
+    pub(super) async fn receive_loop(
+        self: Arc<Self>,
+        socket: Arc<UdpSocket>,
+        mut exit: watch::Receiver<bool>,
+    ) {
+        // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
+        let mut buf = vec![0u8; 4097];
+        loop {
+            let received = tokio::select! {
+                r = socket.recv_from(&mut buf) => r,
+                _ = exit.wait_for(|stop| *stop) => return,
+            };
+            let mut next = match received {
+                Ok((len, from)) => self.admit(&socket, from, buf.get(..len).unwrap_or(&[])),
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here on some systems; keep serving.
+                    debug!("recv_from: {e}");
+                    None
+                }
+            };
+            // Whatever else is ready goes to the queue; the last one of the burst, if nothing
+            // is queued ahead of it, is processed here (see the module documentation).
+            loop {
+                let more = match socket.try_recv_from(&mut buf) {
+                    Ok((len, from)) => Some((len, from)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                    Err(e) => {
+                        debug!("recv_from: {e}");
+                        continue;
+                    }
+                };
+                let Some((len, from)) = more else { break };
+                if let Some(job) = next.take() {
+                    self.enqueue(job);
+                }
+                next = self.admit(&socket, from, buf.get(..len).unwrap_or(&[]));
+            }
+            if let Some((job, class)) = next {
+                if lock(&self.queue).is_empty() {
+                    self.process(job).await;
+                } else {
+                    self.enqueue((job, class));
+                }
+            }
+        }
+    }
+
+    /// One worker: takes queued requests in the queue's order until `exit`.
+    pub(super) async fn worker(self: Arc<Self>, mut exit: watch::Receiver<bool>) {
+        loop {
+            let popped = lock(&self.queue).pop(monotonic_clock());
+            for _ in 0..popped.expired {
+                self.core.stats.incr(Counter::QueueExpiredDropped);
+            }
+            match popped.next {
+                Some(job) => self.process(job).await,
+                None => {
+                    tokio::select! {
+                        _ = self.work.notified() => {}
+                        _ = exit.wait_for(|stop| *stop) => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The checks made on arrival: the drain, and the debug-dump filter.
+    fn admit(
+        &self,
+        socket: &Arc<UdpSocket>,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<(Job, Class)> {
+        let class = if drain::starts_conversation(datagram) {
+            Class::New
+        } else {
+            Class::Continuing
+        };
+        if class == Class::New && self.draining.load(Ordering::Relaxed) {
+            self.core.stats.incr(Counter::DrainDropped);
+            return None;
+        }
+        let span = if !self.debug_filter.is_empty()
+            && debug_filter::matches(
+                &self.debug_filter,
+                from,
+                self.core
+                    .clients()
+                    .lookup(from.ip())
+                    .map(|c| c.name.as_str()),
+                datagram,
+            ) {
+            tracing::info_span!("debug_dump", dump = true)
+        } else {
+            tracing::Span::none()
+        };
+        Some((
+            Job {
+                socket: socket.clone(),
+                from,
+                datagram: datagram.to_vec(),
+                span,
+            },
+            class,
+        ))
+    }
+
+    fn enqueue(&self, (job, class): (Job, Class)) {
+        let client = self
+            .core
+            .clients()
+            .lookup(job.from.ip())
+            .map_or(usize::MAX, |c| c.index);
+        let key = queue::request_key(job.from, &job.datagram);
+        let pushed = lock(&self.queue).push(job, class, client, key, monotonic_clock());
+        match pushed {
+            Pushed::Queued => {}
+            Pushed::QueuedDisplacing(_) | Pushed::Refused(Refused::Full) => {
+                self.core.stats.incr(Counter::OverloadedDropped);
+            }
+            Pushed::Refused(Refused::Duplicate) => {
+                self.core.stats.incr(Counter::DuplicateInProgressDropped);
+                return;
+            }
+        }
+        if !matches!(pushed, Pushed::Refused(_)) {
+            self.work.notify_one();
+        }
+    }
+
+    /// Runs one request through the core and sends the reply.
+    async fn process(self: &Arc<Self>, job: Job) {
+        let Job {
+            socket,
+            from,
+            datagram,
+            span,
+        } = job;
+        let _busy = Busy::new(&self.busy);
+        let handled = span.in_scope(|| self.core.handle(from, &datagram, now(), &mut os_rng));
+        let reply = match handled {
+            Handled::Reply(r) => r,
+            Handled::Silent => return,
+            Handled::Lookup(pending) => {
+                // The lookup waits on the network: a task of its own, the worker goes on.
+                let this = self.clone();
+                let task = async move {
+                    let _busy = Busy::new(&this.busy);
+                    let verdict = match &*this.ocsp.load() {
+                        Some(client) => client.lookup(&this.core, &pending.lookup).await,
+                        None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
+                    };
+                    if matches!(verdict, RevocationVerdict::Revoked(..)) {
+                        coa::ocsp_revoked_leaf(&this.coa, &pending.lookup.leaf);
+                    }
+                    if let Some(reply) = this.core.resume(*pending, verdict, now(), &mut os_rng)
+                        && let Err(e) = socket.send_to(&reply, from).await
+                    {
+                        debug!("send_to {from}: {e}");
+                    }
+                };
+                tokio::spawn(tracing::Instrument::instrument(task, span));
+                return;
+            }
+        };
+        if let Err(e) = socket.send_to(&reply, from).await {
+            debug!("send_to {from}: {e}");
+        }
+    }
+}
+
+/// Counts a request as being processed for as long as it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Busy(n)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
