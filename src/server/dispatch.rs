@@ -1,7 +1,7 @@
 //! From the UDP socket to the core and back: who processes a datagram, and when.
 //!
-//! - **Light load: on the task that received it.** When nothing is waiting in the queue and
-//!   the socket has no further datagram ready, the receive loop processes the request itself and
+//! - **Light load: on the task that received it.** When no request is being processed or
+//!   waiting and the socket has no further datagram ready, the receive loop processes it itself and
 //!   sends the reply: no hand-over to another task, no other worker thread to wake. That hop (a
 //!   futex wake, a second thread's cache warming up) used to cost as much as a third of an ECDSA
 //!   handshake at one conversation in flight.
@@ -117,7 +117,9 @@ impl Dispatcher {
                 next = self.admit(&socket, from, buf.get(..len).unwrap_or(&[]));
             }
             if let Some((job, class)) = next {
-                if lock(&self.queue).is_empty() {
+                // Inline only when the server is idle: with a worker busy, processing here
+                // would stop this loop from receiving while a worker may be about to be free.
+                if self.busy.load(Ordering::SeqCst) == 0 && lock(&self.queue).is_empty() {
                     self.process(job).await;
                 } else {
                     self.enqueue((job, class));

@@ -30,12 +30,16 @@ impl Baseline {
     }
 }
 
-/// Runs `n` handshakes on the calling thread.
+/// Runs `n` handshakes on the calling thread. With a non-zero `pace`, the thread sleeps that long
+/// before each server step: the server's flights then run after an idle gap, as they do at one
+/// conversation in flight (caches and branch predictors cooled by whatever ran meanwhile, an idle
+/// vCPU woken), which is the fair yardstick for light-load figures.
 pub fn run(
     client: &Arc<rustls::ClientConfig>,
     server: &Arc<rustls::ServerConfig>,
     server_name: &str,
     n: usize,
+    pace: Duration,
 ) -> Result<Baseline, String> {
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| format!("server name {server_name:?}: {e}"))?;
@@ -63,6 +67,9 @@ pub fn run(
             let to_server = drain(&mut c)?;
             client_cpu += thread_cpu().saturating_sub(t);
 
+            if !pace.is_zero() {
+                std::thread::sleep(pace);
+            }
             let t = thread_cpu();
             feed(&to_server, |rd| {
                 s.read_tls(rd)
