@@ -347,6 +347,7 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
         loaded.config.accounting.database_url.as_ref(),
     );
     observers.push(coa.clone());
+    certradius::tls::warm_up();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if loaded.config.server.threads > 0 {

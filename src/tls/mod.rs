@@ -25,6 +25,6 @@ pub use crate::x509::pem::{PemError, load_certs, load_key};
 pub use engine::{TlsEngine, TlsFailure, version_name};
 pub use setup::{
     TlsSetup, TlsSetupError, client_roots, issuer_of, provider, rebuild, resumption_from_config,
-    server_config, versions,
+    server_config, versions, warm_up,
 };
 pub use verified::{VerifiedChains, VerifiedPeer, recheck_resumed};

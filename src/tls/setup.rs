@@ -63,6 +63,14 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(p)
 }
 
+/// Draws from the provider's random generator once at start. aws-lc seeds its generator on
+/// first use (CPU-jitter entropy, some 10-25 ms here); done now, that is not added to the first
+/// authentication a supplicant waits for.
+pub fn warm_up() {
+    let mut seed = [0u8; 32];
+    let _ = provider().secure_random.fill(&mut seed);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     #[error(transparent)]

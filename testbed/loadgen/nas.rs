@@ -152,6 +152,11 @@ impl NasSocket {
             "[::]:0"
         };
         let sender = std::net::UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+        // A real NAS reads its replies as they come; with 255 conversations per socket and
+        // every server flight arriving at once in a storm, the default receive buffer
+        // (~200 KiB) overflows and the lost replies would be charged to the server as
+        // retransmissions. Capped by net.core.rmem_max.
+        let _ = socket2::SockRef::from(&sender).set_recv_buffer_size(4 << 20);
         sender
             .connect(plan.server)
             .map_err(|e| format!("connect to {}: {e}", plan.server))?;

@@ -4,7 +4,14 @@
 # by the same load generator (testbed/loadgen). Loopback only; every run is bounded by --count.
 #
 #   testbed/loadgen/run-benchmarks.sh [--freeradius] [--only-freeradius] [--count N]
-#                                     [--server-threads "1 2"]
+#                                     [--server-threads "1 2"] [--light-load] [--storm N]
+#                                     [--skip-saturated]
+#
+# --light-load: certradius with its default threads at 1, 4 and 64 conversations in flight
+#   (ECDSA and RSA, TLS 1.3, raw baseline back to back and paced), then eapol_test, 4 at a time.
+# --storm N: N supplicants within one second, NAS retransmitting every 3 s, 3 tries, against
+#   certradius and (with --freeradius) FreeRADIUS.
+# --skip-saturated: only what the two options above ask for.
 #
 # Results: one `summary:` line per run (and the full reports) in $WORK/results.txt.
 # FreeRADIUS needs `apt-get install -y freeradius` (Debian); its config is a copy of
@@ -17,13 +24,19 @@ COUNT=3000
 FREERADIUS=0
 CERTRADIUS=1
 SERVER_THREADS="1 2"
+LIGHT=0
+STORM=0
+SATURATED=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --freeradius) FREERADIUS=1 ;;
     --only-freeradius) FREERADIUS=1; CERTRADIUS=0 ;;
     --count) COUNT=$2; shift ;;
     --server-threads) SERVER_THREADS=$2; shift ;;
-    *) echo "usage: $0 [--freeradius] [--only-freeradius] [--count N] [--server-threads LIST]" >&2; exit 2 ;;
+    --light-load) LIGHT=1 ;;
+    --storm) STORM=$2; shift ;;
+    --skip-saturated) SATURATED=0 ;;
+    *) echo "usage: $0 [--freeradius] [--only-freeradius] [--count N] [--server-threads LIST] [--light-load] [--storm N] [--skip-saturated]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -116,7 +129,7 @@ run() { # label key tls port extra-args...
     --server-cert "$scert" --server-key "$skey" --threads "$GEN_THREADS" "$@" | tee -a "$RESULTS" || true
 }
 
-if [ "$CERTRADIUS" = 1 ]; then
+if [ "$CERTRADIUS" = 1 ] && [ "$SATURATED" = 1 ]; then
   for threads in $SERVER_THREADS; do
     for key in ecdsa rsa; do
       start_certradius "$key" "$threads"
@@ -141,8 +154,9 @@ if [ "$CERTRADIUS" = 1 ]; then
   done
 fi
 
-if [ "$FREERADIUS" = 1 ]; then
-  RADDB=$WORK/raddb
+# A copy of the Debian FreeRADIUS configuration under $RADDB, edited for EAP-TLS on the test PKI
+# (see BENCHMARKS.md).
+setup_freeradius() {
   cp -a /etc/freeradius/3.0 "$RADDB"
   # EAP-TLS only, on the test PKI, no CRL checks, no TLS session cache (off by default), TLS 1.2
   # and 1.3.
@@ -166,22 +180,103 @@ if [ "$FREERADIUS" = 1 ]; then
     s/ipv6addr = ::(\s)/ipv6addr = ::1$1/g;
   ' "$RADDB/sites-available/default"
   perl -pi -e 's/port = 18120/port = 18132/' "$RADDB/sites-available/inner-tunnel"
+}
+
+start_freeradius() { # key
+  local scert skey ccert ckey
+  read -r scert skey ccert ckey <<<"$(files "$1")"
+  perl -pi -e "s#^(\s*private_key_file = ).*#\${1}$skey#; s#^(\s*certificate_file = ).*#\${1}$scert#" \
+    "$RADDB/mods-available/eap"
+  freeradius -C -d "$RADDB" >"$WORK/freeradius-check.log" 2>&1
+  freeradius -f -d "$RADDB" -l "$WORK/freeradius.log" &
+  SERVER_PID=$!
+  sleep 2
+}
+
+# The storm: N supplicants within 1 s behind NAS sockets retransmitting every 3 s, 3 tries.
+storm() { # label port extra-args...
+  local label=$1 port=$2 scert skey ccert ckey
+  shift 2
+  read -r scert skey ccert ckey <<<"$(files ecdsa)"
+  wait_quiet
+  echo "=== $label" | tee -a "$RESULTS"
+  "$LG" --server "127.0.0.1:$port" --secret testing123 --ca "$PKI/ca.pem" \
+    --cert "$ccert" --key "$ckey" --tls 1.3 --server-pid "$SERVER_PID" --threads "$GEN_THREADS" \
+    --storm "$STORM" --storm-window-ms 1000 --retransmit-ms 3000 --tries 3 "$@" | tee -a "$RESULTS" || true
+}
+
+if [ "$CERTRADIUS" = 1 ] && [ "$LIGHT" = 1 ]; then
   for key in ecdsa rsa; do
-    read -r scert skey ccert ckey <<<"$(files "$key")"
-    perl -pi -e "s#^(\s*private_key_file = ).*#\${1}$skey#; s#^(\s*certificate_file = ).*#\${1}$scert#" \
-      "$RADDB/mods-available/eap"
-    freeradius -C -d "$RADDB" >"$WORK/freeradius-check.log" 2>&1
-    freeradius -f -d "$RADDB" -l "$WORK/freeradius.log" &
-    SERVER_PID=$!
-    sleep 2
-    for tls in 1.2 1.3; do
+    start_certradius "$key" 0
+    for conc in 1 4 64; do
       n=$COUNT
-      [ "$key" = rsa ] && n=$((COUNT / 3))
-      run "FreeRADIUS $key TLS $tls" "$key" "$tls" "$FR_PORT" \
-        --count "$n" --concurrency "$CONCURRENCY" --lenient-message-authenticator
+      [ "$conc" != 64 ] && n=$((COUNT / 2))
+      [ "$key" = rsa ] && n=$((n / 2))
+      run "certradius light load $key TLS 1.3, concurrency $conc" "$key" 1.3 "$CR_PORT" \
+        --count "$n" --concurrency "$conc" --baseline-pace-us 200
     done
     stop_server
   done
+  # eapol_test (wpa_supplicant's EAP-TLS, OpenSSL on the client side), 4 at a time, TLS 1.3.
+  if command -v eapol_test >/dev/null 2>&1; then
+    start_certradius ecdsa 0
+    conf=$WORK/eapol-ecdsa13.conf
+    printf 'network={\n key_mgmt=WPA-EAP\n eap=TLS\n identity="bob@certradius.test"\n ca_cert="%s"\n client_cert="%s"\n private_key="%s"\n}\n' \
+      "$PKI/ca.pem" "$PKI/client-ecdsa.pem" "$PKI/client-ecdsa.key" >"$conf"
+    per=$((COUNT / 30))
+    wait_quiet
+    echo "=== certradius light load ecdsa TLS 1.3, eapol_test, 4 at a time, $((per * 4)) authentications" | tee -a "$RESULTS"
+    before=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
+    start_ns=$(date +%s%N)
+    workers=()
+    for w in 1 2 3 4; do
+      (
+        ok=0
+        for _ in $(seq "$per"); do
+          eapol_test -c "$conf" -a 127.0.0.1 -p "$CR_PORT" -s testing123 >/dev/null 2>&1 && ok=$((ok + 1))
+        done
+        echo "$ok" >"$WORK/eapol-ok-$w"
+      ) &
+      workers+=($!)
+    done
+    wait "${workers[@]}"
+    end_ns=$(date +%s%N)
+    after=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
+    ok=$(cat "$WORK"/eapol-ok-* | awk '{s+=$1} END {print s}')
+    awk -v ok="$ok" -v n="$((per * 4))" -v t="$((after - before))" -v ns="$((end_ns - start_ns))" 'BEGIN {
+      printf "summary: eapol_test ok=%d of %d server_cpu_ms_per_auth=%.3f wall_s=%.1f\n", ok, n, (ok ? t * 10 / ok : 0), ns / 1e9 }' | tee -a "$RESULTS"
+    stop_server
+  else
+    echo "eapol_test not installed: skipped the eapol_test light-load run" | tee -a "$RESULTS"
+  fi
+fi
+
+if [ "$CERTRADIUS" = 1 ] && [ "$STORM" -gt 0 ]; then
+  start_certradius ecdsa 0
+  storm "certradius storm of $STORM, ecdsa TLS 1.3" "$CR_PORT"
+  stop_server
+fi
+
+if [ "$FREERADIUS" = 1 ]; then
+  RADDB=$WORK/raddb
+  setup_freeradius
+  if [ "$SATURATED" = 1 ]; then
+    for key in ecdsa rsa; do
+      start_freeradius "$key"
+      for tls in 1.2 1.3; do
+        n=$COUNT
+        [ "$key" = rsa ] && n=$((COUNT / 3))
+        run "FreeRADIUS $key TLS $tls" "$key" "$tls" "$FR_PORT" \
+          --count "$n" --concurrency "$CONCURRENCY" --lenient-message-authenticator
+      done
+      stop_server
+    done
+  fi
+  if [ "$STORM" -gt 0 ]; then
+    start_freeradius ecdsa
+    storm "FreeRADIUS storm of $STORM, ecdsa TLS 1.3" "$FR_PORT" --lenient-message-authenticator
+    stop_server
+  fi
 fi
 
 echo
