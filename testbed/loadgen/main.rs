@@ -26,6 +26,7 @@
 mod baseline;
 mod nas;
 mod stats;
+mod status;
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::ToSocketAddrs;
@@ -143,6 +144,10 @@ struct Args {
     /// `raw_tls_paced_server_ms` and `ratio_paced`.
     #[arg(long, default_value_t = 0)]
     baseline_pace_us: u64,
+    /// Instead of authentications: --count Status-Server requests one at a time, and the
+    /// server's CPU per round trip (the floor under every round trip of an authentication).
+    #[arg(long)]
+    status_server: bool,
 }
 
 fn main() -> ExitCode {
@@ -171,6 +176,22 @@ fn run(args: &Args) -> Result<bool, String> {
         .map_err(|e| format!("--server {}: {e}", args.server))?
         .next()
         .ok_or_else(|| format!("--server {}: no address", args.server))?;
+    if args.status_server {
+        let count = args.count.unwrap_or(10_000);
+        let before = args.server_pid.map(stats::process_cpu).transpose()?;
+        let answered = status::run(server, args.secret.as_bytes(), count)?;
+        let cpu = match (args.server_pid, before) {
+            (Some(pid), Some(b)) => Some(stats::process_cpu(pid)?.saturating_sub(b)),
+            _ => None,
+        };
+        let per_rt = cpu.map_or("-".to_string(), |c| {
+            format!("{:.1}", c.as_secs_f64() * 1e6 / answered.max(1) as f64)
+        });
+        println!(
+            "summary: status_server answered={answered} of {count} server_cpu_us_per_round_trip={per_rt}"
+        );
+        return Ok(answered == count);
+    }
     let (version, expect_version) = match args.tls.as_str() {
         "1.3" => (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
         _ => (&rustls::version::TLS12, rustls::ProtocolVersion::TLSv1_2),
