@@ -208,7 +208,7 @@ impl AcctRecord {
     /// SHA-256 (not MD5) of the NAS address, Acct-Session-Id and Calling-Station-Id, hex, 32
     /// characters — the role FreeRADIUS's `acctuniqueid` plays.
     pub fn unique_id(&self) -> String {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut ctx = crate::crypto::digest::Context::new(&crate::crypto::digest::SHA256);
         ctx.update(self.nas_addr.to_string().as_bytes());
         ctx.update(&[0]);
         ctx.update(&self.acct_session_id);

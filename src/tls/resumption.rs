@@ -20,8 +20,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
+use crate::crypto::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use crate::crypto::rand::{SecureRandom, SystemRandom};
 
 /// Octets of key id that prefix every ticket (the first octets of SHA-256 of the key).
 const KEY_ID_LEN: usize = 8;
@@ -88,7 +88,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TicketKeyError + '_ {
 }
 
 fn make_key(raw: &[u8]) -> Result<TicketKey, TicketKeyError> {
-    let digest = ring::digest::digest(&ring::digest::SHA256, raw);
+    let digest = crate::crypto::digest::digest(&crate::crypto::digest::SHA256, raw);
     let mut id = [0u8; KEY_ID_LEN];
     id.copy_from_slice(
         digest

@@ -60,7 +60,7 @@ impl VerifiedChains {
     }
 
     fn key(chain: &[CertificateDer<'_>]) -> [u8; 32] {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut ctx = crate::crypto::digest::Context::new(&crate::crypto::digest::SHA256);
         for c in chain {
             ctx.update(&(c.as_ref().len() as u64).to_be_bytes());
             ctx.update(c.as_ref());

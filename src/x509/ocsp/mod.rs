@@ -21,10 +21,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use crate::crypto::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
+use crate::crypto::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use der::asn1::{AnyRef, BitStringRef, GeneralizedTime, IntRef, ObjectIdentifier};
 use der::{Decode, DecodeValue, Encode, Reader, Sequence, SliceReader, Tag, TagNumber, Tagged};
-use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 

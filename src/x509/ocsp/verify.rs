@@ -212,7 +212,7 @@ pub(super) enum SigError {
     Invalid,
 }
 
-/// Verifies `signature` over `message` with the key in `spki`, picking ring's algorithm from the
+/// Verifies `signature` over `message` with the key in `spki`, picking the algorithm from the
 /// signature algorithm and the key's type and curve.
 pub(super) fn verify_signature(
     algorithm: &AlgorithmIdentifier<'_>,
@@ -220,7 +220,7 @@ pub(super) fn verify_signature(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), SigError> {
-    let chosen = ring_algorithm(algorithm, spki)?;
+    let chosen = verification_algorithm(algorithm, spki)?;
     let key = spki
         .subject_public_key
         .as_bytes()
@@ -230,7 +230,7 @@ pub(super) fn verify_signature(
         .map_err(|_| SigError::Invalid)
 }
 
-pub(super) fn ring_algorithm(
+pub(super) fn verification_algorithm(
     algorithm: &AlgorithmIdentifier<'_>,
     spki: &SubjectPublicKeyInfo<'_>,
 ) -> Result<&'static dyn VerificationAlgorithm, SigError> {
