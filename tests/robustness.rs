@@ -37,16 +37,21 @@ fn core(pki: &Path, extra: &str) -> Core {
 }
 
 /// Sends one EAP payload through a NAS; returns the verified reply, or None if discarded.
+/// One datagram from the test NAS's address through the core; None when it answers with silence.
+fn deliver(core: &Core, packet: &[u8], now: Instant) -> Option<Vec<u8>> {
+    let from: SocketAddr = FROM.parse().unwrap();
+    core.handle_datagram(
+        from,
+        packet,
+        certradius::session::Now::new(now, rustls::pki_types::UnixTime::now()),
+        &mut rng,
+    )
+}
+
 fn send(core: &Core, nas: &mut Nas, eap: &[u8], now: Instant) -> Option<NasReply> {
     let auth = random16();
     let packet = nas.access_request(eap, auth);
-    let from: SocketAddr = FROM.parse().unwrap();
-    let reply = core.handle_datagram(
-        from,
-        &packet,
-        certradius::session::Now::new(now, rustls::pki_types::UnixTime::now()),
-        &mut rng,
-    )?;
+    let reply = deliver(core, &packet, now)?;
     Some(nas.read_reply(&reply, &auth).unwrap())
 }
 
@@ -122,15 +127,9 @@ fn full_auth(core: &Core, pki: &Path, now: Instant) -> Option<Outcome> {
     .unwrap();
     let sup = Supplicant::new(cfg, "radius.certradius.test", b"bob", 1400).unwrap();
     let mut conv = Conversation::new(sup, Nas::new(common::SECRET.as_bytes()));
-    let from: SocketAddr = FROM.parse().unwrap();
     let mut packet = conv.start(random16());
     loop {
-        let reply = core.handle_datagram(
-            from,
-            &packet,
-            certradius::session::Now::new(now, rustls::pki_types::UnixTime::now()),
-            &mut rng,
-        )?;
+        let reply = deliver(core, &packet, now)?;
         match conv.on_reply(&reply, random16()).unwrap() {
             Next::Send(p) => packet = p,
             Next::Done(o) => return Some(*o),

@@ -33,52 +33,13 @@ PKI=$WORK/pki
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
 
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap stop_server EXIT
+# shellcheck source=testbed/loadgen/common.sh
+. testbed/loadgen/common.sh
 
-files() {
-  if [ "$1" = rsa ]; then
-    echo "$PKI/server-rsa.pem $PKI/server-rsa.key $PKI/client-rsa.pem $PKI/client-rsa.key"
-  else
-    echo "$PKI/server.pem $PKI/server.key $PKI/client-ecdsa.pem $PKI/client-ecdsa.key"
-  fi
-}
 
 start() { # provider key
-  local scert skey ccert ckey cfg i
-  read -r scert skey ccert ckey <<<"$(files "$2")"
-  cfg=$WORK/certradius-$2.toml
-  cat >"$cfg" <<EOF
-[server]
-listen = ["127.0.0.1:$PORT"]
-threads = 1
-
-[[client]]
-name = "loopback"
-address = "127.0.0.1"
-secret = "testing123"
-
-[tls]
-certificate_file = "$scert"
-private_key_file = "$skey"
-ca_file = "$PKI/ca.pem"
-EOF
-  "$WORK/bin/certradius-$1" check --config "$cfg" | tee -a "$RESULTS"
-  "$WORK/bin/certradius-$1" serve --config "$cfg" >"$WORK/certradius.out" 2>"$WORK/certradius.log" &
-  SERVER_PID=$!
-  for i in $(seq 100); do
-    grep -q "listening on udp" "$WORK/certradius.out" && return 0
-    sleep 0.1
-  done
-  echo "certradius did not start" >&2
-  exit 1
+  serve_certradius "$WORK/bin/certradius-$1" "$2" "$PORT" 1
+  "$WORK/bin/certradius-$1" check --config "$CONFIG" | head -1 | tee -a "$RESULTS"
 }
 
 for key in ecdsa rsa; do

@@ -32,22 +32,11 @@ mkdir -p "$WORK"
 PKI=$WORK/pki
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap stop_server EXIT
+# shellcheck source=testbed/loadgen/common.sh
+. testbed/loadgen/common.sh
 for round in $(seq "$ROUNDS"); do
   for key in ecdsa rsa; do
-    if [ "$key" = rsa ]; then
-      scert=$PKI/server-rsa.pem skey=$PKI/server-rsa.key ccert=$PKI/client-rsa.pem ckey=$PKI/client-rsa.key
-    else
-      scert=$PKI/server.pem skey=$PKI/server.key ccert=$PKI/client-ecdsa.pem ckey=$PKI/client-ecdsa.key
-    fi
+    read -r scert skey ccert ckey <<<"$(files "$key")"
     for conc in 1 4 64; do
       n=$COUNT
       [ "$conc" = 64 ] && n=$((COUNT * 3))
@@ -55,14 +44,7 @@ for round in $(seq "$ROUNDS"); do
       for which in A B; do
         bin=$A
         [ "$which" = B ] && bin=$B
-        printf '[server]\nlisten = ["127.0.0.1:%s"]\nstate_file = "%s/state"\n[[client]]\nname = "loopback"\naddress = "127.0.0.1"\nsecret = "testing123"\n[tls]\ncertificate_file = "%s"\nprivate_key_file = "%s"\nca_file = "%s/ca.pem"\n' \
-          "$PORT" "$WORK" "$scert" "$skey" "$PKI" >"$WORK/c.toml"
-        "$bin" serve --config "$WORK/c.toml" >"$WORK/server.out" 2>"$WORK/server.log" &
-        SERVER_PID=$!
-        for _ in $(seq 100); do
-          grep -q "listening on udp" "$WORK/server.out" && break
-          sleep 0.1
-        done
+        serve_certradius "$bin" "$key" "$PORT" 0
         line=$("$LG" --server "127.0.0.1:$PORT" --secret testing123 --ca "$PKI/ca.pem" --cert "$ccert" \
           --key "$ckey" --tls 1.3 --count "$n" --concurrency "$conc" --threads 2 \
           --server-pid "$SERVER_PID" --server-cert "$scert" --server-key "$skey" \

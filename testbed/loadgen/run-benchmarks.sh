@@ -55,15 +55,8 @@ PKI=$WORK/pki
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
 
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap stop_server EXIT
+# shellcheck source=testbed/loadgen/common.sh
+. testbed/loadgen/common.sh
 
 # Waits (at most QUIET_WAIT x 2 s, default 120 s) until the machine is less than 15% busy over 2 s, so that throughput is
 # not measured against someone else's compile. loadgen reports what else ran anyway.
@@ -79,43 +72,9 @@ wait_quiet() {
   echo "note: the machine stayed ${busy}% busy; measuring anyway" | tee -a "$RESULTS"
 }
 
-# key: ecdsa|rsa -> server certificate, key, client certificate, key
-files() {
-  if [ "$1" = rsa ]; then
-    echo "$PKI/server-rsa.pem $PKI/server-rsa.key $PKI/client-rsa.pem $PKI/client-rsa.key"
-  else
-    echo "$PKI/server.pem $PKI/server.key $PKI/client-ecdsa.pem $PKI/client-ecdsa.key"
-  fi
-}
 
 start_certradius() { # key threads
-  local scert skey ccert ckey cfg i
-  read -r scert skey ccert ckey <<<"$(files "$1")"
-  cfg=$WORK/certradius-$1-t$2.toml
-  cat >"$cfg" <<EOF
-[server]
-listen = ["127.0.0.1:$CR_PORT"]
-threads = $2
-
-[[client]]
-name = "loopback"
-address = "127.0.0.1"
-secret = "testing123"
-
-[tls]
-certificate_file = "$scert"
-private_key_file = "$skey"
-ca_file = "$PKI/ca.pem"
-EOF
-  target/release/certradius serve --config "$cfg" >"$WORK/certradius.out" 2>"$WORK/certradius.log" &
-  SERVER_PID=$!
-  for i in $(seq 100); do
-    grep -q "listening on udp" "$WORK/certradius.out" && return 0
-    sleep 0.1
-  done
-  echo "certradius did not start; log:" >&2
-  cat "$WORK/certradius.log" >&2
-  exit 1
+  serve_certradius target/release/certradius "$1" "$CR_PORT" "$2"
 }
 
 run() { # label key tls port extra-args...
