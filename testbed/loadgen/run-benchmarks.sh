@@ -165,6 +165,16 @@ storm() { # label port extra-args...
 }
 
 if [ "$CERTRADIUS" = 1 ] && [ "$LIGHT" = 1 ]; then
+  # The machine's own floor: a blocking C echo server, one round trip at a time.
+  if command -v cc >/dev/null 2>&1; then
+    cc -O2 -o "$WORK/udp-echo" testbed/loadgen/udp-echo.c
+    "$WORK/udp-echo" 18198 &
+    SERVER_PID=$!
+    sleep 0.2
+    run "UDP echo server (C, blocking), one round trip at a time" ecdsa 1.3 18198 \
+      --status-server --count 20000
+    stop_server
+  fi
   for key in ecdsa rsa; do
     start_certradius "$key" 0
     if [ "$key" = ecdsa ]; then
