@@ -162,6 +162,9 @@ pub(crate) fn wall_clock() -> std::time::SystemTime {
     std::time::SystemTime::now()
 }
 
+/// The receive buffer asked for each UDP socket.
+const RECV_BUFFER: usize = 4 << 20;
+
 /// Opens a UDP socket; IPv6 sockets are IPv6-only so that `0.0.0.0:1812` and `[::]:1812` can
 /// both be listed.
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -176,7 +179,19 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
         socket.set_only_v6(true)?;
     }
     // Bursts of re-associating clients arrive faster than one scheduler tick.
-    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    // Linux reports twice what it granted, capped by net.core.rmem_max (208 KiB by default).
+    if let Ok(granted) = socket.recv_buffer_size()
+        && granted < RECV_BUFFER
+    {
+        warn!(
+            "udp {addr}: the kernel granted a {} KiB receive buffer instead of {} KiB; a storm of \
+             re-authentications may overflow it (raise net.core.rmem_max, e.g. sysctl -w \
+             net.core.rmem_max={RECV_BUFFER})",
+            granted / 2048,
+            RECV_BUFFER / 1024
+        );
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
