@@ -191,6 +191,7 @@ fn metrics_are_scraped_count_an_accept_and_pass_promtool() {
     }
     for needle in [
         "certradius_conversations_in_progress ",
+        "certradius_requests_queued 0",
         "certradius_packets_dropped_total{reason=\"unknown_client\"} 0",
         "certradius_duplicate_requests_total{action=\"answered_from_cache\"}",
         "certradius_ocsp_lookups_total{result=\"cache_hit\"}",

@@ -101,7 +101,6 @@ impl<T> RequestQueue<T> {
         }
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

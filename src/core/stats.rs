@@ -130,6 +130,8 @@ type Limiter = HashMap<(ReasonCode, Option<IpAddr>), (Instant, u64)>;
 pub struct Stats {
     counters: Box<[AtomicU64]>,
     limiter: Mutex<Limiter>,
+    /// A gauge, not a counter: requests waiting for a worker (set by the shell's dispatcher).
+    queued: AtomicU64,
 }
 
 impl Default for Stats {
@@ -137,11 +139,23 @@ impl Default for Stats {
         Stats {
             counters: Counter::all().map(|_| AtomicU64::new(0)).collect(),
             limiter: Mutex::default(),
+            queued: AtomicU64::new(0),
         }
     }
 }
 
 impl Stats {
+    /// Records how many requests wait for a worker now.
+    pub fn set_queued(&self, n: usize) {
+        self.queued
+            .store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Requests waiting for a worker (the last value [`Stats::set_queued`] recorded).
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     pub fn add(&self, counter: impl Into<Counter>, n: u64) {
         if let Some(c) = self.counters.get(counter.into().index()) {
             c.fetch_add(n, Ordering::Relaxed);

@@ -131,7 +131,12 @@ impl Dispatcher {
     /// One worker: takes queued requests in the queue's order until `exit`.
     pub(super) async fn worker(self: Arc<Self>, mut exit: watch::Receiver<bool>) {
         loop {
-            let popped = lock(&self.queue).pop(monotonic_clock());
+            let popped = {
+                let mut queue = lock(&self.queue);
+                let popped = queue.pop(monotonic_clock());
+                self.core.stats.set_queued(queue.len());
+                popped
+            };
             for _ in 0..popped.expired {
                 self.core.stats.incr(Counter::QueueExpiredDropped);
             }
@@ -195,7 +200,12 @@ impl Dispatcher {
             .lookup(job.from.ip())
             .map_or(usize::MAX, |c| c.index);
         let key = queue::request_key(job.from, &job.datagram);
-        let pushed = lock(&self.queue).push(job, class, client, key, monotonic_clock());
+        let pushed = {
+            let mut queue = lock(&self.queue);
+            let pushed = queue.push(job, class, client, key, monotonic_clock());
+            self.core.stats.set_queued(queue.len());
+            pushed
+        };
         match pushed {
             Pushed::Queued => {}
             Pushed::QueuedDisplacing(_) | Pushed::Refused(Refused::Full) => {

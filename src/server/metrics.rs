@@ -406,6 +406,15 @@ impl Collector for CoreCollector {
                 i64::try_from(self.core.sessions_in_progress()).unwrap_or(i64::MAX),
             )],
         )?;
+        gauge(
+            &mut encoder,
+            "certradius_requests_queued",
+            "requests waiting for a worker (server.max_in_flight bounds them)",
+            &[(
+                Vec::new(),
+                i64::try_from(self.core.stats.queued()).unwrap_or(i64::MAX),
+            )],
+        )?;
         let (certs, crls) = match self.inventory.lock() {
             Ok(i) => (i.certificates.clone(), i.crls.clone()),
             Err(_) => (Vec::new(), Vec::new()),
