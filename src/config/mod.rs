@@ -174,6 +174,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.server.max_queue_wait_ms == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_queue_wait_ms",
+                "must be at least 1 (0 would throw away every request that waits at all)",
+            ));
+        }
         for (i, c) in self.clients.iter().enumerate() {
             radsec::check_client(i, c)?;
             if c.secret.expose().is_empty() {
@@ -372,6 +378,17 @@ mod tests {
             .to_string();
         assert!(err.contains("tls.session_lifetime_secs"), "{err}");
         assert!(from_str("[server]\nduplicate_cache_secs = 3600\n").is_ok());
+    }
+
+    #[test]
+    fn zero_bounds_on_the_request_queue_are_refused_naming_the_key() {
+        for key in ["max_in_flight", "max_queue_wait_ms"] {
+            let err = from_str(&format!("[server]\n{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("server.{key}")), "{err}");
+        }
+        assert!(from_str("[server]\nmax_in_flight = 1\nmax_queue_wait_ms = 1\n").is_ok());
     }
 
     #[test]
