@@ -32,7 +32,7 @@ pub mod accounting;
 pub mod authz;
 pub mod config;
 pub mod core;
-mod crypto;
+pub(crate) mod crypto;
 pub mod eap;
 pub mod escape;
 pub mod live;

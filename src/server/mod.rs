@@ -197,11 +197,14 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// The OS RNG for State values and MPPE salts. A machine that cannot produce randomness must
-/// not authenticate anyone with predictable State values: stop instead.
+/// The random generator for State values, Class values and MPPE salts: the crypto library's
+/// (aws-lc's DRBG, seeded from the OS, in FIPS mode the module's approved one; *ring*'s is the OS
+/// generator), which also saves a `getrandom` system call per draw. A machine that cannot produce
+/// randomness must not authenticate anyone with predictable State values: stop instead.
 pub(crate) fn os_rng(buf: &mut [u8]) {
-    if let Err(e) = getrandom::fill(buf) {
-        error!("the operating system's random number generator failed: {e}; stopping");
+    use crate::crypto::rand::SecureRandom;
+    if crate::crypto::rand::SystemRandom::new().fill(buf).is_err() {
+        error!("the random number generator failed; stopping");
         std::process::abort();
     }
 }
