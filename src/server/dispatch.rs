@@ -11,6 +11,8 @@
 //!   `server.max_queue_wait_ms` thrown away) and one worker per runtime thread takes them in
 //!   that order. The receive loop keeps draining the socket meanwhile, so the kernel's buffer is
 //!   not where a storm is decided.
+//! - **Datagrams from unknown sources** are dropped (and counted) by the core at once, never
+//!   queued: a flood of them must not take the room of real NAS.
 //! - **OCSP lookups** wait on the network, not the CPU: they get a task of their own, bounded by
 //!   `ocsp.max_concurrent_lookups`, and leave the worker free.
 //!
@@ -194,11 +196,19 @@ impl Dispatcher {
     }
 
     fn enqueue(&self, (job, class): (Job, Class)) {
-        let client = self
-            .core
-            .clients()
-            .lookup(job.from.ip())
-            .map_or(usize::MAX, |c| c.index);
+        let client = self.core.clients().lookup(job.from.ip()).map(|c| c.index);
+        let Some(client) = client else {
+            // Not from a configured NAS: the core only counts it and drops it (rate-limited
+            // log), which costs less than queueing it, and a flood of such datagrams must not
+            // take the queue's room from real NAS.
+            let _span = job.span.enter();
+            if let Handled::Reply(reply) =
+                self.core.handle(job.from, &job.datagram, now(), &mut os_rng)
+            {
+                let _ = job.socket.try_send_to(&reply, job.from);
+            }
+            return;
+        };
         let key = queue::request_key(job.from, &job.datagram);
         let pushed = {
             let mut queue = lock(&self.queue);
