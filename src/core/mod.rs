@@ -12,7 +12,7 @@ pub(crate) mod guard;
 pub mod handle;
 mod learned;
 mod log;
-pub(crate) mod queue;
+pub mod queue;
 mod ratelimit;
 mod reload;
 mod replies;

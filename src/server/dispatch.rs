@@ -203,7 +203,8 @@ impl Dispatcher {
             // take the queue's room from real NAS.
             let _span = job.span.enter();
             if let Handled::Reply(reply) =
-                self.core.handle(job.from, &job.datagram, now(), &mut os_rng)
+                self.core
+                    .handle(job.from, &job.datagram, now(), &mut os_rng)
             {
                 let _ = job.socket.try_send_to(&reply, job.from);
             }

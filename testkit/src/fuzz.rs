@@ -37,12 +37,13 @@ use certradius::server::Core;
 pub const SECRET: &[u8] = b"fuzz";
 
 /// The names of the targets, as directories under `corpus/` and `regressions/`.
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "radius_packet",
     "eap_packet",
     "reassembler",
     "handle_datagram",
     "radius_stream",
+    "request_queue",
 ];
 
 /// Runs `data` through the target called `target`; false for an unknown name.
@@ -53,6 +54,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "reassembler" => reassembler(data),
         "handle_datagram" => handle_datagram(data),
         "radius_stream" => radius_stream(data),
+        "request_queue" => request_queue(data),
         _ => return false,
     }
     true
@@ -895,3 +897,164 @@ pub fn radius_stream(data: &[u8]) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// request_queue
+
+/// What the harness knows of one request it pushed.
+struct Pushed {
+    class: certradius::core::queue::Class,
+    key: Option<certradius::core::queue::RequestKey>,
+    arrived: Duration,
+}
+
+/// The request queue (`core::queue`) with the classifier in front of it
+/// (`server::drain::starts_conversation`, `queue::request_key`) on raw datagrams. The input is a
+/// script of operations: push a datagram (from one of four NAS, on one of four ports), push a
+/// copy of an earlier one (a retransmission), pop, let time pass. After each operation: the
+/// length is bounded and adds up; a pop never hands out a request older than `max_wait`, never a
+/// new conversation while a fresh one in progress waits, and nothing when something fresh
+/// waits; a copy of a fresh waiting request is refused as a duplicate.
+pub fn request_queue(data: &[u8]) {
+    use certradius::core::queue::{Class, Pushed as Outcome, Refused, RequestQueue, request_key};
+    use std::collections::BTreeMap;
+
+    const CAPACITY: usize = 8;
+    const MAX_WAIT: Duration = Duration::from_millis(1000);
+    #[allow(clippy::disallowed_methods)] // the queue only compares instants; any base will do
+    let base = Instant::now();
+    let mut queue: RequestQueue<u32> = RequestQueue::new(CAPACITY, MAX_WAIT);
+    let mut live: BTreeMap<u32, Pushed> = BTreeMap::new();
+    let mut history: Vec<(SocketAddrV4Bytes, Vec<u8>)> = Vec::new();
+    let mut elapsed = Duration::ZERO;
+    let mut next_id = 0u32;
+    let fresh = |p: &Pushed, elapsed: Duration| elapsed.saturating_sub(p.arrived) <= MAX_WAIT;
+    let mut rest = data;
+    for _ in 0..MAX_OPS {
+        let Some((&op, tail)) = rest.split_first() else {
+            break;
+        };
+        rest = tail;
+        let now = base.checked_add(elapsed).unwrap_or(base);
+        match op % 4 {
+            0 | 1 => {
+                // A new datagram (0), or a copy of an earlier one (1).
+                let (from, datagram) = if op % 4 == 1 && !history.is_empty() {
+                    let pick = usize::from(op / 4) % history.len();
+                    match history.get(pick) {
+                        Some(h) => h.clone(),
+                        None => continue,
+                    }
+                } else {
+                    let Some((&meta, tail)) = rest.split_first() else {
+                        break;
+                    };
+                    let len = usize::from(meta & 0x3f).min(tail.len());
+                    let (datagram, tail) = tail.split_at(len);
+                    rest = tail;
+                    let from = ([127, 0, 0, 1 + (meta >> 6)], 1812 + u16::from(op >> 6));
+                    history.push((from, datagram.to_vec()));
+                    (from, datagram.to_vec())
+                };
+                let addr = std::net::SocketAddr::from(from);
+                let class = if certradius::server::drain::starts_conversation(&datagram) {
+                    Class::New
+                } else {
+                    Class::Continuing
+                };
+                let key = request_key(addr, &datagram);
+                let client = usize::from(from.0[3]);
+                let twin_waits =
+                    key.is_some() && live.values().any(|p| p.key == key && fresh(p, elapsed));
+                let before = queue.len();
+                let id = next_id;
+                next_id += 1;
+                match queue.push(id, class, client, key, now) {
+                    Outcome::Queued => {
+                        assert!(!twin_waits, "a copy of a waiting request was queued twice");
+                        assert_eq!(queue.len(), before + 1);
+                        live.insert(
+                            id,
+                            Pushed {
+                                class,
+                                key,
+                                arrived: elapsed,
+                            },
+                        );
+                    }
+                    Outcome::QueuedDisplacing(gone) => {
+                        assert!(!twin_waits, "a copy of a waiting request was queued twice");
+                        assert_eq!(
+                            class,
+                            Class::Continuing,
+                            "only a continuing request displaces"
+                        );
+                        let gone = live
+                            .remove(&gone)
+                            .expect("displaced a request never pushed");
+                        assert_eq!(
+                            gone.class,
+                            Class::New,
+                            "displaced a conversation in progress"
+                        );
+                        assert_eq!(queue.len(), before);
+                        live.insert(
+                            id,
+                            Pushed {
+                                class,
+                                key,
+                                arrived: elapsed,
+                            },
+                        );
+                    }
+                    Outcome::Refused(Refused::Duplicate) => {
+                        assert!(
+                            key.is_some() && live.values().any(|p| p.key == key),
+                            "refused as a duplicate of nothing"
+                        );
+                        assert_eq!(queue.len(), before);
+                    }
+                    Outcome::Refused(Refused::Full) => {
+                        assert_eq!(before, CAPACITY, "refused as full below capacity");
+                        assert_eq!(queue.len(), before);
+                    }
+                }
+            }
+            2 => {
+                let before = queue.len();
+                let popped = queue.pop(now);
+                let out = usize::from(popped.next.is_some());
+                assert_eq!(queue.len() + popped.expired + out, before, "pop lost count");
+                match popped.next {
+                    Some(id) => {
+                        let p = live.remove(&id).expect("popped a request never pushed");
+                        assert!(
+                            fresh(&p, elapsed),
+                            "handed out a request older than max_wait"
+                        );
+                        if p.class == Class::New {
+                            assert!(
+                                !live
+                                    .values()
+                                    .any(|q| q.class == Class::Continuing && fresh(q, elapsed)),
+                                "a new conversation went before one in progress"
+                            );
+                        }
+                    }
+                    None => assert!(
+                        !live.values().any(|q| fresh(q, elapsed)),
+                        "nothing handed out while a fresh request waits"
+                    ),
+                }
+            }
+            _ => {
+                // Time passes: 0 to 630 ms.
+                elapsed += Duration::from_millis(u64::from(op / 4) * 10);
+            }
+        }
+        assert!(queue.len() <= CAPACITY, "the queue outgrew its capacity");
+    }
+}
+
+/// A NAS address as octets and a port (`SocketAddr::from` takes it).
+type SocketAddrV4Bytes = ([u8; 4], u16);
