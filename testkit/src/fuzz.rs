@@ -969,21 +969,21 @@ pub fn request_queue(data: &[u8]) {
                 let before = queue.len();
                 let id = next_id;
                 next_id += 1;
-                match queue.push(id, class, client, key, now) {
-                    Outcome::Queued => {
-                        assert!(!twin_waits, "a copy of a waiting request was queued twice");
-                        assert_eq!(queue.len(), before + 1);
-                        live.insert(
-                            id,
-                            Pushed {
-                                class,
-                                key,
-                                arrived: elapsed,
-                            },
-                        );
-                    }
+                let pushed = queue.push(id, class, client, key, now);
+                if matches!(pushed, Outcome::Queued | Outcome::QueuedDisplacing(_)) {
+                    assert!(!twin_waits, "a copy of a waiting request was queued twice");
+                    live.insert(
+                        id,
+                        Pushed {
+                            class,
+                            key,
+                            arrived: elapsed,
+                        },
+                    );
+                }
+                match pushed {
+                    Outcome::Queued => assert_eq!(queue.len(), before + 1),
                     Outcome::QueuedDisplacing(gone) => {
-                        assert!(!twin_waits, "a copy of a waiting request was queued twice");
                         assert_eq!(
                             class,
                             Class::Continuing,
@@ -998,14 +998,6 @@ pub fn request_queue(data: &[u8]) {
                             "displaced a conversation in progress"
                         );
                         assert_eq!(queue.len(), before);
-                        live.insert(
-                            id,
-                            Pushed {
-                                class,
-                                key,
-                                arrived: elapsed,
-                            },
-                        );
                     }
                     Outcome::Refused(Refused::Duplicate) => {
                         assert!(
