@@ -173,3 +173,39 @@ fn test_pki_and_ticket_key_commands() {
     let text = std::fs::read_to_string(&keys).unwrap();
     assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 2);
 }
+
+/// `check` warns 30 days before a certificate expires and says when it has: the server
+/// certificate of the test PKI, looked at 40 days, 20 days before its notAfter and a day after.
+#[test]
+fn check_warns_before_a_certificate_expires_and_after() {
+    let pki = common::pki("cli");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(dir.path(), &pki, "expiry", "", "");
+    let loaded = certradius::server::reload::load(Some(&cfg), None).unwrap();
+    let pem = std::fs::read(pki.join("server.pem")).unwrap();
+    let (_, der) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let not_after = der.parse_x509().unwrap().validity().not_after.timestamp();
+    let at = |offset_days: i64| {
+        let t = not_after + offset_days * 86_400;
+        std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap())
+    };
+    let server_warnings = |offset_days: i64| -> Vec<String> {
+        certradius::server::check::report_at(&loaded, at(offset_days))
+            .warnings
+            .into_iter()
+            .filter(|w| w.starts_with("server certificate"))
+            .collect()
+    };
+    assert_eq!(server_warnings(-40), Vec::<String>::new());
+    let soon = server_warnings(-20);
+    assert!(
+        soon.len() == 1
+            && (soon[0].contains("expires in 19 days") || soon[0].contains("expires in 20 days")),
+        "{soon:?}"
+    );
+    let gone = server_warnings(1);
+    assert!(
+        gone.len() == 1 && gone[0].contains("has expired"),
+        "{gone:?}"
+    );
+}
