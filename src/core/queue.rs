@@ -3,11 +3,13 @@
 //! controller or switch stack rebooting, every supplicant behind it starting at once) ends with
 //! everybody authenticated a little late, or with a crowd of failures.
 //!
-//! - **Conversations in progress first.** A request carrying State (RFC 2865 §5.24) continues a
-//!   handshake the server has already paid for; it goes ahead of every request that would start
-//!   a new one. Finishing started work is what turns "everybody slow" into "most done".
-//! - **New conversations round-robin across NAS.** One switch stack rebooting must not starve the
-//!   access points of another building; each client (NAS) gets its turn.
+//! - **Round-robin across NAS.** One switch stack rebooting must not starve the access points of
+//!   another building: each client (NAS) with something waiting gets its turn, one request at a
+//!   time, whatever the other NAS have queued.
+//! - **Within a NAS, conversations in progress first.** A request carrying State (RFC 2865
+//!   §5.24) continues a handshake the server has already paid for; it goes ahead of that NAS's
+//!   requests that would start a new one. Finishing started work is what turns "everybody slow"
+//!   into "most done".
 //! - **No duplicate work.** A NAS retransmits a request it has had no answer to (RFC 5080
 //!   §2.2.1); a copy of a request still waiting here (same source, Identifier and Request
 //!   Authenticator) is not queued twice: the one answer serves both.
@@ -68,12 +70,22 @@ struct Entry<T> {
     arrived: Instant,
 }
 
+/// What one client (NAS) has waiting: its conversations in progress, then its new ones.
+struct Lane<T> {
+    continuing: VecDeque<Entry<T>>,
+    new: VecDeque<Entry<T>>,
+}
+
+impl<T> Lane<T> {
+    fn is_empty(&self) -> bool {
+        self.continuing.is_empty() && self.new.is_empty()
+    }
+}
+
 /// Requests waiting for a worker; see the module documentation for the order.
 pub struct RequestQueue<T> {
-    continuing: VecDeque<Entry<T>>,
-    /// New conversations, one queue per client (NAS) index.
-    new: HashMap<usize, VecDeque<Entry<T>>>,
-    /// Clients with new conversations waiting, in turn order.
+    lanes: HashMap<usize, Lane<T>>,
+    /// Clients with something waiting, in turn order.
     turns: VecDeque<usize>,
     waiting: HashSet<RequestKey>,
     len: usize,
@@ -91,8 +103,7 @@ pub struct Popped<T> {
 impl<T> RequestQueue<T> {
     pub fn new(capacity: usize, max_wait: Duration) -> Self {
         RequestQueue {
-            continuing: VecDeque::new(),
-            new: HashMap::new(),
+            lanes: HashMap::new(),
             turns: VecDeque::new(),
             waiting: HashSet::new(),
             len: 0,
@@ -133,24 +144,25 @@ impl<T> RequestQueue<T> {
                 None => return Pushed::Refused(Refused::Full),
             }
         }
+        if let Some(k) = key {
+            self.waiting.insert(k);
+        }
+        self.len += 1;
         let entry = Entry {
             item,
             key,
             arrived: now,
         };
-        if let Some(k) = key {
-            self.waiting.insert(k);
+        let lane = self.lanes.entry(client).or_insert_with(|| Lane {
+            continuing: VecDeque::new(),
+            new: VecDeque::new(),
+        });
+        if lane.is_empty() {
+            self.turns.push_back(client);
         }
-        self.len += 1;
         match class {
-            Class::Continuing => self.continuing.push_back(entry),
-            Class::New => {
-                let q = self.new.entry(client).or_default();
-                if q.is_empty() {
-                    self.turns.push_back(client);
-                }
-                q.push_back(entry);
-            }
+            Class::Continuing => lane.continuing.push_back(entry),
+            Class::New => lane.new.push_back(entry),
         }
         match displaced {
             Some(d) => Pushed::QueuedDisplacing(d),
@@ -158,16 +170,12 @@ impl<T> RequestQueue<T> {
         }
     }
 
-    /// The next request to serve: conversations in progress first, then new conversations one
-    /// client at a time. Requests older than `max_wait` are skipped and counted.
+    /// The next request to serve: one client at a time, and from each client its conversations
+    /// in progress before its new ones. Requests older than `max_wait` are skipped and counted.
     pub fn pop(&mut self, now: Instant) -> Popped<T> {
         let mut expired = 0;
         loop {
-            let entry = match self.continuing.pop_front() {
-                Some(e) => Some(e),
-                None => self.pop_new(),
-            };
-            let Some(entry) = entry else {
+            let Some(entry) = self.pop_next() else {
                 return Popped {
                     next: None,
                     expired,
@@ -185,37 +193,40 @@ impl<T> RequestQueue<T> {
         }
     }
 
-    fn pop_new(&mut self) -> Option<Entry<T>> {
+    fn pop_next(&mut self) -> Option<Entry<T>> {
         while let Some(client) = self.turns.pop_front() {
-            let Some(q) = self.new.get_mut(&client) else {
+            let Some(lane) = self.lanes.get_mut(&client) else {
                 continue;
             };
-            let Some(entry) = q.pop_front() else {
-                self.new.remove(&client);
-                continue;
+            let entry = match lane.continuing.pop_front() {
+                Some(e) => Some(e),
+                None => lane.new.pop_front(),
             };
-            if q.is_empty() {
-                self.new.remove(&client);
+            if lane.is_empty() {
+                self.lanes.remove(&client);
             } else {
                 self.turns.push_back(client);
             }
-            return Some(entry);
+            if entry.is_some() {
+                return entry;
+            }
         }
         None
     }
 
     /// Makes room for a continuing request: the newest new-conversation request of the client
-    /// with the most waiting goes (it has waited least, and its NAS will retransmit it).
+    /// with the most of them waiting goes (it has waited least, and its NAS will retransmit it).
     fn drop_newest_new(&mut self) -> Option<T> {
         let client = self
-            .new
+            .lanes
             .iter()
-            .max_by_key(|(_, q)| q.len())
+            .filter(|(_, lane)| !lane.new.is_empty())
+            .max_by_key(|(_, lane)| lane.new.len())
             .map(|(c, _)| *c)?;
-        let q = self.new.get_mut(&client)?;
-        let entry = q.pop_back()?;
-        if q.is_empty() {
-            self.new.remove(&client);
+        let lane = self.lanes.get_mut(&client)?;
+        let entry = lane.new.pop_back()?;
+        if lane.is_empty() {
+            self.lanes.remove(&client);
             self.turns.retain(|c| *c != client);
         }
         self.forget(&entry);
@@ -267,6 +278,20 @@ mod tests {
         q.push(11, Class::New, 1, key(11), now);
         q.push(20, Class::New, 2, key(20), now);
         assert_eq!(drain(&mut q, now), vec![0, 10, 20, 1, 11, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_quiet_nas_is_served_between_the_requests_of_a_storming_one() {
+        let now = Instant::now();
+        let mut q = RequestQueue::new(100, Duration::from_secs(10));
+        // NAS 0's conversations in progress must not hold back NAS 1: neither the conversation
+        // NAS 1 has in progress, nor the one it starts.
+        for i in 0..3 {
+            q.push(i, Class::Continuing, 0, key(i as u8), now);
+        }
+        q.push(10, Class::Continuing, 1, key(10), now);
+        q.push(20, Class::New, 1, key(20), now);
+        assert_eq!(drain(&mut q, now), vec![0, 10, 1, 20, 2]);
     }
 
     #[test]

@@ -904,6 +904,7 @@ pub fn radius_stream(data: &[u8]) {
 /// What the harness knows of one request it pushed.
 struct Pushed {
     class: certradius::core::queue::Class,
+    client: usize,
     key: Option<certradius::core::queue::RequestKey>,
     arrived: Duration,
 }
@@ -913,8 +914,8 @@ struct Pushed {
 /// script of operations: push a datagram (from one of four NAS, on one of four ports), push a
 /// copy of an earlier one (a retransmission), pop, let time pass. After each operation: the
 /// length is bounded and adds up; a pop never hands out a request older than `max_wait`, never a
-/// new conversation while a fresh one in progress waits, and nothing when something fresh
-/// waits; a copy of a fresh waiting request is refused as a duplicate.
+/// NAS's new conversation while a fresh one of that NAS in progress waits, and nothing when
+/// something fresh waits; a copy of a fresh waiting request is refused as a duplicate.
 pub fn request_queue(data: &[u8]) {
     use certradius::core::queue::{Class, Pushed as Outcome, Refused, RequestQueue, request_key};
     use std::collections::BTreeMap;
@@ -976,6 +977,7 @@ pub fn request_queue(data: &[u8]) {
                         id,
                         Pushed {
                             class,
+                            client,
                             key,
                             arrived: elapsed,
                         },
@@ -1026,10 +1028,10 @@ pub fn request_queue(data: &[u8]) {
                         );
                         if p.class == Class::New {
                             assert!(
-                                !live
-                                    .values()
-                                    .any(|q| q.class == Class::Continuing && fresh(q, elapsed)),
-                                "a new conversation went before one in progress"
+                                !live.values().any(|q| q.client == p.client
+                                    && q.class == Class::Continuing
+                                    && fresh(q, elapsed)),
+                                "a NAS's new conversation went before one it has in progress"
                             );
                         }
                     }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Fairness across NAS during a storm: NAS "building-a" (127.0.0.1) storms N supplicants within one
+# second while NAS "building-b" ([::1]) keeps authenticating one supplicant at a time; prints the
+# storm's figures and building-b's latency during it. Loopback only (127.0.0.1 and ::1).
+#
+#   testbed/loadgen/storm-fairness.sh [BINARY] [--storm N] [--quiet-secs S]
+#
+# BINARY defaults to target/release/certradius (built with the generator if it is the default).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=target/release/certradius
+STORM=20000
+QUIET_SECS=4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --storm) STORM=$2; shift ;;
+    --quiet-secs) QUIET_SECS=$2; shift ;;
+    -*) echo "usage: $0 [BINARY] [--storm N] [--quiet-secs S]" >&2; exit 2 ;;
+    *) BIN=$1 ;;
+  esac
+  shift
+done
+[ "$BIN" = target/release/certradius ] && cargo build --release --bin certradius
+cargo build --release --example loadgen
+LG=target/release/examples/loadgen
+WORK=${WORK:-/tmp/certradius-fairness}
+rm -rf "$WORK"
+mkdir -p "$WORK"
+"$BIN" test-pki "$WORK/pki" >/dev/null
+PKI=$WORK/pki
+# shellcheck source=testbed/loadgen/common.sh
+. testbed/loadgen/common.sh
+PORT=18185
+cat >"$WORK/fairness.toml" <<CONF
+[server]
+listen = ["127.0.0.1:$PORT", "[::1]:$PORT"]
+state_file = "$WORK/certradius.state"
+
+[[client]]
+name = "building-a"
+address = "127.0.0.1"
+secret = "testing123"
+
+[[client]]
+name = "building-b"
+address = "::1"
+secret = "testing123"
+
+[tls]
+certificate_file = "$PKI/server.pem"
+private_key_file = "$PKI/server.key"
+ca_file = "$PKI/ca.pem"
+CONF
+"$BIN" serve --config "$WORK/fairness.toml" >"$WORK/certradius.out" 2>"$WORK/certradius.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do
+  grep -q "listening on udp" "$WORK/certradius.out" && break
+  sleep 0.1
+done
+read -r scert skey ccert ckey <<<"$(files ecdsa)"
+${QUIET_NICE:-} "$LG" --server "[::1]:$PORT" --secret testing123 --ca "$PKI/ca.pem" --cert "$ccert" --key "$ckey" \
+  --tls 1.3 --threads 1 --concurrency 1 --duration "$QUIET_SECS" --timeout-ms 3000 --retries 2 \
+  >"$WORK/building-b.txt" 2>&1 &
+quiet=$!
+"$LG" --server "127.0.0.1:$PORT" --secret testing123 --ca "$PKI/ca.pem" --cert "$ccert" --key "$ckey" \
+  --tls 1.3 --threads 2 --storm "$STORM" --storm-window-ms 1000 --retransmit-ms 3000 --tries 3 \
+  --server-pid "$SERVER_PID" >"$WORK/building-a.txt" 2>&1
+wait "$quiet"
+echo "building-a (the storm):"
+grep -E "succeeded|storm:" "$WORK/building-a.txt"
+echo "building-b (one at a time, during the storm):"
+grep -E "succeeded|latency per" "$WORK/building-b.txt"
