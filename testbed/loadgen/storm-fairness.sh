@@ -6,6 +6,7 @@
 #   testbed/loadgen/storm-fairness.sh [BINARY] [--storm N] [--quiet-secs S]
 #
 # BINARY defaults to target/release/certradius (built with the generator if it is the default).
+# SERVER_THREADS=N sets `[server] threads` (default 0: one per CPU).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=target/release/certradius
@@ -35,6 +36,7 @@ cat >"$WORK/fairness.toml" <<CONF
 [server]
 listen = ["127.0.0.1:$PORT", "[::1]:$PORT"]
 state_file = "$WORK/certradius.state"
+threads = ${SERVER_THREADS:-0}
 
 [[client]]
 name = "building-a"
