@@ -19,7 +19,8 @@
 //!   the requests that can still succeed.
 //! - **Bounded by what arrived.** At most `capacity` requests, each the datagram as received.
 //!   When full, a request continuing a conversation pushes out the newest request for a new
-//!   one; a new conversation is dropped. Nothing is answered with a Reject for being busy: a
+//!   one, from the NAS with the most waiting; a new conversation does the same to a NAS with more
+//!   new ones waiting than its own would then have, and is dropped otherwise. Nothing is answered with a Reject for being busy: a
 //!   dropped request is retransmitted by its NAS, a Reject would fail the supplicant at once.
 //!
 //! No sockets, no clock: the shell passes `now` in and owns the workers.
@@ -136,10 +137,14 @@ impl<T> RequestQueue<T> {
         }
         let mut displaced = None;
         if self.len >= self.capacity {
-            if class == Class::New {
-                return Pushed::Refused(Refused::Full);
-            }
-            match self.drop_newest_new() {
+            // A continuing request takes the place of any new one; a new one only that of a NAS
+            // with more new requests waiting than this one's would then have, so a full queue
+            // is shared out between NAS instead of belonging to whoever filled it first.
+            let own = match class {
+                Class::Continuing => None,
+                Class::New => Some(self.lanes.get(&client).map_or(0, |l| l.new.len()) + 1),
+            };
+            match self.drop_newest_new(own) {
                 Some(d) => displaced = Some(d),
                 None => return Pushed::Refused(Refused::Full),
             }
@@ -214,14 +219,16 @@ impl<T> RequestQueue<T> {
         None
     }
 
-    /// Makes room for a continuing request: the newest new-conversation request of the client
-    /// with the most of them waiting goes (it has waited least, and its NAS will retransmit it).
-    fn drop_newest_new(&mut self) -> Option<T> {
+    /// Makes room: the newest new-conversation request of the client with the most of them
+    /// waiting goes (it has waited least, and its NAS will retransmit it), provided that client
+    /// has more than `more_than` waiting (None: any).
+    fn drop_newest_new(&mut self, more_than: Option<usize>) -> Option<T> {
         let client = self
             .lanes
             .iter()
             .filter(|(_, lane)| !lane.new.is_empty())
             .max_by_key(|(_, lane)| lane.new.len())
+            .filter(|(_, lane)| more_than.is_none_or(|n| lane.new.len() > n))
             .map(|(c, _)| *c)?;
         let lane = self.lanes.get_mut(&client)?;
         let entry = lane.new.pop_back()?;
@@ -315,6 +322,8 @@ mod tests {
         q.push(1, Class::New, 0, key(1), now);
         q.push(2, Class::New, 0, key(2), now);
         q.push(3, Class::New, 1, key(3), now);
+        // NAS 1 has one new request waiting, NAS 0 two: NAS 1's second would leave them equal,
+        // so it is refused rather than displace one of NAS 0's.
         assert_eq!(
             q.push(4, Class::New, 1, key(4), now),
             Pushed::Refused(Refused::Full)
@@ -335,6 +344,26 @@ mod tests {
         assert_eq!(drain(&mut q, now), vec![5, 6, 7]);
         // The displaced request's key is free again for its retransmission.
         assert_eq!(q.push(2, Class::New, 0, key(2), now), Pushed::Queued);
+    }
+
+    #[test]
+    fn a_full_queue_is_shared_between_nas() {
+        let now = Instant::now();
+        let mut q = RequestQueue::new(4, Duration::from_secs(10));
+        for i in 0..4 {
+            q.push(i, Class::New, 0, key(i as u8), now);
+        }
+        // A storming NAS filled the queue: another NAS's new conversation still gets in, in
+        // place of the storm's newest; the storming NAS's next one does not.
+        assert_eq!(
+            q.push(10, Class::New, 1, key(10), now),
+            Pushed::QueuedDisplacing(3)
+        );
+        assert_eq!(
+            q.push(4, Class::New, 0, key(4), now),
+            Pushed::Refused(Refused::Full)
+        );
+        assert_eq!(drain(&mut q, now), vec![0, 10, 1, 2]);
     }
 
     #[test]

@@ -333,19 +333,19 @@ pub async fn run(
             exit.clone(),
         ))
     });
+    let sockets: Vec<Arc<UdpSocket>> = sockets.into_iter().map(Arc::new).collect();
     let dispatcher = dispatch::Dispatcher::new(
         core.clone(),
         (max_in_flight, max_queue_wait),
         (ocsp.clone(), coa.clone()),
         debug_filter,
         draining.clone(),
+        sockets.clone(),
     );
     let mut loops = Vec::new();
     for socket in sockets {
         loops.push(tokio::spawn(
-            dispatcher
-                .clone()
-                .receive_loop(Arc::new(socket), exit.clone()),
+            dispatcher.clone().receive_loop(socket, exit.clone()),
         ));
     }
     // One worker per runtime thread: each takes queued requests when the receive loops cannot

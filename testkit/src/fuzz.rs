@@ -915,7 +915,8 @@ struct Pushed {
 /// copy of an earlier one (a retransmission), pop, let time pass. After each operation: the
 /// length is bounded and adds up; a pop never hands out a request older than `max_wait`, never a
 /// NAS's new conversation while a fresh one of that NAS in progress waits, and nothing when
-/// something fresh waits; a copy of a fresh waiting request is refused as a duplicate.
+/// something fresh waits; a copy of a fresh waiting request is refused as a duplicate; only a new
+/// request is ever displaced, and never by its own NAS's.
 pub fn request_queue(data: &[u8]) {
     use certradius::core::queue::{Class, Pushed as Outcome, Refused, RequestQueue, request_key};
     use std::collections::BTreeMap;
@@ -986,11 +987,6 @@ pub fn request_queue(data: &[u8]) {
                 match pushed {
                     Outcome::Queued => assert_eq!(queue.len(), before + 1),
                     Outcome::QueuedDisplacing(gone) => {
-                        assert_eq!(
-                            class,
-                            Class::Continuing,
-                            "only a continuing request displaces"
-                        );
                         let gone = live
                             .remove(&gone)
                             .expect("displaced a request never pushed");
@@ -999,6 +995,12 @@ pub fn request_queue(data: &[u8]) {
                             Class::New,
                             "displaced a conversation in progress"
                         );
+                        if class == Class::New {
+                            assert_ne!(
+                                gone.client, client,
+                                "a new request displaced its own NAS's"
+                            );
+                        }
                         assert_eq!(queue.len(), before);
                     }
                     Outcome::Refused(Refused::Duplicate) => {
