@@ -9,8 +9,10 @@
 //!   processed, each goes into the [`RequestQueue`] (conversations in progress first, new ones
 //!   round-robin across NAS, copies of waiting requests not queued twice, requests older than
 //!   `server.max_queue_wait_ms` thrown away) and one worker per runtime thread takes them in
-//!   that order. The receive loop keeps draining the socket meanwhile, so the kernel's buffer is
-//!   not where a storm is decided.
+//!   that order. The receive loop keeps draining the socket meanwhile, and every worker takes
+//!   what has arrived on every socket between two requests (a receive loop is a task like any
+//!   other and can go unpolled while both runtime threads run requests): the kernel's buffer is
+//!   not where a storm is decided, nor where a quiet NAS waits behind a storming one.
 //! - **Datagrams from unknown sources** are dropped (and counted) by the core at once, never
 //!   queued: a flood of them must not take the room of real NAS.
 //! - **OCSP lookups** wait on the network, not the CPU: they get a task of their own, bounded by
