@@ -121,15 +121,7 @@ fn authenticate(addr: SocketAddr, pki: &Path, secret: &str) -> Result<Outcome, S
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(700)))
         .unwrap();
-    let cfg = peer::client_config(
-        &pki.join("ca.pem"),
-        &pki.join("client-ecdsa.pem"),
-        &pki.join("client-ecdsa.key"),
-        &[&rustls::version::TLS13, &rustls::version::TLS12],
-    )
-    .unwrap();
-    let sup = Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
-    let mut conv = Conversation::new(sup, Nas::new(secret.as_bytes()));
+    let mut conv = common::conversation(pki, "ecdsa", secret);
     let mut packet = conv.start(random16());
     let mut buf = vec![0u8; 4096];
     for _ in 0..50 {

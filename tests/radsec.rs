@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret};
-use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+use certradius_testkit::peer::{self, Conversation, Next, Outcome};
 use certradius_testkit::radsec;
 use common::random16;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -161,15 +161,7 @@ async fn connect(
 }
 
 fn conversation(pki: &Path, secret: &str) -> Conversation {
-    let cfg = peer::client_config(
-        &pki.join("ca.pem"),
-        &pki.join("client-ecdsa.pem"),
-        &pki.join("client-ecdsa.key"),
-        &[&rustls::version::TLS13, &rustls::version::TLS12],
-    )
-    .unwrap();
-    let sup = Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
-    Conversation::new(sup, Nas::new(secret.as_bytes()))
+    common::conversation(pki, "ecdsa", secret)
 }
 
 /// A whole EAP-TLS authentication over a stream; `byte_at_a_time` writes every request one

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+use certradius_testkit::peer::{Conversation, Next, Outcome};
 use common::{SECRET, Server, random16};
 
 fn signal(server: &Server, sig: &str) {
@@ -44,15 +44,7 @@ fn exchange(s: &UdpSocket, to: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn conversation(pki: &Path) -> Conversation {
-    let cfg = peer::client_config(
-        &pki.join("ca.pem"),
-        &pki.join("client-ecdsa.pem"),
-        &pki.join("client-ecdsa.key"),
-        &[&rustls::version::TLS13, &rustls::version::TLS12],
-    )
-    .unwrap();
-    let sup = Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
-    Conversation::new(sup, Nas::new(SECRET.as_bytes()))
+    common::conversation(pki, "ecdsa", SECRET)
 }
 
 /// One conversation driven step by step over its own socket.

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret, attr};
-use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+use certradius_testkit::peer::{Conversation, Next, Outcome};
 use common::{SECRET, Server};
 
 fn socket(bind: &str) -> UdpSocket {
@@ -36,15 +36,7 @@ fn exchange(s: &UdpSocket, to: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn conversation(pki: &Path, client: &str) -> Conversation {
-    let cfg = peer::client_config(
-        &pki.join("ca.pem"),
-        &pki.join(format!("client-{client}.pem")),
-        &pki.join(format!("client-{client}.key")),
-        &[&rustls::version::TLS13, &rustls::version::TLS12],
-    )
-    .unwrap();
-    let sup = Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
-    Conversation::new(sup, Nas::new(SECRET.as_bytes()))
+    common::conversation(pki, client, SECRET)
 }
 
 /// A whole EAP-TLS authentication over UDP; retransmits a lost reply like a NAS would.

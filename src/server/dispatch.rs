@@ -120,22 +120,13 @@ impl Dispatcher {
             // worker) for longer than that.
             let mut socket_empty = false;
             for _ in 0..BURST {
-                let more = match socket.try_recv_from(&mut buf) {
-                    Ok((len, from)) => Some((len, from)),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-                    Err(e) => {
-                        debug!("recv_from: {e}");
-                        continue;
-                    }
-                };
-                let Some((len, from)) = more else {
+                let Some(more) = self.try_take(&socket, &mut buf) else {
                     socket_empty = true;
                     break;
                 };
-                if let Some(job) = next.take() {
+                if let Some(job) = std::mem::replace(&mut next, more) {
                     self.enqueue(job);
                 }
-                next = self.admit(&socket, from, buf.get(..len).unwrap_or(&[]));
             }
             if let Some((job, class)) = next {
                 // Inline only when the server is idle: with a worker busy, processing here
@@ -202,15 +193,25 @@ impl Dispatcher {
     fn take_arrivals(&self, buf: &mut [u8]) {
         for socket in &self.sockets {
             for _ in 0..BURST {
-                match socket.try_recv_from(buf) {
-                    Ok((len, from)) => {
-                        if let Some(job) = self.admit(socket, from, buf.get(..len).unwrap_or(&[])) {
-                            self.enqueue(job);
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => debug!("recv_from: {e}"),
+                match self.try_take(socket, buf) {
+                    None => break,
+                    Some(Some(job)) => self.enqueue(job),
+                    Some(None) => {}
                 }
+            }
+        }
+    }
+
+    /// A datagram already waiting on `socket`, admitted (inner None: dropped on arrival, or a
+    /// receive error); None when nothing is waiting.
+    fn try_take(&self, socket: &Arc<UdpSocket>, buf: &mut [u8]) -> Option<Option<(Job, Class)>> {
+        match socket.try_recv_from(buf) {
+            Ok((len, from)) => Some(self.admit(socket, from, buf.get(..len).unwrap_or(&[]))),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on some systems; keep serving.
+                debug!("recv_from: {e}");
+                Some(None)
             }
         }
     }

@@ -44,7 +44,12 @@ certificate_file = "$scert"
 private_key_file = "$skey"
 ca_file = "$PKI/ca.pem"
 CONF
-  "$1" serve --config "$CONFIG" >"$WORK/certradius.out" 2>"$WORK/certradius.log" &
+  start_server "$1" "$CONFIG"
+}
+
+# Starts certradius binary BIN on configuration file CONFIG; returns once it listens.
+start_server() { # bin config
+  "$1" serve --config "$2" >"$WORK/certradius.out" 2>"$WORK/certradius.log" &
   SERVER_PID=$!
   for _ in $(seq 100); do
     grep -q "listening on udp" "$WORK/certradius.out" && return 0

@@ -53,12 +53,7 @@ certificate_file = "$PKI/server.pem"
 private_key_file = "$PKI/server.key"
 ca_file = "$PKI/ca.pem"
 CONF
-"$BIN" serve --config "$WORK/fairness.toml" >"$WORK/certradius.out" 2>"$WORK/certradius.log" &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  grep -q "listening on udp" "$WORK/certradius.out" && break
-  sleep 0.1
-done
+start_server "$BIN" "$WORK/fairness.toml"
 read -r scert skey ccert ckey <<<"$(files ecdsa)"
 ${QUIET_NICE:-} "$LG" --server "[::1]:$PORT" --secret testing123 --ca "$PKI/ca.pem" --cert "$ccert" --key "$ckey" \
   --tls 1.3 --threads 1 --concurrency 1 --duration "$QUIET_SECS" --timeout-ms 3000 --retries 2 \

@@ -154,3 +154,19 @@ pub fn random16() -> [u8; 16] {
 pub fn rng(b: &mut [u8]) {
     getrandom::fill(b).unwrap();
 }
+
+/// The test supplicant (identity `bob@certradius.test`, TLS 1.3 or 1.2, the test PKI's
+/// `client-<key>` certificate, 1400-octet fragments) behind a NAS that uses `secret`.
+pub fn conversation(pki: &Path, key: &str, secret: &str) -> certradius_testkit::peer::Conversation {
+    use certradius_testkit::peer;
+    let cfg = peer::client_config(
+        &pki.join("ca.pem"),
+        &pki.join(format!("client-{key}.pem")),
+        &pki.join(format!("client-{key}.key")),
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    )
+    .unwrap();
+    let sup =
+        peer::Supplicant::new(cfg, "radius.certradius.test", b"bob@certradius.test", 1400).unwrap();
+    peer::Conversation::new(sup, peer::Nas::new(secret.as_bytes()))
+}
