@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -295,13 +296,29 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
         eprintln!("certradius: {e}");
         return ExitCode::from(1);
     }
-    let mut loaded = match load(path, None) {
-        Ok(l) => l,
+    let (core, audit) = match prepare(path) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let rt = match runtime(core.snapshot().config.server.threads) {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("certradius: configuration error: {e}");
-            return ExitCode::from(2);
+            eprintln!("certradius: cannot start the runtime: {e}");
+            return ExitCode::from(1);
         }
     };
+    rt.block_on(serve_on(core, audit, path, debug_filter))
+}
+
+/// The configuration read and checked, made into the core's first snapshot; the audit log
+/// opened. Err: the exit code (2 for a configuration error).
+fn prepare(
+    path: Option<&Path>,
+) -> Result<(Arc<Core>, Option<Arc<server::audit::AuditLog>>), ExitCode> {
+    let mut loaded = load(path, None).map_err(|e| {
+        eprintln!("certradius: configuration error: {e}");
+        ExitCode::from(2)
+    })?;
     // Under systemd (StateDirectory=) a relative state file lives in the state directory: the
     // unit has no WorkingDirectory and ProtectSystem=strict makes everything else read-only.
     if let Some(dir) = std::env::var_os("STATE_DIRECTORY")
@@ -325,29 +342,20 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
             Ok(a) => Some(a),
             Err(e) => {
                 eprintln!("certradius: audit.file {}: {e}", file.display());
-                return ExitCode::from(1);
+                return Err(ExitCode::from(1));
             }
         },
         None => None,
     };
-    let addrs = loaded.config.server.listen.clone();
-    let core = Arc::new(Core::new(
-        &loaded.config,
-        loaded.tls,
-        Arc::new(loaded.policy),
-        loaded.dictionary,
-    ));
-    let mut observers: Vec<Arc<dyn certradius::core::events::AuthObserver>> = Vec::new();
-    if let Some(a) = &audit {
-        observers.push(a.clone());
-    }
-    let coa = server::coa::Coa::new(
-        core.clone(),
-        &loaded.config.coa,
-        loaded.config.accounting.database_url.as_ref(),
-    );
-    observers.push(coa.clone());
+    let snapshot = server::reload::snapshot_of(loaded, None).map_err(|e| {
+        eprintln!("certradius: configuration error: {e}");
+        ExitCode::from(2)
+    })?;
     certradius::tls::warm_up();
+    Ok((Arc::new(Core::with_snapshot(snapshot)), audit))
+}
+
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     // Poll the sockets after every task rather than every 61st: a worker's task runs several
@@ -355,152 +363,182 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
     // for tens of milliseconds. An epoll_wait with no timeout per task costs nothing measurable
     // next to a TLS handshake (BENCHMARKS.md, round 2).
     rt.event_interval(1);
-    if loaded.config.server.threads > 0 {
-        rt.worker_threads(loaded.config.server.threads);
+    if threads > 0 {
+        rt.worker_threads(threads);
     }
-    let rt = match rt.build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("certradius: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let embedded = path.is_none();
-    let config = loaded.config;
-    rt.block_on(async move {
-        // Signal handlers first: a SIGHUP or SIGTERM right after "listening" (or READY=1) must
-        // find them installed, not kill the process with the default action.
-        let signals = Signals::install();
-        let mut sockets = Vec::new();
-        for addr in &addrs {
-            match server::bind(*addr) {
-                Ok(s) => sockets.push(s),
-                Err(e) => {
-                    eprintln!("certradius: cannot listen on udp {addr}: {e}");
-                    return ExitCode::from(1);
-                }
-            }
-        }
-        let mut acct_sockets = Vec::new();
-        for addr in &config.accounting.listen {
-            match server::bind(*addr) {
-                Ok(s) => acct_sockets.push(s),
-                Err(e) => {
-                    eprintln!("certradius: cannot listen for accounting on udp {addr}: {e}");
-                    return ExitCode::from(1);
-                }
-            }
-        }
-        for s in &acct_sockets {
-            if let Ok(a) = s.local_addr() {
-                // Machine-readable, printed before the authentication line that callers wait for.
-                println!("certradius: accounting on udp {a}");
-            }
-        }
-        for s in &sockets {
-            if let Ok(a) = s.local_addr() {
-                // Machine-readable: tests and scripts that start us on port 0 read this line.
-                println!("certradius: listening on udp {a}");
-            }
-        }
-        let streams = match server::stream::bind(&config) {
-            Ok(s) => s,
+    rt.build()
+}
+
+/// Binds UDP sockets; Err: the exit code, after saying which address failed.
+fn bind_udp(addrs: &[std::net::SocketAddr], what: &str) -> Result<Vec<UdpSocket>, ExitCode> {
+    let mut sockets = Vec::new();
+    for addr in addrs {
+        match server::bind(*addr) {
+            Ok(s) => sockets.push(s),
             Err(e) => {
-                eprintln!("certradius: {e}");
-                return ExitCode::from(1);
+                eprintln!("certradius: cannot listen{what} on udp {addr}: {e}");
+                return Err(ExitCode::from(1));
             }
-        };
-        info!(
-            clients = config.clients.len(),
-            tls = format!(
-                "{}..{}",
-                config.tls.tls_min_version, config.tls.tls_max_version
-            ),
-            fragment_size = config.tls.fragment_size,
-            "certradius {} ready",
-            env!("CARGO_PKG_VERSION")
-        );
-        if embedded && let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
-            print_try_it(a, &config);
         }
-        server::notify::ready(&format!(
-            "listening on {} socket(s), {} client(s)",
-            sockets.len(),
-            config.clients.len()
-        ));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let metrics = match config.metrics.listen {
-            Some(listen) => {
-                let m = server::metrics::Metrics::new(core.clone());
-                if let Err(e) = server::metrics::start(listen, m.clone(), stop_rx.clone()).await {
-                    eprintln!("certradius: cannot listen on tcp {listen} (metrics.listen): {e}");
-                    return ExitCode::from(1);
-                }
-                observers.push(m.clone());
-                Some(m)
-            }
-            None => None,
-        };
-        core.set_observers(observers);
-        let reloader = server::reload::Reloader::new(core.clone(), path, &config, metrics);
-        let reload = Arc::new(tokio::sync::Notify::new());
-        {
-            let reload = reload.clone();
-            let audit = audit.clone();
-            tokio::spawn(async move {
-                wait_for_signal(signals, &reload, audit.as_deref()).await;
-                server::notify::stopping("draining conversations in flight");
-                let _ = stop_tx.send(true);
-            });
-        }
-        server::report_crls(&config.tls);
-        let uses_auto = config.clients.iter().any(|c| {
-            c.require_message_authenticator == certradius::config::RequireMessageAuthenticator::Auto
+    }
+    Ok(sockets)
+}
+
+/// Everything a running server has, started in order, until a signal stops it.
+async fn serve_on(
+    core: Arc<Core>,
+    audit: Option<Arc<server::audit::AuditLog>>,
+    path: Option<&Path>,
+    debug_filter: Vec<server::debug_filter::DebugFilter>,
+) -> ExitCode {
+    let config = core.snapshot().config.clone();
+    // Signal handlers first: a SIGHUP or SIGTERM right after "listening" (or READY=1) must find
+    // them installed, not kill the process with the default action.
+    let signals = Signals::install();
+    let (sockets, acct_sockets, streams) = match listen(&config) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    info!(
+        clients = config.clients.len(),
+        tls = format!(
+            "{}..{}",
+            config.tls.tls_min_version, config.tls.tls_max_version
+        ),
+        fragment_size = config.tls.fragment_size,
+        "certradius {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    if path.is_none()
+        && let Some(a) = sockets.first().and_then(|s| s.local_addr().ok())
+    {
+        print_try_it(a, &config);
+    }
+    server::notify::ready(&format!(
+        "listening on {} socket(s), {} client(s)",
+        sockets.len(),
+        config.clients.len()
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let coa = server::coa::Coa::new(
+        core.clone(),
+        &config.coa,
+        config.accounting.database_url.as_ref(),
+    );
+    if let Err(code) = observe(&core, &config, audit.clone(), &coa, &stop_rx).await {
+        return code;
+    }
+    let reload = Arc::new(tokio::sync::Notify::new());
+    {
+        let reload = reload.clone();
+        let audit = audit.clone();
+        tokio::spawn(async move {
+            wait_for_signal(signals, &reload, audit.as_deref()).await;
+            server::notify::stopping("draining conversations in flight");
+            let _ = stop_tx.send(true);
         });
-        let state_file = uses_auto.then(|| config.server.state_file.clone());
-        if let Some(path) = &state_file {
-            server::load_state(&core, path);
+    }
+    server::report_crls(&core);
+    let uses_auto = config.clients.iter().any(|c| {
+        c.require_message_authenticator == certradius::config::RequireMessageAuthenticator::Auto
+    });
+    let state_file = uses_auto.then(|| config.server.state_file.clone());
+    if let Some(path) = &state_file {
+        server::load_state(&core, path);
+    }
+    if let Err(e) = server::accounting::start(
+        core.clone(),
+        acct_sockets,
+        &config.accounting,
+        &config.server.state_file,
+        (
+            config.server.duplicate_cache_entries,
+            std::time::Duration::from_secs(config.server.duplicate_cache_secs),
+        ),
+        stop_rx.clone(),
+        coa.clone(),
+    ) {
+        eprintln!("certradius: accounting: {e}");
+        return ExitCode::from(1);
+    }
+    let control = server::control::path(&config);
+    if let Err(e) = server::control::start(coa.clone(), &control, stop_rx.clone()) {
+        warn!(path = %control.display(), "control socket not available: {e}");
+    }
+    let options = server::Options {
+        max_in_flight: config.server.max_in_flight,
+        max_queue_wait: std::time::Duration::from_millis(config.server.max_queue_wait_ms),
+        state_file,
+        reloader: server::reload::Reloader::new(core.clone(), path, coa.clone()),
+        reload,
+        shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
+        debug_filter,
+        streams,
+        coa,
+    };
+    server::run(core, sockets, options, stop_rx).await;
+    if let Some(a) = &audit {
+        a.flush(std::time::Duration::from_secs(2));
+        if a.dropped() > 0 {
+            warn!(dropped = a.dropped(), "audit log: records were dropped");
         }
-        let options = server::Options {
-            max_in_flight: config.server.max_in_flight,
-            max_queue_wait: std::time::Duration::from_millis(config.server.max_queue_wait_ms),
-            state_file,
-            tls: config.tls.clone(),
-            reload,
-            reloader,
-            shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
-            debug_filter,
-            streams,
-            coa: coa.clone(),
-        };
-        if let Err(e) = server::accounting::start(
-            core.clone(),
-            acct_sockets,
-            &config.accounting,
-            &config.server.state_file,
-            (
-                config.server.duplicate_cache_entries,
-                std::time::Duration::from_secs(config.server.duplicate_cache_secs),
-            ),
-            stop_rx.clone(),
-            coa.clone(),
-        ) {
-            eprintln!("certradius: accounting: {e}");
-            return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+type Listeners = (
+    Vec<UdpSocket>,
+    Vec<UdpSocket>,
+    Option<server::stream::Streams>,
+);
+
+/// Binds every listener (authentication, accounting, streams) and prints one machine-readable
+/// line each: callers that start us on port 0 read them.
+fn listen(config: &Config) -> Result<Listeners, ExitCode> {
+    let sockets = bind_udp(&config.server.listen, "")?;
+    let acct_sockets = bind_udp(&config.accounting.listen, " for accounting")?;
+    for s in &acct_sockets {
+        if let Ok(a) = s.local_addr() {
+            // Printed before the authentication line that callers wait for.
+            println!("certradius: accounting on udp {a}");
         }
-        let control = server::control::path(&config);
-        if let Err(e) = server::control::start(coa, &control, stop_rx.clone()) {
-            warn!(path = %control.display(), "control socket not available: {e}");
+    }
+    for s in &sockets {
+        if let Ok(a) = s.local_addr() {
+            println!("certradius: listening on udp {a}");
         }
-        server::run(core, sockets, options, stop_rx).await;
-        if let Some(a) = &audit {
-            a.flush(std::time::Duration::from_secs(2));
-            if a.dropped() > 0 {
-                warn!(dropped = a.dropped(), "audit log: records were dropped");
-            }
+    }
+    let streams = server::stream::bind(config).map_err(|e| {
+        eprintln!("certradius: {e}");
+        ExitCode::from(1)
+    })?;
+    Ok((sockets, acct_sockets, streams))
+}
+
+/// Who is told about every finished authentication: the audit log, the Disconnect bookkeeping
+/// and, with `[metrics] listen`, the Prometheus endpoint (started here).
+async fn observe(
+    core: &Arc<Core>,
+    config: &Config,
+    audit: Option<Arc<server::audit::AuditLog>>,
+    coa: &Arc<server::coa::Coa>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), ExitCode> {
+    let mut observers: Vec<Arc<dyn certradius::core::events::AuthObserver>> = Vec::new();
+    if let Some(a) = audit {
+        observers.push(a);
+    }
+    observers.push(coa.clone());
+    if let Some(listen) = config.metrics.listen {
+        let m = server::metrics::Metrics::new(core.clone());
+        if let Err(e) = server::metrics::start(listen, m.clone(), stop.clone()).await {
+            eprintln!("certradius: cannot listen on tcp {listen} (metrics.listen): {e}");
+            return Err(ExitCode::from(1));
         }
-        ExitCode::SUCCESS
-    })
+        observers.push(m);
+    }
+    core.set_observers(observers);
+    Ok(())
 }
 
 fn print_try_it(addr: std::net::SocketAddr, config: &Config) {

@@ -156,7 +156,12 @@ fn resumed_session_is_rechecked_against_a_new_crl() {
     // Revoke it. The reloaded configuration keeps the session cache, so the clients resume —
     // and are refused by the re-check.
     std::fs::copy(pki.join("intermediate.crl.pem"), &live).unwrap();
-    core.reload_tls(certradius::tls::rebuild(&cfg.tls, &core.tls_setup().unwrap()).unwrap());
+    core.reload(
+        &cfg,
+        certradius::tls::rebuild(&cfg.tls, &core.tls_setup().unwrap()).unwrap(),
+        Arc::new(AllowVerified),
+        Dictionary::embedded(),
+    );
     for c in &clients {
         let before = core.stats.get("cert_revoked");
         let (o, resumed, _) = authenticate(c, in_process(&core));

@@ -180,7 +180,18 @@ impl Config {
                 "must be at least 1 (0 would throw away every request that waits at all)",
             ));
         }
+        let mut names = std::collections::HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {
+            // A client is known by its name across reloads (open connections, per-NAS counts).
+            if !names.insert(c.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("client[{i}].name"),
+                    format!(
+                        "{:?} is the name of an earlier [[client]]: names must be unique",
+                        c.name
+                    ),
+                ));
+            }
             radsec::check_client(i, c)?;
             if c.secret.expose().is_empty() {
                 return Err(ConfigError::invalid(

@@ -1,6 +1,12 @@
 //! The NAS devices allowed to send us requests (RFC 2865 §3: a request from a client with no
 //! configured shared secret is silently discarded), matched by address or CIDR prefix, most
 //! specific prefix first.
+//!
+//! A client is known by its name, never by its position in the list: `[[client]]` names are
+//! unique (checked at load), and a client keeps its [`Client::id`] across reloads for as long
+//! as its name stays, so a stream connection, the per-NAS session counts and the request queue's
+//! per-NAS order cannot be rebound to another NAS by a reload that inserts, removes or reorders
+//! entries.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,7 +16,8 @@ use crate::config::{Cidr, ClientConfig, RequireMessageAuthenticator, Transport};
 use crate::radius::SharedSecret;
 
 pub struct Client {
-    pub index: usize,
+    /// Stable for as long as a client of this name is configured; never reused for another name.
+    pub id: usize,
     pub name: String,
     /// The address or prefix as configured (the key of learned state).
     pub address: String,
@@ -88,52 +95,72 @@ impl Client {
 }
 
 pub struct Clients {
-    list: Vec<Client>,
+    list: Vec<Arc<Client>>,
+    /// The next id for a name not seen before (ids of removed clients are never handed out
+    /// again: their conversations may still be counted under them).
+    next_id: usize,
 }
 
 impl Clients {
     /// Builds the table from the parsed client list.
     pub fn new(configs: &[ClientConfig]) -> Self {
+        Self::after(configs, None)
+    }
+
+    /// Builds the table of a reload: a client whose name was configured before keeps its id and
+    /// request counters, one whose address is unchanged keeps what it learned ("auto"
+    /// Message-Authenticator).
+    pub fn after(configs: &[ClientConfig], previous: Option<&Clients>) -> Self {
+        let mut next_id = previous.map_or(0, |p| p.next_id);
         let mut list = Vec::with_capacity(configs.len());
-        for (index, c) in configs.iter().enumerate() {
-            list.push(Client {
-                index,
+        for c in configs {
+            let old_by_name = previous.and_then(|p| p.by_name(&c.name));
+            let id = match old_by_name {
+                Some(o) => o.id,
+                None => {
+                    next_id += 1;
+                    next_id - 1
+                }
+            };
+            let learned = previous
+                .and_then(|p| p.list.iter().find(|o| o.address == c.address.to_string()))
+                .is_some_and(|o| o.has_learned())
+                && c.require_message_authenticator == RequireMessageAuthenticator::Auto;
+            list.push(Arc::new(Client {
+                id,
                 name: c.name.clone(),
                 address: c.address.to_string(),
                 cidr: c.address,
                 secret: SharedSecret::new(c.secret.expose().as_bytes().to_vec()),
                 require_message_authenticator: c.require_message_authenticator,
-                learned: AtomicBool::new(false),
+                learned: AtomicBool::new(learned),
                 max_sessions: c.max_sessions,
                 coa_port: c.coa_port,
-                requests: Arc::default(),
+                requests: old_by_name.map(|o| o.requests.clone()).unwrap_or_default(),
                 transport: c.transport,
                 certificate_name: c.certificate_name.clone(),
-            });
+            }));
         }
         // Most specific prefix first, so a /32 for one AP wins over its site's /16.
         list.sort_by_key(|c| std::cmp::Reverse(c.cidr.prefix));
-        Clients { list }
+        Clients { list, next_id }
     }
 
-    /// After a reload: a client whose address is unchanged keeps what it learned ("auto"
-    /// Message-Authenticator); one whose name is unchanged keeps its request counters.
-    pub fn carry_over(&mut self, old: &Clients) {
-        for c in &mut self.list {
-            if let Some(o) = old.list.iter().find(|o| o.address == c.address)
-                && o.has_learned()
-                && c.require_message_authenticator == RequireMessageAuthenticator::Auto
-            {
-                c.set_learned(true);
-            }
-            if let Some(o) = old.list.iter().find(|o| o.name == c.name) {
-                c.requests = o.requests.clone();
-            }
-        }
+    /// The client of this name (names are unique).
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Client>> {
+        self.list.iter().find(|c| c.name == name)
+    }
+
+    /// The client a stream connection was bound to, as this table has it: same name, same
+    /// transport, and an address prefix that still holds the connection's peer. None: the
+    /// connection must be closed (its client is gone or no longer matches).
+    pub fn rebind(&self, bound: &Client, peer: IpAddr) -> Option<&Arc<Client>> {
+        self.by_name(&bound.name)
+            .filter(|c| c.transport == bound.transport && c.cidr.contains(peer))
     }
 
     /// The UDP client for a datagram's source address.
-    pub fn lookup(&self, ip: IpAddr) -> Option<&Client> {
+    pub fn lookup(&self, ip: IpAddr) -> Option<&Arc<Client>> {
         self.list
             .iter()
             .find(|c| c.transport == Transport::Udp && c.cidr.contains(ip))
@@ -141,18 +168,17 @@ impl Clients {
 
     /// The clients of a stream transport whose prefix holds `ip`, most specific first (the
     /// caller then checks the certificate name).
-    pub fn candidates(&self, ip: IpAddr, transport: Transport) -> impl Iterator<Item = &Client> {
+    pub fn candidates(
+        &self,
+        ip: IpAddr,
+        transport: Transport,
+    ) -> impl Iterator<Item = &Arc<Client>> {
         self.list
             .iter()
             .filter(move |c| c.transport == transport && c.cidr.contains(ip))
     }
 
-    /// The client with this configuration index.
-    pub fn get(&self, index: usize) -> Option<&Client> {
-        self.list.iter().find(|c| c.index == index)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
         self.list.iter()
     }
 
@@ -205,8 +231,10 @@ mod tests {
             .requests
             .count(crate::radius::Code::AccessRequest);
         // "ap" keeps its address; "gone" is renamed and moved to a new address.
-        let mut new = Clients::new(&[cfg("ap", "10.0.0.1"), cfg("moved", "10.0.0.3")]);
-        new.carry_over(&old);
+        let new = Clients::after(
+            &[cfg("ap", "10.0.0.1"), cfg("moved", "10.0.0.3")],
+            Some(&old),
+        );
         let ap = new.lookup("10.0.0.1".parse().unwrap()).unwrap();
         assert!(ap.requires_message_authenticator());
         assert_eq!(ap.requests.values()[0], ("access_request", 1));
@@ -215,6 +243,38 @@ mod tests {
                 .unwrap()
                 .requires_message_authenticator()
         );
+    }
+
+    /// The security property behind stream connections and per-NAS counts: a reload that
+    /// reorders, inserts and removes entries never gives a name another client's id.
+    #[test]
+    fn ids_follow_names_across_reloads() {
+        let old = Clients::new(&[
+            cfg("a", "10.0.0.1"),
+            cfg("b", "10.0.0.2"),
+            cfg("c", "10.0.0.3"),
+        ]);
+        let id = |t: &Clients, n: &str| t.by_name(n).unwrap().id;
+        let (a, b, c) = (id(&old, "a"), id(&old, "b"), id(&old, "c"));
+        let new = Clients::after(
+            &[
+                cfg("new", "10.0.0.9"),
+                cfg("c", "10.0.0.3"),
+                cfg("a", "10.0.0.1"),
+            ],
+            Some(&old),
+        );
+        assert_eq!((id(&new, "a"), id(&new, "c")), (a, c));
+        assert!(new.by_name("b").is_none());
+        assert!(
+            ![a, b, c].contains(&id(&new, "new")),
+            "a removed client's id is reused"
+        );
+        // Rebinding checks transport and address, not only the name.
+        let moved = Clients::after(&[cfg("a", "10.0.1.1")], Some(&new));
+        let bound = new.by_name("a").unwrap();
+        assert!(moved.rebind(bound, "10.0.0.1".parse().unwrap()).is_none());
+        assert!(new.rebind(bound, "10.0.0.1".parse().unwrap()).is_some());
     }
 
     #[test]

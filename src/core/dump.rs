@@ -15,7 +15,7 @@ impl Core {
     /// `radiusd -X`-style dump of a packet, attributes named by the dictionary. Secrets and key
     /// material are never printed.
     pub fn describe(&self, packet: &Packet<'_>) -> String {
-        let dictionary = self.dictionary.load();
+        let dictionary = self.current.load().dictionary.clone();
         let mut out = format!(
             "  {:?} id={} length={}",
             packet.code(),
@@ -60,7 +60,7 @@ impl Core {
     }
 
     fn format_value(&self, name: &str, value: &[u8]) -> String {
-        let dictionary = self.dictionary.load();
+        let dictionary = self.current.load().dictionary.clone();
         let def = dictionary.attribute(name);
         match def.map(|d| &d.typ) {
             Some(AttrType::Integer) if value.len() == 4 => {

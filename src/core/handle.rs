@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
+use super::snapshot::Snapshot;
+
 use tracing::{Level, debug, info};
 
 use crate::authz::{Policy, RequestInfo};
@@ -53,22 +55,23 @@ pub struct Pending {
     key: StateKey,
     datagram: Vec<u8>,
     from: SocketAddr,
-    /// The client a stream connection identified (None: looked up by UDP source address).
-    client: Option<usize>,
+    /// The client the request came from (a reply is signed with its secret even if a reload
+    /// changed the table meanwhile).
+    client: Arc<Client>,
 }
+
+/// A conversation the request path paused for a lookup: what becomes a [`Pending`].
+type Paused = (RevocationLookup, Box<Session>, StateKey, Arc<Client>);
 
 /// Randomness comes from the shell (the OS RNG in production, a seeded one in tests).
 pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
 
 pub struct Core {
-    /// Swapped whole by a reload (see `reload.rs`).
-    pub(super) clients: ArcSwap<Clients>,
+    /// The configuration in force, swapped whole by a reload (see `snapshot.rs`, `reload.rs`).
+    pub(super) current: ArcSwap<Snapshot>,
     pub(super) sessions: Mutex<SessionTable>,
     pub(super) dedup: Mutex<Dedup>,
-    pub(super) cx: ArcSwap<SessionContext>,
     pub stats: Stats,
-    pub(super) dictionary: ArcSwap<Dictionary>,
-    pub(super) session_timeout: ArcSwap<Duration>,
     /// Unknown sources over their packet budget.
     pub(super) strangers: SourceLimiter,
     /// A client learned Message-Authenticator ("auto") since the state file was last written.
@@ -80,37 +83,38 @@ pub struct Core {
 }
 
 impl Core {
+    /// A core for callers that serve neither RadSec nor metrics (tests, fuzzing, the load
+    /// generator): the snapshot is made of these parts alone.
     pub fn new(
         config: &Config,
         tls: crate::tls::TlsSetup,
         policy: Arc<dyn Policy>,
         dictionary: Dictionary,
     ) -> Core {
+        let snapshot = Snapshot {
+            config: Arc::new(config.clone()),
+            clients: Arc::new(Clients::new(&config.clients)),
+            cx: Arc::new(session_context(config, tls, policy, None)),
+            dictionary: Arc::new(dictionary),
+            radsec: None,
+            crls: Arc::default(),
+            inventory: Arc::default(),
+            generation: 0,
+        };
+        Core::with_snapshot(snapshot)
+    }
+
+    /// A core serving `snapshot` (built by the shell, `server::reload`).
+    pub fn with_snapshot(snapshot: Snapshot) -> Core {
+        let config = snapshot.config.clone();
         Core {
-            clients: ArcSwap::from_pointee(Clients::new(&config.clients)),
+            current: ArcSwap::from_pointee(snapshot),
             sessions: Mutex::new(SessionTable::new(config.eap.max_sessions)),
             dedup: Mutex::new(Dedup::new(
                 config.server.duplicate_cache_entries,
                 Duration::from_secs(config.server.duplicate_cache_secs),
             )),
-            cx: ArcSwap::from_pointee(SessionContext {
-                tls: std::sync::RwLock::new(tls),
-                fragment_size: config.tls.fragment_size,
-                reassembly: ReassemblyLimits {
-                    max_message_len: config.eap.max_tls_message_size,
-                    max_fragments: config.eap.max_fragments,
-                },
-                reassembly_budget: Some(ReassemblyBudget::new(
-                    config.eap.max_reassembly_bytes_total,
-                )),
-                policy,
-                ocsp: ocsp_policy(config),
-            }),
             stats: Stats::default(),
-            dictionary: ArcSwap::from_pointee(dictionary),
-            session_timeout: ArcSwap::from_pointee(Duration::from_secs(
-                config.eap.session_timeout_secs,
-            )),
             strangers: SourceLimiter::new(config.server.bad_packet_rate_per_source),
             learned_dirty: AtomicBool::new(false),
             observers: RwLock::new(Vec::new()),
@@ -118,18 +122,14 @@ impl Core {
         }
     }
 
-    /// Puts a rebuilt TLS configuration (new CRLs, renewed certificate) in force for new
-    /// conversations.
-    pub fn reload_tls(&self, config: crate::tls::TlsSetup) {
-        if let Ok(mut c) = self.cx.load().tls.write() {
-            *c = config;
-        }
-        self.stats.incr(Counter::TlsReloads);
+    /// The configuration in force.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
     }
 
     /// The TLS setup in force (the shell rebuilds from it, keeping the session cache).
     pub fn tls_setup(&self) -> Option<crate::tls::TlsSetup> {
-        self.cx.load().tls_setup()
+        self.current.load().cx.tls_setup()
     }
 
     /// Replaces the observers told about every finished authentication.
@@ -140,7 +140,7 @@ impl Core {
     }
 
     pub fn clients(&self) -> Arc<Clients> {
-        self.clients.load_full()
+        self.current.load().clients.clone()
     }
 
     pub fn sessions_in_progress(&self) -> usize {
@@ -176,12 +176,11 @@ impl Core {
     }
 
     /// Handles one packet from a stream connection (RADIUS/TCP, RadSec) whose client the shell
-    /// already identified (by address, transport and certificate): `client` is its
-    /// [`Client::index`]; `from` is the connection's peer address, so duplicate detection is
-    /// per connection (RFC 6613 §2.6.3).
+    /// already identified (by address, transport and certificate); `from` is the connection's
+    /// peer address, so duplicate detection is per connection (RFC 6613 §2.6.3).
     pub fn handle_from_client(
         &self,
-        client: usize,
+        client: &Arc<Client>,
         from: SocketAddr,
         datagram: &[u8],
         now: Now,
@@ -192,7 +191,7 @@ impl Core {
 
     fn handle_with(
         &self,
-        client: Option<usize>,
+        client: Option<&Arc<Client>>,
         from: SocketAddr,
         datagram: &[u8],
         now: Now,
@@ -200,7 +199,7 @@ impl Core {
     ) -> Handled {
         let mut pending = None;
         let reply = self.handle_inner(client, from, datagram, now, rng, &mut pending);
-        if let Some((lookup, session, key)) = pending {
+        if let Some((lookup, session, key, client)) = pending {
             self.stats.incr(Counter::RevocationLookups);
             return Handled::Lookup(Box::new(Pending {
                 lookup,
@@ -219,19 +218,19 @@ impl Core {
 
     fn handle_inner(
         &self,
-        client_index: Option<usize>,
+        client: Option<&Arc<Client>>,
         from: SocketAddr,
         datagram: &[u8],
         clock: Now,
         rng: Rng<'_>,
-        pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
+        pending: &mut Option<Paused>,
     ) -> Option<Vec<u8>> {
         let now = clock.monotonic;
         self.stats.incr(Counter::PacketsReceived);
-        let clients = self.clients.load_full();
-        let found = match client_index {
-            Some(i) => clients.get(i),
-            None => clients.lookup(from.ip()),
+        let snapshot = self.current.load();
+        let found = match client {
+            Some(c) => Some(c),
+            None => snapshot.clients.lookup(from.ip()),
         };
         let Some(client) = found else {
             if self.strangers.over_limit(from.ip(), now) {
@@ -363,14 +362,10 @@ impl Core {
             client,
             ..
         } = pending;
-        let clients = self.clients.load_full();
-        let client = match client {
-            Some(i) => clients.get(i),
-            None => clients.lookup(from.ip()),
-        };
-        let (Some(client), Ok(packet)) = (client, Packet::decode(&datagram)) else {
+        let Ok(packet) = Packet::decode(&datagram) else {
             return None;
         };
+        let client = &client;
         let request = request_info(&packet, from);
         let (next, step) = session.resume(verdict, &self.cx_for(&key), &request);
         {
@@ -390,7 +385,7 @@ impl Core {
     /// load, so the addition cannot overflow; if it ever did, the conversation expires at once
     /// rather than panicking with the session table locked.
     fn idle_deadline(&self, now: Instant) -> Instant {
-        now.checked_add(**self.session_timeout.load())
+        now.checked_add(self.current.load().session_timeout())
             .unwrap_or(now)
     }
 
@@ -413,11 +408,11 @@ impl Core {
     fn access_request(
         &self,
         packet: &Packet<'_>,
-        client: &Client,
+        client: &Arc<Client>,
         from: SocketAddr,
         clock: Now,
         rng: Rng<'_>,
-        pending: &mut Option<(RevocationLookup, Box<Session>, StateKey)>,
+        pending: &mut Option<Paused>,
     ) -> Option<Vec<u8>> {
         let now = clock.monotonic;
         let Some(eap_bytes) = packet.eap_message() else {
@@ -456,7 +451,7 @@ impl Core {
                             && let Some(s) = next
                         {
                             // Stays checked out (Busy) until the verdict arrives.
-                            *pending = Some(((**lookup).clone(), Box::new(s), key));
+                            *pending = Some(((**lookup).clone(), Box::new(s), key, client.clone()));
                             return None;
                         }
                         {
@@ -498,7 +493,7 @@ impl Core {
                 // retransmits and gets in once conversations finish (a re-authentication storm
                 // degrades into retransmissions), where an Access-Reject would fail the
                 // supplicant at once.
-                let room = lock(&self.sessions).has_room(client.index, client.max_sessions);
+                let room = lock(&self.sessions).has_room(client.id, client.max_sessions);
                 if let Err(full) = room {
                     let (name, what) = match full {
                         Full::Total => (
@@ -512,7 +507,7 @@ impl Core {
                     };
                     return self.drop_packet(from, now, name, what);
                 }
-                let (session, step) = match Session::start(&eap, &self.cx.load(), now) {
+                let (session, step) = match Session::start(&eap, &self.current.load().cx, now) {
                     Ok(x) => x,
                     Err(reason) => {
                         self.stats.incr(Counter::AccessRejects);
@@ -526,7 +521,7 @@ impl Core {
                 lock(&self.sessions).insert(
                     key,
                     Box::new(session),
-                    client.index,
+                    client.id,
                     from.ip(),
                     self.idle_deadline(now),
                 );
@@ -555,7 +550,32 @@ fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> RequestInfo<'a> {
     }
 }
 
-pub(super) fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
+/// The EAP-TLS context a configuration gives new conversations. `budget`: the reassembly
+/// budget of the configuration before (it counts octets held by conversations of every
+/// configuration, so a reload keeps it; a changed `eap.max_reassembly_bytes_total` needs a
+/// restart).
+pub fn session_context(
+    config: &Config,
+    tls: crate::tls::TlsSetup,
+    policy: Arc<dyn Policy>,
+    budget: Option<Arc<ReassemblyBudget>>,
+) -> SessionContext {
+    SessionContext {
+        tls: std::sync::RwLock::new(tls),
+        fragment_size: config.tls.fragment_size,
+        reassembly: ReassemblyLimits {
+            max_message_len: config.eap.max_tls_message_size,
+            max_fragments: config.eap.max_fragments,
+        },
+        reassembly_budget: Some(
+            budget.unwrap_or_else(|| ReassemblyBudget::new(config.eap.max_reassembly_bytes_total)),
+        ),
+        policy,
+        ocsp: ocsp_policy(config),
+    }
+}
+
+fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
     let o = &config.ocsp;
     if !o.enable {
         return None;

@@ -14,8 +14,9 @@ impl Core {
     pub fn learned_state(&self) -> (bool, Vec<String>) {
         let dirty = self.learned_dirty.swap(false, Ordering::Relaxed);
         let learned = self
-            .clients
+            .current
             .load()
+            .clients
             .iter()
             .filter(|c| c.has_learned())
             .map(|c| c.address.clone())
@@ -26,7 +27,7 @@ impl Core {
     /// Restores learned state read from the state file at start.
     pub fn restore_learned(&self, addresses: &[String]) -> usize {
         let mut n = 0;
-        for c in self.clients.load().iter() {
+        for c in self.current.load().clients.iter() {
             if c.require_message_authenticator == crate::config::RequireMessageAuthenticator::Auto
                 && addresses.iter().any(|a| a == &c.address)
             {

@@ -4,7 +4,7 @@
 //! RADIUS (RFC 2865 §3, RFC 3579 §3.2), retransmissions (RFC 5080 §2.2.2), Status-Server
 //! (RFC 5997); the EAP-TLS conversation itself is `session/`.
 
-pub(crate) mod clients;
+pub mod clients;
 pub(crate) mod dedup;
 mod dump;
 pub mod events;
@@ -18,7 +18,9 @@ mod reload;
 mod replies;
 pub(crate) mod revocation;
 pub(crate) mod sessions;
+pub mod snapshot;
 pub(crate) mod state_file;
 pub mod stats;
 
 pub use handle::{Core, Handled};
+pub use snapshot::Snapshot;

@@ -1,7 +1,7 @@
-//! Reloading everything the request path reads from the configuration: the clients, the TLS
-//! setup (certificate, key, CAs, CRLs), the policy (identity binding, rules), OCSP policy,
-//! EAP limits and the dictionary. The shell parses and validates all of it first
-//! (`server::reload`); this only swaps, each part as one pointer store.
+//! Putting a new configuration in force: one [`Snapshot`] (clients, TLS setup with its
+//! certificate, CAs and CRLs, policy, OCSP policy, EAP limits, dictionary, RadSec TLS, inventory)
+//! replaces the old one in a single pointer swap. The shell builds and checks the snapshot first
+//! (`server::reload`, whatever triggered the reload); this only swaps.
 //!
 //! A conversation in flight finishes on the configuration it started with: its TLS engine (so
 //! the certificate, CAs and CRLs) lives in the session, and the rest of its context (policy,
@@ -13,15 +13,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::clients::Clients;
-use super::handle::Core;
+use super::handle::{Core, session_context};
 use super::sessions::StateKey;
-use super::stats::Counter;
+use super::snapshot::Snapshot;
 use crate::authz::Policy;
 use crate::config::Config;
-use crate::eap::ReassemblyLimits;
 use crate::radius::dictionary::Dictionary;
 use crate::session::SessionContext;
 
@@ -42,7 +40,7 @@ impl Core {
         {
             return cx.clone();
         }
-        self.cx.load_full()
+        self.current.load().cx.clone()
     }
 
     /// Forgets the contexts of conversations that ended (called by `sweep`).
@@ -63,6 +61,41 @@ impl Core {
 
     /// Puts a whole new configuration in force for the next request. The session table, the
     /// duplicate cache, the counters and what clients learned (by unchanged address) stay.
+    pub fn install(&self, mut snapshot: Snapshot) {
+        // Pin the running conversations to the context they started on, before it is replaced.
+        // Lock order as in `prune_pinned`: the session table, then the pinned map.
+        let old = self.current.load_full();
+        if let Ok(table) = self.sessions.lock()
+            && let Ok(mut map) = self.pinned.map.lock()
+        {
+            for key in table.keys() {
+                map.entry(key).or_insert_with(|| old.cx.clone());
+            }
+            if !map.is_empty() {
+                self.pinned.any.store(true, Ordering::Release);
+            }
+        }
+        snapshot.generation = old.generation.wrapping_add(1);
+        self.current.store(Arc::new(snapshot));
+    }
+
+    /// The parts of a snapshot that the core itself carries from one configuration to the next
+    /// (the reassembly budget) and the client table built against the one in force.
+    pub fn next_parts(
+        &self,
+        config: &Config,
+        tls: crate::tls::TlsSetup,
+        policy: Arc<dyn Policy>,
+    ) -> (Clients, SessionContext) {
+        let old = self.current.load();
+        let clients = Clients::after(&config.clients, Some(&old.clients));
+        let cx = session_context(config, tls, policy, old.cx.reassembly_budget.clone());
+        (clients, cx)
+    }
+
+    /// Puts a configuration made of these parts in force (tests and callers without RadSec,
+    /// metrics or CRL-driven Disconnects; the server builds a whole snapshot in
+    /// `server::reload`).
     pub fn reload(
         &self,
         config: &Config,
@@ -70,39 +103,17 @@ impl Core {
         policy: Arc<dyn Policy>,
         dictionary: Dictionary,
     ) {
-        let mut clients = Clients::new(&config.clients);
-        // Pin the running conversations to the context they started on, before it is replaced.
-        // Lock order as in `prune_pinned`: the session table, then the pinned map.
-        let old = self.cx.load_full();
-        if let Ok(table) = self.sessions.lock()
-            && let Ok(mut map) = self.pinned.map.lock()
-        {
-            for key in table.keys() {
-                map.entry(key).or_insert_with(|| old.clone());
-            }
-            if !map.is_empty() {
-                self.pinned.any.store(true, Ordering::Release);
-            }
-        }
-        clients.carry_over(&self.clients.load());
-        self.cx.store(Arc::new(SessionContext {
-            tls: std::sync::RwLock::new(tls),
-            fragment_size: config.tls.fragment_size,
-            reassembly: ReassemblyLimits {
-                max_message_len: config.eap.max_tls_message_size,
-                max_fragments: config.eap.max_fragments,
-            },
-            // The budget counts octets held by conversations of every configuration, so it
-            // is kept across reloads (a changed eap.max_reassembly_bytes_total needs a restart).
-            reassembly_budget: self.cx.load().reassembly_budget.clone(),
-            policy,
-            ocsp: super::handle::ocsp_policy(config),
-        }));
-        self.clients.store(Arc::new(clients));
-        self.dictionary.store(Arc::new(dictionary));
-        self.session_timeout.store(Arc::new(Duration::from_secs(
-            config.eap.session_timeout_secs,
-        )));
-        self.stats.incr(Counter::TlsReloads);
+        let (clients, cx) = self.next_parts(config, tls, policy);
+        let old = self.current.load_full();
+        self.install(Snapshot {
+            config: Arc::new(config.clone()),
+            clients: Arc::new(clients),
+            cx: Arc::new(cx),
+            dictionary: Arc::new(dictionary),
+            radsec: old.radsec.clone(),
+            crls: old.crls.clone(),
+            inventory: old.inventory.clone(),
+            generation: 0,
+        });
     }
 }

@@ -138,7 +138,13 @@ impl Core {
                 );
                 let mut b = PacketBuilder::new(Code::AccessReject, id);
                 b.eap_message(&eap);
-                if let Some(m) = self.cx.load().policy.reject_message(reason.code.as_str()) {
+                if let Some(m) = self
+                    .current
+                    .load()
+                    .cx
+                    .policy
+                    .reject_message(reason.code.as_str())
+                {
                     let bytes = m.as_bytes();
                     let _ = b.attr(attr::REPLY_MESSAGE, bytes.get(..253).unwrap_or(bytes));
                 }

@@ -70,15 +70,12 @@ impl Coa {
 
     /// After the CRLs were (re)loaded: disconnects every live session whose certificate they
     /// revoke.
-    pub fn check_crls(self: &Arc<Self>, tls: &crate::config::TlsConfig) {
+    pub fn check_crls(self: &Arc<Self>, crls: &[crate::x509::crl::LoadedCrl]) {
         if !self.config.disconnect_on_revocation {
             return;
         }
-        let Ok(crls) = crate::x509::crl::load(&tls.crl_file.paths()) else {
-            return;
-        };
         let mut revoked = std::collections::HashSet::new();
-        for crl in &crls {
+        for crl in crls {
             let Ok((_, parsed)) = x509_parser::parse_x509_crl(crl.der.as_ref()) else {
                 continue;
             };

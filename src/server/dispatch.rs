@@ -15,26 +15,26 @@
 //!   not where a storm is decided, nor where a quiet NAS waits behind a storming one.
 //! - **Datagrams from unknown sources** are dropped (and counted) by the core at once, never
 //!   queued: a flood of them must not take the room of real NAS.
-//! - **OCSP lookups** wait on the network, not the CPU: they get a task of their own, bounded by
-//!   `ocsp.max_concurrent_lookups`, and leave the worker free.
+//! - **What happens to a request** once it is taken — drain, debug filter, the core, OCSP
+//!   lookups, the Disconnect on revocation, the reply — is the request driver's (`driver.rs`),
+//!   shared with RADIUS/TCP and RadSec.
 //!
 //! RFC 5080 §2.2.1: a request dropped here is retransmitted by its NAS; nothing is refused for
 //! being busy.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, watch};
 use tracing::debug;
 
-use super::{OcspClient, coa, debug_filter, drain, monotonic_clock, now, os_rng};
+use super::driver::{Driver, ReplyTo, Request};
+use super::{monotonic_clock, now, os_rng};
 use crate::core::guard::lock;
 use crate::core::queue::{self, Class, Pushed, Refused, RequestQueue};
 use crate::core::stats::Counter;
 use crate::core::{Core, Handled};
-use crate::session::RevocationVerdict;
 
 /// Datagrams a receive loop takes from its socket without yielding (see `receive_loop`).
 const BURST: usize = 32;
@@ -42,54 +42,37 @@ const BURST: usize = 32;
 /// A worker hands control back to the scheduler after this many requests (see `worker`).
 const YIELD_EVERY: u32 = 8;
 
-/// One received datagram and where its reply goes.
-struct Job {
-    socket: Arc<UdpSocket>,
-    from: SocketAddr,
-    datagram: Vec<u8>,
-    span: tracing::Span,
-}
+/// One received datagram, admitted, waiting to be processed.
+type Job = Request;
 
 /// The shared state of the receive loops and the workers.
 pub(super) struct Dispatcher {
     core: Arc<Core>,
+    driver: Arc<Driver>,
     queue: std::sync::Mutex<RequestQueue<Job>>,
     work: Notify,
-    /// Requests being processed right now (inline, by a worker, or waiting on OCSP).
-    busy: AtomicUsize,
-    ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
-    coa: Arc<coa::Coa>,
-    debug_filter: Arc<Vec<debug_filter::DebugFilter>>,
-    draining: Arc<std::sync::atomic::AtomicBool>,
     /// Every listening socket: workers look at each between requests (see `worker`).
     sockets: Vec<Arc<UdpSocket>>,
 }
 
 impl Dispatcher {
     pub(super) fn new(
-        core: Arc<Core>,
+        driver: Arc<Driver>,
         (max_in_flight, max_wait): (usize, std::time::Duration),
-        (ocsp, coa): (Arc<arc_swap::ArcSwapOption<OcspClient>>, Arc<coa::Coa>),
-        debug_filter: Arc<Vec<debug_filter::DebugFilter>>,
-        draining: Arc<std::sync::atomic::AtomicBool>,
         sockets: Vec<Arc<UdpSocket>>,
     ) -> Arc<Self> {
         Arc::new(Dispatcher {
-            core,
+            core: driver.core.clone(),
+            driver,
             queue: std::sync::Mutex::new(RequestQueue::new(max_in_flight, max_wait)),
             work: Notify::new(),
-            busy: AtomicUsize::new(0),
-            ocsp,
-            coa,
-            debug_filter,
-            draining,
             sockets,
         })
     }
 
     /// Nothing queued and nothing being processed (the drain waits for this).
     pub(super) fn idle(&self) -> bool {
-        self.busy.load(Ordering::SeqCst) == 0 && lock(&self.queue).is_empty()
+        self.driver.busy() == 0 && lock(&self.queue).is_empty()
     }
 
     /// Receives on one socket until `exit` turns true.
@@ -131,11 +114,8 @@ impl Dispatcher {
             if let Some((job, class)) = next {
                 // Inline only when the server is idle: with a worker busy, processing here
                 // would stop this loop from receiving while a worker may be about to be free.
-                if socket_empty
-                    && self.busy.load(Ordering::SeqCst) == 0
-                    && lock(&self.queue).is_empty()
-                {
-                    self.process(job).await;
+                if socket_empty && self.driver.busy() == 0 && lock(&self.queue).is_empty() {
+                    self.driver.process(job).await;
                 } else {
                     self.enqueue((job, class));
                 }
@@ -167,7 +147,7 @@ impl Dispatcher {
             }
             match popped.next {
                 Some(job) => {
-                    self.process(job).await;
+                    self.driver.process(job).await;
                     // Back to the scheduler every few requests, so the runtime's other tasks
                     // (timers, the sweeper, metrics, OCSP lookups finishing) are not held off
                     // until the worker's cooperative budget runs out, some 128 requests later.
@@ -216,63 +196,43 @@ impl Dispatcher {
         }
     }
 
-    /// The checks made on arrival: the drain, and the debug-dump filter.
+    /// A datagram through the driver's admission (drain, debug filter), ready to queue.
     fn admit(
         &self,
         socket: &Arc<UdpSocket>,
         from: SocketAddr,
         datagram: &[u8],
     ) -> Option<(Job, Class)> {
-        let class = if drain::starts_conversation(datagram) {
-            Class::New
-        } else {
-            Class::Continuing
-        };
-        if class == Class::New && self.draining.load(Ordering::Relaxed) {
-            self.core.stats.incr(Counter::DrainDropped);
-            return None;
-        }
-        let span = if !self.debug_filter.is_empty()
-            && debug_filter::matches(
-                &self.debug_filter,
-                from,
-                self.core
-                    .clients()
-                    .lookup(from.ip())
-                    .map(|c| c.name.as_str()),
-                datagram,
-            ) {
-            tracing::info_span!("debug_dump", dump = true)
-        } else {
-            tracing::Span::none()
-        };
+        let (class, span) = self.driver.admit(from, None, datagram)?;
         Some((
-            Job {
-                socket: socket.clone(),
+            Request {
                 from,
-                datagram: datagram.to_vec(),
+                bytes: datagram.to_vec(),
+                client: None,
+                reply: ReplyTo::Udp(socket.clone()),
                 span,
+                hold: None,
             },
             class,
         ))
     }
 
     fn enqueue(&self, (job, class): (Job, Class)) {
-        let client = self.core.clients().lookup(job.from.ip()).map(|c| c.index);
+        let client = self.core.clients().lookup(job.from.ip()).map(|c| c.id);
         let Some(client) = client else {
             // Not from a configured NAS: the core only counts it and drops it (rate-limited
             // log), which costs less than queueing it, and a flood of such datagrams must not
             // take the queue's room from real NAS.
             let _span = job.span.enter();
             if let Handled::Reply(reply) =
-                self.core
-                    .handle(job.from, &job.datagram, now(), &mut os_rng)
+                self.core.handle(job.from, &job.bytes, now(), &mut os_rng)
+                && let ReplyTo::Udp(socket) = &job.reply
             {
-                let _ = job.socket.try_send_to(&reply, job.from);
+                let _ = socket.try_send_to(&reply, job.from);
             }
             return;
         };
-        let key = queue::request_key(job.from, &job.datagram);
+        let key = queue::request_key(job.from, &job.bytes);
         let pushed = {
             let mut queue = lock(&self.queue);
             let pushed = queue.push(job, class, client, key, monotonic_clock());
@@ -292,61 +252,5 @@ impl Dispatcher {
         if !matches!(pushed, Pushed::Refused(_)) {
             self.work.notify_one();
         }
-    }
-
-    /// Runs one request through the core and sends the reply.
-    async fn process(self: &Arc<Self>, job: Job) {
-        let Job {
-            socket,
-            from,
-            datagram,
-            span,
-        } = job;
-        let _busy = Busy::new(&self.busy);
-        let handled = span.in_scope(|| self.core.handle(from, &datagram, now(), &mut os_rng));
-        let reply = match handled {
-            Handled::Reply(r) => r,
-            Handled::Silent => return,
-            Handled::Lookup(pending) => {
-                // The lookup waits on the network: a task of its own, the worker goes on.
-                let this = self.clone();
-                let task = async move {
-                    let _busy = Busy::new(&this.busy);
-                    let verdict = match &*this.ocsp.load() {
-                        Some(client) => client.lookup(&this.core, &pending.lookup).await,
-                        None => RevocationVerdict::Unavailable("OCSP is not configured".into()),
-                    };
-                    if matches!(verdict, RevocationVerdict::Revoked(..)) {
-                        coa::ocsp_revoked_leaf(&this.coa, &pending.lookup.leaf);
-                    }
-                    if let Some(reply) = this.core.resume(*pending, verdict, now(), &mut os_rng)
-                        && let Err(e) = socket.send_to(&reply, from).await
-                    {
-                        debug!("send_to {from}: {e}");
-                    }
-                };
-                tokio::spawn(tracing::Instrument::instrument(task, span));
-                return;
-            }
-        };
-        if let Err(e) = socket.send_to(&reply, from).await {
-            debug!("send_to {from}: {e}");
-        }
-    }
-}
-
-/// Counts a request as being processed for as long as it lives.
-struct Busy<'a>(&'a AtomicUsize);
-
-impl<'a> Busy<'a> {
-    fn new(n: &'a AtomicUsize) -> Self {
-        n.fetch_add(1, Ordering::SeqCst);
-        Busy(n)
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

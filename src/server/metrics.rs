@@ -14,7 +14,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -36,7 +36,6 @@ use crate::core::Core;
 use crate::core::events::{AuthEvent, AuthObserver};
 use crate::core::stats::Counter as CoreCounter;
 use crate::reason::ReasonCode;
-use crate::x509::inventory::Inventory;
 
 const MAX_CONNECTIONS: usize = 16;
 const MAX_HEAD_BYTES: usize = 8192;
@@ -72,7 +71,6 @@ pub struct Metrics {
     resumptions: Family<Labels, Counter>,
     duration: HistogramFamily,
     round_trips: HistogramFamily,
-    inventory: Arc<Mutex<Inventory>>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -120,26 +118,14 @@ impl Metrics {
         for outcome in ["accept", "reject"] {
             let _ = resumptions.get_or_create(&vec![("outcome", outcome.to_string())]);
         }
-        let inventory = Arc::new(Mutex::new(Inventory::default()));
-        registry.register_collector(Box::new(CoreCollector {
-            core,
-            inventory: inventory.clone(),
-        }));
+        registry.register_collector(Box::new(CoreCollector { core }));
         Arc::new(Metrics {
             registry,
             authentications,
             resumptions,
             duration,
             round_trips,
-            inventory,
         })
-    }
-
-    /// The certificates and CRLs of the configuration now in force.
-    pub fn set_inventory(&self, inventory: Inventory) {
-        if let Ok(mut i) = self.inventory.lock() {
-            *i = inventory;
-        }
     }
 
     /// The scrape, in the Prometheus text format.
@@ -183,7 +169,6 @@ impl AuthObserver for Metrics {
 /// What the core counts anyway, read at scrape time.
 struct CoreCollector {
     core: Arc<Core>,
-    inventory: Arc<Mutex<Inventory>>,
 }
 
 impl std::fmt::Debug for CoreCollector {
@@ -415,10 +400,10 @@ impl Collector for CoreCollector {
                 i64::try_from(self.core.stats.queued()).unwrap_or(i64::MAX),
             )],
         )?;
-        let (certs, crls) = match self.inventory.lock() {
-            Ok(i) => (i.certificates.clone(), i.crls.clone()),
-            Err(_) => (Vec::new(), Vec::new()),
-        };
+        // The inventory of the configuration in force: every reload, whatever triggered it,
+        // brings its own (a CRL replaced on disk moves the nextUpdate gauge within seconds).
+        let inventory = self.core.snapshot().inventory.clone();
+        let (certs, crls) = (&inventory.certificates, &inventory.crls);
         let certs: Vec<(Labels, i64)> = certs
             .iter()
             .map(|c| {

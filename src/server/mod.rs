@@ -1,11 +1,12 @@
 //! The tokio shell around the sans-IO core: the only place with sockets, the clock, the OS RNG,
-//! task spawning and signals (see `handle.rs` for the request path itself).
+//! task spawning and signals (see `core/handle.rs` for the request path itself).
 //!
-//! One receive loop per listening socket; a datagram is processed on the task that received it
-//! when the server is idle, and otherwise queued for one worker per runtime thread, conversations
-//! in progress first (`dispatch.rs`, `core::queue`), bounded by `server.max_in_flight` (the
-//! excess is dropped and counted: a NAS retransmits, RFC 5080 §2.2.1). A sweeper evicts idle
-//! conversations once a second.
+//! The transports only frame: UDP (`dispatch.rs`: one receive loop per socket, a queue and one
+//! worker per runtime thread, bounded by `server.max_in_flight`, the excess dropped and counted
+//! since a NAS retransmits, RFC 5080 §2.2.1), RADIUS/TCP and RadSec (`stream/`). Each hands
+//! (client, request bytes, where the reply goes) to the one request driver (`driver.rs`), and
+//! one reload (`reload.rs`) puts a whole new configuration snapshot in force for all of them. A
+//! sweeper evicts idle conversations once a second.
 
 pub mod accounting;
 pub mod acct_db;
@@ -18,8 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tokio::sync::{Semaphore, watch};
-use tracing::{debug, error, info, warn};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
 
 pub mod check;
 pub mod metrics;
@@ -31,111 +33,14 @@ pub mod audit;
 pub mod debug_filter;
 mod dispatch;
 pub mod drain;
+mod driver;
 pub mod notify;
+mod ocsp;
 
-use crate::core::stats::Counter;
-use crate::reason::ReasonCode;
 use crate::session::Now;
 
 pub mod radsec;
 pub mod stream;
-use crate::session::{RevocationLookup, RevocationVerdict};
-
-/// OCSP lookups as the shell performs them: bounded in number, each bounded by the timeout, with
-/// a response cache honouring nextUpdate.
-pub struct OcspClient {
-    config: crate::config::OcspConfig,
-    cache: std::sync::Mutex<crate::x509::ocsp::Cache>,
-    lookups: Semaphore,
-}
-
-impl OcspClient {
-    pub fn new(config: &crate::config::OcspConfig) -> Option<Arc<Self>> {
-        if !config.enable {
-            return None;
-        }
-        Some(Arc::new(OcspClient {
-            cache: std::sync::Mutex::new(crate::x509::ocsp::Cache::new(
-                config.cache_max_entries,
-                Duration::from_secs(config.cache_max_secs),
-            )),
-            lookups: Semaphore::new(config.max_concurrent_lookups.max(1)),
-            config: config.clone(),
-        }))
-    }
-
-    /// RFC 6960 lookup of the peer's certificate. Never takes longer than `ocsp.timeout_ms`.
-    pub async fn lookup(&self, core: &Core, lookup: &RevocationLookup) -> RevocationVerdict {
-        use crate::x509::ocsp;
-        let Some(issuer) = &lookup.issuer else {
-            return RevocationVerdict::Unavailable("the issuer certificate is unknown".into());
-        };
-        let now = wall_clock();
-        if let Ok(mut cache) = self.cache.lock()
-            && let Some(v) = cache.get(&lookup.leaf, issuer, now)
-        {
-            core.stats.incr(Counter::OcspCacheHits);
-            return crate::core::revocation::verdict_of(&v.status);
-        }
-        let url = match &lookup.url_override {
-            Some(u) => u.clone(),
-            None => match ocsp::responder_urls(&lookup.leaf).into_iter().next() {
-                Some(u) => u,
-                None => {
-                    return RevocationVerdict::Unavailable(
-                        "no OCSP responder: the certificate has no AIA OCSP URL and ocsp.url is unset"
-                            .into(),
-                    );
-                }
-            },
-        };
-        let Ok(_permit) = self.lookups.try_acquire() else {
-            core.stats.incr(Counter::OcspLookupsRefusedBusy);
-            return RevocationVerdict::Unavailable(
-                "ocsp.max_concurrent_lookups lookups already in progress".into(),
-            );
-        };
-        let nonce = self.config.use_nonce.then(|| {
-            let mut n = vec![0u8; 16];
-            os_rng(&mut n);
-            n
-        });
-        let query = match ocsp::build_query(&lookup.leaf, issuer, url.clone(), nonce) {
-            Ok(q) => q,
-            Err(e) => return RevocationVerdict::Unavailable(format!("OCSP request: {e}")),
-        };
-        core.stats.incr(Counter::OcspRequests);
-        let timeout = Duration::from_millis(self.config.timeout_ms);
-        let started = monotonic_clock();
-        let response = match ocsp::fetch(&query, timeout).await {
-            Ok(r) => r,
-            Err(e) => {
-                core.stats.incr(ReasonCode::OcspUnavailable);
-                warn!(url = %crate::escape::Escaped::str(&url), "OCSP responder unavailable after {:?}: {e}", started.elapsed());
-                return RevocationVerdict::Unavailable(format!("{url}: {e}"));
-            }
-        };
-        let now = wall_clock();
-        let verdict = match ocsp::verify_response(&query, &response, issuer, now) {
-            Ok(v) => v,
-            Err(e) => {
-                core.stats.incr(Counter::OcspBadResponse);
-                warn!(url = %crate::escape::Escaped::str(&url), "OCSP response refused: {e}");
-                return RevocationVerdict::Unavailable(format!("{url}: {e}"));
-            }
-        };
-        if crate::core::revocation::too_old_to_trust(&verdict, now) {
-            return RevocationVerdict::Unavailable(format!(
-                "{url}: response without nonce or nextUpdate is older than 5 minutes"
-            ));
-        }
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.put(&lookup.leaf, issuer, &verdict, now);
-        }
-        debug!(url = %crate::escape::Escaped::str(&url), status = ?verdict.status, "OCSP answered in {:?}", started.elapsed());
-        crate::core::revocation::verdict_of(&verdict.status)
-    }
-}
 
 /// Both clocks, read together for one datagram: the only way time enters the core.
 #[expect(
@@ -251,11 +156,9 @@ pub struct Options {
     pub max_queue_wait: Duration,
     /// Where to persist learned "auto" Message-Authenticator state (None: nothing to persist).
     pub state_file: Option<PathBuf>,
-    /// The `[tls]` section, to rebuild the TLS configuration when its files change.
-    pub tls: crate::config::TlsConfig,
     /// Notified on SIGHUP: reload the whole configuration now.
     pub reload: Arc<tokio::sync::Notify>,
-    /// Reloads the configuration file; holds the `[ocsp]` lookups in force.
+    /// The one reload, for SIGHUP and the file watchers.
     pub reloader: Arc<reload::Reloader>,
     /// `server.shutdown_grace_secs`: how long conversations in flight may take to finish.
     pub shutdown_grace: Duration,
@@ -267,203 +170,138 @@ pub struct Options {
     pub coa: Arc<coa::Coa>,
 }
 
-/// Reads the CRL files and logs their freshness (at start and every hour).
-pub fn report_crls(tls: &crate::config::TlsConfig) {
-    if let Ok(crls) = crate::x509::crl::load(&tls.crl_file.paths()) {
-        crate::x509::crl::report_freshness(&crls, tls, wall_clock());
-    }
+/// Logs the freshness of the CRLs in force (at start; the reload task repeats it hourly).
+pub fn report_crls(core: &Core) {
+    let s = core.snapshot();
+    crate::x509::crl::report_freshness(&s.crls, &s.config.tls, wall_clock());
 }
 
-/// Rebuilds the TLS configuration; on failure the last good one stays in force.
-fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
-    let rebuilt = match core.tls_setup() {
-        Some(previous) => crate::tls::rebuild(tls, &previous),
-        None => crate::tls::server_config(tls),
-    };
-    match rebuilt {
-        Ok(config) => {
-            core.reload_tls(config);
-            let crls = crate::x509::crl::load(&tls.crl_file.paths()).unwrap_or_default();
-            let revoked: usize = crls.iter().map(|c| c.revoked).sum();
-            info!(
-                crls = crls.len(),
-                revoked, "{why}: TLS configuration reloaded (new conversations use it)"
-            );
-            crate::x509::crl::report_freshness(&crls, tls, wall_clock());
-        }
-        Err(e) => {
-            core.stats.incr(Counter::TlsReloadFailed);
-            error!("{why}: new TLS configuration refused, the last good one stays in force: {e}");
-        }
-    }
-}
-
-/// Serves on the given sockets until `shutdown` turns true.
+/// Serves on the given sockets until `shutdown` turns true, then drains: new conversations are
+/// refused, those in flight get `server.shutdown_grace_secs` to finish.
 pub async fn run(
     core: Arc<Core>,
     sockets: Vec<UdpSocket>,
     options: Options,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Options {
-        max_in_flight,
-        max_queue_wait,
-        state_file,
-        tls,
-        reload,
-        reloader,
-        shutdown_grace,
-        debug_filter,
-        streams,
-        coa,
-    } = options;
-    let ocsp = reloader.ocsp.clone();
-    let debug_filter = Arc::new(debug_filter);
-    let permits = Arc::new(Semaphore::new(max_in_flight));
-    // `shutdown` starts the drain (drain.rs); `exit` ends the loops once it is over.
-    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = driver::Driver::new(core.clone(), options.coa.clone(), options.debug_filter);
+    // `shutdown` starts the drain; `exit` ends the loops once it is over.
     let (exit_tx, exit) = watch::channel(false);
-    // Stream connections stop with the UDP loops, once the drain is over.
-    let streams = streams.map(|s| {
-        tokio::spawn(stream::serve(
-            core.clone(),
-            s,
-            ocsp.clone(),
-            permits.clone(),
-            exit.clone(),
-        ))
-    });
     let sockets: Vec<Arc<UdpSocket>> = sockets.into_iter().map(Arc::new).collect();
     let dispatcher = dispatch::Dispatcher::new(
-        core.clone(),
-        (max_in_flight, max_queue_wait),
-        (ocsp.clone(), coa.clone()),
-        debug_filter,
-        draining.clone(),
+        driver.clone(),
+        (options.max_in_flight, options.max_queue_wait),
         sockets.clone(),
     );
-    let mut loops = Vec::new();
+    let mut tasks = Vec::new();
+    // Stream connections stop with the UDP loops, once the drain is over.
+    if let Some(s) = options.streams {
+        tasks.push(tokio::spawn(stream::serve(
+            driver.clone(),
+            s,
+            options.max_in_flight,
+            exit.clone(),
+        )));
+    }
     for socket in sockets {
-        loops.push(tokio::spawn(
+        tasks.push(tokio::spawn(
             dispatcher.clone().receive_loop(socket, exit.clone()),
         ));
     }
     // One worker per runtime thread: each takes queued requests when the receive loops cannot
     // keep up processing them inline.
     for _ in 0..tokio::runtime::Handle::current().metrics().num_workers() {
-        loops.push(tokio::spawn(dispatcher.clone().worker(exit.clone())));
+        tasks.push(tokio::spawn(dispatcher.clone().worker(exit.clone())));
     }
-    let sweeper = {
-        let core = core.clone();
-        let mut shutdown = exit.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            let mut n: u64 = 0;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = shutdown.changed() => break,
-                }
-                core.sweep(monotonic_clock());
-                if let Some(path) = &state_file {
-                    save_state(&core, path);
-                }
-                n += 1;
-                if n.is_multiple_of(60) {
-                    notify::status(&status_line(&core, "serving"));
-                }
-                if n.is_multiple_of(300) {
-                    info!("counters: {}", core.stats.report());
-                }
-            }
-        })
-    };
-    let watcher = {
-        let core = core.clone();
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            // Files are polled every 2 s (a change takes effect within 5 s, as promised in the
-            // docs), rather than inotify: it works the same on every filesystem and for files
-            // replaced by rename, which is how CRL publishers usually write them.
-            let mut tls = tls;
-            let mut files = crate::x509::crl::watched_files(&tls);
-            let mut seen = crate::x509::crl::fingerprint(&files);
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            let mut n: u64 = 0;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        n += 1;
-                        let now = crate::x509::crl::fingerprint(&files);
-                        if now != seen {
-                            seen = now;
-                            reload_tls(&core, &tls, "files changed on disk");
-                            coa.check_crls(&tls);
-                        } else if n.is_multiple_of(1800) {
-                            report_crls(&tls);
-                        }
-                    }
-                    _ = reload.notified() => {
-                        if reloader.reload_all("SIGHUP")
-                            && let Some(t) = reloader.tls()
-                        {
-                            tls = t;
-                            files = crate::x509::crl::watched_files(&tls);
-                        }
-                        coa.check_crls(&tls);
-                        seen = crate::x509::crl::fingerprint(&files);
-                        notify::ready(&status_line(&core, "reloaded"));
-                    }
-                    _ = shutdown.changed() => break,
-                }
-            }
-        })
-    };
+    tasks.push(spawn_sweeper(
+        core.clone(),
+        options.state_file,
+        exit.clone(),
+    ));
+    let reloads = tokio::spawn(
+        options
+            .reloader
+            .clone()
+            .run(options.reload.clone(), shutdown.clone()),
+    );
     let _ = shutdown.wait_for(|stop| *stop).await;
-    // Drain: no new conversations; those in flight finish within the grace period.
-    draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    drain(&core, &driver, &dispatcher, options.shutdown_grace).await;
+    let _ = exit_tx.send(true);
+    let _ = reloads.await;
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Let requests already being processed send their replies.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while driver.busy() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    info!("stopped; counters: {}", core.stats.report());
+}
+
+/// Evicts idle conversations, persists learned state, and reports, until `exit`.
+fn spawn_sweeper(
+    core: Arc<Core>,
+    state_file: Option<PathBuf>,
+    mut exit: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut n: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = exit.changed() => break,
+            }
+            core.sweep(monotonic_clock());
+            if let Some(path) = &state_file {
+                save_state(&core, path);
+            }
+            n += 1;
+            if n.is_multiple_of(60) {
+                notify::status(&status_line(&core, "serving"));
+            }
+            if n.is_multiple_of(300) {
+                info!("counters: {}", core.stats.report());
+            }
+        }
+    })
+}
+
+/// The drain: no new conversations on any transport (the driver refuses them); those in flight
+/// finish within the grace period.
+async fn drain(
+    core: &Core,
+    driver: &driver::Driver,
+    dispatcher: &dispatch::Dispatcher,
+    grace: Duration,
+) {
+    driver.start_drain();
     let started = monotonic_clock();
     let in_flight = core.sessions_in_progress();
     info!(
         in_flight,
-        grace_secs = shutdown_grace.as_secs(),
+        grace_secs = grace.as_secs(),
         "draining: new conversations are refused"
     );
-    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
-    let drained = tokio::time::timeout(shutdown_grace, async {
-        loop {
-            if core.sessions_in_progress() == 0
-                && dispatcher.idle()
-                && permits.available_permits() >= max_in_flight
-            {
-                return;
-            }
+    let drained = tokio::time::timeout(grace, async {
+        while core.sessions_in_progress() > 0 || !dispatcher.idle() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
     .is_ok();
-    let left = core.sessions_in_progress();
     if drained {
         info!("drained in {:?}", started.elapsed());
     } else {
+        let left = core.sessions_in_progress();
         warn!(
             left,
             "grace period over: {left} conversation(s) still in flight are abandoned"
         );
     }
-    let _ = exit_tx.send(true);
-    let _ = watcher.await;
-    for l in loops {
-        let _ = l.await;
-    }
-    let _ = sweeper.await;
-    if let Some(s) = streams {
-        let _ = s.await;
-    }
-    // Let requests already being processed send their replies.
-    let _ = tokio::time::timeout(Duration::from_secs(1), permits.acquire_many(all)).await;
-    info!("stopped; counters: {}", core.stats.report());
 }
 
 /// A short `STATUS=` line for systemd.

@@ -1,72 +1,28 @@
 //! The RadSec side of the stream listeners (RFC 6614): the server's TLS configuration with
-//! mutual authentication of the NAS (§2.2), its files watched and re-read, the NAS identified by
+//! mutual authentication of the NAS (§2.2; rebuilt by every reload), the NAS identified by
 //! its certificate's SAN DNS names or CN (§2.4), RADIUS/1.1 ALPN names (RFC 9765 §3.1), and what
 //! `certradius check` says about the stream listeners.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::sync::watch;
-use tracing::{info, warn};
-
-use super::Core;
-use super::stream::{Acceptor, StreamSetupError};
+use super::stream::StreamSetupError;
 use crate::config::{Config, Radius11, RadsecConfig, Transport};
-use crate::core::stats::Counter;
+use crate::core::clients::{Client, Clients};
 
 /// RFC 9765 §3.1 ALPN names.
 pub const ALPN_RADIUS_1_1: &[u8] = b"radius/1.1";
 pub const ALPN_RADIUS_1_0: &[u8] = b"radius/1.0";
 
-/// The files a RadSec TLS configuration is built from (watched for changes).
-fn watched_files(cfg: &RadsecConfig) -> Vec<std::path::PathBuf> {
+/// The files a RadSec TLS configuration is built from (watched for changes by `reload.rs`).
+pub fn watched_files(cfg: &RadsecConfig) -> Vec<std::path::PathBuf> {
+    if cfg.listen.is_empty() {
+        return Vec::new();
+    }
     let mut files = vec![cfg.certificate_file.clone(), cfg.private_key_file.clone()];
     files.extend(cfg.ca_file.paths());
     files.extend(cfg.crl_file.paths());
     files
-}
-
-/// Re-reads the RadSec files every 2 s (as the EAP side does for its CRLs: a change takes
-/// effect within 5 s); a configuration that no longer builds is refused and the last good one
-/// stays in force.
-pub(super) async fn watch_files(
-    core: Arc<Core>,
-    acceptor: Acceptor,
-    cfg: Arc<RadsecConfig>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let files = watched_files(&cfg);
-    let mut seen = crate::x509::crl::fingerprint(&files);
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-        let now = crate::x509::crl::fingerprint(&files);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        match tls_config(&cfg) {
-            Ok(sc) => {
-                if let Ok(mut a) = acceptor.write() {
-                    *a = tokio_rustls::TlsAcceptor::from(Arc::new(sc));
-                }
-                core.stats.incr(Counter::TlsReloads);
-                info!(
-                    "files changed on disk: RadSec TLS configuration reloaded (new connections use it)"
-                );
-            }
-            Err(e) => {
-                core.stats.incr(Counter::TlsReloadFailed);
-                warn!(
-                    "files changed on disk: new RadSec TLS configuration refused, the last good one stays in force: {e}"
-                );
-            }
-        }
-    }
 }
 
 /// Builds the RadSec TLS configuration: the server's RadSec certificate, NAS certificates
@@ -141,19 +97,26 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
 }
 
 /// The most specific `tls` client for the address whose `certificate_name` (if set) is among
-/// the certificate's names (DNS names compare case-insensitively).
-pub(super) fn match_tls_client(core: &Core, peer: SocketAddr, names: &[String]) -> Option<usize> {
-    core.clients()
+/// the certificate's names.
+pub(super) fn match_tls_client<'a>(
+    clients: &'a Clients,
+    peer: SocketAddr,
+    names: &[String],
+) -> Option<&'a Arc<Client>> {
+    clients
         .candidates(peer.ip(), Transport::Tls)
-        .find(|c| match &c.certificate_name {
-            None => true,
-            Some(want) => names.iter().any(|n| n.eq_ignore_ascii_case(want)),
-        })
-        .map(|c| c.index)
+        .find(|c| names_match(c, names))
 }
 
-/// One established connection: a reader that frames packets and hands each to a task, and a
-/// writer that sends replies in the order they are ready.
+/// Whether a NAS certificate with these names may act as `client` (DNS names compare
+/// case-insensitively; no `certificate_name`: any certificate the CAs trust).
+pub(super) fn names_match(client: &Client, names: &[String]) -> bool {
+    match &client.certificate_name {
+        None => true,
+        Some(want) => names.iter().any(|n| n.eq_ignore_ascii_case(want)),
+    }
+}
+
 /// What `certradius check` says about the stream transports: listeners, the NAS trust (CA
 /// subjects, CRLs) and the clients of each transport. Building the TLS configuration checks
 /// the RadSec files (readable, key matches certificate, CAs and CRLs parse).

@@ -1,26 +1,35 @@
-//! Reloading the whole configuration file (SIGHUP): clients, server certificate and key, CA
-//! files, CRLs, OCSP settings, identity binding, authorization rules, dictionary.
+//! The one reload: SIGHUP and every file watcher (EAP certificate, key, CAs, CRLs, ticket keys;
+//! RadSec certificate, key, CAs, CRLs) build one whole configuration [`Snapshot`] and put it in
+//! force with one swap ([`Core::install`]).
 //!
-//! Everything is read, parsed and validated first ([`load`]); only when all of it is good is it
-//! put in force ([`Core::reload`], each part one atomic pointer swap), so a broken file leaves
-//! the running configuration untouched and the log names the key or file that is wrong. The
+//! - **SIGHUP** re-reads the configuration file and every file it names.
+//! - **A watched file changed on disk** (polled every 2 s, so a change takes effect within 5 s)
+//!   rebuilds from the configuration in force, re-reading every file it names: a CRL publisher
+//!   replacing a CRL needs no signal, and an edit of the configuration file waits for SIGHUP.
+//!
+//! Everything is read, parsed and checked first ([`build`]); only when all of it is good is it
+//! put in force, so a broken file leaves the running configuration untouched, and the log names
+//! the key or file that is wrong. Success and refusal are logged and counted the same way
+//! whatever triggered the reload (`config_reloads`, `config_reload_failed`). After a reload the
+//! live sessions are checked against the new CRLs (Disconnect on revocation, RFC 5176). The
 //! sockets stay open throughout, so no datagram is lost; settings that only take effect at start
-//! (`server.listen`, `server.threads`, ...) are logged as needing a restart.
+//! (`server.listen`, `[radsec] listen`, `[tcp] listen`, ...) are logged as needing a restart.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
-use super::OcspClient;
-use super::metrics::Metrics;
+use super::{coa, notify, status_line, wall_clock};
 use crate::authz::Checked;
 use crate::authz::rules::RulePolicy;
 use crate::config::Config;
-use crate::core::Core;
 use crate::core::stats::Counter;
+use crate::core::{Core, Snapshot};
 use crate::radius::dictionary::Dictionary;
+use crate::x509::crl::{self, Fingerprint};
 
 /// A configuration read and checked in full, ready to be put in force.
 pub struct Loaded {
@@ -30,13 +39,13 @@ pub struct Loaded {
     pub policy: Checked<RulePolicy>,
 }
 
-/// Reads and validates the configuration and every file it names. `previous`: the TLS setup in
-/// force, whose session cache (and ticket keys, unless a key file is configured) carry over.
-pub fn load(
-    path: Option<&Path>,
+/// Reads and validates the EAP side of a configuration and every file it names. `previous`: the
+/// TLS setup in force, whose session cache (and ticket keys, unless a key file is configured)
+/// carry over.
+pub fn load_parts(
+    config: Config,
     previous: Option<&crate::tls::TlsSetup>,
 ) -> Result<Loaded, String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
     let tls = match previous {
         Some(p) => crate::tls::rebuild(&config.tls, p),
         None => crate::tls::server_config(&config.tls),
@@ -60,124 +69,231 @@ pub fn load(
     })
 }
 
-/// Settings read only at start: a change is logged, not applied.
-fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if old.server.listen != new.server.listen {
-        keys.push("server.listen");
-    }
-    if old.server.threads != new.server.threads {
-        keys.push("server.threads");
-    }
-    if old.server.max_in_flight != new.server.max_in_flight {
-        keys.push("server.max_in_flight");
-    }
-    if old.server.state_file != new.server.state_file {
-        keys.push("server.state_file");
-    }
-    if old.server.duplicate_cache_entries != new.server.duplicate_cache_entries
-        || old.server.duplicate_cache_secs != new.server.duplicate_cache_secs
-    {
-        keys.push("server.duplicate_cache_*");
-    }
-    if old.server.bad_packet_rate_per_source != new.server.bad_packet_rate_per_source {
-        keys.push("server.bad_packet_rate_per_source");
-    }
-    if old.eap.max_sessions != new.eap.max_sessions {
-        keys.push("eap.max_sessions");
-    }
-    if old.metrics != new.metrics {
-        keys.push("metrics.listen");
-    }
-    if old.eap.max_reassembly_bytes_total != new.eap.max_reassembly_bytes_total {
-        keys.push("eap.max_reassembly_bytes_total");
-    }
-    if old.accounting != new.accounting {
-        keys.push("accounting.*");
-    }
-    if old.coa != new.coa {
-        keys.push("coa.*");
-    }
-    keys
+/// Reads the configuration file and validates it with every file it names.
+pub fn load(
+    path: Option<&Path>,
+    previous: Option<&crate::tls::TlsSetup>,
+) -> Result<Loaded, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    load_parts(config, previous)
 }
 
-/// What SIGHUP reloads, and where it puts it.
+/// Builds a whole snapshot from a configuration: the EAP side ([`load_parts`]), the RadSec TLS
+/// configuration, the CRLs and the certificate inventory. `core`: the core in force, whose
+/// client identities, learned state and reassembly budget carry over (None at start).
+pub fn build(config: Config, core: Option<&Core>) -> Result<Snapshot, String> {
+    let previous = core.and_then(Core::tls_setup);
+    let loaded = load_parts(config, previous.as_ref())?;
+    snapshot_of(loaded, core)
+}
+
+/// The snapshot of a configuration already loaded.
+pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, String> {
+    let Loaded {
+        config,
+        tls,
+        dictionary,
+        policy,
+    } = loaded;
+    let radsec = if config.radsec.listen.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            super::radsec::tls_config(&config.radsec).map_err(|e| e.to_string())?,
+        ))
+    };
+    let crls = crl::load(&config.tls.crl_file.paths()).map_err(|e| e.to_string())?;
+    let inventory = crate::x509::inventory::read(&config.tls);
+    let policy: Arc<dyn crate::authz::Policy> = Arc::new(policy);
+    let (clients, cx) = match core {
+        Some(core) => core.next_parts(&config, tls, policy),
+        None => (
+            crate::core::clients::Clients::new(&config.clients),
+            crate::core::handle::session_context(&config, tls, policy, None),
+        ),
+    };
+    Ok(Snapshot {
+        config: Arc::new(config),
+        clients: Arc::new(clients),
+        cx: Arc::new(cx),
+        dictionary: Arc::new(dictionary),
+        radsec,
+        crls: Arc::new(crls),
+        inventory: Arc::new(inventory),
+        generation: 0,
+    })
+}
+
+/// Settings read only at start: a change is logged, not applied.
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let checks: [(&'static str, bool); 15] = [
+        ("server.listen", old.server.listen != new.server.listen),
+        ("server.threads", old.server.threads != new.server.threads),
+        (
+            "server.max_in_flight",
+            old.server.max_in_flight != new.server.max_in_flight,
+        ),
+        (
+            "server.state_file",
+            old.server.state_file != new.server.state_file,
+        ),
+        (
+            "server.duplicate_cache_*",
+            old.server.duplicate_cache_entries != new.server.duplicate_cache_entries
+                || old.server.duplicate_cache_secs != new.server.duplicate_cache_secs,
+        ),
+        (
+            "server.bad_packet_rate_per_source",
+            old.server.bad_packet_rate_per_source != new.server.bad_packet_rate_per_source,
+        ),
+        (
+            "server.max_queue_wait_ms",
+            old.server.max_queue_wait_ms != new.server.max_queue_wait_ms,
+        ),
+        (
+            "eap.max_sessions",
+            old.eap.max_sessions != new.eap.max_sessions,
+        ),
+        ("metrics.listen", old.metrics != new.metrics),
+        (
+            "eap.max_reassembly_bytes_total",
+            old.eap.max_reassembly_bytes_total != new.eap.max_reassembly_bytes_total,
+        ),
+        ("accounting.*", old.accounting != new.accounting),
+        ("coa.*", old.coa != new.coa),
+        ("audit.*", old.audit != new.audit),
+        ("radsec.listen", old.radsec.listen != new.radsec.listen),
+        ("tcp.listen", old.tcp.listen != new.tcp.listen),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(key, _)| key)
+        .collect()
+}
+
+/// What triggered a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// SIGHUP: the configuration file is read again.
+    Signal,
+    /// A certificate, key or CRL file named by the configuration changed on disk.
+    FilesChanged,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Signal => "SIGHUP",
+            Trigger::FilesChanged => "files changed on disk",
+        }
+    }
+}
+
+/// Reloads, whatever asks for it.
 pub struct Reloader {
     core: Arc<Core>,
     path: Option<PathBuf>,
-    /// The configuration in force.
-    current: Mutex<Config>,
-    /// `[ocsp]` lookups, swapped when the OCSP settings change (kept otherwise, with its cache).
-    pub ocsp: Arc<ArcSwapOption<OcspClient>>,
-    metrics: Option<Arc<Metrics>>,
+    coa: Arc<coa::Coa>,
 }
 
 impl Reloader {
-    pub fn new(
-        core: Arc<Core>,
-        path: Option<&Path>,
-        config: &Config,
-        metrics: Option<Arc<Metrics>>,
-    ) -> Arc<Reloader> {
-        if let Some(m) = &metrics {
-            m.set_inventory(crate::x509::inventory::read(&config.tls));
-        }
+    pub fn new(core: Arc<Core>, path: Option<&Path>, coa: Arc<coa::Coa>) -> Arc<Reloader> {
         Arc::new(Reloader {
             core,
             path: path.map(Path::to_path_buf),
-            current: Mutex::new(config.clone()),
-            ocsp: Arc::new(ArcSwapOption::new(OcspClient::new(&config.ocsp))),
-            metrics,
+            coa,
         })
     }
 
-    /// The `[tls]` section in force (for the CRL file watcher).
-    pub fn tls(&self) -> Option<crate::config::TlsConfig> {
-        self.current.lock().ok().map(|c| c.tls.clone())
-    }
-
-    /// Re-reads the whole configuration file and puts it in force, or keeps the running one
-    /// and logs why not. Returns whether the new configuration is in force.
-    pub fn reload_all(&self, why: &str) -> bool {
-        let previous = self.core.tls_setup();
-        let loaded = match load(self.path.as_deref(), previous.as_ref()) {
-            Ok(l) => l,
+    /// Builds a new snapshot and puts it in force, or keeps the running one and says why not.
+    /// Returns whether the new configuration is in force.
+    pub fn reload(&self, trigger: Trigger) -> bool {
+        let why = trigger.as_str();
+        let current = self.core.snapshot();
+        let config = match trigger {
+            Trigger::Signal => Config::load(self.path.as_deref()).map_err(|e| e.to_string()),
+            Trigger::FilesChanged => Ok((*current.config).clone()),
+        };
+        let built = config.and_then(|c| build(c, Some(&self.core)));
+        let snapshot = match built {
+            Ok(s) => s,
             Err(e) => {
                 self.core.stats.incr(Counter::ConfigReloadFailed);
                 error!("{why}: configuration reload refused, the running configuration stays: {e}");
                 return false;
             }
         };
-        let Loaded {
-            config,
-            tls,
-            dictionary,
-            policy,
-        } = loaded;
-        let Ok(mut current) = self.current.lock() else {
-            return false;
-        };
-        for key in restart_needed(&current, &config) {
+        for key in restart_needed(&current.config, &snapshot.config) {
             warn!("{why}: {key} changed: it takes effect only after a restart");
         }
-        let rules = policy.inner.rule_count();
-        self.core.reload(&config, tls, Arc::new(policy), dictionary);
-        if current.ocsp != config.ocsp {
-            self.ocsp.store(OcspClient::new(&config.ocsp));
-        }
-        let inventory = crate::x509::inventory::read(&config.tls);
-        let crls = inventory.crls.len();
-        if let Some(m) = &self.metrics {
-            m.set_inventory(inventory);
-        }
+        let (clients, crls) = (snapshot.clients.len(), snapshot.crls.len());
+        let revoked: usize = snapshot.crls.iter().map(|c| c.revoked).sum();
+        self.core.install(snapshot);
+        self.core.stats.incr(Counter::ConfigReloads);
         info!(
-            clients = config.clients.len(),
-            rules,
+            clients,
             crls,
+            revoked,
             "{why}: configuration reloaded (new conversations use it; those in progress finish on the previous one)"
         );
-        *current = config;
-        self.core.stats.incr(Counter::ConfigReloads);
+        let now = self.core.snapshot();
+        crl::report_freshness(&now.crls, &now.config.tls, wall_clock());
+        self.coa.check_crls(&now.crls);
         true
     }
+
+    /// The files whose change triggers a reload: those of the configuration in force.
+    fn watched(&self) -> Vec<PathBuf> {
+        let snapshot = self.core.snapshot();
+        let mut files = crl::watched_files(&snapshot.config.tls);
+        files.extend(super::radsec::watched_files(&snapshot.config.radsec));
+        files
+    }
+
+    /// Reloads on SIGHUP (`signal`) and when a watched file changes, until `shutdown`. Files
+    /// are polled every 2 s rather than watched with inotify: it works the same on every
+    /// filesystem and for files replaced by rename, which is how CRL publishers write them.
+    pub async fn run(self: Arc<Self>, signal: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        let mut files = self.watched();
+        let mut seen = crl::fingerprint(&files);
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut n: u64 = 0;
+        loop {
+            let trigger = tokio::select! {
+                _ = tick.tick() => {
+                    n += 1;
+                    if changed(&files, &mut seen) {
+                        Trigger::FilesChanged
+                    } else {
+                        if n.is_multiple_of(1800) {
+                            let s = self.core.snapshot();
+                            crl::report_freshness(&s.crls, &s.config.tls, wall_clock());
+                        }
+                        continue;
+                    }
+                }
+                _ = signal.notified() => Trigger::Signal,
+                _ = shutdown.changed() => return,
+            };
+            self.reload(trigger);
+            // What the configuration in force names, as it is now (a refused reload is not
+            // retried until a file changes again).
+            files = self.watched();
+            seen = crl::fingerprint(&files);
+            if trigger == Trigger::Signal {
+                notify::ready(&status_line(&self.core, "reloaded"));
+            }
+        }
+    }
+}
+
+/// Whether the files' fingerprint moved since `seen` (which is updated).
+fn changed(files: &[PathBuf], seen: &mut Fingerprint) -> bool {
+    let now = crl::fingerprint(files);
+    if now == *seen {
+        return false;
+    }
+    *seen = now;
+    true
 }
