@@ -794,15 +794,20 @@ async fn nas_crl_checked_and_reloaded_from_disk() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert!(accepted(&s, "machine").await);
-    assert!(s.log_text().contains("RadSec TLS configuration reloaded"));
+    assert!(
+        s.log_text()
+            .contains("files changed on disk: configuration reloaded")
+    );
     // A broken CRL file: refused, the last good configuration stays.
     std::fs::write(&crl, "garbage").unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(accepted(&s, "machine").await);
     assert!(!accepted(&s, "revoked").await);
+    let log = s.log_text();
     assert!(
-        s.log_text()
-            .contains("new RadSec TLS configuration refused")
+        log.contains("files changed on disk: configuration reload refused")
+            && log.contains("radsec.crl_file"),
+        "{log}"
     );
 }
 
