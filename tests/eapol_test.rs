@@ -391,8 +391,18 @@ fn crl_replaced_on_disk_takes_effect_without_restart() {
     )
     .unwrap();
     std::fs::rename(&tmp, &live).unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    assert!(server.log_text().contains("new TLS configuration refused"));
+    let t0 = std::time::Instant::now();
+    while !server
+        .log_text()
+        .contains("files changed on disk: configuration reload refused")
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(8),
+            "the broken CRL was not refused within 8 s:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(
         !eapol_test(&conf, &server).ok,
         "the last good CRL must stay in force"
