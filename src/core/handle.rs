@@ -124,7 +124,7 @@ impl Core {
         if let Ok(mut c) = self.cx.load().tls.write() {
             *c = config;
         }
-        self.stats.incr(Counter::TlsReloads);
+        self.stats.incr(Counter::ConfigReloads);
     }
 
     /// The TLS setup in force (the shell rebuilds from it, keeping the session cache).

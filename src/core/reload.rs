@@ -18,7 +18,6 @@ use std::time::Duration;
 use super::clients::Clients;
 use super::handle::Core;
 use super::sessions::StateKey;
-use super::stats::Counter;
 use crate::authz::Policy;
 use crate::config::Config;
 use crate::eap::ReassemblyLimits;
@@ -103,6 +102,5 @@ impl Core {
         self.session_timeout.store(Arc::new(Duration::from_secs(
             config.eap.session_timeout_secs,
         )));
-        self.stats.incr(Counter::TlsReloads);
     }
 }

@@ -292,7 +292,7 @@ fn reload_tls(core: &Core, tls: &crate::config::TlsConfig, why: &str) {
             crate::x509::crl::report_freshness(&crls, tls, wall_clock());
         }
         Err(e) => {
-            core.stats.incr(Counter::TlsReloadFailed);
+            core.stats.incr(Counter::ConfigReloadFailed);
             error!("{why}: new TLS configuration refused, the last good one stays in force: {e}");
         }
     }

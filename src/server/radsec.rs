@@ -54,13 +54,13 @@ pub(super) async fn watch_files(
                 if let Ok(mut a) = acceptor.write() {
                     *a = tokio_rustls::TlsAcceptor::from(Arc::new(sc));
                 }
-                core.stats.incr(Counter::TlsReloads);
+                core.stats.incr(Counter::ConfigReloads);
                 info!(
                     "files changed on disk: RadSec TLS configuration reloaded (new connections use it)"
                 );
             }
             Err(e) => {
-                core.stats.incr(Counter::TlsReloadFailed);
+                core.stats.incr(Counter::ConfigReloadFailed);
                 warn!(
                     "files changed on disk: new RadSec TLS configuration refused, the last good one stays in force: {e}"
                 );

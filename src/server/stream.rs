@@ -27,7 +27,7 @@ use super::radsec::{
 };
 use super::{Core, Handled, OcspClient, now, os_rng};
 use crate::config::{Config, Radius11, RadsecConfig, Transport};
-use crate::core::stats::Counter;
+use crate::core::stats::{ConnectionOutcome, Counter};
 use crate::escape::Escaped;
 use crate::radius::stream::Framer;
 use crate::reason::ReasonCode;
@@ -223,7 +223,10 @@ async fn accept_loop(
         };
         let _ = socket.set_nodelay(true);
         let Ok(total) = limits.total.clone().try_acquire_owned() else {
-            core.stats.incr(Counter::StreamRefusedMaxConnections);
+            core.stats.incr(Counter::connection(
+                transport,
+                ConnectionOutcome::RefusedMaxConnections,
+            ));
             if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
                 warn!(%peer, suppressed = n, "connection refused: radsec.max_connections reached");
             }
@@ -236,7 +239,10 @@ async fn accept_loop(
             .next()
             .is_none()
         {
-            core.stats.incr(Counter::StreamRefusedUnknownClient);
+            core.stats.incr(Counter::connection(
+                transport,
+                ConnectionOutcome::RefusedUnknownClient,
+            ));
             if let Some(n) = may_log(&core, ReasonCode::UnknownClient, peer) {
                 warn!(%peer, suppressed = n, transport = transport.as_str(), "connection refused: no [[client]] with this transport matches the address");
             }
@@ -257,7 +263,10 @@ async fn accept_loop(
                     else {
                         return;
                     };
-                    core.stats.incr(Counter::RadsecConnections);
+                    core.stats.incr(Counter::connection(
+                        Transport::Tls,
+                        ConnectionOutcome::Accepted,
+                    ));
                     let handshake = tokio::time::timeout(
                         Duration::from_secs(config.handshake_timeout_secs),
                         acceptor.accept(socket),
@@ -266,14 +275,20 @@ async fn accept_loop(
                     let tls = match handshake {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
-                            core.stats.incr(Counter::RadsecHandshakeFailed);
+                            core.stats.incr(Counter::connection(
+                                Transport::Tls,
+                                ConnectionOutcome::HandshakeFailed,
+                            ));
                             if let Some(n) = may_log(&core, ReasonCode::NasHandshakeFailed, peer) {
                                 warn!(%peer, suppressed = n, "RadSec handshake failed: {}", Escaped::str(&e.to_string()));
                             }
                             return;
                         }
                         Err(_) => {
-                            core.stats.incr(Counter::RadsecHandshakeFailed);
+                            core.stats.incr(Counter::connection(
+                                Transport::Tls,
+                                ConnectionOutcome::HandshakeFailed,
+                            ));
                             if let Some(n) = may_log(&core, ReasonCode::NasHandshakeFailed, peer) {
                                 warn!(%peer, suppressed = n, "RadSec handshake failed: radsec.handshake_timeout_secs passed");
                             }
@@ -283,7 +298,10 @@ async fn accept_loop(
                     let (_, conn) = tls.get_ref();
                     let radius_1_1 = conn.alpn_protocol() == Some(ALPN_RADIUS_1_1);
                     if config.radius_1_1 == Radius11::Require && !radius_1_1 {
-                        core.stats.incr(Counter::StreamRefusedUnknownClient);
+                        core.stats.incr(Counter::connection(
+                            Transport::Tls,
+                            ConnectionOutcome::RefusedUnknownClient,
+                        ));
                         if let Some(n) = may_log(&core, ReasonCode::NasNotMatched, peer) {
                             warn!(%peer, suppressed = n, "RadSec connection closed: radsec.radius_1_1 = \"require\" and the peer did not negotiate radius/1.1 by ALPN");
                         }
@@ -295,14 +313,20 @@ async fn accept_loop(
                         .map(|leaf| certificate_names(leaf.as_ref()))
                         .unwrap_or_default();
                     let Some(index) = match_tls_client(&core, peer, &names) else {
-                        core.stats.incr(Counter::StreamRefusedUnknownClient);
+                        core.stats.incr(Counter::connection(
+                            Transport::Tls,
+                            ConnectionOutcome::RefusedUnknownClient,
+                        ));
                         if let Some(n) = may_log(&core, ReasonCode::NasNotMatched, peer) {
                             warn!(%peer, suppressed = n, names = %Escaped::str(&names.join(",")), "RadSec connection closed: the NAS certificate matches no [[client]] certificate_name for this address");
                         }
                         return;
                     };
                     let Some(slot) = limits.claim(index) else {
-                        core.stats.incr(Counter::StreamRefusedMaxConnections);
+                        core.stats.incr(Counter::connection(
+                            Transport::Tls,
+                            ConnectionOutcome::RefusedMaxConnections,
+                        ));
                         if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
                             warn!(%peer, suppressed = n, "RadSec connection closed: radsec.max_connections_per_client reached");
                         }
@@ -332,13 +356,16 @@ async fn accept_loop(
                         ocsp,
                         permits,
                         shutdown,
-                        Counter::RadsecRequests,
+                        Transport::Tls,
                     )
                     .await;
                     drop(slot);
                 }
                 Transport::Tcp | Transport::Udp => {
-                    core.stats.incr(Counter::TcpConnections);
+                    core.stats.incr(Counter::connection(
+                        Transport::Tcp,
+                        ConnectionOutcome::Accepted,
+                    ));
                     let Some(index) = core
                         .clients()
                         .candidates(peer.ip(), Transport::Tcp)
@@ -348,7 +375,10 @@ async fn accept_loop(
                         return;
                     };
                     let Some(slot) = limits.claim(index) else {
-                        core.stats.incr(Counter::StreamRefusedMaxConnections);
+                        core.stats.incr(Counter::connection(
+                            Transport::Tcp,
+                            ConnectionOutcome::RefusedMaxConnections,
+                        ));
                         if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
                             warn!(%peer, suppressed = n, "TCP connection closed: radsec.max_connections_per_client reached");
                         }
@@ -364,7 +394,7 @@ async fn accept_loop(
                         ocsp,
                         permits,
                         shutdown,
-                        Counter::TcpRequests,
+                        Transport::Tcp,
                     )
                     .await;
                     drop(slot);
@@ -392,7 +422,7 @@ async fn connection<S>(
     ocsp: Arc<arc_swap::ArcSwapOption<OcspClient>>,
     permits: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
-    requests: Counter,
+    transport: Transport,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -408,7 +438,10 @@ async fn connection<S>(
                     return;
                 }
                 Err(_) => {
-                    stats_core.stats.incr(Counter::StreamWriteTimeout);
+                    stats_core.stats.incr(Counter::connection(
+                        transport,
+                        ConnectionOutcome::WriteTimeout,
+                    ));
                     if let Some(n) = may_log(&stats_core, ReasonCode::StreamConnectionLimit, peer) {
                         warn!(%peer, suppressed = n, "connection closed: the peer did not read a reply within {WRITE_TIMEOUT:?}");
                     }
@@ -432,7 +465,10 @@ async fn connection<S>(
         };
         let n = match read {
             Err(_) => {
-                core.stats.incr(Counter::StreamIdleClosed);
+                core.stats.incr(Counter::connection(
+                    transport,
+                    ConnectionOutcome::IdleClosed,
+                ));
                 debug!(%peer, "connection closed: no complete packet within radsec.idle_timeout_secs");
                 break;
             }
@@ -442,7 +478,10 @@ async fn connection<S>(
             }
             Ok(Ok(0)) => {
                 if framer.pending() > 0 {
-                    core.stats.incr(Counter::StreamClosedMidPacket);
+                    core.stats.incr(Counter::connection(
+                        transport,
+                        ConnectionOutcome::ClosedMidPacket,
+                    ));
                     debug!(%peer, held = framer.pending(), "peer closed the connection mid-packet");
                 }
                 break;
@@ -455,7 +494,10 @@ async fn connection<S>(
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
-                    core.stats.incr(Counter::StreamFramingError);
+                    core.stats.incr(Counter::connection(
+                        transport,
+                        ConnectionOutcome::FramingError,
+                    ));
                     if let Some(s) = may_log(&core, ReasonCode::MalformedPacket, peer) {
                         warn!(%peer, suppressed = s, "connection closed: {e} (RFC 6613 §2.6.4)");
                     }
@@ -463,7 +505,7 @@ async fn connection<S>(
                 }
             };
             deadline = tokio::time::Instant::now() + idle;
-            core.stats.incr(requests);
+            core.stats.incr(Counter::stream_request(transport));
             // Waiting here stops reading: a peer with too much in flight is pushed back on.
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                 return finish(tx, writer).await;
