@@ -4,6 +4,9 @@
 //! names the log lines use), and logged at most once per reason and source per interval, with the
 //! number of occurrences that were not logged: a flood of garbage costs a counter increment, not a
 //! line of output per packet.
+//!
+//! The enum of counters is the one list: each entry declares where it shows on `/metrics`
+//! ([`Counter::export`]), so the scrape is generated from it and a counter cannot be forgotten.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -11,16 +14,128 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::reason::ReasonCode;
+use crate::config::Transport;
+use crate::reason::{ReasonCode, ReasonKind};
+
+macro_rules! families {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $help:literal,)*) => {
+        /// A counter family on `/metrics` (the encoder appends `_total`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Family {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Family {
+            /// Every family, in the order of the scrape.
+            pub const ALL: &'static [Family] = &[$(Family::$variant,)*];
+
+            /// The metric name, without `_total`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Family::$variant => $name,)*
+                }
+            }
+
+            /// The `# HELP` text.
+            pub const fn help(self) -> &'static str {
+                match self {
+                    $(Family::$variant => $help,)*
+                }
+            }
+        }
+    };
+}
+
+families! {
+    PacketsReceived = "certradius_packets_received",
+        "Datagrams and stream packets handed to the authentication path",
+    AccessRequests = "certradius_access_requests",
+        "Access-Requests that passed the authenticator checks and were processed",
+    Replies = "certradius_replies",
+        "Replies of the authentication path by type: access_accept, access_reject, access_challenge, status_server (answers to Status-Server, RFC 5997)",
+    PacketsDropped = "certradius_packets_dropped",
+        "Packets discarded without an answer, by reason",
+    DuplicateRequests = "certradius_duplicate_requests",
+        "Retransmissions recognised by the duplicate cache: answered from it, or dropped while the original was still being processed",
+    ConversationsStarted = "certradius_conversations_started",
+        "EAP-TLS conversations started",
+    ConversationsExpired = "certradius_conversations_expired",
+        "Conversations abandoned idle past eap.session_timeout_secs",
+    RevocationLookups = "certradius_revocation_lookups",
+        "Authentications paused for an OCSP lookup (each then counted by result in certradius_ocsp_lookups_total)",
+    OcspLookups = "certradius_ocsp_lookups",
+        "OCSP lookups by result: cache_hit, queried (a request sent), busy (max_concurrent_lookups reached), unreachable, bad_response",
+    ConfigReloads = "certradius_config_reloads",
+        "Configuration reloads (SIGHUP and the certificate/CRL file watchers) by result",
+    AccountingRequests = "certradius_accounting_requests",
+        "Accounting-Requests (RFC 2866) by outcome: received (verified), answered (recorded, Accounting-Response sent), duplicate (retransmission)",
+    AccountingDbRecords = "certradius_accounting_db_records",
+        "Accounting records for PostgreSQL: written (directly), queued (on disk while the database was away), replayed (from the queue)",
+    AccountingDbErrors = "certradius_accounting_db_errors",
+        "Failed PostgreSQL connections, writes and replays",
+    Disconnects = "certradius_disconnects",
+        "Disconnect-Requests (RFC 5176): sent (every transmission), ack, nak, timeout, bad_answer (a reply that failed verification, ignored)",
+    Connections = "certradius_connections",
+        "RADIUS/TCP (RFC 6613) and RadSec (RFC 6614) connections by transport and outcome: accepted, then the refusals and abnormal ends",
+    StreamRequests = "certradius_stream_requests",
+        "Packets received on RADIUS/TCP and RadSec connections, by transport",
+    Radius11Connections = "certradius_radius_1_1_connections",
+        "RadSec connections that negotiated RADIUS/1.1 by ALPN (RFC 9765)",
+}
+
+/// Where a counter shows on `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// Read at scrape time as this sample; counters with the same sample add up.
+    Sample(Sample),
+    /// The total of a family's samples (e.g. every dropped packet): not a series of its own.
+    TotalOf(Family),
+    /// Counted per finished authentication by the metrics observer, as
+    /// `certradius_authentications_total{outcome="reject",reason}` (a [`ReasonKind::Rejected`]).
+    Authentications,
+    /// A [`ReasonKind::ConnectionRefused`] reason names the log line; the connection counters
+    /// ([`Family::Connections`]) count the event.
+    Connections,
+}
+
+/// One series: a family and up to two labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub family: Family,
+    pub labels: [Option<(&'static str, &'static str)>; 2],
+}
+
+impl Export {
+    const fn plain(family: Family) -> Export {
+        Export::Sample(Sample {
+            family,
+            labels: [None, None],
+        })
+    }
+
+    const fn labelled(family: Family, key: &'static str, value: &'static str) -> Export {
+        Export::Sample(Sample {
+            family,
+            labels: [Some((key, value)), None],
+        })
+    }
+}
 
 macro_rules! counters {
-    ($($variant:ident = $name:literal,)*) => {
-        /// A counter: the events counted apart from the reasons, or one reason.
+    ($($(#[$doc:meta])* $variant:ident = $name:literal => $export:expr,)*) => {
+        /// A counter: the events counted apart from the reasons, one reason, or one outcome of
+        /// a stream connection.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Counter {
-            $($variant,)*
+            $($(#[$doc])* $variant,)*
             /// A packet dropped or an authentication refused for this reason.
             Reason(ReasonCode),
+            /// A RADIUS/TCP or RadSec connection ended in (or reached) this outcome; made by
+            /// [`Counter::connection`].
+            Connection(StreamTransport, ConnectionOutcome),
+            /// A packet received on a RADIUS/TCP or RadSec connection; made by
+            /// [`Counter::stream_request`].
+            StreamRequest(StreamTransport),
         }
 
         impl Counter {
@@ -31,63 +146,107 @@ macro_rules! counters {
                 match self {
                     $(Counter::$variant => $name,)*
                     Counter::Reason(r) => r.as_str(),
+                    Counter::Connection(t, o) => o.counter_name(t),
+                    Counter::StreamRequest(StreamTransport::Tcp) => "tcp_requests",
+                    Counter::StreamRequest(StreamTransport::Tls) => "tls_requests",
+                }
+            }
+
+            /// Where it shows on `/metrics`.
+            pub const fn export(self) -> Export {
+                match self {
+                    $(Counter::$variant => $export,)*
+                    Counter::Reason(r) => reason_export(r),
+                    Counter::Connection(t, o) => Export::Sample(Sample {
+                        family: Family::Connections,
+                        labels: [Some(("transport", t.as_str())), Some(("outcome", o.as_str()))],
+                    }),
+                    Counter::StreamRequest(t) => {
+                        Export::labelled(Family::StreamRequests, "transport", t.as_str())
+                    }
                 }
             }
         }
     };
 }
 
+use Export as E;
+use Family as F;
+
 counters! {
-    PacketsReceived = "packets_received",
-    PacketsDropped = "packets_dropped",
-    RateLimitedSource = "rate_limited_source",
-    AccessRequests = "access_requests",
-    AccessAccepts = "access_accepts",
-    AccessRejects = "access_rejects",
-    AccessChallenges = "access_challenges",
-    StatusServer = "status_server",
-    DuplicateAnsweredFromCache = "duplicate_answered_from_cache",
-    DuplicateInProgressDropped = "duplicate_in_progress_dropped",
-    SessionsStarted = "sessions_started",
-    SessionsExpired = "sessions_expired",
-    ReplyEncodeFailed = "reply_encode_failed",
-    OverloadedDropped = "overloaded_dropped",
-    QueueExpiredDropped = "queue_expired_dropped",
-    TlsReloads = "tls_reloads",
-    TlsReloadFailed = "tls_reload_failed",
-    RevocationLookups = "revocation_lookups",
-    OcspRequests = "ocsp_requests",
-    OcspCacheHits = "ocsp_cache_hits",
-    OcspLookupsRefusedBusy = "ocsp_lookups_refused_busy",
-    OcspBadResponse = "ocsp_bad_response",
-    AccountingRequests = "accounting_requests",
-    AccountingResponses = "accounting_responses",
-    AccountingDuplicates = "accounting_duplicates",
-    AccountingDbWritten = "accounting_db_written",
-    AccountingQueued = "accounting_queued",
-    AccountingReplayed = "accounting_replayed",
-    AccountingDbErrors = "accounting_db_errors",
-    ConfigReloads = "config_reloads",
-    DrainDropped = "drain_dropped",
-    ConfigReloadFailed = "config_reload_failed",
-    RadsecConnections = "radsec_connections",
-    RadsecRequests = "radsec_requests",
-    RadsecHandshakeFailed = "radsec_handshake_failed",
-    TcpConnections = "tcp_connections",
-    TcpRequests = "tcp_requests",
-    StreamRefusedUnknownClient = "stream_refused_unknown_client",
-    StreamRefusedMaxConnections = "stream_refused_max_connections",
-    StreamFramingError = "stream_framing_error",
-    StreamClosedMidPacket = "stream_closed_mid_packet",
-    StreamIdleClosed = "stream_idle_closed",
-    StreamWriteTimeout = "stream_write_timeout",
-    Radius11Connections = "radius_1_1_connections",
-    Radius11Malformed = "radius_1_1_malformed",
-    DisconnectRequests = "disconnect_requests",
-    DisconnectAcks = "disconnect_acks",
-    DisconnectNaks = "disconnect_naks",
-    DisconnectTimeouts = "disconnect_timeouts",
-    DisconnectBadAnswers = "disconnect_bad_answers",
+    PacketsReceived = "packets_received" => E::plain(F::PacketsReceived),
+    PacketsDropped = "packets_dropped" => E::TotalOf(F::PacketsDropped),
+    RateLimitedSource = "rate_limited_source"
+        => E::labelled(F::PacketsDropped, "reason", "rate_limited_source"),
+    AccessRequests = "access_requests" => E::plain(F::AccessRequests),
+    AccessAccepts = "access_accepts" => E::labelled(F::Replies, "type", "access_accept"),
+    AccessRejects = "access_rejects" => E::labelled(F::Replies, "type", "access_reject"),
+    AccessChallenges = "access_challenges" => E::labelled(F::Replies, "type", "access_challenge"),
+    StatusServer = "status_server" => E::labelled(F::Replies, "type", "status_server"),
+    DuplicateAnsweredFromCache = "duplicate_answered_from_cache"
+        => E::labelled(F::DuplicateRequests, "action", "answered_from_cache"),
+    DuplicateInProgressDropped = "duplicate_in_progress_dropped"
+        => E::labelled(F::DuplicateRequests, "action", "dropped_in_progress"),
+    SessionsStarted = "sessions_started" => E::plain(F::ConversationsStarted),
+    SessionsExpired = "sessions_expired" => E::plain(F::ConversationsExpired),
+    /// A reply that could not be encoded: the request goes unanswered.
+    ReplyEncodeFailed = "reply_encode_failed"
+        => E::labelled(F::PacketsDropped, "reason", "reply_encode_failed"),
+    OverloadedDropped = "overloaded_dropped"
+        => E::labelled(F::PacketsDropped, "reason", "overloaded"),
+    QueueExpiredDropped = "queue_expired_dropped"
+        => E::labelled(F::PacketsDropped, "reason", "queue_expired"),
+    /// A new conversation refused while draining on SIGTERM (`server/drain.rs`).
+    DrainDropped = "drain_dropped" => E::labelled(F::PacketsDropped, "reason", "draining"),
+    /// Radius/1.1 packets that could not be translated (RFC 9765).
+    Radius11Malformed = "radius_1_1_malformed"
+        => E::labelled(F::PacketsDropped, "reason", "radius_1_1_malformed"),
+    RevocationLookups = "revocation_lookups" => E::plain(F::RevocationLookups),
+    OcspRequests = "ocsp_requests" => E::labelled(F::OcspLookups, "result", "queried"),
+    OcspCacheHits = "ocsp_cache_hits" => E::labelled(F::OcspLookups, "result", "cache_hit"),
+    OcspLookupsRefusedBusy = "ocsp_lookups_refused_busy"
+        => E::labelled(F::OcspLookups, "result", "busy"),
+    OcspBadResponse = "ocsp_bad_response"
+        => E::labelled(F::OcspLookups, "result", "bad_response"),
+    AccountingRequests = "accounting_requests"
+        => E::labelled(F::AccountingRequests, "result", "received"),
+    AccountingResponses = "accounting_responses"
+        => E::labelled(F::AccountingRequests, "result", "answered"),
+    AccountingDuplicates = "accounting_duplicates"
+        => E::labelled(F::AccountingRequests, "result", "duplicate"),
+    AccountingDbWritten = "accounting_db_written"
+        => E::labelled(F::AccountingDbRecords, "result", "written"),
+    AccountingQueued = "accounting_queued"
+        => E::labelled(F::AccountingDbRecords, "result", "queued"),
+    AccountingReplayed = "accounting_replayed"
+        => E::labelled(F::AccountingDbRecords, "result", "replayed"),
+    AccountingDbErrors = "accounting_db_errors" => E::plain(F::AccountingDbErrors),
+    /// Every reload, whatever triggered it (SIGHUP, a certificate or CRL file changed on disk).
+    ConfigReloads = "config_reloads" => E::labelled(F::ConfigReloads, "result", "success"),
+    ConfigReloadFailed = "config_reload_failed"
+        => E::labelled(F::ConfigReloads, "result", "failure"),
+    Radius11Connections = "radius_1_1_connections" => E::plain(F::Radius11Connections),
+    DisconnectRequests = "disconnect_requests" => E::labelled(F::Disconnects, "result", "sent"),
+    DisconnectAcks = "disconnect_acks" => E::labelled(F::Disconnects, "result", "ack"),
+    DisconnectNaks = "disconnect_naks" => E::labelled(F::Disconnects, "result", "nak"),
+    DisconnectTimeouts = "disconnect_timeouts"
+        => E::labelled(F::Disconnects, "result", "timeout"),
+    DisconnectBadAnswers = "disconnect_bad_answers"
+        => E::labelled(F::Disconnects, "result", "bad_answer"),
+}
+
+/// A reason is exported according to its kind.
+const fn reason_export(r: ReasonCode) -> Export {
+    match (r, r.kind()) {
+        // The OCSP client counts an unreachable responder under this reason (as well as the
+        // conversations rejected for it under `ocsp_require`); the series predates the kinds.
+        (ReasonCode::OcspUnavailable, _) => {
+            Export::labelled(Family::OcspLookups, "result", "unreachable")
+        }
+        (_, ReasonKind::Dropped) => Export::labelled(Family::PacketsDropped, "reason", r.as_str()),
+        (_, ReasonKind::Rejected) => Export::Authentications,
+        (_, ReasonKind::ConnectionRefused) => Export::Connections,
+    }
 }
 
 impl From<ReasonCode> for Counter {
@@ -96,11 +255,116 @@ impl From<ReasonCode> for Counter {
     }
 }
 
-impl Counter {
-    /// Its slot: the plain counters first, then one per reason.
-    fn index(self) -> usize {
+/// The transport of a stream connection (UDP has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamTransport {
+    /// RADIUS/TCP (RFC 6613).
+    Tcp,
+    /// RadSec, RADIUS over TLS (RFC 6614).
+    Tls,
+}
+
+impl StreamTransport {
+    pub const ALL: &'static [StreamTransport] = &[StreamTransport::Tcp, StreamTransport::Tls];
+
+    /// The `transport` label, the same word as a `[[client]]`'s `transport`.
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Counter::Reason(r) => Counter::PLAIN.len() + r as usize,
+            StreamTransport::Tcp => "tcp",
+            StreamTransport::Tls => "tls",
+        }
+    }
+}
+
+impl From<Transport> for StreamTransport {
+    /// The stream listeners serve everything that is not TLS as RADIUS/TCP.
+    fn from(t: Transport) -> Self {
+        match t {
+            Transport::Tls => StreamTransport::Tls,
+            Transport::Tcp | Transport::Udp => StreamTransport::Tcp,
+        }
+    }
+}
+
+macro_rules! connection_outcomes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// What became of a RADIUS/TCP or RadSec connection: `Accepted` counts every connection
+        /// taken in, the others the refusals and the ends that were not the peer's orderly close.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ConnectionOutcome {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ConnectionOutcome {
+            pub const ALL: &'static [ConnectionOutcome] = &[$(ConnectionOutcome::$variant,)*];
+
+            /// The `outcome` label.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ConnectionOutcome::$variant => $name,)*
+                }
+            }
+
+            /// The counter's stable name: `tcp_connections_<outcome>`, `tls_connections_<outcome>`.
+            const fn counter_name(self, transport: StreamTransport) -> &'static str {
+                match (transport, self) {
+                    $(
+                        (StreamTransport::Tcp, ConnectionOutcome::$variant) => {
+                            concat!("tcp_connections_", $name)
+                        }
+                        (StreamTransport::Tls, ConnectionOutcome::$variant) => {
+                            concat!("tls_connections_", $name)
+                        }
+                    )*
+                }
+            }
+        }
+    };
+}
+
+connection_outcomes! {
+    /// Taken in from an address that has a `[[client]]` of this transport (TLS: before the
+    /// handshake).
+    Accepted = "accepted",
+    /// The TLS handshake failed or did not finish within `radsec.handshake_timeout_secs`.
+    HandshakeFailed = "handshake_failed",
+    /// No `[[client]]` of this transport has the address, or (TLS) none has the NAS
+    /// certificate's name, or the peer did not negotiate a required RADIUS/1.1.
+    RefusedUnknownClient = "refused_unknown_client",
+    /// `radsec.max_connections` or `max_connections_per_client` reached.
+    RefusedMaxConnections = "refused_max_connections",
+    /// A packet Length that cannot be framed (RFC 6613 §2.6.4): the connection is closed.
+    FramingError = "framing_error",
+    /// The peer closed the connection in the middle of a packet.
+    ClosedMidPacket = "closed_mid_packet",
+    /// No complete packet within `radsec.idle_timeout_secs`.
+    IdleClosed = "idle_closed",
+    /// The peer did not read a reply in time.
+    WriteTimeout = "write_timeout",
+}
+
+impl Counter {
+    /// The counter of a stream connection's outcome on `transport`.
+    pub fn connection(transport: Transport, outcome: ConnectionOutcome) -> Counter {
+        Counter::Connection(transport.into(), outcome)
+    }
+
+    /// The counter of packets received on stream connections of `transport`.
+    pub fn stream_request(transport: Transport) -> Counter {
+        Counter::StreamRequest(transport.into())
+    }
+
+    /// Its slot: the plain counters first, then one per reason, per connection outcome and
+    /// transport, per stream transport.
+    fn index(self) -> usize {
+        let reasons = Counter::PLAIN.len();
+        let connections = reasons + ReasonCode::ALL.len();
+        let outcomes = ConnectionOutcome::ALL.len();
+        let requests = connections + StreamTransport::ALL.len() * outcomes;
+        match self {
+            Counter::Reason(r) => reasons + r as usize,
+            Counter::Connection(t, o) => connections + t as usize * outcomes + o as usize,
+            Counter::StreamRequest(t) => requests + t as usize,
             plain => Counter::PLAIN
                 .iter()
                 .position(|c| *c == plain)
@@ -110,10 +374,21 @@ impl Counter {
 
     /// Every counter, in slot order.
     pub fn all() -> impl Iterator<Item = Counter> {
+        let connections = StreamTransport::ALL.iter().flat_map(|t| {
+            ConnectionOutcome::ALL
+                .iter()
+                .map(|o| Counter::Connection(*t, *o))
+        });
         Counter::PLAIN
             .iter()
             .copied()
             .chain(ReasonCode::ALL.iter().map(|r| Counter::Reason(*r)))
+            .chain(connections)
+            .chain(
+                StreamTransport::ALL
+                    .iter()
+                    .map(|t| Counter::StreamRequest(*t)),
+            )
     }
 }
 

@@ -87,11 +87,11 @@ struct Args {
     /// Start new authentications for this many seconds, then drain.
     #[arg(long)]
     duration: Option<f64>,
-    /// Percentage of (authentic) replies to drop on purpose; the request is then retransmitted.
     /// Share of authentications (percent) that resume an earlier TLS session: those
     /// supplicants share a session store, the others keep none.
     #[arg(long, default_value_t = 0.0)]
     resume: f64,
+    /// Percentage of (authentic) replies to drop on purpose; the request is then retransmitted.
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
     /// Retransmit a request that has had no reply for this long.

@@ -15,7 +15,8 @@ use super::connection::{self, Bound};
 use super::{Limits, Shared, Slot, may_log};
 use crate::config::{Radius11, Transport};
 use crate::core::Core;
-use crate::core::stats::Counter;
+use crate::core::clients::Client;
+use crate::core::stats::{ConnectionOutcome, Counter};
 use crate::escape::Escaped;
 use crate::reason::ReasonCode;
 
@@ -40,7 +41,10 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tran
         let _ = socket.set_nodelay(true);
         let max = core.snapshot().config.radsec.max_connections;
         let Some(slot) = shared.limits.claim_total(max) else {
-            core.stats.incr(Counter::StreamRefusedMaxConnections);
+            core.stats.incr(Counter::connection(
+                transport,
+                ConnectionOutcome::RefusedMaxConnections,
+            ));
             if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
                 warn!(%peer, suppressed = n, "connection refused: radsec.max_connections reached");
             }
@@ -53,7 +57,10 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tran
             .next()
             .is_none()
         {
-            core.stats.incr(Counter::StreamRefusedUnknownClient);
+            core.stats.incr(Counter::connection(
+                transport,
+                ConnectionOutcome::RefusedUnknownClient,
+            ));
             if let Some(n) = may_log(&core, ReasonCode::UnknownClient, peer) {
                 warn!(%peer, suppressed = n, transport = transport.as_str(), "connection refused: no [[client]] with this transport matches the address");
             }
@@ -72,7 +79,10 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tran
 /// RADIUS/TCP: the client is the most specific `tcp` client for the address.
 async fn open_tcp(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, mut slot: Slot) {
     let core = &shared.driver.core;
-    core.stats.incr(Counter::TcpConnections);
+    core.stats.incr(Counter::connection(
+        Transport::Tcp,
+        ConnectionOutcome::Accepted,
+    ));
     let Some(client) = core
         .clients()
         .candidates(peer.ip(), Transport::Tcp)
@@ -81,11 +91,11 @@ async fn open_tcp(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, mut 
     else {
         return;
     };
-    if !claim_client(core, &mut slot, client.id, peer, "TCP") {
+    if !claim_client(core, &mut slot, &client, peer) {
         return;
     }
     let bound = Bound::new(core, client, peer, Vec::new());
-    connection::run(shared.clone(), socket, bound, false, Counter::TcpRequests).await;
+    connection::run(shared.clone(), socket, bound, false).await;
     drop(slot);
 }
 
@@ -100,7 +110,10 @@ async fn open_tls(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, mut 
         return;
     };
     let radsec = &snapshot.config.radsec;
-    core.stats.incr(Counter::RadsecConnections);
+    core.stats.incr(Counter::connection(
+        Transport::Tls,
+        ConnectionOutcome::Accepted,
+    ));
     let handshake = tokio::time::timeout(
         Duration::from_secs(radsec.handshake_timeout_secs),
         tokio_rustls::TlsAcceptor::from(tls).accept(socket),
@@ -116,7 +129,10 @@ async fn open_tls(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, mut 
     let (_, conn) = stream.get_ref();
     let radius_1_1 = conn.alpn_protocol() == Some(ALPN_RADIUS_1_1);
     if radsec.radius_1_1 == Radius11::Require && !radius_1_1 {
-        core.stats.incr(Counter::StreamRefusedUnknownClient);
+        core.stats.incr(Counter::connection(
+            Transport::Tls,
+            ConnectionOutcome::RefusedUnknownClient,
+        ));
         if let Some(n) = may_log(core, ReasonCode::NasNotMatched, peer) {
             warn!(%peer, suppressed = n, "RadSec connection closed: radsec.radius_1_1 = \"require\" and the peer did not negotiate radius/1.1 by ALPN");
         }
@@ -128,13 +144,16 @@ async fn open_tls(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, mut 
         .map(|leaf| certificate_names(leaf.as_ref()))
         .unwrap_or_default();
     let Some(client) = match_tls_client(&snapshot.clients, peer, &names).cloned() else {
-        core.stats.incr(Counter::StreamRefusedUnknownClient);
+        core.stats.incr(Counter::connection(
+            Transport::Tls,
+            ConnectionOutcome::RefusedUnknownClient,
+        ));
         if let Some(n) = may_log(core, ReasonCode::NasNotMatched, peer) {
             warn!(%peer, suppressed = n, names = %Escaped::str(&names.join(",")), "RadSec connection closed: the NAS certificate matches no [[client]] certificate_name for this address");
         }
         return;
     };
-    if !claim_client(core, &mut slot, client.id, peer, "RadSec") {
+    if !claim_client(core, &mut slot, &client, peer) {
         return;
     }
     let version = match conn.protocol_version() {
@@ -148,31 +167,34 @@ async fn open_tls(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, mut 
     info!(%peer, client = %client.name, version, radius_1_1, "RadSec connection established");
     let bound = Bound::new(core, client, peer, names);
     drop(snapshot);
-    connection::run(
-        shared.clone(),
-        stream,
-        bound,
-        radius_1_1,
-        Counter::RadsecRequests,
-    )
-    .await;
+    connection::run(shared.clone(), stream, bound, radius_1_1).await;
     drop(slot);
 }
 
 fn handshake_failed(core: &Core, peer: SocketAddr, why: &str) {
-    core.stats.incr(Counter::RadsecHandshakeFailed);
+    core.stats.incr(Counter::connection(
+        Transport::Tls,
+        ConnectionOutcome::HandshakeFailed,
+    ));
     if let Some(n) = may_log(core, ReasonCode::NasHandshakeFailed, peer) {
         warn!(%peer, suppressed = n, "RadSec handshake failed: {why}");
     }
 }
 
 /// The client's place among `radsec.max_connections_per_client`; false (logged): closed.
-fn claim_client(core: &Core, slot: &mut Slot, client: usize, peer: SocketAddr, what: &str) -> bool {
+fn claim_client(core: &Core, slot: &mut Slot, client: &Client, peer: SocketAddr) -> bool {
     let max = core.snapshot().config.radsec.max_connections_per_client;
-    if Limits::claim_client(slot, client, max) {
+    if Limits::claim_client(slot, client.id, max) {
         return true;
     }
-    core.stats.incr(Counter::StreamRefusedMaxConnections);
+    core.stats.incr(Counter::connection(
+        client.transport,
+        ConnectionOutcome::RefusedMaxConnections,
+    ));
+    let what = match client.transport {
+        Transport::Tls => "RadSec",
+        Transport::Tcp | Transport::Udp => "TCP",
+    };
     if let Some(n) = may_log(core, ReasonCode::StreamConnectionLimit, peer) {
         warn!(%peer, suppressed = n, "{what} connection closed: radsec.max_connections_per_client reached");
     }

@@ -21,7 +21,7 @@ use super::{Shared, may_log};
 use crate::config::Transport;
 use crate::core::Core;
 use crate::core::clients::Client;
-use crate::core::stats::Counter;
+use crate::core::stats::{ConnectionOutcome, Counter};
 use crate::radius::stream::Framer;
 use crate::reason::ReasonCode;
 
@@ -116,20 +116,16 @@ impl ReplyTo {
 
 /// Serves one connection until the peer closes it, it idles out, its client goes away in a
 /// reload, or the server stops.
-pub(super) async fn run<S>(
-    shared: Arc<Shared>,
-    stream: S,
-    mut bound: Bound,
-    radius_1_1: bool,
-    requests: Counter,
-) where
+pub(super) async fn run<S>(shared: Arc<Shared>, stream: S, mut bound: Bound, radius_1_1: bool)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let core = shared.driver.core.clone();
     let peer = bound.peer;
+    let transport = bound.client.transport;
     let (mut rd, wr) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(REPLY_QUEUE);
-    let mut writer = tokio::spawn(write_replies(core.clone(), wr, rx, peer));
+    let mut writer = tokio::spawn(write_replies(core.clone(), wr, rx, (peer, transport)));
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_PER_CONNECTION));
     let idle = Duration::from_secs(core.snapshot().config.radsec.idle_timeout_secs);
     let mut exit = shared.exit.clone();
@@ -145,7 +141,10 @@ pub(super) async fn run<S>(
         };
         let n = match read {
             Err(_) => {
-                core.stats.incr(Counter::StreamIdleClosed);
+                core.stats.incr(Counter::connection(
+                    transport,
+                    ConnectionOutcome::IdleClosed,
+                ));
                 debug!(%peer, "connection closed: no complete packet within radsec.idle_timeout_secs");
                 break;
             }
@@ -155,7 +154,10 @@ pub(super) async fn run<S>(
             }
             Ok(Ok(0)) => {
                 if framer.pending() > 0 {
-                    core.stats.incr(Counter::StreamClosedMidPacket);
+                    core.stats.incr(Counter::connection(
+                        transport,
+                        ConnectionOutcome::ClosedMidPacket,
+                    ));
                     debug!(%peer, held = framer.pending(), "peer closed the connection mid-packet");
                 }
                 break;
@@ -168,7 +170,10 @@ pub(super) async fn run<S>(
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
-                    core.stats.incr(Counter::StreamFramingError);
+                    core.stats.incr(Counter::connection(
+                        transport,
+                        ConnectionOutcome::FramingError,
+                    ));
                     if let Some(s) = may_log(&core, ReasonCode::MalformedPacket, peer) {
                         warn!(%peer, suppressed = s, "connection closed: {e} (RFC 6613 §2.6.4)");
                     }
@@ -176,7 +181,7 @@ pub(super) async fn run<S>(
                 }
             };
             deadline = tokio::time::Instant::now() + idle;
-            core.stats.incr(requests);
+            core.stats.incr(Counter::stream_request(transport));
             let Some(client) = bound.current(&core) else {
                 return finish(tx, writer).await;
             };
@@ -248,7 +253,7 @@ async fn write_replies<W: AsyncWrite + Unpin>(
     core: Arc<Core>,
     mut wr: W,
     mut rx: mpsc::Receiver<Vec<u8>>,
-    peer: SocketAddr,
+    (peer, transport): (SocketAddr, Transport),
 ) {
     while let Some(reply) = rx.recv().await {
         match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&reply)).await {
@@ -258,7 +263,10 @@ async fn write_replies<W: AsyncWrite + Unpin>(
                 return;
             }
             Err(_) => {
-                core.stats.incr(Counter::StreamWriteTimeout);
+                core.stats.incr(Counter::connection(
+                    transport,
+                    ConnectionOutcome::WriteTimeout,
+                ));
                 if let Some(n) = may_log(&core, ReasonCode::StreamConnectionLimit, peer) {
                     warn!(%peer, suppressed = n, "connection closed: the peer did not read a reply within {WRITE_TIMEOUT:?}");
                 }
