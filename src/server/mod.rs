@@ -9,6 +9,7 @@
 
 pub mod accounting;
 pub mod acct_db;
+pub mod announce;
 pub mod coa;
 pub mod control;
 
