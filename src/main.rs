@@ -105,6 +105,7 @@ fn main() -> ExitCode {
             .is_ok_and(|c| c.log.format == certradius::config::log::LogFormat::Json),
     };
     init_tracing(cli.debug, !cli.debug_filter.is_empty(), json);
+    server::announce::set_json(json);
     match cli.command.unwrap_or(Command::Serve) {
         Command::TestPki { dir } => match generate_test_pki(&dir) {
             Ok(files) => {
@@ -315,26 +316,14 @@ fn serve(path: Option<&Path>, debug_filter: Vec<server::debug_filter::DebugFilte
 fn prepare(
     path: Option<&Path>,
 ) -> Result<(Arc<Core>, Option<Arc<server::audit::AuditLog>>), ExitCode> {
-    let mut loaded = load(path, None).map_err(|e| {
+    let loaded = load(path, None).map_err(|e| {
         eprintln!("certradius: configuration error: {e}");
         ExitCode::from(2)
     })?;
-    // Under systemd (StateDirectory=) a relative state file lives in the state directory: the
-    // unit has no WorkingDirectory and ProtectSystem=strict makes everything else read-only.
-    if let Some(dir) = std::env::var_os("STATE_DIRECTORY")
-        && loaded.config.server.state_file.is_relative()
-    {
-        // systemd may list several directories separated by ':'; the first is ours.
-        let dir = dir
-            .to_string_lossy()
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        if !dir.is_empty() {
-            loaded.config.server.state_file =
-                Path::new(&dir).join(&loaded.config.server.state_file);
-        }
+    // Relative state paths were resolved at load (config::paths); their directory is made here.
+    if let Err(e) = loaded.config.create_state_directory() {
+        eprintln!("certradius: state directory: {e}");
+        return Err(ExitCode::from(1));
     }
     warn_private_key_mode(&loaded.config.tls.private_key_file);
     let audit = match &loaded.config.audit.file {
@@ -500,12 +489,12 @@ fn listen(config: &Config) -> Result<Listeners, ExitCode> {
     for s in &acct_sockets {
         if let Ok(a) = s.local_addr() {
             // Printed before the authentication line that callers wait for.
-            println!("certradius: accounting on udp {a}");
+            server::announce::accounting(a);
         }
     }
     for s in &sockets {
         if let Ok(a) = s.local_addr() {
-            println!("certradius: listening on udp {a}");
+            server::announce::listening("udp", a);
         }
     }
     let streams = server::stream::bind(config).map_err(|e| {
@@ -541,26 +530,35 @@ async fn observe(
     Ok(())
 }
 
+/// How to authenticate against the embedded default, printed once it listens; in JSON mode one
+/// `{"event":"try_it","commands":[...]}` object instead of the prose.
 fn print_try_it(addr: std::net::SocketAddr, config: &Config) {
     let secret = config
         .clients
         .first()
         .map(|c| c.secret.expose().to_string())
         .unwrap_or_default();
+    let commands: Vec<String> = ["tls12", "tls13"]
+        .iter()
+        .map(|v| {
+            format!(
+                "eapol_test -c testbed/eapol_test/{v}.conf -a {} -p {} -s {secret}",
+                addr.ip(),
+                addr.port()
+            )
+        })
+        .collect();
+    if server::announce::is_json() {
+        server::announce::event(&serde_json::json!({ "event": "try_it", "commands": commands }));
+        return;
+    }
     println!();
     println!(
         "Authenticate against it with eapol_test (Debian package eapoltest), from the repository root:"
     );
-    println!(
-        "  eapol_test -c testbed/eapol_test/tls12.conf -a {} -p {} -s {secret}",
-        addr.ip(),
-        addr.port()
-    );
-    println!(
-        "  eapol_test -c testbed/eapol_test/tls13.conf -a {} -p {} -s {secret}",
-        addr.ip(),
-        addr.port()
-    );
+    for c in &commands {
+        println!("  {c}");
+    }
     println!(
         "Success ends with \"MPPE keys OK: 1  mismatch: 0\" and \"SUCCESS\". Stop with Ctrl-C."
     );

@@ -14,7 +14,8 @@ pub struct AccountingConfig {
     /// listener. The embedded default configuration listens on 127.0.0.1:1813.
     #[serde(deserialize_with = "super::values::socket_addrs")]
     pub listen: Vec<SocketAddr>,
-    /// JSON lines, one object per Accounting-Request.
+    /// JSON lines, one object per Accounting-Request. Relative: in the state directory
+    /// (`paths`).
     pub file: Option<PathBuf>,
     /// "always": every Accounting-Response waits for fsync of its record; "interval": records
     /// are fsynced every `fsync_interval_ms` and the responses wait for that fsync.
@@ -26,7 +27,7 @@ pub struct AccountingConfig {
     /// Create the database schema at start (what `certradius db migrate` does).
     pub auto_migrate: bool,
     /// Where records wait, fsynced, while the database is unreachable. Default: the directory
-    /// of `server.state_file`.
+    /// of `server.state_file`; relative: in the state directory (`paths`).
     pub queue_dir: Option<PathBuf>,
     /// Bound of the on-disk queue; beyond it Accounting-Requests go unanswered (the NAS retries).
     pub queue_max_bytes: u64,

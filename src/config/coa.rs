@@ -16,7 +16,8 @@ pub struct CoaConfig {
     /// Retransmissions after the first Disconnect-Request before giving up.
     pub retries: u32,
     /// The local control socket of `certradius sessions` / `certradius disconnect` (mode 0600);
-    /// unset: `certradius.sock` next to `server.state_file`.
+    /// unset: `certradius.sock` next to `server.state_file`. Relative: in the state directory
+    /// (`paths`).
     pub control_socket: Option<PathBuf>,
 }
 

@@ -8,9 +8,12 @@
 //! can never end up merged into a production client list.
 //!
 //! Unknown keys are errors (`deny_unknown_fields`): a misspelt knob must not be silently ignored.
-//! Every error names the key. Relative paths are relative to the working directory.
+//! Every error names the key. Relative paths are relative to the working directory, except the
+//! files the server writes: those are resolved once, here, against the state directory
+//! (`paths`: `$STATE_DIRECTORY`, or `testbed/state/` for the embedded default).
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -23,6 +26,7 @@ mod eap;
 pub mod log;
 mod metrics;
 mod ocsp;
+pub mod paths;
 mod radsec;
 mod server;
 mod tcp;
@@ -108,6 +112,10 @@ pub struct Config {
     /// `[tcp]`: RADIUS over TCP (RFC 6613).
     #[serde(default)]
     pub tcp: TcpConfig,
+    /// Not a key: the directory the relative state paths were resolved against at load
+    /// (`paths`), none when they stay relative to the working directory.
+    #[serde(skip)]
+    pub state_directory: Option<PathBuf>,
 }
 
 impl Config {
@@ -116,7 +124,22 @@ impl Config {
         Self::load_with_env(file, true)
     }
 
+    /// `env` false: no `CERTRADIUS__*` layer and no `$STATE_DIRECTORY` (for tests).
     pub fn load_with_env(file: Option<&Path>, env: bool) -> Result<Config, ConfigError> {
+        let state_env = if env {
+            std::env::var_os("STATE_DIRECTORY")
+        } else {
+            None
+        };
+        Self::load_from(file, env, state_env.as_deref())
+    }
+
+    /// The loader itself, with the value of `$STATE_DIRECTORY` passed in.
+    pub(crate) fn load_from(
+        file: Option<&Path>,
+        env: bool,
+        state_env: Option<&OsStr>,
+    ) -> Result<Config, ConfigError> {
         use config::{Environment, File, FileFormat};
         let mut builder = config::Config::builder();
         let origin = match file {
@@ -143,6 +166,7 @@ impl Config {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("server.listen")
+                    .with_list_parse_key("accounting.listen")
                     .with_list_parse_key("tls.ca_file")
                     .with_list_parse_key("tls.crl_file")
                     .with_list_parse_key("radsec.listen")
@@ -156,6 +180,9 @@ impl Config {
             .try_deserialize()
             .map_err(|e| ConfigError::Load(format!("{origin}: {}", key_path(&e.to_string()))))?;
         radsec::default_secrets(&mut cfg.clients);
+        if let Some(base) = paths::state_directory(state_env, file.is_none()) {
+            cfg.resolve_state_paths(&base);
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -405,7 +432,16 @@ mod tests {
     #[test]
     fn embedded_default_equals_builtin_defaults_apart_from_clients() {
         let cfg = Config::load_with_env(None, false).unwrap();
-        assert_eq!(cfg.server, ServerConfig::default());
+        // Apart from where its state goes (`paths`): testbed/state/, not the working directory.
+        let state_dir = Path::new(paths::EMBEDDED_STATE_DIR);
+        let mut server = ServerConfig::default();
+        server.state_file = state_dir.join("certradius.state");
+        assert_eq!(cfg.server, server);
+        assert_eq!(cfg.state_directory.as_deref(), Some(state_dir));
+        assert_eq!(
+            cfg.accounting.file.as_deref(),
+            Some(state_dir.join("certradius-accounting.jsonl").as_path())
+        );
         assert_eq!(cfg.tls, TlsConfig::default());
         assert_eq!(cfg.eap, EapConfig::default());
         assert!(!cfg.clients.is_empty());
@@ -416,6 +452,44 @@ mod tests {
                 c.name
             );
         }
+    }
+
+    /// `serve`, `sessions` and a SIGHUP reload all call `Config::load`: under
+    /// `$STATE_DIRECTORY` every load names the same state paths, so a reload sees no change and
+    /// `certradius sessions` finds the socket whatever its working directory.
+    #[test]
+    fn state_paths_are_resolved_at_load_and_equal_on_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[coa]\ncontrol_socket = \"ctl.sock\"\n[accounting]\nqueue_dir = \"queue\"\n",
+        )
+        .unwrap();
+        let env = Some(OsStr::new("/var/lib/certradius:/var/lib/other"));
+        let first = Config::load_from(Some(&path), false, env).unwrap();
+        let reload = Config::load_from(Some(&path), false, env).unwrap();
+        assert_eq!(first, reload);
+        let state = Path::new("/var/lib/certradius");
+        assert_eq!(first.server.state_file, state.join("certradius.state"));
+        assert_eq!(
+            first.coa.control_socket.as_deref(),
+            Some(state.join("ctl.sock").as_path())
+        );
+        assert_eq!(
+            first.accounting.queue_dir.as_deref(),
+            Some(state.join("queue").as_path())
+        );
+        // Without $STATE_DIRECTORY an operator's file keeps working-directory paths.
+        let plain = Config::load_from(Some(&path), false, None).unwrap();
+        assert_eq!(plain.server.state_file, Path::new("certradius.state"));
+        assert_eq!(plain.state_directory, None);
+        // $STATE_DIRECTORY wins over the embedded default's testbed/state/.
+        let embedded = Config::load_from(None, false, env).unwrap();
+        assert_eq!(
+            embedded.accounting.file.as_deref(),
+            Some(state.join("certradius-accounting.jsonl").as_path())
+        );
     }
 
     #[test]

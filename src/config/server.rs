@@ -27,7 +27,7 @@ pub struct ServerConfig {
     /// Most replies cached for retransmissions.
     pub duplicate_cache_entries: usize,
     /// Where learned per-client state (the "auto" Message-Authenticator policy) is kept, so it
-    /// survives a restart.
+    /// survives a restart. Relative: in the state directory (`paths`).
     pub state_file: PathBuf,
     /// Packets per second a source that is no configured client may send before the rest of
     /// that second is dropped unread and unlogged (0: no limit).

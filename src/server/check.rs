@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::reload::Loaded;
+use crate::config::Config;
 use crate::x509::inventory::{self, days_until};
 
 /// A certificate expiring within this many days is a warning.
@@ -30,12 +31,32 @@ pub fn report(loaded: &Loaded) -> Report {
     report_at(loaded, super::wall_clock())
 }
 
+/// [`report`] as of `now`, in named steps, each adding its lines and warnings.
 pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     let c = &loaded.config;
-    let mut warnings = Vec::new();
-    let mut out = String::new();
+    let mut r = Report {
+        text: String::new(),
+        warnings: Vec::new(),
+    };
+    summary(&mut r, loaded);
+    listeners(&mut r, c);
+    state(&mut r, c);
+    clients(&mut r, c);
+    let inv = inventory::read(&c.tls);
+    certificates(&mut r, &inv, now);
+    crls(&mut r, c, &inv, now);
+    r.warnings.extend(inv.errors.iter().cloned());
+    ocsp(&mut r, c);
+    rules(&mut r, c);
+    warnings(&mut r);
+    r
+}
+
+/// The one-line verdict: counts, versions, crypto provider.
+fn summary(r: &mut Report, loaded: &Loaded) {
+    let c = &loaded.config;
     let _ = writeln!(
-        out,
+        r.text,
         "configuration OK: {} client(s), listen {}, TLS {}..{}, fragment_size {}, {} dictionary attributes, {} authorization rule(s), crypto provider {}, FIPS mode {}",
         c.clients.len(),
         c.server
@@ -56,6 +77,10 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
             "off"
         }
     );
+}
+
+fn listeners(r: &mut Report, c: &Config) {
+    let out = &mut r.text;
     let _ = writeln!(out, "\nlisteners:");
     for a in &c.server.listen {
         let _ = writeln!(out, "  udp {a}");
@@ -68,26 +93,63 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
             let _ = writeln!(out, "  metrics off ([metrics] listen unset)");
         }
     }
-    let _ = writeln!(out, "\nclients ({}):", c.clients.len());
+}
+
+/// The files the server writes, as resolved at load (`config::paths`): what `serve` will use
+/// and where `certradius sessions` looks for the control socket.
+fn state(r: &mut Report, c: &Config) {
+    let out = &mut r.text;
+    match &c.state_directory {
+        Some(dir) => {
+            let _ = writeln!(out, "\nstate (relative paths in {}):", dir.display());
+        }
+        None => {
+            let _ = writeln!(out, "\nstate (relative paths in the working directory):");
+        }
+    }
+    let _ = writeln!(out, "  state_file {}", c.server.state_file.display());
+    let _ = writeln!(
+        out,
+        "  control socket {}",
+        super::control::path(c).display()
+    );
+    if let Some(f) = &c.accounting.file {
+        let _ = writeln!(out, "  accounting file {}", f.display());
+    }
+    if c.accounting.database_url.is_some() {
+        let dir = c.accounting.queue_dir_or(&c.server.state_file);
+        let _ = writeln!(out, "  accounting queue {}", dir.display());
+    }
+    if let Some(f) = &c.audit.file {
+        let _ = writeln!(out, "  audit file {}", f.display());
+    }
+}
+
+/// Each NAS; the default secret on a non-loopback client is a warning.
+fn clients(r: &mut Report, c: &Config) {
+    let _ = writeln!(r.text, "\nclients ({}):", c.clients.len());
     for (i, cl) in c.clients.iter().enumerate() {
         let _ = writeln!(
-            out,
+            r.text,
             "  {} {} require_message_authenticator={:?} max_sessions={}",
             cl.name, cl.address, cl.require_message_authenticator, cl.max_sessions
         );
         if cl.secret.expose() == "testing123" && !cl.address.addr.is_loopback() {
-            warnings.push(format!(
+            r.warnings.push(format!(
                 "client[{i}].secret: client {} ({}) is not on loopback and uses the default secret testing123",
                 cl.name, cl.address
             ));
         }
     }
-    let inv = inventory::read(&c.tls);
-    let _ = writeln!(out, "\ncertificates:");
+}
+
+/// Each certificate with its days to notAfter; expired or within [`EXPIRY_WARNING_DAYS`] warns.
+fn certificates(r: &mut Report, inv: &inventory::Inventory, now: SystemTime) {
+    let _ = writeln!(r.text, "\ncertificates:");
     for cert in &inv.certificates {
         let days = days_until(cert.not_after, now);
         let _ = writeln!(
-            out,
+            r.text,
             "  {:<6} {}  expires {} ({} days)  [{}]",
             cert.role,
             cert.subject,
@@ -96,27 +158,31 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
             cert.file
         );
         if days < 0 {
-            warnings.push(format!(
+            r.warnings.push(format!(
                 "{} certificate {} ({}) has expired",
                 cert.role, cert.subject, cert.file
             ));
         } else if days < EXPIRY_WARNING_DAYS {
-            warnings.push(format!(
+            r.warnings.push(format!(
                 "{} certificate {} ({}) expires in {days} days",
                 cert.role, cert.subject, cert.file
             ));
         }
     }
-    let _ = writeln!(out, "\nCRLs (check_crl = {:?}):", c.tls.crl_scope());
+}
+
+/// Each CRL with its nextUpdate; one past it warns.
+fn crls(r: &mut Report, c: &Config, inv: &inventory::Inventory, now: SystemTime) {
+    let _ = writeln!(r.text, "\nCRLs (check_crl = {:?}):", c.tls.crl_scope());
     if inv.crls.is_empty() {
-        let _ = writeln!(out, "  none");
+        let _ = writeln!(r.text, "  none");
     }
     for crl in &inv.crls {
         match crl.next_update {
             Some(t) => {
                 let days = days_until(t, now);
                 let _ = writeln!(
-                    out,
+                    r.text,
                     "  {}  nextUpdate {} ({} days)  [{}]",
                     crl.issuer,
                     date(t),
@@ -124,7 +190,7 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
                     crl.file
                 );
                 if t < inventory::unix_now(now) {
-                    warnings.push(format!(
+                    r.warnings.push(format!(
                         "CRL of {} ({}) is past its nextUpdate {}",
                         crl.issuer,
                         crl.file,
@@ -133,17 +199,17 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
                 }
             }
             None => {
-                let _ = writeln!(out, "  {}  no nextUpdate  [{}]", crl.issuer, crl.file);
+                let _ = writeln!(r.text, "  {}  no nextUpdate  [{}]", crl.issuer, crl.file);
             }
         }
     }
-    for e in &inv.errors {
-        warnings.push(e.clone());
-    }
+}
+
+fn ocsp(r: &mut Report, c: &Config) {
     let o = &c.ocsp;
     if o.enable {
         let _ = writeln!(
-            out,
+            r.text,
             "\nOCSP: on, mode {:?}, url {}, timeout_ms {}, soft_fail {}, nonce {}, cache {} entries / {} s, {} concurrent lookups",
             o.mode,
             o.url.as_deref().unwrap_or("(from each certificate's AIA)"),
@@ -155,8 +221,13 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
             o.max_concurrent_lookups
         );
     } else {
-        let _ = writeln!(out, "\nOCSP: off");
+        let _ = writeln!(r.text, "\nOCSP: off");
     }
+}
+
+/// The authorization rules with the attributes each grants, and the identity binding.
+fn rules(r: &mut Report, c: &Config) {
+    let out = &mut r.text;
     let a = &c.authorize;
     let default = a.default.as_deref().unwrap_or(if a.rules.is_empty() {
         "accept"
@@ -164,23 +235,23 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
         "reject"
     });
     let _ = writeln!(out, "\nrules ({}, default {default}):", a.rules.len());
-    for r in &a.rules {
+    for rule in &a.rules {
         let _ = writeln!(
             out,
             "  {} -> {}{}",
-            r.name,
-            r.action.as_deref().unwrap_or("accept"),
-            if r.reply.is_empty() {
+            rule.name,
+            rule.action.as_deref().unwrap_or("accept"),
+            if rule.reply.is_empty() {
                 String::new()
             } else {
                 format!(
                     " with {}",
-                    r.reply.keys().cloned().collect::<Vec<_>>().join(", ")
+                    rule.reply.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
             }
         );
     }
-    let id = &loaded.config.identity;
+    let id = &c.identity;
     if !id.match_fields.is_empty() || !id.templates.is_empty() {
         let _ = writeln!(
             out,
@@ -189,14 +260,14 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
             id.templates.len()
         );
     }
-    if !warnings.is_empty() {
-        let _ = writeln!(out, "\nwarnings ({}):", warnings.len());
-        for w in &warnings {
-            let _ = writeln!(out, "  warning: {w}");
+}
+
+/// The warnings gathered by the steps above, repeated at the end where an operator looks.
+fn warnings(r: &mut Report) {
+    if !r.warnings.is_empty() {
+        let _ = writeln!(r.text, "\nwarnings ({}):", r.warnings.len());
+        for w in &r.warnings {
+            let _ = writeln!(r.text, "  warning: {w}");
         }
-    }
-    Report {
-        text: out,
-        warnings,
     }
 }

@@ -22,7 +22,8 @@ const MAX_LINE: u64 = 1024;
 const MAX_CONNECTIONS: usize = 8;
 
 /// Where the control socket is: `[coa] control_socket`, or `certradius.sock` next to the state
-/// file.
+/// file. Both were resolved at load (`config::paths`), so the server and `certradius sessions`
+/// run from any working directory name the same socket.
 pub fn path(config: &crate::config::Config) -> PathBuf {
     match &config.coa.control_socket {
         Some(p) => p.clone(),

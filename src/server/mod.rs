@@ -10,6 +10,7 @@
 
 pub mod accounting;
 pub mod acct_db;
+pub mod announce;
 pub mod coa;
 pub mod control;
 

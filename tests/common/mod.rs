@@ -20,6 +20,23 @@ use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "testing123";
 
+/// The address in one of the server's announcements on stdout (`event` "listening" or
+/// "accounting"): `certradius: listening on udp ADDR` in text mode,
+/// `{"event":"listening","transport":"udp","addr":"ADDR"}` in JSON mode.
+pub fn announced(line: &str, event: &str, transport: &str) -> Option<SocketAddr> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        return (v["event"] == event && v["transport"] == transport)
+            .then(|| v["addr"].as_str().unwrap().parse().unwrap());
+    }
+    let text = if event == "listening" {
+        "listening on"
+    } else {
+        "accounting on"
+    };
+    line.strip_prefix(&format!("certradius: {text} {transport} "))
+        .map(|a| a.trim().parse().unwrap())
+}
+
 /// The test PKI for this test binary (generated once, under cargo's per-target temp dir).
 pub fn pki(binary: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -108,11 +125,9 @@ impl Server {
             );
             match lines.next() {
                 Some(Ok(line)) => {
-                    if let Some(a) = line.strip_prefix("certradius: accounting on udp ") {
-                        acct = a.trim().parse().ok();
-                    }
-                    if let Some(a) = line.strip_prefix("certradius: listening on udp ") {
-                        break a.trim().parse().unwrap();
+                    acct = acct.or(announced(&line, "accounting", "udp"));
+                    if let Some(a) = announced(&line, "listening", "udp") {
+                        break a;
                     }
                 }
                 _ => panic!(

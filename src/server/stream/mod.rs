@@ -78,7 +78,7 @@ pub fn bind(config: &Config) -> Result<Option<Streams>, StreamSetupError> {
                 })?;
             if let Ok(a) = l.local_addr() {
                 // Machine-readable: tests and scripts that start us on port 0 read this line.
-                println!("certradius: listening on {transport} {a}");
+                super::announce::listening(transport, a);
             }
             out.push(l);
         }
