@@ -18,27 +18,24 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
-use super::snapshot::Snapshot;
+use super::snapshot::{Snapshot, session_context};
 
 use tracing::{Level, debug, info};
 
-use crate::authz::{Policy, RequestInfo};
+use crate::authz::Policy;
 use crate::config::Config;
 use crate::core::clients::{Client, Clients};
 use crate::core::dedup::{Dedup, Seen};
 use crate::core::events::Observers;
 use crate::core::guard::lock;
 use crate::core::ratelimit::SourceLimiter;
-use crate::core::sessions::{Checkout, Full, SessionTable, StateKey};
+use crate::core::sessions::{SessionTable, StateKey};
 use crate::core::stats::Counter;
 use crate::core::stats::Stats;
-use crate::eap::{EapCode, EapPacket, EapType, ReassemblyBudget, ReassemblyLimits};
 use crate::radius::dictionary::Dictionary;
-use crate::radius::{self, Code, Packet, PacketBuilder, attr};
+use crate::radius::{self, Code, Packet, attr};
 use crate::reason::ReasonCode;
-use crate::session::{
-    Now, OcspPolicy, RevocationLookup, RevocationVerdict, Session, SessionContext, Step,
-};
+use crate::session::{Now, RevocationLookup, RevocationVerdict, Session};
 
 /// What [`Core::handle`] asks of the shell.
 pub enum Handled {
@@ -51,17 +48,17 @@ pub enum Handled {
 /// A conversation paused for a revocation lookup, with what `resume` needs to answer.
 pub struct Pending {
     pub lookup: RevocationLookup,
-    session: Box<Session>,
-    key: StateKey,
-    datagram: Vec<u8>,
-    from: SocketAddr,
+    pub(super) session: Box<Session>,
+    pub(super) key: StateKey,
+    pub(super) datagram: Vec<u8>,
+    pub(super) from: SocketAddr,
     /// The client the request came from (a reply is signed with its secret even if a reload
     /// changed the table meanwhile).
-    client: Arc<Client>,
+    pub(super) client: Arc<Client>,
 }
 
 /// A conversation the request path paused for a lookup: what becomes a [`Pending`].
-type Paused = (RevocationLookup, Box<Session>, StateKey, Arc<Client>);
+pub(super) type Paused = (RevocationLookup, Box<Session>, StateKey, Arc<Client>);
 
 /// Randomness comes from the shell (the OS RNG in production, a seeded one in tests).
 pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
@@ -260,26 +257,7 @@ impl Core {
                 self.describe(&packet)
             );
         }
-        let has_ma = packet.first(attr::MESSAGE_AUTHENTICATOR).is_some();
-        if has_ma {
-            if let Err(e) =
-                radius::auth::verify_message_authenticator(&packet, &client.secret, None)
-            {
-                return self.drop_packet(
-                    from,
-                    now,
-                    ReasonCode::BadMessageAuthenticator,
-                    &format!("{e:?} (wrong shared secret?)"),
-                );
-            }
-            if client.learn_message_authenticator() {
-                self.learned_dirty.store(true, Ordering::Relaxed);
-                info!(
-                    client = %client.name,
-                    "client sent a valid Message-Authenticator: requiring it from now on (auto)"
-                );
-            }
-        }
+        let has_ma = self.authenticate(&packet, client, from, now)?;
         match packet.code() {
             Code::AccessRequest => {}
             Code::StatusServer => return self.status_server(&packet, client, from, now, has_ma),
@@ -292,27 +270,8 @@ impl Core {
                 );
             }
         }
-        if !has_ma {
-            // RFC 3579 §3.2: an Access-Request with EAP-Message must carry Message-Authenticator.
-            if packet.first(attr::EAP_MESSAGE).is_some() || client.requires_message_authenticator()
-            {
-                return self.drop_packet(
-                    from,
-                    now,
-                    ReasonCode::MissingMessageAuthenticator,
-                    "Access-Request without Message-Authenticator",
-                );
-            }
-            // BlastRADIUS: Proxy-State lets an attacker steer the MD5 collision; without a
-            // Message-Authenticator from this client we do not trust it.
-            if packet.first(attr::PROXY_STATE).is_some() {
-                return self.drop_packet(
-                    from,
-                    now,
-                    ReasonCode::ProxyStateWithoutMessageAuthenticator,
-                    "Access-Request with Proxy-State but no Message-Authenticator",
-                );
-            }
+        if !has_ma && !self.may_go_without_authenticator(&packet, client, from, now) {
+            return None;
         }
         self.stats.incr(Counter::AccessRequests);
         let key = (from, packet.identifier());
@@ -345,48 +304,68 @@ impl Core {
         reply
     }
 
-    /// Continues a conversation paused by [`Handled::Lookup`] with the lookup's verdict.
-    pub fn resume(
+    /// Checks a Message-Authenticator when there is one (RFC 3579 §3.2) and learns that the
+    /// client sends it ("auto"). Some(whether there was one), or None: dropped.
+    fn authenticate(
         &self,
-        pending: Pending,
-        verdict: RevocationVerdict,
-        now: Now,
-        rng: Rng<'_>,
-    ) -> Option<Vec<u8>> {
-        let now = now.monotonic;
-        let Pending {
-            session,
-            key,
-            datagram,
-            from,
-            client,
-            ..
-        } = pending;
-        let Ok(packet) = Packet::decode(&datagram) else {
-            return None;
-        };
-        let client = &client;
-        let request = request_info(&packet, from);
-        let (next, step) = session.resume(verdict, &self.cx_for(&key), &request);
-        {
-            let mut t = lock(&self.sessions);
-            match next {
-                Some(s) => t.checkin(&key, Box::new(s), self.idle_deadline(now)),
-                None => t.remove(&key),
-            }
+        packet: &Packet<'_>,
+        client: &Client,
+        from: SocketAddr,
+        now: Instant,
+    ) -> Option<bool> {
+        if packet.first(attr::MESSAGE_AUTHENTICATOR).is_none() {
+            return Some(false);
         }
-        let reply = self.reply_for(step, key, &packet, client, from, now, rng);
-        let cached = reply.as_deref().map(Arc::<[u8]>::from);
-        lock(&self.dedup).complete((from, packet.identifier()), packet.authenticator(), cached);
-        reply
+        if let Err(e) = radius::auth::verify_message_authenticator(packet, &client.secret, None) {
+            self.drop_packet(
+                from,
+                now,
+                ReasonCode::BadMessageAuthenticator,
+                &format!("{e:?} (wrong shared secret?)"),
+            );
+            return None;
+        }
+        if client.learn_message_authenticator() {
+            self.learned_dirty.store(true, Ordering::Relaxed);
+            info!(
+                client = %client.name,
+                "client sent a valid Message-Authenticator: requiring it from now on (auto)"
+            );
+        }
+        Some(true)
     }
 
-    /// When a conversation parked now is forgotten. `eap.session_timeout_secs` is bounded at
-    /// load, so the addition cannot overflow; if it ever did, the conversation expires at once
-    /// rather than panicking with the session table locked.
-    fn idle_deadline(&self, now: Instant) -> Instant {
-        now.checked_add(self.current.load().session_timeout())
-            .unwrap_or(now)
+    /// Whether an Access-Request without Message-Authenticator may be processed; false:
+    /// dropped.
+    fn may_go_without_authenticator(
+        &self,
+        packet: &Packet<'_>,
+        client: &Client,
+        from: SocketAddr,
+        now: Instant,
+    ) -> bool {
+        // RFC 3579 §3.2: an Access-Request with EAP-Message must carry Message-Authenticator.
+        if packet.first(attr::EAP_MESSAGE).is_some() || client.requires_message_authenticator() {
+            self.drop_packet(
+                from,
+                now,
+                ReasonCode::MissingMessageAuthenticator,
+                "Access-Request without Message-Authenticator",
+            );
+            return false;
+        }
+        // BlastRADIUS: Proxy-State lets an attacker steer the MD5 collision; without a
+        // Message-Authenticator from this client we do not trust it.
+        if packet.first(attr::PROXY_STATE).is_some() {
+            self.drop_packet(
+                from,
+                now,
+                ReasonCode::ProxyStateWithoutMessageAuthenticator,
+                "Access-Request with Proxy-State but no Message-Authenticator",
+            );
+            return false;
+        }
+        true
     }
 
     /// Evicts idle conversations; the shell calls this about once a second.
@@ -404,186 +383,4 @@ impl Core {
             );
         }
     }
-
-    fn access_request(
-        &self,
-        packet: &Packet<'_>,
-        client: &Arc<Client>,
-        from: SocketAddr,
-        clock: Now,
-        rng: Rng<'_>,
-        pending: &mut Option<Paused>,
-    ) -> Option<Vec<u8>> {
-        let now = clock.monotonic;
-        let Some(eap_bytes) = packet.eap_message() else {
-            self.stats.incr(Counter::AccessRejects);
-            self.stats.incr(ReasonCode::NoEapMessage);
-            self.log_refusal(
-                from,
-                client,
-                packet,
-                ReasonCode::NoEapMessage,
-                "only EAP-TLS is served",
-            );
-            return self.encode(
-                packet,
-                client,
-                PacketBuilder::new(Code::AccessReject, packet.identifier()),
-            );
-        };
-        let eap = match EapPacket::decode(&eap_bytes) {
-            Ok(e) => e,
-            Err(e) => return self.drop_packet(from, now, ReasonCode::EapMalformed, &e.to_string()),
-        };
-        let request = request_info(packet, from);
-        let state = packet.first(attr::STATE);
-        let (key, step) = match state {
-            Some(state) => {
-                let Ok(key) = StateKey::try_from(state) else {
-                    return self.reject_unknown_state(packet, client, from, &eap);
-                };
-                let checkout = lock(&self.sessions).checkout(&key, from.ip(), now);
-                match checkout {
-                    Checkout::Found(session) => {
-                        let (next, step) =
-                            session.handle(&eap, &self.cx_for(&key), &request, clock);
-                        if let Step::Lookup(lookup) = &step
-                            && let Some(s) = next
-                        {
-                            // Stays checked out (Busy) until the verdict arrives.
-                            *pending = Some(((**lookup).clone(), Box::new(s), key, client.clone()));
-                            return None;
-                        }
-                        {
-                            let mut t = lock(&self.sessions);
-                            match next {
-                                Some(s) => t.checkin(&key, Box::new(s), self.idle_deadline(now)),
-                                None => t.remove(&key),
-                            }
-                        }
-                        (key, step)
-                    }
-                    Checkout::Busy => {
-                        return self.drop_packet(
-                            from,
-                            now,
-                            ReasonCode::SessionBusy,
-                            "conversation already being processed",
-                        );
-                    }
-                    Checkout::Unknown | Checkout::WrongNas => {
-                        return self.reject_unknown_state(packet, client, from, &eap);
-                    }
-                }
-            }
-            None => {
-                if eap.code != EapCode::Response || eap.typ != Some(EapType::Identity) {
-                    self.stats.incr(Counter::AccessRejects);
-                    self.stats.incr(ReasonCode::EapNoIdentity);
-                    self.log_refusal(
-                        from,
-                        client,
-                        packet,
-                        ReasonCode::EapNoIdentity,
-                        "no State and not an EAP-Response/Identity",
-                    );
-                    return self.reject_eap(packet, client, eap.identifier);
-                }
-                // At a session limit a new conversation is dropped, not rejected: its NAS
-                // retransmits and gets in once conversations finish (a re-authentication storm
-                // degrades into retransmissions), where an Access-Reject would fail the
-                // supplicant at once.
-                let room = lock(&self.sessions).has_room(client.id, client.max_sessions);
-                if let Err(full) = room {
-                    let (name, what) = match full {
-                        Full::Total => (
-                            ReasonCode::TooManySessions,
-                            "eap.max_sessions reached: new conversation dropped, the NAS retransmits",
-                        ),
-                        Full::Client => (
-                            ReasonCode::TooManySessionsForClient,
-                            "client max_sessions reached: new conversation dropped, the NAS retransmits",
-                        ),
-                    };
-                    return self.drop_packet(from, now, name, what);
-                }
-                let (session, step) = match Session::start(&eap, &self.current.load().cx, now) {
-                    Ok(x) => x,
-                    Err(reason) => {
-                        self.stats.incr(Counter::AccessRejects);
-                        self.stats.incr(reason.code);
-                        self.log_refusal(from, client, packet, reason.code, &reason.detail);
-                        return self.reject_eap(packet, client, eap.identifier);
-                    }
-                };
-                let mut key = [0u8; 16];
-                rng(&mut key);
-                lock(&self.sessions).insert(
-                    key,
-                    Box::new(session),
-                    client.id,
-                    from.ip(),
-                    self.idle_deadline(now),
-                );
-                self.stats.incr(Counter::SessionsStarted);
-                (key, step)
-            }
-        };
-        self.reply_for(step, key, packet, client, from, now, rng)
-    }
-}
-
-fn u32_attr(packet: &Packet<'_>, typ: u8) -> Option<u32> {
-    let v = packet.first(typ)?;
-    let b: [u8; 4] = v.try_into().ok()?;
-    Some(u32::from_be_bytes(b))
-}
-
-fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> RequestInfo<'a> {
-    RequestInfo {
-        nas: Some(from.ip()),
-        user_name: packet.first(attr::USER_NAME),
-        calling_station_id: packet.first(attr::CALLING_STATION_ID),
-        called_station_id: packet.first(attr::CALLED_STATION_ID),
-        nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
-        framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
-    }
-}
-
-/// The EAP-TLS context a configuration gives new conversations. `budget`: the reassembly
-/// budget of the configuration before (it counts octets held by conversations of every
-/// configuration, so a reload keeps it; a changed `eap.max_reassembly_bytes_total` needs a
-/// restart).
-pub fn session_context(
-    config: &Config,
-    tls: crate::tls::TlsSetup,
-    policy: Arc<dyn Policy>,
-    budget: Option<Arc<ReassemblyBudget>>,
-) -> SessionContext {
-    SessionContext {
-        tls: std::sync::RwLock::new(tls),
-        fragment_size: config.tls.fragment_size,
-        reassembly: ReassemblyLimits {
-            max_message_len: config.eap.max_tls_message_size,
-            max_fragments: config.eap.max_fragments,
-        },
-        reassembly_budget: Some(
-            budget.unwrap_or_else(|| ReassemblyBudget::new(config.eap.max_reassembly_bytes_total)),
-        ),
-        policy,
-        ocsp: ocsp_policy(config),
-    }
-}
-
-fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
-    let o = &config.ocsp;
-    if !o.enable {
-        return None;
-    }
-    let crl_configured = config.tls.crl_scope() != crate::config::CrlScope::None;
-    Some(OcspPolicy {
-        url_override: o.url.clone().filter(|u| !u.is_empty()),
-        soft_fail: o.soft_fail,
-        crl_fallback: o.mode == crate::config::OcspMode::OcspThenCrl && crl_configured,
-    })
 }

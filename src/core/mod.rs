@@ -5,6 +5,7 @@
 //! (RFC 5997); the EAP-TLS conversation itself is `session/`.
 
 pub mod clients;
+mod conversation;
 pub(crate) mod dedup;
 mod dump;
 pub mod events;

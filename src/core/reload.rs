@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::clients::Clients;
-use super::handle::{Core, session_context};
+use super::handle::Core;
 use super::sessions::StateKey;
 use super::snapshot::Snapshot;
+use super::snapshot::session_context;
 use crate::authz::Policy;
 use crate::config::Config;
 use crate::radius::dictionary::Dictionary;

@@ -13,8 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::clients::Clients;
+use crate::authz::Policy;
 use crate::config::Config;
+use crate::eap::{ReassemblyBudget, ReassemblyLimits};
 use crate::radius::dictionary::Dictionary;
+use crate::session::OcspPolicy;
 use crate::session::SessionContext;
 use crate::x509::crl::LoadedCrl;
 use crate::x509::inventory::Inventory;
@@ -48,4 +51,42 @@ impl Snapshot {
     pub fn session_timeout(&self) -> Duration {
         Duration::from_secs(self.config.eap.session_timeout_secs)
     }
+}
+
+/// The EAP-TLS context a configuration gives new conversations. `budget`: the reassembly
+/// budget of the configuration before (it counts octets held by conversations of every
+/// configuration, so a reload keeps it; a changed `eap.max_reassembly_bytes_total` needs a
+/// restart).
+pub fn session_context(
+    config: &Config,
+    tls: crate::tls::TlsSetup,
+    policy: Arc<dyn Policy>,
+    budget: Option<Arc<ReassemblyBudget>>,
+) -> SessionContext {
+    SessionContext {
+        tls: std::sync::RwLock::new(tls),
+        fragment_size: config.tls.fragment_size,
+        reassembly: ReassemblyLimits {
+            max_message_len: config.eap.max_tls_message_size,
+            max_fragments: config.eap.max_fragments,
+        },
+        reassembly_budget: Some(
+            budget.unwrap_or_else(|| ReassemblyBudget::new(config.eap.max_reassembly_bytes_total)),
+        ),
+        policy,
+        ocsp: ocsp_policy(config),
+    }
+}
+
+fn ocsp_policy(config: &Config) -> Option<OcspPolicy> {
+    let o = &config.ocsp;
+    if !o.enable {
+        return None;
+    }
+    let crl_configured = config.tls.crl_scope() != crate::config::CrlScope::None;
+    Some(OcspPolicy {
+        url_override: o.url.clone().filter(|u| !u.is_empty()),
+        soft_fail: o.soft_fail,
+        crl_fallback: o.mode == crate::config::OcspMode::OcspThenCrl && crl_configured,
+    })
 }

@@ -41,6 +41,7 @@ mod ocsp;
 use crate::session::Now;
 
 pub mod radsec;
+pub mod start;
 pub mod stream;
 
 /// Both clocks, read together for one datagram: the only way time enters the core.

@@ -109,7 +109,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
         Some(core) => core.next_parts(&config, tls, policy),
         None => (
             crate::core::clients::Clients::new(&config.clients),
-            crate::core::handle::session_context(&config, tls, policy, None),
+            crate::core::snapshot::session_context(&config, tls, policy, None),
         ),
     };
     Ok(Snapshot {
