@@ -182,6 +182,23 @@ fn revoke_and_receive(s: &Setup) -> (Vec<u8>, SocketAddr) {
     panic!("no Disconnect-Request:\n{}", s.server.log_text())
 }
 
+/// As [`revoke_and_receive`], writing the revoking CRL again (a new modification time) every
+/// 2 s, the CRL watcher's period, until a Disconnect-Request comes (within 20 s).
+fn revoke_until_received(s: &Setup) -> (Vec<u8>, SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < deadline {
+        std::fs::copy(s.pki.join("intermediate.crl.pem"), &s.live_crl).unwrap();
+        let written = Instant::now();
+        while written.elapsed() < Duration::from_secs(2) {
+            if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+                return (buf[..n].to_vec(), from);
+            }
+        }
+    }
+    panic!("no Disconnect-Request:\n{}", s.server.log_text())
+}
+
 fn check_request(req: &[u8]) {
     coa::verify_request(req, &SharedSecret::new(SECRET.as_bytes().to_vec()))
         .expect("Request Authenticator and Message-Authenticator verify with the NAS secret");
@@ -207,31 +224,14 @@ fn check_request(req: &[u8]) {
 }
 
 fn wait_for_log(s: &Setup, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if s.server.log_text().contains(needle) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{needle:?} not logged:\n{}", s.server.log_text())
+    s.server.wait_for_log(needle, Duration::from_secs(10));
 }
 
 /// Stops the server gracefully and returns its final counter line.
 fn counters(mut s: Setup) -> String {
-    let ok = Command::new("kill")
-        .arg("-TERM")
-        .arg(s.server.child.id().to_string())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let _ = s.server.child.wait();
-    let log = s.server.log_text();
-    log.lines()
-        .find(|l| l.contains("stopped; counters:"))
-        .unwrap_or_else(|| panic!("no counters:\n{log}"))
-        .to_string()
+    s.server.signal("TERM");
+    s.server.wait_exit(Duration::from_secs(30));
+    s.server.final_counters()
 }
 
 fn session(name: &str, coa: &str) -> (Setup, Vec<u8>, SocketAddr) {
@@ -328,10 +328,21 @@ fn operator_lists_sessions_and_disconnects_one_by_hand() {
         .find(|l| l.starts_with("sess-0001\t"))
         .unwrap_or_else(|| panic!("session not listed:\n{text}"));
     assert!(line.contains("alice") && line.contains("CN="), "{line}");
-    // The certificate revoked by CRL: nothing is sent on its own.
+    // The certificate revoked by CRL: nothing is sent on its own. The new CRL is in force once
+    // the certificate is refused (from another port of the NAS, so no reply lands on `nas`);
+    // a Disconnect-Request would be on its way by then.
     std::fs::copy(s.pki.join("intermediate.crl.pem"), &s.live_crl).unwrap();
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(15), || authenticate_outcome(&s, &other)
+            .is_none()),
+        "the rewritten CRL did not refuse the certificate within 15 s:\n{}",
+        s.server.log_text()
+    );
     let mut buf = vec![0u8; 4096];
-    std::thread::sleep(Duration::from_secs(3));
     assert!(
         s.nas.recv_from(&mut buf).is_err(),
         "disconnect_on_revocation = false"
@@ -359,68 +370,10 @@ fn operator_lists_sessions_and_disconnects_one_by_hand() {
     assert!(!out.status.success());
 }
 
-/// `openssl ocsp` serving the test PKI's index (it revokes client-revoked), like tests/ocsp.rs.
-struct Responder {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn responder(pki: &std::path::Path) -> Option<Responder> {
-    use std::io::{BufRead, BufReader};
-    if Command::new("openssl").arg("version").output().is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!("openssl is missing under CI: the OCSP disconnect test must not be skipped");
-        }
-        eprintln!("\n*** SKIPPED: openssl not found; the OCSP disconnect test did NOT run ***\n");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new("openssl")
-        .args(["ocsp", "-index"])
-        .arg(pki.join("ocsp-index.txt"))
-        .args(["-port", &port.to_string(), "-rsigner"])
-        .arg(pki.join("ocsp.pem"))
-        .arg("-rkey")
-        .arg(pki.join("ocsp.key"))
-        .arg("-CA")
-        .arg(pki.join("intermediate.pem"))
-        .args(["-ndays", "1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(Instant::now() < deadline, "openssl ocsp did not start");
-        match lines.next() {
-            Some(Ok(l)) if l.contains("ACCEPT") => break,
-            Some(_) => {}
-            None => panic!("openssl ocsp exited"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Some(Responder {
-        child,
-        url: format!("http://127.0.0.1:{port}/"),
-    })
-}
-
 #[test]
 fn ocsp_revoked_answer_disconnects_the_live_session() {
     let s = setup("ocsp", "timeout_ms = 2000\nretries = 1");
-    let Some(r) = responder(&s.pki) else {
+    let Some(r) = common::ocsp_responder(&s.pki) else {
         return;
     };
     // Authenticated while OCSP is off and the CRL does not list it.
@@ -431,13 +384,7 @@ fn ocsp_revoked_answer_disconnects_the_live_session() {
     let mut text = std::fs::read_to_string(&s.config).unwrap();
     text.push_str(&format!("\n[ocsp]\nenable = true\nurl = \"{}\"\n", r.url));
     std::fs::write(&s.config, text).unwrap();
-    let ok = Command::new("kill")
-        .arg("-HUP")
-        .arg(s.server.child.id().to_string())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    s.server.signal("HUP");
     wait_for_log(&s, "configuration reloaded");
     // A second port of the same NAS, so the Disconnect-Request is not taken for a reply.
     let other = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -495,10 +442,10 @@ fn open_sessions_in_the_database_are_disconnected_after_a_restart() {
     s.server.child.wait().unwrap();
     let log = s.config.with_extension("second.log");
     s.server = Server::start(&s.config, &log);
-    // The CRL watcher takes its first look at the files when the server starts serving; the
-    // change must come after it.
-    std::thread::sleep(Duration::from_secs(3));
-    let (req, from) = revoke_and_receive(&s);
+    // The CRL watcher takes its first look at the files when the server starts serving, and a
+    // change made before that look is its starting point, not a change: written again every
+    // watcher period until the Disconnect-Request comes.
+    let (req, from) = revoke_until_received(&s);
     check_request(&req);
     answer(&s, &req, from, None);
     wait_for_log(&s, "Disconnect-ACK");

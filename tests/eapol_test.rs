@@ -20,22 +20,7 @@ use std::process::Command;
 use common::{SECRET, Server};
 
 fn eapol_test_available() -> bool {
-    let found = Command::new("eapol_test")
-        .arg("-h")
-        .output()
-        .map(|_| true)
-        .unwrap_or(false);
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "eapol_test is not installed, and CI must not skip the eapol_test suite (apt-get install eapoltest)"
-            );
-        }
-        eprintln!(
-            "\n*** SKIPPED: eapol_test not found (apt-get install eapoltest); the eapol_test suite did NOT run ***\n"
-        );
-    }
-    found
+    common::require_tool("eapol_test", "apt-get install eapoltest")
 }
 
 fn conf_dir() -> PathBuf {

@@ -14,38 +14,18 @@ mod common;
 
 use common::random16;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
-use common::{SECRET, Server};
+use common::{OcspResponder, SECRET, Server};
 
 fn openssl_available() -> bool {
-    let ok = Command::new("openssl").arg("version").output().is_ok();
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("openssl is missing under CI: the OCSP suite must not be skipped");
-        }
-        eprintln!("\n*** SKIPPED: openssl not found; the OCSP suite did NOT run ***\n");
-    }
-    ok
-}
-
-struct Responder {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    common::require_tool("openssl", "apt-get install openssl")
 }
 
 fn free_port() -> u16 {
@@ -57,39 +37,8 @@ fn free_port() -> u16 {
 }
 
 /// `openssl ocsp` serving the test PKI's index with its delegated responder certificate.
-fn responder(pki: &Path) -> Responder {
-    let port = free_port();
-    let mut child = Command::new("openssl")
-        .args(["ocsp", "-index"])
-        .arg(pki.join("ocsp-index.txt"))
-        .args(["-port", &port.to_string(), "-rsigner"])
-        .arg(pki.join("ocsp.pem"))
-        .arg("-rkey")
-        .arg(pki.join("ocsp.key"))
-        .arg("-CA")
-        .arg(pki.join("intermediate.pem"))
-        .args(["-ndays", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Ready when it prints ACCEPT (probing the port would hang OpenSSL 3.0's responder).
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(Instant::now() < deadline, "openssl ocsp did not start");
-        match lines.next() {
-            Some(Ok(l)) if l.contains("ACCEPT") => break,
-            Some(_) => {}
-            None => panic!("openssl ocsp exited"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Responder {
-        child,
-        url: format!("http://127.0.0.1:{port}/"),
-    }
+fn responder(pki: &Path) -> OcspResponder {
+    OcspResponder::start(pki, &[]).expect("openssl ocsp responder")
 }
 
 /// A responder that accepts connections and never answers; counts them.
@@ -328,12 +277,7 @@ fn eapol_test_is_refused_for_a_certificate_revoked_by_ocsp() {
     if !openssl_available() {
         return;
     }
-    let have_eapol = Command::new("eapol_test").arg("-h").output().is_ok();
-    if !have_eapol {
-        if std::env::var_os("CI").is_some() {
-            panic!("eapol_test missing under CI");
-        }
-        eprintln!("\n*** SKIPPED: eapol_test not found ***\n");
+    if !common::require_tool("eapol_test", "apt-get install eapoltest") {
         return;
     }
     let pki = common::pki("ocsp");

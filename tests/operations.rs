@@ -23,16 +23,7 @@ use common::{SECRET, Server, random16};
 
 /// An outside tool: present, or a loud SKIPPED (a failure under CI).
 fn tool(name: &str, package: &str) -> bool {
-    let found = Command::new(name).arg("--version").output().is_ok();
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} is not installed, and CI must not skip (apt-get install {package})");
-        }
-        eprintln!(
-            "\n*** SKIPPED: {name} not found (apt-get install {package}); this check did NOT run ***\n"
-        );
-    }
-    found
+    common::require_tool(name, &format!("apt-get install {package}"))
 }
 
 fn config(dir: &Path, pki: &Path, secret: &str, server_cert: &str, rules: &str) -> PathBuf {

@@ -10,21 +10,13 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-fn available(program: &str, args: &[&str], install: &str) -> bool {
-    let found = Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{program} is not installed, and CI must not skip this test ({install})");
-        }
-        eprintln!("\n*** SKIPPED: {program} not found ({install}); this test did NOT run ***\n");
-    }
-    found
+fn available(program: &str, install: &str) -> bool {
+    common::require_tool(program, install)
 }
 
 fn root() -> &'static Path {
@@ -33,7 +25,7 @@ fn root() -> &'static Path {
 
 #[test]
 fn systemd_unit_verifies() {
-    if !available("systemd-analyze", &["--version"], "apt-get install systemd") {
+    if !available("systemd-analyze", "apt-get install systemd") {
         return;
     }
     let version: u32 = String::from_utf8_lossy(
@@ -111,11 +103,8 @@ fn systemd_unit_verifies() {
 
 #[test]
 fn debian_package_builds_with_its_files() {
-    if !available(
-        "cargo-deb",
-        &["--version"],
-        "cargo install cargo-deb --locked",
-    ) || !available("dpkg-deb", &["--version"], "apt-get install dpkg")
+    if !available("cargo-deb", "cargo install cargo-deb --locked")
+        || !available("dpkg-deb", "apt-get install dpkg")
     {
         return;
     }

@@ -396,22 +396,7 @@ async fn connection_caps() {
 
 /// Whether `tool` runs; SKIPPED loudly without it, a failure under CI.
 fn tool_available(tool: &str, package: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is not installed, and CI must not skip the radsecproxy interop test (apt-get install {package})"
-        );
-        eprintln!(
-            "\n*** SKIPPED: {tool} not found (apt-get install {package}); the radsecproxy interop test did NOT run ***\n"
-        );
-    }
-    found
+    common::require_tool(tool, &format!("apt-get install {package}"))
 }
 
 fn free_udp_port() -> u16 {

@@ -7,7 +7,7 @@ use super::rules::{Action, Condition, Field, RulePolicy};
 use super::{Decision, Grant, Policy, RequestInfo};
 use crate::reason::ReasonCode;
 use crate::tls::VerifiedPeer;
-use crate::x509::facts::{CertFacts, cert_facts};
+use crate::x509::facts::CertFacts;
 
 /// Serial numbers compare as hex digits without separators or leading zeros, so
 /// `00:AB:CD`, `abcd` and openssl's `ABCD` are the same serial.
@@ -27,7 +27,7 @@ pub(crate) fn normalize_serial(s: &str) -> String {
 
 /// What one authorization looks at.
 pub(crate) struct Facts<'a> {
-    pub(crate) cert: CertFacts,
+    pub(crate) cert: &'a CertFacts,
     pub(crate) serial: String,
     pub(crate) peer: &'a VerifiedPeer,
     pub(crate) identity: Option<&'a str>,
@@ -93,8 +93,10 @@ impl Policy for RulePolicy {
         peer: &VerifiedPeer,
         request: &RequestInfo<'_>,
     ) -> Decision {
+        // The leaf was parsed once when the peer was verified; its fields are read, not parsed.
+        let none = CertFacts::default();
         let cert = if self.needs_certificate {
-            match cert_facts(peer.leaf_der()) {
+            match peer.leaf().rule_facts() {
                 Ok(c) => c,
                 Err(e) => {
                     return Decision::Reject {
@@ -104,7 +106,7 @@ impl Policy for RulePolicy {
                 }
             }
         } else {
-            CertFacts::default()
+            &none
         };
         let facts = Facts {
             cert,

@@ -89,7 +89,7 @@ impl<P: Policy> Policy for Checked<P> {
         peer: &VerifiedPeer,
         request: &RequestInfo<'_>,
     ) -> Decision {
-        if let Err((reason, detail)) = self.checks.check(peer.leaf_der()) {
+        if let Err((reason, detail)) = self.checks.check(peer.leaf()) {
             return Decision::Reject { reason, detail };
         }
         self.inner.authorize(identity, peer, request)

@@ -411,7 +411,7 @@ mod tests {
     use super::*;
     use crate::authz::{Decision, Grant, Policy, RequestInfo};
     use crate::tls::VerifiedPeer;
-    use crate::x509::facts::{cert_facts, decode_upn};
+    use crate::x509::facts::decode_upn;
     use certradius_pki as pki;
 
     /// The `[identity]` / `[authorize]` snippet proposed for config/example.toml.
@@ -655,15 +655,15 @@ Filter-Id = "staff"
 
     #[test]
     fn certificate_fields_are_read() {
-        let alice = cert_facts(peer("rsa").leaf_der()).unwrap();
+        let alice = peer("rsa").leaf().rule_facts().unwrap();
         assert_eq!(alice.subject_cn, ["alice@certradius.test"]);
         assert_eq!(alice.subject_o, [pki::ORGANIZATION]);
         assert_eq!(alice.issuer_cn, [pki::INTERMEDIATE_CN]);
         assert_eq!(alice.san_email, ["alice@certradius.test"]);
         assert!(alice.san_upn.is_empty());
-        let machine = cert_facts(peer("machine").leaf_der()).unwrap();
+        let machine = peer("machine").leaf().rule_facts().unwrap();
         assert_eq!(machine.san_dns, ["laptop42.certradius.test"]);
-        let carol = cert_facts(peer("upn").leaf_der()).unwrap();
+        let carol = peer("upn").leaf().rule_facts().unwrap();
         assert_eq!(carol.san_upn, [pki::CLIENT_UPN]);
     }
 

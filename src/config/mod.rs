@@ -434,8 +434,10 @@ mod tests {
         let cfg = Config::load_with_env(None, false).unwrap();
         // Apart from where its state goes (`paths`): testbed/state/, not the working directory.
         let state_dir = Path::new(paths::EMBEDDED_STATE_DIR);
-        let mut server = ServerConfig::default();
-        server.state_file = state_dir.join("certradius.state");
+        let server = ServerConfig {
+            state_file: state_dir.join("certradius.state"),
+            ..ServerConfig::default()
+        };
         assert_eq!(cfg.server, server);
         assert_eq!(cfg.state_directory.as_deref(), Some(state_dir));
         assert_eq!(

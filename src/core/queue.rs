@@ -42,8 +42,8 @@ pub type RequestKey = (SocketAddr, u8, [u8; 16]);
 
 /// The key of a datagram, if it is long enough to be a RADIUS packet.
 pub fn request_key(from: SocketAddr, datagram: &[u8]) -> Option<RequestKey> {
-    let id = *datagram.get(1)?;
-    let auth: [u8; 16] = datagram.get(4..20)?.try_into().ok()?;
+    let id = crate::radius::peek::identifier(datagram)?;
+    let auth = crate::radius::peek::authenticator(datagram)?;
     Some((from, id, auth))
 }
 

@@ -559,4 +559,30 @@ mod tests {
         );
         assert_eq!(s.report(), "access_rejects=1 cert_revoked=2");
     }
+
+    #[test]
+    fn stream_counters_name_their_transport() {
+        let s = Stats::default();
+        s.incr(Counter::connection(
+            Transport::Tls,
+            ConnectionOutcome::HandshakeFailed,
+        ));
+        // The stream listeners serve a `udp` client's address as plain TCP; so does the counter.
+        s.incr(Counter::connection(
+            Transport::Udp,
+            ConnectionOutcome::Accepted,
+        ));
+        s.incr(Counter::stream_request(Transport::Tcp));
+        assert_eq!(
+            s.report(),
+            "tcp_connections_accepted=1 tcp_requests=1 tls_connections_handshake_failed=1"
+        );
+        assert_eq!(
+            Counter::connection(Transport::Tcp, ConnectionOutcome::IdleClosed).export(),
+            Export::Sample(Sample {
+                family: Family::Connections,
+                labels: [Some(("transport", "tcp")), Some(("outcome", "idle_closed"))],
+            })
+        );
+    }
 }

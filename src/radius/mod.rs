@@ -4,7 +4,9 @@
 //! MS-MPPE key encryption (RFC 2548 §2.4.2, §2.4.3).
 //!
 //! Decoding borrows the received datagram and validates the whole attribute area
-//! once, so the accessors on [`Packet`] never fail afterwards.
+//! once, so the accessors on [`Packet`] never fail afterwards. The request path's cheap
+//! questions before that decode (State present? User-Name? the duplicate key) go through
+//! [`peek`], the one raw attribute walker.
 
 pub mod attr;
 pub mod auth;
@@ -13,6 +15,7 @@ pub mod coa;
 pub mod dictionary;
 pub mod mppe;
 pub mod packet;
+pub mod peek;
 pub mod secret;
 pub mod stream;
 pub mod v11;

@@ -333,15 +333,8 @@ impl AuthObserver for Coa {
     }
 }
 
-/// An OCSP answer revoked this end-entity certificate (DER): disconnect its live sessions.
-pub fn ocsp_revoked_leaf(coa: &Arc<Coa>, leaf: &[u8]) {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
-        return;
-    };
-    let serial: String = cert
-        .raw_serial()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    coa.ocsp_revoked(&cert.issuer().to_string(), &serial);
+/// An OCSP answer revoked this end-entity certificate: disconnect its live sessions (found by
+/// issuer and serial, read when the certificate was parsed for the authentication).
+pub fn ocsp_revoked_leaf(coa: &Arc<Coa>, leaf: &crate::x509::Leaf) {
+    coa.ocsp_revoked(&leaf.issuer, &leaf.serial_hex);
 }

@@ -11,8 +11,7 @@
 
 use std::net::SocketAddr;
 
-const USER_NAME: u8 = 1;
-const CALLING_STATION_ID: u8 = 31;
+use crate::radius::{attr, peek};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DebugFilter {
@@ -47,26 +46,6 @@ fn normalise_mac(v: &[u8]) -> String {
         .collect()
 }
 
-/// First value of attribute `typ` in a RADIUS datagram (bounded by what arrived).
-fn attribute(datagram: &[u8], typ: u8) -> Option<&[u8]> {
-    let declared = match (datagram.get(2), datagram.get(3)) {
-        (Some(&hi), Some(&lo)) => usize::from(u16::from_be_bytes([hi, lo])),
-        _ => return None,
-    };
-    let mut attrs = datagram.get(20..declared.min(datagram.len()))?;
-    while let (Some(&t), Some(&len)) = (attrs.first(), attrs.get(1)) {
-        let len = usize::from(len);
-        if len < 2 {
-            return None;
-        }
-        if t == typ {
-            return attrs.get(2..len);
-        }
-        attrs = attrs.get(len..)?;
-    }
-    None
-}
-
 /// True when any filter matches the datagram from `from` (sent by the client named `nas_name`).
 pub fn matches(
     filters: &[DebugFilter],
@@ -75,11 +54,10 @@ pub fn matches(
     datagram: &[u8],
 ) -> bool {
     filters.iter().any(|f| match f {
-        DebugFilter::CallingStationId(mac) => {
-            attribute(datagram, CALLING_STATION_ID).is_some_and(|v| normalise_mac(v) == *mac)
-        }
+        DebugFilter::CallingStationId(mac) => peek::first(datagram, attr::CALLING_STATION_ID)
+            .is_some_and(|v| normalise_mac(v) == *mac),
         DebugFilter::UserName(name) => {
-            attribute(datagram, USER_NAME).is_some_and(|v| v == name.as_slice())
+            peek::first(datagram, attr::USER_NAME).is_some_and(|v| v == name.as_slice())
         }
         DebugFilter::Nas(nas) => nas_name == Some(nas.as_str()) || from.ip().to_string() == *nas,
     })
@@ -119,5 +97,13 @@ mod tests {
         assert!(!matches(&f("nas=ap2"), from, Some("ap1"), &p));
         assert!("colour=blue".parse::<DebugFilter>().is_err());
         assert!(!matches(&f("user_name=bob"), from, None, &[1, 1, 0]));
+        // A User-Name behind an attribute that does not fit is not looked at (the core
+        // discards the packet as malformed).
+        assert!(!matches(
+            &f("user_name=bob"),
+            from,
+            None,
+            &packet(&[31, 1, 1, 5, b'b', b'o', b'b'])
+        ));
     }
 }

@@ -6,33 +6,18 @@
 //! Access-Reject that would lock the supplicant out. Access-Requests carrying State continue
 //! conversations in flight and Status-Server (RFC 5997) is still answered.
 
-const ACCESS_REQUEST: u8 = 1;
-const STATE: u8 = 24;
+use crate::radius::{Code, attr, peek};
 
-/// True when the datagram is an Access-Request without State. A malformed datagram answers
-/// false: the core drops and counts it as usual.
+/// True when the datagram is an Access-Request without State. A malformed datagram (no whole
+/// header, or an attribute that does not fit) answers false: the core drops and counts it as
+/// usual.
 pub fn starts_conversation(datagram: &[u8]) -> bool {
-    if datagram.first() != Some(&ACCESS_REQUEST) {
+    if peek::code(datagram) != Some(u8::from(Code::AccessRequest)) {
         return false;
     }
-    let declared = match (datagram.get(2), datagram.get(3)) {
-        (Some(&hi), Some(&lo)) => usize::from(u16::from_be_bytes([hi, lo])),
-        _ => return false,
-    };
-    let mut attrs = datagram
-        .get(20..declared.min(datagram.len()))
-        .unwrap_or(&[]);
-    while let (Some(&typ), Some(&len)) = (attrs.first(), attrs.get(1)) {
-        if typ == STATE {
-            return false;
-        }
-        let len = usize::from(len);
-        if len < 2 {
-            return false;
-        }
-        attrs = attrs.get(len..).unwrap_or(&[]);
-    }
-    true
+    let mut attributes = peek::attributes(datagram);
+    let has_state = attributes.by_ref().any(|(typ, _)| typ == attr::STATE);
+    !has_state && !attributes.is_malformed()
 }
 
 #[cfg(test)]
@@ -55,5 +40,14 @@ mod tests {
         assert!(!starts_conversation(&packet(1, &[1, 3, b'a', 24, 4, 9, 9])));
         assert!(!starts_conversation(&packet(12, &[])));
         assert!(!starts_conversation(&[1, 2]));
+    }
+
+    #[test]
+    fn malformed_access_requests_are_left_to_the_core() {
+        // State after a broken attribute is not seen; the datagram is not a new conversation
+        // either: the core discards it as malformed_packet.
+        assert!(!starts_conversation(&packet(1, &[1, 1, 24, 4, 9, 9])));
+        assert!(!starts_conversation(&packet(1, &[1, 9, b'a'])));
+        assert!(!starts_conversation(&packet(1, &[])[..19]));
     }
 }

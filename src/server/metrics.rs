@@ -687,6 +687,41 @@ mod tests {
         assert!(checked >= 30, "checked only {checked} selectors");
     }
 
+    /// The README's metrics table has a row for every counter family and names every label
+    /// value of the dropped packets and of the connections: it follows the enums.
+    #[test]
+    fn readme_table_follows_the_enums() {
+        let readme = include_str!("../../README.md");
+        let row = |name: &str| {
+            readme
+                .lines()
+                .find(|l| l.starts_with('|') && l.contains(&format!("`{name}`")))
+                .unwrap_or_else(|| panic!("README has no row for {name}"))
+        };
+        for family in stats::Family::ALL {
+            let _ = row(&format!("{}_total", family.name()));
+        }
+        for c in CoreCounter::all() {
+            let Export::Sample(sample) = c.export() else {
+                continue;
+            };
+            let family = sample.family;
+            if matches!(
+                family,
+                stats::Family::PacketsDropped | stats::Family::Connections
+            ) {
+                let row = row(&format!("{}_total", family.name()));
+                for (_, value) in sample.labels.iter().flatten() {
+                    assert!(
+                        row.contains(&format!("`{value}`")),
+                        "README's {} row does not name {value}",
+                        family.name()
+                    );
+                }
+            }
+        }
+    }
+
     /// `certradius_name{k="v",...}` selectors in `text`: the name (`_total`, `_bucket`, ...
     /// included) and its equality matchers as `k="v"`.
     fn selectors(text: &str) -> Vec<(String, Vec<String>)> {

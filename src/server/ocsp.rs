@@ -66,7 +66,12 @@ impl OcspClient {
     }
 
     /// The cache's verdict, made anew when the configured bounds changed since it was made.
-    fn cached(&self, config: &OcspConfig, leaf: &[u8], issuer: &[u8]) -> Option<ocsp::Verdict> {
+    fn cached(
+        &self,
+        config: &OcspConfig,
+        leaf: &crate::x509::Leaf,
+        issuer: &[u8],
+    ) -> Option<ocsp::Verdict> {
         let mut c = lock(&self.cache);
         if c.entries != config.cache_max_entries || c.max_secs != config.cache_max_secs {
             *c = Cached::new(config);

@@ -336,7 +336,7 @@ impl Session {
             // conversation waits, checked out of the session table, until `resume`.
             let issuer = tls::issuer_of(&peer, &self.ca_certs);
             let lookup = RevocationLookup {
-                leaf: peer.leaf_der().to_vec(),
+                leaf: peer.leaf().clone(),
                 issuer,
                 url_override: ocsp.url_override.clone(),
             };
@@ -505,3 +505,6 @@ impl Session {
         self.summary()
     }
 }
+
+#[cfg(test)]
+mod tests;

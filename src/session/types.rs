@@ -110,7 +110,9 @@ pub enum Step {
 /// What the shell must look up before the conversation can be decided.
 #[derive(Debug, Clone)]
 pub struct RevocationLookup {
-    pub leaf: Vec<u8>,
+    /// The peer's end-entity certificate, parsed once when it was verified (issuer, serial and
+    /// responder URLs for the request; issuer and serial for a Disconnect when it is revoked).
+    pub leaf: Arc<crate::x509::Leaf>,
     /// The issuer's certificate (from the peer's chain or our CA files); None if not found.
     pub issuer: Option<Vec<u8>>,
     pub url_override: Option<String>,

@@ -119,14 +119,13 @@ pub fn client_roots(
 /// The issuer certificate of the peer's leaf: the next certificate of its chain, or one of our
 /// CA certificates, whichever has the leaf's issuer as subject.
 pub fn issuer_of(peer: &VerifiedPeer, ca_certs: &[CertificateDer<'static>]) -> Option<Vec<u8>> {
-    let (_, leaf) = x509_parser::parse_x509_certificate(peer.leaf_der()).ok()?;
-    let wanted = leaf.issuer().as_raw();
+    let wanted = peer.leaf().issuer_raw.as_slice();
     peer.chain()
         .iter()
         .skip(1)
         .chain(ca_certs.iter())
         .find(|c| {
-            x509_parser::parse_x509_certificate(c.as_ref())
+            crate::x509::parse_certificate(c.as_ref())
                 .is_ok_and(|(_, cert)| cert.subject().as_raw() == wanted)
         })
         .map(|c| c.as_ref().to_vec())

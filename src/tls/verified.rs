@@ -5,8 +5,12 @@
 //! verified the chain. A resumed session (RFC 5077 tickets, TLS 1.2 session IDs, TLS 1.3 PSK)
 //! brings back the certificate without verifying it again, so [`after_handshake`] runs the
 //! verifier again with the configuration and the CRLs in force now ([`recheck_resumed`]).
+//!
+//! The leaf is parsed here, once per authentication, into the [`Leaf`] every later step reads
+//! (checks, rules, OCSP, the live-session record); nothing after this parses it again.
 
 use std::fmt;
+use std::sync::Arc;
 
 use rustls::ServerConnection;
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -14,6 +18,7 @@ use rustls::server::danger::ClientCertVerifier;
 
 use super::TlsFailure;
 use crate::reason::ReasonCode;
+use crate::x509::Leaf;
 
 /// The verified peer of a completed handshake; re-verifies a resumed session's chain first.
 pub(super) fn after_handshake(
@@ -32,11 +37,18 @@ pub(super) fn after_handshake(
     let chain = conn
         .peer_certificates()
         .ok_or_else(|| missing("handshake ended without a certificate"))?;
+    let leaf = chain.first().map(|c| Leaf::parse(c.as_ref()));
     if conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
-        recheck_resumed(verifier, verified, chain, now)?;
+        let not_after = leaf
+            .as_ref()
+            .and_then(|l| l.as_ref().ok())
+            .map(|l| l.not_after);
+        recheck(verifier, verified, chain, not_after, now)?;
     }
-    VerifiedPeer::from_chain(chain.to_vec())
-        .ok_or_else(|| missing("handshake ended without a certificate"))
+    match leaf {
+        Some(Ok(leaf)) => Ok(VerifiedPeer::new(chain.to_vec(), leaf)),
+        _ => Err(missing("handshake ended without a certificate")),
+    }
 }
 
 /// Chains this configuration has verified, and until when that verdict holds: the earliest
@@ -70,15 +82,24 @@ impl VerifiedChains {
         k
     }
 
-    /// Records a chain the verifier accepted.
-    pub fn remember(&self, chain: &[CertificateDer<'_>]) {
+    /// Records a chain the verifier accepted. `leaf_not_after` is the leaf's notAfter when the
+    /// caller has already read it (the leaf is then not parsed again).
+    pub fn remember(&self, chain: &[CertificateDer<'_>], leaf_not_after: Option<i64>) {
         let mut until = self.crl_until.unwrap_or(u64::MAX);
-        for c in chain {
-            let Ok((_, cert)) = x509_parser::parse_x509_certificate(c.as_ref()) else {
+        let skip = usize::from(leaf_not_after.is_some());
+        let not_afters = leaf_not_after
+            .into_iter()
+            .map(Some)
+            .chain(chain.iter().skip(skip).map(|c| {
+                crate::x509::parse_certificate(c.as_ref())
+                    .ok()
+                    .map(|(_, cert)| cert.validity().not_after.timestamp())
+            }));
+        for not_after in not_afters {
+            let Some(not_after) = not_after else {
                 return;
             };
-            let not_after = u64::try_from(cert.validity().not_after.timestamp()).unwrap_or(0);
-            until = until.min(not_after);
+            until = until.min(u64::try_from(not_after).unwrap_or(0));
         }
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= self.max_entries {
@@ -107,6 +128,17 @@ pub fn recheck_resumed(
     chain: &[CertificateDer<'static>],
     now: UnixTime,
 ) -> Result<(), TlsFailure> {
+    recheck(verifier, verified, chain, None, now)
+}
+
+/// [`recheck_resumed`] with the leaf's notAfter when the caller has read it already.
+fn recheck(
+    verifier: &dyn ClientCertVerifier,
+    verified: &VerifiedChains,
+    chain: &[CertificateDer<'static>],
+    leaf_not_after: Option<i64>,
+    now: UnixTime,
+) -> Result<(), TlsFailure> {
     let Some((leaf, intermediates)) = chain.split_first() else {
         return Err(TlsFailure {
             reason: ReasonCode::NoClientCertificate,
@@ -119,16 +151,18 @@ pub fn recheck_resumed(
     verifier
         .verify_client_cert(leaf, intermediates, now)
         .map_err(|e| TlsFailure::from(&e))?;
-    verified.remember(chain);
+    verified.remember(chain, leaf_not_after);
     Ok(())
 }
 
 /// A client whose certificate chain was verified: by rustls during a full handshake, or again by
 /// [`recheck_resumed`] for a resumed session. Only [`after_handshake`] builds one (its
-/// constructor is private to this module), so holding it is proof of verification.
+/// constructor is private to this module), so holding it is proof of verification. Cloning is
+/// cheap: the chain and the parsed leaf are shared.
 #[derive(Clone)]
 pub struct VerifiedPeer {
-    chain: Vec<CertificateDer<'static>>,
+    chain: Arc<[CertificateDer<'static>]>,
+    leaf: Arc<Leaf>,
     pub subject: String,
     pub issuer: String,
     /// Serial number in lowercase hex, as operators compare it with `openssl x509 -serial`.
@@ -146,26 +180,26 @@ impl fmt::Debug for VerifiedPeer {
 }
 
 impl VerifiedPeer {
-    fn from_chain(chain: Vec<CertificateDer<'static>>) -> Option<Self> {
-        let leaf = chain.first()?;
-        let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-        let serial = cert
-            .raw_serial()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
-        Some(VerifiedPeer {
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
-            serial,
-            chain,
-        })
+    fn new(chain: Vec<CertificateDer<'static>>, leaf: Leaf) -> Self {
+        VerifiedPeer {
+            subject: leaf.subject.clone(),
+            issuer: leaf.issuer.clone(),
+            serial: leaf.serial_hex.clone(),
+            chain: chain.into(),
+            leaf: Arc::new(leaf),
+        }
     }
 
     /// A peer from a certificate file, for unit tests of what consumes one.
     #[cfg(test)]
     pub(crate) fn for_test(chain: Vec<CertificateDer<'static>>) -> Option<Self> {
-        Self::from_chain(chain)
+        let leaf = Leaf::parse(chain.first()?.as_ref()).ok()?;
+        Some(Self::new(chain, leaf))
+    }
+
+    /// The end-entity certificate, parsed once for this authentication.
+    pub fn leaf(&self) -> &Arc<Leaf> {
+        &self.leaf
     }
 
     /// The DER of the end-entity certificate.

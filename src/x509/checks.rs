@@ -10,9 +10,7 @@
 //! - key usage (`key_usage_invalid`, RFC 5280 §4.2.1.3): when the extension is present it must
 //!   allow digitalSignature, which TLS client authentication (CertificateVerify) needs.
 
-use x509_parser::prelude::*;
-use x509_parser::public_key::PublicKey;
-
+use super::facts::{KeySize, Leaf};
 use crate::config::TlsConfig;
 use crate::reason::ReasonCode;
 
@@ -37,25 +35,15 @@ impl CertChecks {
         }
     }
 
-    pub fn check(&self, leaf_der: &[u8]) -> Result<(), Failure> {
-        let (_, cert) = X509Certificate::from_der(leaf_der).map_err(|e| {
-            (
-                ReasonCode::CertInvalid,
-                format!("cannot parse the certificate: {e}"),
-            )
-        })?;
+    /// Runs the checks on the leaf parsed once for this authentication.
+    pub fn check(&self, leaf: &Leaf) -> Result<(), Failure> {
         if !self.allowed_issuers.is_empty() {
-            let issuer = cert.issuer().to_string();
-            let issuer_cn = cert
-                .issuer()
-                .iter_common_name()
-                .next()
-                .and_then(|cn| cn.as_str().ok())
-                .unwrap_or("");
+            let issuer = &leaf.issuer;
+            let issuer_cn = leaf.issuer_cn_first.as_str();
             let allowed = self
                 .allowed_issuers
                 .iter()
-                .any(|a| a.eq_ignore_ascii_case(&issuer) || a.eq_ignore_ascii_case(issuer_cn));
+                .any(|a| a.eq_ignore_ascii_case(issuer) || a.eq_ignore_ascii_case(issuer_cn));
             if !allowed {
                 return Err((
                     ReasonCode::IssuerNotAllowed,
@@ -63,23 +51,21 @@ impl CertChecks {
                 ));
             }
         }
-        match cert.public_key().parsed() {
-            Ok(PublicKey::RSA(rsa)) if rsa.key_size() < self.min_rsa_bits => {
+        match leaf.key {
+            KeySize::Rsa(bits) if bits < self.min_rsa_bits => {
                 return Err((
                     ReasonCode::KeyTooWeak,
                     format!(
-                        "RSA key of {} bits, tls.min_rsa_key_bits is {}",
-                        rsa.key_size(),
+                        "RSA key of {bits} bits, tls.min_rsa_key_bits is {}",
                         self.min_rsa_bits
                     ),
                 ));
             }
-            Ok(PublicKey::EC(ec)) if ec.key_size() < self.min_ec_bits => {
+            KeySize::Ec(bits) if bits < self.min_ec_bits => {
                 return Err((
                     ReasonCode::KeyTooWeak,
                     format!(
-                        "EC key of {} bits, tls.min_ec_key_bits is {}",
-                        ec.key_size(),
+                        "EC key of {bits} bits, tls.min_ec_key_bits is {}",
                         self.min_ec_bits
                     ),
                 ));
@@ -87,15 +73,15 @@ impl CertChecks {
             _ => {}
         }
         if self.check_key_usage {
-            match cert.key_usage() {
-                Ok(Some(ku)) if !ku.value.digital_signature() => {
+            match &leaf.key_usage {
+                Ok(Some(false)) => {
                     return Err((
                         ReasonCode::KeyUsageInvalid,
                         "keyUsage does not allow digitalSignature".into(),
                     ));
                 }
                 Err(e) => return Err((ReasonCode::KeyUsageInvalid, format!("bad keyUsage: {e}"))),
-                _ => {}
+                Ok(_) => {}
             }
         }
         Ok(())
@@ -106,10 +92,10 @@ impl CertChecks {
 mod tests {
     use super::*;
 
-    fn peer(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    fn peer(dir: &std::path::Path, name: &str) -> Leaf {
         let chain =
             crate::x509::pem::load_certs("t", &dir.join(format!("client-{name}.pem"))).unwrap();
-        chain[0].to_vec()
+        Leaf::parse(&chain[0]).unwrap()
     }
 
     #[test]

@@ -1,10 +1,18 @@
-//! What rules look at in the client certificate, read once per authorization: subject and issuer
-//! DN attributes (RFC 5280 §4.1.2.4/§4.1.2.6; BMPString decoded too), subjectAltName rfc822Name,
-//! dNSName, URI and the Microsoft UPN otherName (§4.2.1.6; type-id 1.3.6.1.4.1.311.20.2.3 with a
-//! `[0] EXPLICIT` UTF8String), and certificate policy OIDs (§4.2.1.4).
+//! The client's end-entity certificate, parsed once per authentication ([`Leaf`]), and what every
+//! later step reads from it: the allowed-issuer, key-strength and key-usage checks
+//! (`x509::checks`), the rules (subject and issuer DN attributes, RFC 5280 §4.1.2.4/§4.1.2.6,
+//! BMPString decoded too; subjectAltName rfc822Name, dNSName, URI and the Microsoft UPN otherName,
+//! §4.2.1.6, type-id 1.3.6.1.4.1.311.20.2.3 with a `[0] EXPLICIT` UTF8String; certificate policy
+//! OIDs, §4.2.1.4), the OCSP request (issuer name and serial, RFC 6960 §4.1.1; responder URLs
+//! from Authority Information Access, RFC 5280 §4.2.2.1) and the live-session record a
+//! Disconnect is sent for.
+//!
+//! Parsing a certificate is the one X.509 cost paid per authentication outside rustls, so it is
+//! paid once: every field is read here, into owned values, and the parsed certificate is dropped.
 
 use x509_parser::asn1_rs::{Any, Class, FromDer, Tag};
 use x509_parser::prelude::{GeneralName, ParsedExtension, X509Certificate, X509Name};
+use x509_parser::public_key::PublicKey;
 
 /// Why the fields of a certificate could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,8 +29,8 @@ pub enum FactsError {
 /// Microsoft UPN otherName type-id (szOID_NT_PRINCIPAL_NAME).
 pub(crate) const UPN_OID: &str = "1.3.6.1.4.1.311.20.2.3";
 
-/// The certificate fields rules look at, read once per authorization.
-#[derive(Debug, Default)]
+/// The certificate fields rules look at.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct CertFacts {
     pub(crate) subject_cn: Vec<String>,
     pub(crate) subject_o: Vec<String>,
@@ -35,9 +43,96 @@ pub(crate) struct CertFacts {
     pub(crate) policy_oids: Vec<String>,
 }
 
-pub(crate) fn cert_facts(der: &[u8]) -> Result<CertFacts, FactsError> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| FactsError::Parse(e.to_string()))?;
+/// The subject public key, as far as the key-strength check needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeySize {
+    Rsa(usize),
+    Ec(usize),
+    /// Another algorithm, or a key x509-parser cannot decode: no strength rule applies.
+    Other,
+}
+
+/// The end-entity certificate of a client, parsed once ([`Leaf::parse`]) into everything later
+/// steps read. Holding one proves nothing about verification: [`crate::tls::VerifiedPeer`] does.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    /// The subject DN as x509-parser prints it (RFC 4514 order reversed, as `openssl` shows it).
+    pub subject: String,
+    /// The issuer DN, printed the same way.
+    pub issuer: String,
+    /// Serial number in lowercase hex, as operators compare it with `openssl x509 -serial`.
+    pub serial_hex: String,
+    /// Content octets of the serial number INTEGER (RFC 6960 §4.1.1 CertID.serialNumber).
+    pub(crate) serial: Vec<u8>,
+    /// The DER of the issuer Name (compared with an issuer certificate's subject, and hashed
+    /// for the OCSP CertID).
+    pub(crate) issuer_raw: Vec<u8>,
+    /// The first issuer CN as a plain string ("" if none), what `tls.allowed_issuers` may name.
+    pub(crate) issuer_cn_first: String,
+    /// notAfter, seconds since the Unix epoch.
+    pub(crate) not_after: i64,
+    pub(crate) key: KeySize,
+    /// keyUsage (RFC 5280 §4.2.1.3): `Ok(None)` absent, `Ok(Some(digitalSignature))` present,
+    /// `Err` malformed.
+    pub(crate) key_usage: Result<Option<bool>, String>,
+    /// Fields for the rules; an error only matters to rules that read the certificate.
+    pub(crate) rule_facts: Result<CertFacts, FactsError>,
+    /// RFC 5280 §4.2.2.1: id-ad-ocsp uniformResourceIdentifier locations, in certificate order.
+    pub(crate) ocsp_urls: Vec<String>,
+}
+
+impl Leaf {
+    /// Parses the certificate and reads every field later steps use.
+    pub fn parse(der: &[u8]) -> Result<Self, FactsError> {
+        let (_, cert) =
+            super::parse_certificate(der).map_err(|e| FactsError::Parse(e.to_string()))?;
+        let serial_hex = cert
+            .raw_serial()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let key = match cert.public_key().parsed() {
+            Ok(PublicKey::RSA(rsa)) => KeySize::Rsa(rsa.key_size()),
+            Ok(PublicKey::EC(ec)) => KeySize::Ec(ec.key_size()),
+            _ => KeySize::Other,
+        };
+        let key_usage = match cert.key_usage() {
+            Ok(ku) => Ok(ku.map(|ku| ku.value.digital_signature())),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(Leaf {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            serial_hex,
+            serial: cert.raw_serial().to_vec(),
+            issuer_raw: cert.issuer().as_raw().to_vec(),
+            issuer_cn_first: cert
+                .issuer()
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .unwrap_or("")
+                .to_string(),
+            not_after: cert.validity().not_after.timestamp(),
+            key,
+            key_usage,
+            rule_facts: rule_facts(&cert),
+            ocsp_urls: ocsp_urls(&cert),
+        })
+    }
+
+    /// The fields rules look at (an error for a certificate whose extensions cannot be read).
+    pub(crate) fn rule_facts(&self) -> Result<&CertFacts, &FactsError> {
+        self.rule_facts.as_ref()
+    }
+
+    /// The OCSP responder URLs of the Authority Information Access extension.
+    pub fn ocsp_urls(&self) -> &[String] {
+        &self.ocsp_urls
+    }
+}
+
+fn rule_facts(cert: &X509Certificate<'_>) -> Result<CertFacts, FactsError> {
     let mut facts = CertFacts {
         subject_cn: dn_values(cert.subject(), Dn::Cn),
         subject_o: dn_values(cert.subject(), Dn::O),
@@ -45,14 +140,29 @@ pub(crate) fn cert_facts(der: &[u8]) -> Result<CertFacts, FactsError> {
         issuer_cn: dn_values(cert.issuer(), Dn::Cn),
         ..CertFacts::default()
     };
-    read_extensions(&cert, &mut facts)?;
+    read_extensions(cert, &mut facts)?;
     Ok(facts)
 }
 
-pub(crate) fn read_extensions(
-    cert: &X509Certificate<'_>,
-    facts: &mut CertFacts,
-) -> Result<(), FactsError> {
+/// RFC 5280 §4.2.2.1: the id-ad-ocsp access descriptions' URIs.
+fn ocsp_urls(cert: &X509Certificate<'_>) -> Vec<String> {
+    let ad_ocsp = x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
+    cert.extensions()
+        .iter()
+        .filter_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::AuthorityInfoAccess(aia) => Some(aia),
+            _ => None,
+        })
+        .flat_map(|aia| aia.iter())
+        .filter(|ad| ad.access_method == ad_ocsp)
+        .filter_map(|ad| match ad.access_location {
+            GeneralName::URI(uri) => Some(uri.to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<(), FactsError> {
     // More than one subjectAltName extension is invalid (RFC 5280 §4.2); refuse rather than
     // pick one.
     let san = cert

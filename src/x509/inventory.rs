@@ -49,7 +49,7 @@ pub fn read(tls: &TlsConfig) -> Inventory {
             Ok(certs) => {
                 let take = if all { certs.len() } else { 1 };
                 for der in certs.iter().take(take) {
-                    match x509_parser::parse_x509_certificate(der) {
+                    match super::parse_certificate(der) {
                         Ok((_, cert)) => inv.certificates.push(CertExpiry {
                             role,
                             subject: cert.subject().to_string(),

@@ -122,3 +122,25 @@ impl Drop for OcspResponder {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_is_found_on_path_or_by_its_path_and_a_missing_one_is_not() {
+        assert!(on_path("sh"));
+        assert!(on_path("/bin/sh"));
+        assert!(!on_path("certradius-no-such-tool"));
+        assert!(!on_path("/nonexistent/sh"));
+        // A file that is not executable is not a tool.
+        use std::os::unix::fs::PermissionsExt;
+        let plain = std::env::temp_dir().join(format!("certradius-outside-{}", std::process::id()));
+        std::fs::write(&plain, "").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let found = on_path(plain.to_str().unwrap());
+        std::fs::remove_file(&plain).unwrap();
+        assert!(!found);
+        assert!(require(true, "sh", "always there"));
+    }
+}

@@ -1,5 +1,7 @@
 //! Shared by the integration tests: a test PKI generated once per test binary, configs that
-//! point at it, and the real server binary started on an ephemeral loopback port.
+//! point at it, the real server binary started on ephemeral loopback ports, and what tests need
+//! from outside (tools on `PATH`, an `openssl ocsp` responder): present, or a loud SKIPPED
+//! locally and a failure under CI.
 #![allow(
     clippy::disallowed_methods,
     dead_code,
@@ -14,11 +16,36 @@ pub mod pg;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)] // each test binary uses some of them
+pub use certradius_testkit::outside::{OcspResponder, require, require_tool};
+
 pub const SECRET: &str = "testing123";
+
+/// The test PKI's OCSP responder (`openssl ocsp`), or None when openssl is missing (a loud
+/// SKIPPED; a failure under CI).
+pub fn ocsp_responder(pki: &Path) -> Option<OcspResponder> {
+    if !require_tool("openssl", "apt-get install openssl") {
+        return None;
+    }
+    Some(OcspResponder::start(pki, &[]).expect("openssl ocsp responder"))
+}
+
+/// Polls `what` every 50 ms until it is true (true) or `within` has passed (false).
+#[must_use]
+pub fn wait_until(within: Duration, mut what: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while !what() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
 
 /// The address in one of the server's announcements on stdout (`event` "listening" or
 /// "accounting"): `certradius: listening on udp ADDR` in text mode,
@@ -82,7 +109,17 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The accounting listener, when `[accounting] listen` is set.
     pub acct: Option<SocketAddr>,
+    /// The RADIUS/TCP and RadSec listeners, when started with [`Server::start_with_streams`].
+    pub tcp: Option<SocketAddr>,
+    pub tls: Option<SocketAddr>,
     pub log: PathBuf,
+}
+
+/// The stream listeners a server is expected to announce.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Streams {
+    pub tcp: bool,
+    pub tls: bool,
 }
 
 impl Server {
@@ -101,6 +138,26 @@ impl Server {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Server {
+        Self::launch(config, log, env, args, Streams::default())
+    }
+
+    /// As [`Server::start_with_args`], also waiting for the `[tcp]` / `[radsec]` listeners.
+    pub fn start_with_streams(
+        config: &Path,
+        log: &Path,
+        args: &[&str],
+        streams: Streams,
+    ) -> Server {
+        Self::launch(config, log, &[], args, streams)
+    }
+
+    fn launch(
+        config: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+        streams: Streams,
+    ) -> Server {
         let logfile = std::fs::File::create(log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_certradius"));
         cmd.arg("serve")
@@ -117,37 +174,88 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut acct = None;
-        let addr = loop {
+        let (mut addr, mut acct, mut tcp, mut tls) = (None, None, None, None);
+        // The UDP line comes after the accounting one and before the stream ones.
+        while addr.is_none() || (streams.tcp && tcp.is_none()) || (streams.tls && tls.is_none()) {
             assert!(
                 Instant::now() < deadline,
-                "server did not report its address"
+                "server did not report its addresses"
             );
-            match lines.next() {
-                Some(Ok(line)) => {
-                    acct = acct.or(announced(&line, "accounting", "udp"));
-                    if let Some(a) = announced(&line, "listening", "udp") {
-                        break a;
-                    }
-                }
-                _ => panic!(
+            let Some(Ok(line)) = lines.next() else {
+                panic!(
                     "server exited before listening; log:\n{}",
                     std::fs::read_to_string(log).unwrap_or_default()
-                ),
-            }
-        };
+                );
+            };
+            let parse = |event: &str, transport: &str| announced(&line, event, transport);
+            acct = acct.or(parse("accounting", "udp"));
+            addr = addr.or(parse("listening", "udp"));
+            tcp = tcp.or(parse("listening", "tcp"));
+            tls = tls.or(parse("listening", "tls"));
+        }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Server {
             child,
-            addr,
+            addr: addr.unwrap(),
             acct,
+            tcp,
+            tls,
             log: log.to_path_buf(),
         }
     }
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (at most `within`) until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged within {within:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `sig` (`"HUP"`, `"TERM"`, ...) to the server.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Waits (at most `within`) for the server to exit on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {within:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The final counter line of a server that has stopped (`stopped; counters: a=1 b=2 ...`).
+    pub fn final_counters(&self) -> String {
+        let log = self.log_text();
+        log.lines()
+            .find(|l| l.contains("stopped; counters:"))
+            .unwrap_or_else(|| panic!("no final counters in the log:\n{log}"))
+            .to_string()
     }
 }
 

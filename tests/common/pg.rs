@@ -23,20 +23,11 @@ pub fn pg_bin() -> Option<PathBuf> {
 }
 
 pub fn skip() -> bool {
-    if pg_bin().is_some() {
-        return false;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "PostgreSQL is not installed, and CI must not skip the PostgreSQL accounting suite \
-             (apt-get install postgresql)"
-        );
-    }
-    eprintln!(
-        "\n*** SKIPPED: PostgreSQL not found (apt-get install postgresql); the accounting \
-         database suite did NOT run ***\n"
-    );
-    true
+    !super::require(
+        pg_bin().is_some(),
+        "PostgreSQL's server binaries",
+        "apt-get install postgresql",
+    )
 }
 
 /// A throwaway cluster; stopped when dropped.

@@ -8,8 +8,6 @@ use super::*;
 pub(super) mod oid {
     use der::asn1::ObjectIdentifier as Oid;
 
-    /// RFC 5280 §4.2.2.1 id-ad-ocsp.
-    pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
     /// RFC 6960 §4.2.1 id-pkix-ocsp-basic.
     pub const OCSP_BASIC: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.1");
     /// RFC 6960 §4.4.1 / RFC 8954 id-pkix-ocsp-nonce.

@@ -32,8 +32,8 @@ impl Cache {
         self.entries.is_empty()
     }
 
-    pub fn get(&mut self, leaf_der: &[u8], issuer_der: &[u8], now: SystemTime) -> Option<Verdict> {
-        let key = cert_identity(leaf_der, issuer_der).ok()?;
+    pub fn get(&mut self, leaf: &Leaf, issuer_der: &[u8], now: SystemTime) -> Option<Verdict> {
+        let key = cert_identity(leaf, issuer_der).ok()?;
         let (verdict, expires) = self.entries.get(&key)?;
         if now < *expires {
             return Some(verdict.clone());
@@ -42,11 +42,11 @@ impl Cache {
         None
     }
 
-    pub fn put(&mut self, leaf_der: &[u8], issuer_der: &[u8], verdict: &Verdict, now: SystemTime) {
+    pub fn put(&mut self, leaf: &Leaf, issuer_der: &[u8], verdict: &Verdict, now: SystemTime) {
         if verdict.status == CertStatus::Unknown || self.max_entries == 0 {
             return;
         }
-        let Ok(key) = cert_identity(leaf_der, issuer_der) else {
+        let Ok(key) = cert_identity(leaf, issuer_der) else {
             return;
         };
         let capped = now.checked_add(self.max_age).unwrap_or(now);

@@ -3,7 +3,8 @@
 //! async function, [`fetch`], that the tokio shell calls between them.
 //!
 //! - RFC 5280 §4.2.2.1: the responder's location comes from the leaf's Authority Information
-//!   Access extension, access method id-ad-ocsp ([`responder_urls`]).
+//!   Access extension, access method id-ad-ocsp ([`responder_urls`], read when the leaf was
+//!   parsed, `x509::facts`).
 //! - RFC 6960 §4.1.1: the request is one `Request` whose `CertID` hashes the issuer's name and key
 //!   with SHA-1 (what responders match on; `openssl ocsp` among them), plus the serial number.
 //! - RFC 8954: the nonce extension, 1 to 32 octets, as `OCTET STRING` inside `extnValue`.
@@ -21,12 +22,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use super::Leaf;
 use crate::crypto::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
 use crate::crypto::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use der::asn1::{AnyRef, BitStringRef, GeneralizedTime, IntRef, ObjectIdentifier};
 use der::{Decode, DecodeValue, Encode, Reader, Sequence, SliceReader, Tag, TagNumber, Tagged};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
 
 /// The most response body [`fetch`] reads; real responses are a few KiB.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -114,6 +115,10 @@ mod tests {
 
     fn first(path: &Path) -> Vec<u8> {
         chain(path).remove(0)
+    }
+
+    fn parsed(der: &[u8]) -> Leaf {
+        Leaf::parse(der).unwrap()
     }
 
     fn test_pki() -> (tempfile::TempDir, PkiPaths) {
@@ -244,7 +249,7 @@ mod tests {
         url: &str,
         nonce: Option<Vec<u8>>,
     ) -> (Query, Vec<u8>) {
-        let query = build_query(leaf, issuer, url.to_owned(), nonce).unwrap();
+        let query = build_query(&parsed(leaf), issuer, url.to_owned(), nonce).unwrap();
         let response = fetch(&query, FETCH_TIMEOUT).await.unwrap();
         (query, response)
     }
@@ -274,15 +279,21 @@ mod tests {
         assert!(!plain_verdict.nonce_echoed);
 
         // The same response does not answer a query with another nonce (a replay) ...
-        let other_nonce =
-            build_query(&leaf, &issuer, responder.url.clone(), Some(vec![1; 16])).unwrap();
+        let other_nonce = build_query(
+            &parsed(&leaf),
+            &issuer,
+            responder.url.clone(),
+            Some(vec![1; 16]),
+        )
+        .unwrap();
         assert_eq!(
             verify_response(&other_nonce, &der, &issuer, now),
             Err(OcspError::NonceMismatch)
         );
         // ... nor a question about another certificate ...
         let revoked = first(&p.client_cert("revoked"));
-        let other_cert = build_query(&revoked, &issuer, responder.url.clone(), None).unwrap();
+        let other_cert =
+            build_query(&parsed(&revoked), &issuer, responder.url.clone(), None).unwrap();
         assert_eq!(
             verify_response(&other_cert, &der, &issuer, now),
             Err(OcspError::NoMatchingResponse)
@@ -563,7 +574,7 @@ mod tests {
     /// A query built from fixed, tiny certificates (no PKI generation, no network).
     fn sample_query(url: String) -> Query {
         let (leaf, issuer) = rcgen_pair(&[]);
-        build_query(&leaf, &issuer, url, Some(vec![9; 4])).unwrap()
+        build_query(&parsed(&leaf), &issuer, url, Some(vec![9; 4])).unwrap()
     }
 
     /// An rcgen CA and a leaf it issued with the given extra extensions; DER of both.
@@ -614,17 +625,19 @@ mod tests {
         );
         let (leaf, _) = rcgen_pair(&[aia]);
         assert_eq!(
-            responder_urls(&leaf),
+            responder_urls(&parsed(&leaf)),
             vec!["http://ocsp.test/", "http://ocsp2.test:8080/x"]
         );
         let (plain, _) = rcgen_pair(&[]);
-        assert!(responder_urls(&plain).is_empty());
-        assert!(responder_urls(b"not a certificate").is_empty());
+        assert!(responder_urls(&parsed(&plain)).is_empty());
+        // Something that is not a certificate never gets this far: it has no `Leaf`.
+        assert!(Leaf::parse(b"not a certificate").is_err());
     }
 
     #[test]
     fn request_encoding() {
-        let (leaf, issuer) = rcgen_pair(&[]);
+        let (leaf_der, issuer) = rcgen_pair(&[]);
+        let leaf = parsed(&leaf_der);
         for bad in [0, MAX_NONCE_LEN + 1] {
             assert!(matches!(
                 build_query(&leaf, &issuer, String::new(), Some(vec![1; bad])),
@@ -633,11 +646,11 @@ mod tests {
         }
         // The leaf as its own issuer: the names do not match.
         assert!(matches!(
-            build_query(&leaf, &leaf, String::new(), None),
+            build_query(&leaf, &leaf_der, String::new(), None),
             Err(OcspError::BadInput(_))
         ));
         assert!(matches!(
-            build_query(b"junk", &issuer, String::new(), None),
+            build_query(&leaf, b"junk", String::new(), None),
             Err(OcspError::BadInput(_))
         ));
 
@@ -646,7 +659,7 @@ mod tests {
         let [single] = request.tbs_request.request_list.as_slice() else {
             panic!("one request");
         };
-        let (_, leaf_x509) = x509_parser::parse_x509_certificate(&leaf).unwrap();
+        let (_, leaf_x509) = x509_parser::parse_x509_certificate(&leaf_der).unwrap();
         let (_, issuer_x509) = x509_parser::parse_x509_certificate(&issuer).unwrap();
         assert_eq!(single.req_cert.hash_algorithm.algorithm, oid::SHA1);
         assert_eq!(
@@ -682,7 +695,7 @@ mod tests {
     #[test]
     fn unsuccessful_and_garbage_responses() {
         let (leaf, issuer) = rcgen_pair(&[]);
-        let query = build_query(&leaf, &issuer, String::new(), None).unwrap();
+        let query = build_query(&parsed(&leaf), &issuer, String::new(), None).unwrap();
         let now = SystemTime::now();
         // OCSPResponse { responseStatus tryLater }
         let try_later = [0x30, 0x03, 0x0a, 0x01, 0x03];
@@ -736,9 +749,9 @@ mod tests {
     fn cache_honours_next_update_max_age_and_bound() {
         let (_dir, p) = test_pki();
         let issuer = first(&p.intermediate_cert());
-        let a = first(&p.client_cert("ecdsa"));
-        let b = first(&p.client_cert("revoked"));
-        let c = first(&p.client_cert("machine"));
+        let a = parsed(&first(&p.client_cert("ecdsa")));
+        let b = parsed(&first(&p.client_cert("revoked")));
+        let c = parsed(&first(&p.client_cert("machine")));
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let secs = |s| now + Duration::from_secs(s);
 
@@ -784,7 +797,7 @@ mod tests {
         // Keyed on the issuer too, and garbage is simply a miss.
         let root = first(&p.ca_cert());
         assert!(cache.get(&a, &root, now).is_none());
-        assert!(cache.get(b"junk", &issuer, now).is_none());
+        assert!(cache.get(&a, b"junk", now).is_none());
         assert!(
             Cache::new(0, Duration::from_secs(60))
                 .get(&a, &issuer, now)

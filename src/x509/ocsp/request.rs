@@ -26,32 +26,16 @@ pub struct Query {
 }
 
 /// The OCSP responder URLs named by the certificate's Authority Information Access extension
-/// (id-ad-ocsp, uniformResourceIdentifier), in certificate order. Empty if there is none or the
-/// certificate does not parse.
-pub fn responder_urls(leaf_der: &[u8]) -> Vec<String> {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf_der) else {
-        return Vec::new();
-    };
-    let ad_ocsp = oid::AD_OCSP.as_bytes();
-    cert.extensions()
-        .iter()
-        .filter_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::AuthorityInfoAccess(aia) => Some(aia),
-            _ => None,
-        })
-        .flat_map(|aia| aia.iter())
-        .filter(|ad| ad.access_method.as_bytes() == ad_ocsp)
-        .filter_map(|ad| match ad.access_location {
-            GeneralName::URI(uri) => Some(uri.to_owned()),
-            _ => None,
-        })
-        .collect()
+/// (id-ad-ocsp, uniformResourceIdentifier), in certificate order; empty if there is none. Read
+/// when the leaf was parsed.
+pub fn responder_urls(leaf: &Leaf) -> Vec<String> {
+    leaf.ocsp_urls().to_vec()
 }
 
-/// Builds the RFC 6960 §4.1.1 request for `leaf_der` issued by `issuer_der`, with the RFC 8954
+/// Builds the RFC 6960 §4.1.1 request for `leaf` issued by `issuer_der`, with the RFC 8954
 /// nonce extension when `nonce` is given (1 to 32 octets).
 pub fn build_query(
-    leaf_der: &[u8],
+    leaf: &Leaf,
     issuer_der: &[u8],
     url: String,
     nonce: Option<Vec<u8>>,
@@ -65,7 +49,7 @@ pub fn build_query(
             n.len()
         )));
     }
-    let cert_id = cert_identity(leaf_der, issuer_der)?;
+    let cert_id = cert_identity(leaf, issuer_der)?;
     let encode_error = |e: der::Error| OcspError::BadInput(format!("encoding request: {e}"));
     let serial = IntRef::new(&cert_id.serial).map_err(encode_error)?;
     // RFC 8954: extnValue holds the DER of `Nonce ::= OCTET STRING`.
@@ -116,7 +100,7 @@ pub(super) struct ParsedCert<'a> {
 
 impl<'a> ParsedCert<'a> {
     pub(super) fn parse(der_bytes: &'a [u8]) -> Result<Self, String> {
-        let (_, x509) = x509_parser::parse_x509_certificate(der_bytes)
+        let (_, x509) = crate::x509::parse_certificate(der_bytes)
             .map_err(|e| format!("not an X.509 certificate: {e}"))?;
         let subject_der = x509.tbs_certificate.subject.as_raw();
         let spki_der = x509.tbs_certificate.subject_pki.raw;
@@ -142,16 +126,14 @@ impl<'a> ParsedCert<'a> {
     }
 }
 
-pub(super) fn cert_identity(leaf_der: &[u8], issuer_der: &[u8]) -> Result<CertIdentity, OcspError> {
-    let (_, leaf) = x509_parser::parse_x509_certificate(leaf_der)
-        .map_err(|e| OcspError::BadInput(format!("leaf is not an X.509 certificate: {e}")))?;
+pub(super) fn cert_identity(leaf: &Leaf, issuer_der: &[u8]) -> Result<CertIdentity, OcspError> {
     let issuer =
         ParsedCert::parse(issuer_der).map_err(|e| OcspError::BadInput(format!("issuer: {e}")))?;
     // Catches a wrong issuer passed in, which a responder would only answer with "unknown".
-    if leaf.issuer().as_raw() != issuer.subject_der {
+    if leaf.issuer_raw != issuer.subject_der {
         return Err(OcspError::BadInput(format!(
             "leaf issued by \"{}\", not by \"{}\"",
-            leaf.issuer(),
+            leaf.issuer,
             issuer.x509.subject()
         )));
     }
@@ -160,6 +142,6 @@ pub(super) fn cert_identity(leaf_der: &[u8], issuer_der: &[u8]) -> Result<CertId
             .as_ref()
             .to_vec(),
         issuer_key_hash: issuer.key_hash(),
-        serial: leaf.raw_serial().to_vec(),
+        serial: leaf.serial.clone(),
     })
 }
