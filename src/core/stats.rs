@@ -208,6 +208,10 @@ counters! {
         => E::labelled(F::OcspLookups, "result", "busy"),
     OcspBadResponse = "ocsp_bad_response"
         => E::labelled(F::OcspLookups, "result", "bad_response"),
+    /// The responder could not be reached or did not answer in `ocsp.timeout_ms` (the
+    /// conversations then rejected, under `ocsp_require`, count as `ocsp_unavailable`).
+    OcspUnreachable = "ocsp_unreachable"
+        => E::labelled(F::OcspLookups, "result", "unreachable"),
     AccountingRequests = "accounting_requests"
         => E::labelled(F::AccountingRequests, "result", "received"),
     AccountingResponses = "accounting_responses"
@@ -237,15 +241,10 @@ counters! {
 
 /// A reason is exported according to its kind.
 const fn reason_export(r: ReasonCode) -> Export {
-    match (r, r.kind()) {
-        // The OCSP client counts an unreachable responder under this reason (as well as the
-        // conversations rejected for it under `ocsp_require`); the series predates the kinds.
-        (ReasonCode::OcspUnavailable, _) => {
-            Export::labelled(Family::OcspLookups, "result", "unreachable")
-        }
-        (_, ReasonKind::Dropped) => Export::labelled(Family::PacketsDropped, "reason", r.as_str()),
-        (_, ReasonKind::Rejected) => Export::Authentications,
-        (_, ReasonKind::ConnectionRefused) => Export::Connections,
+    match r.kind() {
+        ReasonKind::Dropped => Export::labelled(Family::PacketsDropped, "reason", r.as_str()),
+        ReasonKind::Rejected => Export::Authentications,
+        ReasonKind::ConnectionRefused => Export::Connections,
     }
 }
 

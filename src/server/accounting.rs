@@ -296,7 +296,11 @@ fn handle(
         Ok(r) => r,
         Err(e) => {
             crate::core::guard::lock(dedup).complete(key, &authenticator, None);
-            return drop_packet(ReasonCode::InternalError, &e.to_string());
+            // Not the peer's doing (a dropped packet is counted by what the peer did): the
+            // reply could not be encoded, as on the authentication side.
+            core.stats.incr(Counter::ReplyEncodeFailed);
+            warn!(%from, "Accounting-Response not sent: {e}");
+            return;
         }
     };
     // The certificate its session was authenticated with (Class, or the fallback link).

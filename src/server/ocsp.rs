@@ -18,7 +18,6 @@ use crate::core::Core;
 use crate::core::guard::lock;
 use crate::core::stats::Counter;
 use crate::escape::Escaped;
-use crate::reason::ReasonCode;
 use crate::session::{RevocationLookup, RevocationVerdict};
 use crate::x509::ocsp;
 
@@ -129,7 +128,7 @@ impl OcspClient {
         let response = match ocsp::fetch(&query, timeout).await {
             Ok(r) => r,
             Err(e) => {
-                core.stats.incr(ReasonCode::OcspUnavailable);
+                core.stats.incr(Counter::OcspUnreachable);
                 warn!(url = %Escaped::str(&url), "OCSP responder unavailable after {:?}: {e}", started.elapsed());
                 return RevocationVerdict::Unavailable(format!("{url}: {e}"));
             }
