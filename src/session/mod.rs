@@ -9,8 +9,12 @@
 //! Fragmentation (RFC 5216 §2.1.5) is handled by `eap::fragment` and kept apart from TLS progress:
 //! the phase says whether we are receiving the peer's flight or sending ours, and what happens when
 //! our flight has been fully delivered (wait for the peer's next flight, accept, or reject after an
-//! alert was delivered). No clock is read here and no randomness is drawn: `now` comes in as an
-//! argument.
+//! alert was delivered). No clock is read here: `now` comes in as an argument, and rustls reads
+//! the time through it too (`tls::clock`). The state machine draws no randomness itself, but the
+//! TLS handshake does: rustls takes its server random, ephemeral key shares and ticket nonces
+//! from the crypto provider's generator (`crate::crypto`, seeded by the operating system), which
+//! is not passed in. The core's `rng` argument serves what the core adds around a session (State,
+//! Class, MPPE key salts).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -300,7 +304,7 @@ impl Session {
             }
             Ok(Progress::Complete(m)) => m,
         };
-        if let Err(failure) = self.tls.feed(&message) {
+        if let Err(failure) = self.tls.feed(&message, now.wall) {
             // Deliver the queued alert before EAP-Failure, so the peer learns why.
             let alert = self.tls.take_output();
             let reason = Reason::from(failure);

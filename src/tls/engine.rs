@@ -73,8 +73,11 @@ impl TlsEngine {
         })
     }
 
-    /// Feeds a whole TLS message (one reassembled EAP-TLS payload) to rustls.
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), TlsFailure> {
+    /// Feeds a whole TLS message (one reassembled EAP-TLS payload) to rustls. `now` is the time
+    /// rustls judges certificates, CRLs and tickets by (see `tls::clock`): the conversation's,
+    /// never the system clock.
+    pub fn feed(&mut self, mut data: &[u8], now: UnixTime) -> Result<(), TlsFailure> {
+        let _time = super::clock::enter(now);
         while !data.is_empty() {
             match self.conn.read_tls(&mut data) {
                 Ok(0) => break,

@@ -2,8 +2,9 @@
 //!
 //! [`TlsEngine`] wraps a rustls `ServerConnection`: the EAP layer hands it whole reassembled TLS
 //! messages with [`TlsEngine::feed`] and collects the server's flight with
-//! [`TlsEngine::take_output`]. No sockets, no clock: rustls reads time through its provider only
-//! for certificate validity, which is the one clock read we accept in the core.
+//! [`TlsEngine::take_output`]. No sockets, no clock: rustls reads the time (certificate and CRL
+//! validity, ticket ages) through its time provider, which `clock.rs` feeds from the `now` of the
+//! conversation being processed, and so do our ticketer and session cache.
 //!
 //! Choices made here, deliberately:
 //! - Client certificates are mandatory and verified by rustls's WebPKI verifier against the
@@ -15,6 +16,7 @@
 //! - TLS 1.3 (RFC 9190 §2.5): once the handshake is complete the server sends one octet 0x00 of
 //!   application data as the protected success indication.
 
+pub mod clock;
 pub mod engine;
 pub mod keys;
 pub mod resumption;
@@ -22,6 +24,7 @@ pub mod setup;
 mod verified;
 
 pub use crate::x509::pem::{PemError, load_certs, load_key};
+pub use clock::ConversationClock;
 pub use engine::{TlsEngine, TlsFailure, version_name};
 pub use setup::{
     TlsSetup, TlsSetupError, client_roots, issuer_of, provider, rebuild, resumption_from_config,

@@ -1,13 +1,15 @@
 //! TLS session resumption, safe by design (RFC 5216 §2.1.3, RFC 9190 §2.1.3, §5.7).
 //!
 //! - TLS 1.2: session tickets (RFC 5077) and session IDs; TLS 1.3: PSK tickets (RFC 8446 §4.6.1).
-//! - Tickets are sealed with AES-256-GCM (ring) under keys that can be loaded from a file shared
+//! - Tickets are sealed with AES-256-GCM (`crate::crypto`: aws-lc-rs by default, *ring* when built
+//!   with it alone) under keys that can be loaded from a file shared
 //!   by several certradius instances, so a pool of servers resumes each other's sessions. The
 //!   first key of the file seals new tickets; every key in it opens them (rotation: put a new key
 //!   first, keep the previous ones a lifetime longer). Without a file, resumption is stateful
 //!   (session IDs, and TLS 1.3 tickets that only name a cache entry) — see [`StatefulOnly`].
 //! - A ticket carries the time it was sealed and is refused once older than the configured
-//!   lifetime, whatever the client claims.
+//!   lifetime, whatever the client claims. The time is the conversation's `now` (`tls::clock`):
+//!   rustls asks the ticketer and the cache without giving them the time.
 //! - A resumed session is not a free pass: rustls does not re-verify the client certificate on
 //!   resumption, so the session re-runs the certificate verifier (chain, validity *now*, CRLs as
 //!   loaded *now*) and the policy on the certificate restored from the ticket.
@@ -18,7 +20,6 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::crypto::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use crate::crypto::rand::{SecureRandom, SystemRandom};
@@ -48,15 +49,10 @@ impl fmt::Debug for Ticketer {
     }
 }
 
-fn now_secs() -> u64 {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "rustls asks the ticketer to seal and open tickets without giving it the time"
-    )]
-    let now = SystemTime::now();
-    now.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// The conversation's wall time in seconds; None outside a conversation (nothing is sealed,
+/// opened or cached then).
+fn now_secs() -> Option<u64> {
+    super::clock::current().map(|t| t.as_secs())
 }
 
 /// A ticket key file that cannot be read or written.
@@ -203,11 +199,11 @@ impl rustls::server::ProducesTickets for Ticketer {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        self.seal(plain, now_secs())
+        self.seal(plain, now_secs()?)
     }
 
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        self.open(cipher, now_secs())
+        self.open(cipher, now_secs()?)
     }
 }
 
@@ -236,16 +232,19 @@ impl LifetimeCache {
 
 impl rustls::server::StoresServerSessions for LifetimeCache {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let Some(now) = now_secs() else {
+            return false;
+        };
         let mut v = Vec::with_capacity(8 + value.len());
-        v.extend_from_slice(&now_secs().to_be_bytes());
+        v.extend_from_slice(&now.to_be_bytes());
         v.extend_from_slice(&value);
         self.inner.put(key, v)
     }
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.fresh(self.inner.get(key)?, now_secs())
+        self.fresh(self.inner.get(key)?, now_secs()?)
     }
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.fresh(self.inner.take(key)?, now_secs())
+        self.fresh(self.inner.take(key)?, now_secs()?)
     }
     fn can_cache(&self) -> bool {
         true
@@ -332,6 +331,7 @@ pub struct Resumption {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::UnixTime;
 
     fn ticketer(keys: &[[u8; 32]]) -> Ticketer {
         Ticketer {
@@ -364,11 +364,19 @@ mod tests {
     fn cache_entries_expire() {
         use rustls::server::StoresServerSessions;
         let c = LifetimeCache::new(10, 100);
-        assert!(c.put(b"k".to_vec(), b"v".to_vec()));
-        assert_eq!(c.get(b"k").unwrap(), b"v");
+        // Outside a conversation there is no time: nothing is stored.
+        assert!(!c.put(b"k".to_vec(), b"v".to_vec()));
+        let at = |s| UnixTime::since_unix_epoch(std::time::Duration::from_secs(s));
+        {
+            let _t = super::super::clock::enter(at(1000));
+            assert!(c.put(b"k".to_vec(), b"v".to_vec()));
+            assert_eq!(c.get(b"k").unwrap(), b"v");
+        }
         let stored = c.inner.get(b"k").unwrap();
-        assert_eq!(c.fresh(stored.clone(), now_secs() + 100).unwrap(), b"v");
-        assert!(c.fresh(stored, now_secs() + 101).is_none());
+        assert_eq!(c.fresh(stored.clone(), 1000 + 100).unwrap(), b"v");
+        assert!(c.fresh(stored, 1000 + 101).is_none());
+        let _t = super::super::clock::enter(at(1000 + 101));
+        assert!(c.get(b"k").is_none(), "expired by the conversation's time");
     }
 
     #[test]

@@ -259,6 +259,8 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
             message: e.to_string(),
         })?;
     sc.ignore_client_order = true;
+    // Certificate validity, CRL nextUpdate and ticket ages by the conversation's `now`.
+    sc.time_provider = Arc::new(super::clock::ConversationClock);
     match &resumption {
         Some(r) => {
             sc.session_storage = r.cache.clone();

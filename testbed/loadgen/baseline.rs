@@ -43,6 +43,11 @@ pub fn run(
 ) -> Result<Baseline, String> {
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| format!("server name {server_name:?}: {e}"))?;
+    // certradius's configuration reads the time of the conversation its engine is processing
+    // (`certradius::tls::clock`); a bare `ServerConnection` has none, so it gets rustls's own clock.
+    let mut raw = (**server).clone();
+    raw.time_provider = Arc::new(rustls::time_provider::DefaultTimeProvider);
+    let server = &Arc::new(raw);
     let mut server_cpu = Duration::ZERO;
     let mut client_cpu = Duration::ZERO;
     let mut version = String::new();
