@@ -125,8 +125,8 @@ impl Core {
     }
 
     /// The TLS setup in force (the shell rebuilds from it, keeping the session cache).
-    pub fn tls_setup(&self) -> Option<crate::tls::TlsSetup> {
-        self.current.load().cx.tls_setup()
+    pub fn tls_setup(&self) -> crate::tls::TlsSetup {
+        self.current.load().cx.tls.clone()
     }
 
     /// Replaces the observers told about every finished authentication.

@@ -64,7 +64,7 @@ pub fn session_context(
     budget: Option<Arc<ReassemblyBudget>>,
 ) -> SessionContext {
     SessionContext {
-        tls: std::sync::RwLock::new(tls),
+        tls,
         fragment_size: config.tls.fragment_size,
         reassembly: ReassemblyLimits {
             max_message_len: config.eap.max_tls_message_size,

@@ -82,7 +82,7 @@ pub fn load(
 /// configuration, the CRLs and the certificate inventory. `core`: the core in force, whose
 /// client identities, learned state and reassembly budget carry over (None at start).
 pub fn build(config: Config, core: Option<&Core>) -> Result<Snapshot, String> {
-    let previous = core.and_then(Core::tls_setup);
+    let previous = core.map(Core::tls_setup);
     let loaded = load_parts(config, previous.as_ref())?;
     snapshot_of(loaded, core)
 }

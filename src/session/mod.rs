@@ -111,10 +111,7 @@ impl Session {
                 format!("{} octets", identity.type_data.len()),
             ));
         }
-        let setup = cx.tls_setup().ok_or_else(|| {
-            Reason::new(ReasonCode::InternalError, "TLS configuration unavailable")
-        })?;
-        let tls = TlsEngine::new(setup.config).map_err(Reason::from)?;
+        let tls = TlsEngine::new(cx.tls.config.clone()).map_err(Reason::from)?;
         let request_id = identity.identifier.wrapping_add(1);
         let session = Session {
             identity: identity.type_data.to_vec(),
@@ -129,9 +126,9 @@ impl Session {
             peer: None,
             limits: cx.reassembly,
             budget: cx.reassembly_budget.clone(),
-            verifier: setup.verifier,
-            ca_certs: setup.ca_certs,
-            verified: setup.verified,
+            verifier: cx.tls.verifier.clone(),
+            ca_certs: cx.tls.ca_certs.clone(),
+            verified: cx.tls.verified.clone(),
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {

@@ -3,7 +3,7 @@
 //! once per authentication, however many steps read it.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use rustls::pki_types::UnixTime;
 
@@ -58,7 +58,7 @@ serial = "*"
     let cfg = Config::load_with_env(Some(&path), false).unwrap();
     let rules = RulePolicy::build(&cfg.identity, &cfg.authorize, &Dictionary::embedded()).unwrap();
     SessionContext {
-        tls: RwLock::new(crate::tls::server_config(&cfg.tls).unwrap()),
+        tls: crate::tls::server_config(&cfg.tls).unwrap(),
         fragment_size: 1024,
         reassembly: crate::eap::ReassemblyLimits {
             max_message_len: 64 * 1024,

@@ -15,9 +15,9 @@ use crate::tls::{self, TlsFailure, VerifiedPeer};
 
 /// Everything a session needs from the server's configuration.
 pub struct SessionContext {
-    /// Swapped as a whole when CRLs or certificates are reloaded; a conversation keeps the
-    /// configuration it started with.
-    pub tls: std::sync::RwLock<tls::TlsSetup>,
+    /// The server certificate, CAs and CRLs; a reload brings a new context (a conversation
+    /// keeps the one it started with).
+    pub tls: tls::TlsSetup,
     /// `tls.fragment_size`.
     pub fragment_size: usize,
     pub reassembly: ReassemblyLimits,
@@ -29,10 +29,6 @@ pub struct SessionContext {
 }
 
 impl SessionContext {
-    pub fn tls_setup(&self) -> Option<tls::TlsSetup> {
-        self.tls.read().ok().map(|c| c.clone())
-    }
-
     /// TLS data per EAP-TLS request: the configured size, lowered to what Framed-MTU (RFC 3580
     /// §3.15: the largest EAP packet the link carries) and the RADIUS packet limit allow.
     pub fn max_fragment(&self, framed_mtu: Option<u32>) -> usize {
