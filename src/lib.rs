@@ -36,6 +36,7 @@ pub(crate) mod crypto;
 pub mod eap;
 pub mod escape;
 pub mod live;
+pub mod mab;
 pub mod radius;
 pub mod reason;
 pub mod server;

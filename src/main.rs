@@ -1,4 +1,4 @@
-//! The `certradius` command: `serve` (the default), `check`, `test-pki DIR`.
+//! The `certradius` command: `serve` (the default), `check`, `mab-test MAC`, `test-pki DIR`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (cannot bind, PKI generation failed),
 //! 2 a configuration error (the message names the key). `check`: 0 clean, 1 warnings only
@@ -71,6 +71,15 @@ enum Command {
         /// The session's Acct-Session-Id, as `certradius sessions` prints it.
         #[arg(long)]
         session: String,
+    },
+    /// Print what a MAC Authentication Bypass request for MAC would get ([mab] allow_file and
+    /// the rules naming method = "mab"). Exit code 0: accepted, 1: refused.
+    MabTest {
+        /// The device's MAC, in any spelling (00:11:22:33:44:55, 0011.2233.4455, ...).
+        mac: String,
+        /// The NAS the request would come from (for rules matching nas_address).
+        #[arg(long, value_name = "ADDR")]
+        nas: Option<std::net::IpAddr>,
     },
     /// Accounting database: `db migrate` creates or upgrades the `radacct` table at
     /// `accounting.database_url`.
@@ -168,6 +177,7 @@ fn main() -> ExitCode {
             }
             server::start::serve(cli.config.as_deref(), cli.debug_filter)
         }
+        Command::MabTest { mac, nas } => server::mab::command(cli.config.as_deref(), &mac, nas),
         Command::Sessions => server::control::command(cli.config.as_deref(), "sessions".into()),
         Command::Disconnect { session } => {
             server::control::command(cli.config.as_deref(), format!("disconnect {session}"))

@@ -85,6 +85,13 @@ reason_codes! {
     TooManySessionsForClient = "too_many_sessions_for_client" => Dropped,
     // Conversations refused with Access-Reject.
     NoEapMessage = "no_eap_message" => Rejected,
+    /// A MAC Authentication Bypass request (User-Name a MAC, a PAP or CHAP password) while
+    /// `[mab] enabled = false`.
+    MabDisabled = "mab_disabled" => Rejected,
+    /// A MAB request for a MAC the allow file lists neither itself nor by vendor prefix.
+    MabUnknownDevice = "mab_unknown_device" => Rejected,
+    /// A MAB request whose password is malformed or is not its MAC (or the secret differs).
+    MabBadPassword = "mab_bad_password" => Rejected,
     EapNoIdentity = "eap_no_identity" => Rejected,
     IdentityTooLong = "identity_too_long" => Rejected,
     UnknownState = "unknown_state" => Rejected,

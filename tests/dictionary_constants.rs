@@ -32,6 +32,8 @@ fn check(d: &Dictionary) {
         ("Event-Timestamp", attr::EVENT_TIMESTAMP),
         ("Acct-Interim-Interval", attr::ACCT_INTERIM_INTERVAL),
         ("User-Password", attr::USER_PASSWORD),
+        ("CHAP-Password", attr::CHAP_PASSWORD),
+        ("CHAP-Challenge", attr::CHAP_CHALLENGE),
         ("NAS-IP-Address", attr::NAS_IP_ADDRESS),
         ("NAS-Port", attr::NAS_PORT),
         ("Service-Type", attr::SERVICE_TYPE),

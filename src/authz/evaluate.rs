@@ -1,10 +1,11 @@
 //! Evaluating the compiled rules for one authorization (after the chain verified): the identity
 //! binding first (reject `identity_mismatch`), then the rules in order; the first rule whose
 //! conditions all hold decides (`rule_reject`, or accept with its reply attributes, RFC 3580
-//! VLANs among them); when none matches, the default applies (`no_matching_rule`).
+//! VLANs among them); when none matches, the default applies (`no_matching_rule`). A MAB
+//! request (no certificate) is matched only against the rules that name `method = "mab"`.
 
-use super::rules::{Action, Condition, Field, RulePolicy};
-use super::{Decision, Grant, Policy, RequestInfo};
+use super::rules::{Action, Condition, Field, Rule, RulePolicy};
+use super::{Decision, Grant, Method, Policy, RequestInfo};
 use crate::reason::ReasonCode;
 use crate::tls::VerifiedPeer;
 use crate::x509::facts::CertFacts;
@@ -29,7 +30,8 @@ pub(crate) fn normalize_serial(s: &str) -> String {
 pub(crate) struct Facts<'a> {
     pub(crate) cert: &'a CertFacts,
     pub(crate) serial: String,
-    pub(crate) peer: &'a VerifiedPeer,
+    /// None for a MAB request: no certificate.
+    pub(crate) peer: Option<&'a VerifiedPeer>,
     pub(crate) identity: Option<&'a str>,
     pub(crate) request: &'a RequestInfo<'a>,
 }
@@ -48,19 +50,23 @@ impl Facts<'_> {
             Field::SubjectCn => strs(&self.cert.subject_cn),
             Field::SubjectO => strs(&self.cert.subject_o),
             Field::SubjectOu => strs(&self.cert.subject_ou),
-            Field::Subject => vec![self.peer.subject.as_str()],
+            Field::Subject => self.peer.map(|p| p.subject.as_str()).into_iter().collect(),
             Field::IssuerCn => strs(&self.cert.issuer_cn),
-            Field::Issuer => vec![self.peer.issuer.as_str()],
+            Field::Issuer => self.peer.map(|p| p.issuer.as_str()).into_iter().collect(),
             Field::SanEmail => strs(&self.cert.san_email),
             Field::SanDns => strs(&self.cert.san_dns),
             Field::SanUpn => strs(&self.cert.san_upn),
             Field::SanUri => strs(&self.cert.san_uri),
             Field::PolicyOid => strs(&self.cert.policy_oids),
-            Field::Serial => vec![self.serial.as_str()],
+            Field::Serial => self
+                .peer
+                .map(|_| self.serial.as_str())
+                .into_iter()
+                .collect(),
             Field::CalledStationId => utf8(self.request.called_station_id).into_iter().collect(),
             Field::CallingStationId => utf8(self.request.calling_station_id).into_iter().collect(),
             Field::Identity => self.identity.into_iter().collect(),
-            Field::NasAddress | Field::NasPortType => Vec::new(),
+            Field::NasAddress | Field::NasPortType | Field::Method => Vec::new(),
         }
     }
 
@@ -78,11 +84,46 @@ impl Facts<'_> {
                 .request
                 .nas_port_type
                 .is_some_and(|t| types.contains(&t)),
+            Condition::Method(methods) => methods.contains(&self.request.method),
         }
     }
 }
 
+/// The decision of the first rule whose conditions all hold.
+fn first_match<'r>(
+    rules: impl IntoIterator<Item = &'r Rule>,
+    facts: &Facts<'_>,
+) -> Option<Decision> {
+    let rule = rules
+        .into_iter()
+        .find(|r| r.conditions.iter().all(|c| facts.holds(c)))?;
+    Some(match &rule.action {
+        Action::Reject => Decision::Reject {
+            reason: ReasonCode::RuleReject,
+            detail: format!("rule {:?}", rule.name),
+        },
+        Action::Accept(attributes) => Decision::Accept(Grant {
+            rule: Some(rule.name.clone()),
+            attributes: attributes.clone(),
+        }),
+    })
+}
+
 impl Policy for RulePolicy {
+    /// MAB: no certificate and no identity binding; only the rules that name `method = "mab"`
+    /// are considered, so a rule written for EAP-TLS never grants a MAC anything.
+    fn authorize_mab(&self, request: &RequestInfo<'_>) -> Option<Decision> {
+        let none = CertFacts::default();
+        let facts = Facts {
+            cert: &none,
+            serial: String::new(),
+            peer: None,
+            identity: utf8(request.user_name),
+            request,
+        };
+        first_match(self.rules.iter().filter(|r| r.names(Method::Mab)), &facts)
+    }
+
     fn reject_message(&self, reason: &str) -> Option<String> {
         self.reply_message(reason)
     }
@@ -111,7 +152,7 @@ impl Policy for RulePolicy {
         let facts = Facts {
             cert,
             serial: normalize_serial(&peer.serial),
-            peer,
+            peer: Some(peer),
             identity: std::str::from_utf8(identity).ok(),
             request,
         };
@@ -123,19 +164,8 @@ impl Policy for RulePolicy {
                 detail,
             };
         }
-        for rule in &self.rules {
-            if rule.conditions.iter().all(|c| facts.holds(c)) {
-                return match &rule.action {
-                    Action::Reject => Decision::Reject {
-                        reason: ReasonCode::RuleReject,
-                        detail: format!("rule {:?}", rule.name),
-                    },
-                    Action::Accept(attributes) => Decision::Accept(Grant {
-                        rule: Some(rule.name.clone()),
-                        attributes: attributes.clone(),
-                    }),
-                };
-            }
+        if let Some(decision) = first_match(&self.rules, &facts) {
+            return decision;
         }
         if self.default_accept {
             Decision::Accept(Grant {

@@ -5,6 +5,10 @@
 //! [`VerifiedPeer`] (a proof that verification happened) and the RADIUS request's attributes, and
 //! returns a [`Decision`]: reject with a stable reason, or accept with reply attributes to send to
 //! the NAS (RFC 2868 / RFC 3580 VLAN attributes, Filter-Id, Session-Timeout, Class, ...).
+//!
+//! MAC Authentication Bypass requests (`mab`) have no certificate: after the allow list admitted
+//! one, [`Policy::authorize_mab`] lets the rules that name `method = "mab"` refine (or refuse)
+//! it; rules that do not name the method never see MAB requests.
 
 mod evaluate;
 mod glob;
@@ -15,9 +19,30 @@ use std::net::IpAddr;
 
 use crate::tls::VerifiedPeer;
 
+/// How the request authenticates: the rule match field `method`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// EAP-TLS (RFC 5216, RFC 9190): a verified client certificate.
+    #[default]
+    EapTls,
+    /// MAC Authentication Bypass: a listed MAC, no proof beyond the switch port.
+    Mab,
+}
+
+impl Method {
+    /// The stable name: rule match values, the audit log's `method`, the metrics label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::EapTls => "eap-tls",
+            Method::Mab => "mab",
+        }
+    }
+}
+
 /// The RADIUS request attributes a policy may match on.
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo<'a> {
+    pub method: Method,
     pub nas: Option<IpAddr>,
     pub user_name: Option<&'a [u8]>,
     pub calling_station_id: Option<&'a [u8]>,
@@ -64,6 +89,12 @@ pub trait Policy: Send + Sync {
     fn reject_message(&self, _reason: &str) -> Option<String> {
         None
     }
+
+    /// The first rule naming `method = "mab"` that matches a MAB request the allow list
+    /// admitted: its decision, or None (no such rule: the allow list's VLAN applies).
+    fn authorize_mab(&self, _request: &RequestInfo<'_>) -> Option<Decision> {
+        None
+    }
 }
 
 /// Every peer whose chain verified is accepted, with no extra attributes.
@@ -97,5 +128,10 @@ impl<P: Policy> Policy for Checked<P> {
 
     fn reject_message(&self, reason: &str) -> Option<String> {
         self.inner.reject_message(reason)
+    }
+
+    fn authorize_mab(&self, request: &RequestInfo<'_>) -> Option<Decision> {
+        // No certificate to check: the certificate checks do not apply.
+        self.inner.authorize_mab(request)
     }
 }

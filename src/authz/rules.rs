@@ -29,6 +29,12 @@
 //! hold decides (`rule_reject`, or accept with its reply attributes). When none matches, the
 //! default applies (accept, or reject `no_matching_rule`). All text comparisons of rule patterns
 //! are case-insensitive; a value that is not UTF-8 never matches.
+//!
+//! The match field `method` ("eap-tls" | "mab") says how the request authenticated. A MAC
+//! Authentication Bypass request is matched only against rules that name `method = "mab"`
+//! (there is no identity binding and `authorize.default` does not apply: the allow list decided
+//! already), so adding MAB cannot widen what rules written for EAP-TLS grant; a rule for MAB
+//! alone that matches on a certificate field is refused at load (it could never match).
 
 use super::ReplyAttribute;
 use super::evaluate::normalize_serial;
@@ -73,9 +79,10 @@ pub(super) enum Field {
     CallingStationId,
     NasPortType,
     Identity,
+    Method,
 }
 
-pub(super) const RULE_FIELDS: [(&str, Field); 17] = [
+pub(super) const RULE_FIELDS: [(&str, Field); 18] = [
     ("subject_cn", Field::SubjectCn),
     ("subject_o", Field::SubjectO),
     ("subject_ou", Field::SubjectOu),
@@ -93,6 +100,7 @@ pub(super) const RULE_FIELDS: [(&str, Field); 17] = [
     ("calling_station_id", Field::CallingStationId),
     ("nas_port_type", Field::NasPortType),
     ("identity", Field::Identity),
+    ("method", Field::Method),
 ];
 
 /// The certificate fields the identity may be bound to.
@@ -116,7 +124,13 @@ impl Field {
                 | Field::CallingStationId
                 | Field::NasPortType
                 | Field::Identity
+                | Field::Method
         )
+    }
+
+    /// Fields only a certificate has (a MAB request never matches them).
+    fn of_certificate(self) -> bool {
+        self.needs_certificate() || matches!(self, Field::Subject | Field::Issuer | Field::Serial)
     }
 }
 
@@ -125,6 +139,8 @@ pub(super) enum Condition {
     Text(Field, Vec<Glob>),
     Nas(Vec<Cidr>),
     PortType(Vec<u32>),
+    /// `method`: how the request authenticated ("eap-tls", "mab").
+    Method(Vec<crate::authz::Method>),
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +154,15 @@ pub(super) struct Rule {
     pub(super) name: String,
     pub(super) conditions: Vec<Condition>,
     pub(super) action: Action,
+}
+
+impl Rule {
+    /// Whether the rule names `method` among its `method` values.
+    pub(super) fn names(&self, method: crate::authz::Method) -> bool {
+        self.conditions
+            .iter()
+            .any(|c| matches!(c, Condition::Method(ms) if ms.contains(&method)))
+    }
 }
 
 /// `[identity]` or `[authorize]` does not compile; the message starts with the key
@@ -252,6 +277,23 @@ fn build_rule(i: usize, rc: &RuleConfig, dict: &Dictionary) -> Result<Rule, Poli
         }
         conditions.push(build_condition(&here, field, items, dict)?);
     }
+    let only_mab = conditions.iter().any(|c| {
+        matches!(c, Condition::Method(ms) if ms.iter().all(|m| *m == crate::authz::Method::Mab))
+    });
+    if only_mab
+        && let Some(Condition::Text(field, _)) = conditions
+            .iter()
+            .find(|c| matches!(c, Condition::Text(f, _) if f.of_certificate()))
+    {
+        let name = RULE_FIELDS
+            .iter()
+            .find(|(_, f)| f == field)
+            .map_or("?", |(n, _)| *n);
+        return Err(format!(
+            "{at}.match.{name}: a certificate field never matches a MAB request (method = \"mab\" has no certificate)"
+        )
+        .into());
+    }
     let reject = match rc.action.as_deref().map(str::to_ascii_lowercase) {
         None => false,
         Some(a) if a == "accept" => false,
@@ -353,6 +395,19 @@ fn build_condition(
             })
             .collect::<Result<_, String>>()
             .map(Condition::PortType)
+            .map_err(PolicyError::from),
+        Field::Method => items
+            .iter()
+            .map(|s| {
+                let t = s.text();
+                match t.to_ascii_lowercase().as_str() {
+                    "eap-tls" => Ok(crate::authz::Method::EapTls),
+                    "mab" => Ok(crate::authz::Method::Mab),
+                    _ => Err(format!("{here}: {t:?} is neither \"eap-tls\" nor \"mab\"")),
+                }
+            })
+            .collect::<Result<_, String>>()
+            .map(Condition::Method)
             .map_err(PolicyError::from),
         Field::Serial => Ok(Condition::Text(
             field,
@@ -618,6 +673,7 @@ Filter-Id = "staff"
     }
 
     const NO_REQ: RequestInfo<'static> = RequestInfo {
+        method: crate::authz::Method::EapTls,
         nas: None,
         user_name: None,
         calling_station_id: None,
@@ -846,6 +902,87 @@ reply = { "MS-Primary-DNS-Server" = "192.0.2.53", "Class" = ["0x0102ff", "second
         assert!(got.contains(&attr(6, &2u32.to_be_bytes())));
         let v6: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
         assert!(got.contains(&attr(95, &v6.octets())));
+    }
+
+    /// `method` keeps MAB apart: only rules naming "mab" see a MAB request, and a rule naming
+    /// only "mab" never sees an EAP-TLS one.
+    #[test]
+    fn method_keeps_mab_apart() {
+        use crate::authz::Method;
+        let p = policy(
+            r#"
+[authorize]
+default = "accept"
+[[authorize.rule]]
+name = "lobby-printers"
+match = { method = "mab", nas_address = "10.0.0.0/8" }
+reply = { "Tunnel-Type" = "VLAN", "Tunnel-Medium-Type" = "IEEE-802", "Tunnel-Private-Group-Id" = "30" }
+[[authorize.rule]]
+name = "cameras-off"
+match = { method = ["MAB"], calling_station_id = "aa-bb-cc-*" }
+action = "reject"
+[[authorize.rule]]
+name = "everyone"
+reply = { "Filter-Id" = "staff" }
+[[authorize.rule]]
+name = "both"
+match = { method = ["eap-tls", "mab"], calling_station_id = "02-*" }
+reply = { "Filter-Id" = "both" }
+"#,
+        );
+        let mab = |nas: &str, calling: &'static [u8]| RequestInfo {
+            method: Method::Mab,
+            nas: Some(nas.parse().unwrap()),
+            calling_station_id: Some(calling),
+            ..Default::default()
+        };
+        let g = match p.authorize_mab(&mab("10.1.2.3", b"00-11-22-33-44-55")) {
+            Some(Decision::Accept(g)) => g,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(g.rule.as_deref(), Some("lobby-printers"));
+        assert!(g.attributes.contains(&attr(81, b"30")));
+        assert!(matches!(
+            p.authorize_mab(&mab("192.0.2.1", b"aa-bb-cc-00-00-01")),
+            Some(Decision::Reject { .. })
+        ));
+        // "everyone" names no method: it never matches MAB, and neither does the default.
+        assert_eq!(
+            p.authorize_mab(&mab("192.0.2.1", b"00-11-22-33-44-55")),
+            None
+        );
+        let g = match p.authorize_mab(&mab("192.0.2.1", b"02-00-00-00-00-01")) {
+            Some(Decision::Accept(g)) => g,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(g.rule.as_deref(), Some("both"));
+        // EAP-TLS never matches the MAB-only rules, whatever the request.
+        let eap = RequestInfo {
+            nas: Some("10.1.2.3".parse().unwrap()),
+            calling_station_id: Some(b"aa-bb-cc-00-00-01"),
+            ..Default::default()
+        };
+        let g = accepted(decide(&p, "rsa", "alice", &eap));
+        assert_eq!(g.rule.as_deref(), Some("everyone"));
+        // A policy without rules sends MAB nothing beyond the allow list.
+        assert_eq!(policy("").authorize_mab(&mab("10.1.2.3", b"x")), None);
+    }
+
+    #[test]
+    fn method_values_and_certificate_fields_are_checked() {
+        let e = build_err("[[authorize.rule]]\nname = \"x\"\nmatch = { method = \"pap\" }\n");
+        assert!(e.contains("authorize.rule[0].match.method"), "{e}");
+        assert!(e.contains("\"eap-tls\""), "{e}");
+        let e = build_err(
+            "[[authorize.rule]]\nname = \"x\"\nmatch = { method = \"mab\", subject_cn = \"a\" }\n",
+        );
+        assert!(e.contains("match.subject_cn"), "{e}");
+        assert!(e.contains("never matches a MAB request"), "{e}");
+        // Both methods: a certificate field is fine (it matches EAP-TLS requests).
+        build(
+            "[[authorize.rule]]\nname = \"x\"\nmatch = { method = [\"mab\", \"eap-tls\"], serial = \"01\" }\n",
+        )
+        .unwrap();
     }
 
     #[test]

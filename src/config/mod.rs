@@ -24,6 +24,7 @@ mod client;
 mod coa;
 mod eap;
 pub mod log;
+mod mab;
 mod metrics;
 mod ocsp;
 pub mod paths;
@@ -38,6 +39,7 @@ pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scal
 pub use client::{ClientConfig, RequireMessageAuthenticator, Transport};
 pub use coa::CoaConfig;
 pub use eap::EapConfig;
+pub use mab::MabConfig;
 pub use metrics::MetricsConfig;
 pub use ocsp::OcspConfig;
 pub use radsec::{Radius11, RadsecConfig};
@@ -112,6 +114,9 @@ pub struct Config {
     /// `[tcp]`: RADIUS over TCP (RFC 6613).
     #[serde(default)]
     pub tcp: TcpConfig,
+    /// `[mab]`: MAC Authentication Bypass.
+    #[serde(default)]
+    pub mab: MabConfig,
     /// Not a key: the directory the relative state paths were resolved against at load
     /// (`paths`), none when they stay relative to the working directory.
     #[serde(skip)]
@@ -306,6 +311,12 @@ impl Config {
             ));
         }
         radsec::check_section(&self.radsec)?;
+        if self.mab.enabled && self.mab.allow_file.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                "mab.allow_file",
+                "[mab] enabled = true needs the allow file (one MAC per line)",
+            ));
+        }
         self.check_durations()
     }
 

@@ -15,7 +15,7 @@ use super::sessions::{Checkout, Full, StateKey};
 use super::stats::Counter;
 use crate::authz::RequestInfo;
 use crate::eap::{EapCode, EapPacket, EapType};
-use crate::radius::{Code, Packet, PacketBuilder, attr};
+use crate::radius::{Packet, attr};
 use crate::reason::ReasonCode;
 use crate::session::{Now, RevocationVerdict, Session, Step};
 
@@ -75,20 +75,8 @@ impl Core {
     ) -> Option<Vec<u8>> {
         let now = clock.monotonic;
         let Some(eap_bytes) = packet.eap_message() else {
-            self.stats.incr(Counter::AccessRejects);
-            self.stats.incr(ReasonCode::NoEapMessage);
-            self.log_refusal(
-                from,
-                client,
-                packet,
-                ReasonCode::NoEapMessage,
-                "only EAP-TLS is served",
-            );
-            return self.encode(
-                packet,
-                client,
-                PacketBuilder::new(Code::AccessReject, packet.identifier()),
-            );
+            // MAC Authentication Bypass, or today's refusal (core/mab.rs).
+            return self.without_eap(packet, client, from, rng);
         };
         let eap = match EapPacket::decode(&eap_bytes) {
             Ok(e) => e,
@@ -226,8 +214,9 @@ fn u32_attr(packet: &Packet<'_>, typ: u8) -> Option<u32> {
     Some(u32::from_be_bytes(b))
 }
 
-fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> RequestInfo<'a> {
+pub(super) fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> RequestInfo<'a> {
     RequestInfo {
+        method: crate::authz::Method::EapTls,
         nas: Some(from.ip()),
         user_name: packet.first(attr::USER_NAME),
         calling_station_id: packet.first(attr::CALLING_STATION_ID),

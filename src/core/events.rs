@@ -18,11 +18,16 @@ use crate::authz::ReplyAttribute;
 pub struct AuthEvent<'a> {
     /// `"accept"` or `"reject"`.
     pub outcome: &'static str,
+    /// How the request authenticated: `"eap-tls"` or `"mab"` ([`Method::as_str`]).
+    ///
+    /// [`Method::as_str`]: crate::authz::Method::as_str
+    pub method: &'static str,
     /// The stable reason name of a refusal (`cert_revoked`, ...); `None` on accept.
     pub reason: Option<&'static str>,
     /// A longer, human-readable explanation of a refusal (may be empty).
     pub detail: &'a str,
-    /// The EAP identity the peer gave (raw bytes, peer-supplied); empty when unknown.
+    /// The EAP identity the peer gave (raw bytes, peer-supplied); empty when unknown; the
+    /// User-Name (the MAC) of a MAB request.
     pub identity: &'a [u8],
     /// User-Name of the Access-Request (peer-supplied via the NAS).
     pub user_name: Option<&'a [u8]>,

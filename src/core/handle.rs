@@ -81,7 +81,7 @@ pub struct Core {
 
 impl Core {
     /// A core for callers that serve neither RadSec nor metrics (tests, fuzzing, the load
-    /// generator): the snapshot is made of these parts alone.
+    /// generator): the snapshot is made of these parts alone (no MAB allow list: MAB is off).
     pub fn new(
         config: &Config,
         tls: crate::tls::TlsSetup,
@@ -96,6 +96,7 @@ impl Core {
             radsec: None,
             crls: Arc::default(),
             inventory: Arc::default(),
+            mab: None,
             generation: 0,
         };
         Core::with_snapshot(snapshot)

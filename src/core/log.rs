@@ -76,6 +76,7 @@ impl Core {
         let duration = now.saturating_duration_since(summary.started);
         self.notify(&AuthEvent {
             outcome,
+            method: crate::authz::Method::EapTls.as_str(),
             reason: reason.map(|r| r.code.as_str()),
             detail: reason.map(|r| r.detail.as_str()).unwrap_or(""),
             identity: &summary.identity,
@@ -137,6 +138,7 @@ pub(super) fn refusal_event<'a>(
 ) -> AuthEvent<'a> {
     AuthEvent {
         outcome: "reject",
+        method: crate::authz::Method::EapTls.as_str(),
         reason: Some(reason.as_str()),
         detail,
         identity: b"",

@@ -13,6 +13,7 @@ pub(crate) mod guard;
 pub mod handle;
 mod learned;
 mod log;
+mod mab;
 pub mod queue;
 mod ratelimit;
 mod reload;

@@ -114,6 +114,7 @@ impl Core {
             radsec: old.radsec.clone(),
             crls: old.crls.clone(),
             inventory: old.inventory.clone(),
+            mab: old.mab.clone(),
             generation: 0,
         });
     }

@@ -12,7 +12,7 @@ use super::clients::Client;
 use super::handle::{Core, Rng};
 use super::sessions::StateKey;
 use super::stats::Counter;
-use crate::authz::Grant;
+use crate::authz::{Grant, ReplyAttribute};
 use crate::eap::EapPacket;
 use crate::radius::{self, Code, Packet, PacketBuilder, attr};
 use crate::reason::ReasonCode;
@@ -29,6 +29,19 @@ pub fn new_class(rng: Rng<'_>) -> [u8; 16] {
     prefix.copy_from_slice(CLASS_PREFIX);
     rng(random);
     class
+}
+
+/// Adds the attributes a policy (or the MAB allow list) granted to an Access-Accept.
+pub(super) fn add_granted(b: &mut PacketBuilder, attributes: &[ReplyAttribute]) {
+    for a in attributes {
+        let r = match a.vendor {
+            Some(v) => b.vendor_attr(v, a.typ, &a.value).map(|_| ()),
+            None => b.attr(a.typ, &a.value).map(|_| ()),
+        };
+        if let Err(e) = r {
+            warn!("granted attribute {} not sent: {e}", a.typ);
+        }
+    }
 }
 
 impl Core {
@@ -94,15 +107,7 @@ impl Core {
                 );
                 let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_RECV_KEY, &recv);
                 let _ = b.vendor_attr(attr::VENDOR_MICROSOFT, attr::MS_MPPE_SEND_KEY, &send);
-                for a in &grant.attributes {
-                    let r = match a.vendor {
-                        Some(v) => b.vendor_attr(v, a.typ, &a.value).map(|_| ()),
-                        None => b.attr(a.typ, &a.value).map(|_| ()),
-                    };
-                    if let Err(e) = r {
-                        warn!("granted attribute {} not sent: {e}", a.typ);
-                    }
-                }
+                add_granted(&mut b, &grant.attributes);
                 // RFC 2865 §5.25: a Class the NAS echoes in its accounting, linking the session
                 // to this authentication (and so to its certificate). Sent besides any Class the
                 // policy grants.

@@ -1,7 +1,7 @@
 //! The configuration in force, as one immutable value: the NAS clients, the EAP-TLS context
-//! (server certificate, CAs, CRLs, OCSP policy, identity binding, rules, EAP limits), the
-//! dictionary, the RadSec TLS configuration, what the certificate and CRL files held (for the
-//! metrics and the Disconnect on revocation), and the parsed configuration itself.
+//! (server certificate, CAs, CRLs, OCSP policy, identity binding, rules, EAP limits), the MAB
+//! allow list, the dictionary, the RadSec TLS configuration, what the certificate and CRL files
+//! held (for the metrics and the Disconnect on revocation), and the parsed configuration itself.
 //!
 //! Every reload — SIGHUP, or a certificate/CRL/RadSec file changed on disk — builds a whole new
 //! snapshot in the shell (`server::reload`) and puts it in force with one pointer swap
@@ -16,6 +16,7 @@ use super::clients::Clients;
 use crate::authz::Policy;
 use crate::config::Config;
 use crate::eap::{ReassemblyBudget, ReassemblyLimits};
+use crate::mab::AllowList;
 use crate::radius::dictionary::Dictionary;
 use crate::session::OcspPolicy;
 use crate::session::SessionContext;
@@ -41,6 +42,8 @@ pub struct Snapshot {
     pub crls: Arc<Vec<LoadedCrl>>,
     /// Certificates and CRLs of the configuration, for the metrics.
     pub inventory: Arc<Inventory>,
+    /// The MAC Authentication Bypass allow list (`[mab] allow_file`); None: `[mab]` is off.
+    pub mab: Option<Arc<AllowList>>,
     /// Counts the snapshots put in force: a stream connection re-checks its client when it
     /// changes.
     pub generation: u64,

@@ -1,4 +1,6 @@
-//! Live sessions, sans IO: which certificate every session on the network was authenticated with.
+//! Live sessions, sans IO: which certificate every session on the network was authenticated with
+//! (none for a MAC Authentication Bypass session: it is linked and can be disconnected by
+//! session all the same, but no revocation ever names it).
 //!
 //! - Every Access-Accept carries a Class (RFC 2865 §5.25) made by `core::replies::new_class`; the
 //!   NAS echoes it unchanged in its Accounting-Requests. [`Live::authenticated`] remembers the
@@ -29,13 +31,20 @@ pub const MAX_SESSIONS: usize = 65536;
 /// Expiry of a session whose NAS sends no Acct-Interim-Interval.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
 
-/// One accepted authentication with a verified client certificate.
+/// The verified client certificate of an EAP-TLS authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthLink {
-    pub class: Vec<u8>,
+pub struct LinkedCertificate {
     pub serial: String,
     pub issuer: String,
     pub subject: String,
+}
+
+/// One accepted authentication that sent a Class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthLink {
+    pub class: Vec<u8>,
+    /// The client certificate (EAP-TLS); None for MAB, which has none.
+    pub certificate: Option<LinkedCertificate>,
     pub identity: Vec<u8>,
     pub nas_name: String,
     pub nas_addr: IpAddr,
@@ -101,11 +110,19 @@ impl Live {
         }
     }
 
-    /// Remembers an accepted authentication that sent a Class and had a client certificate.
+    /// Remembers an accepted authentication that sent a Class, with its client certificate
+    /// when it had one.
     pub fn authenticated(&mut self, event: &AuthEvent<'_>, now: Instant) {
-        let (Some(class), Some(serial), Some(issuer)) = (event.class, event.serial, event.issuer)
-        else {
+        let Some(class) = event.class else {
             return;
+        };
+        let certificate = match (event.serial, event.issuer) {
+            (Some(serial), Some(issuer)) => Some(LinkedCertificate {
+                serial: serial.to_string(),
+                issuer: issuer.to_string(),
+                subject: event.subject.unwrap_or("").to_string(),
+            }),
+            _ => None,
         };
         if event.outcome != "accept" {
             return;
@@ -127,9 +144,7 @@ impl Live {
         }
         let link = Arc::new(AuthLink {
             class: class.to_vec(),
-            serial: serial.to_string(),
-            issuer: issuer.to_string(),
-            subject: event.subject.unwrap_or("").to_string(),
+            certificate,
             identity: event.identity.to_vec(),
             nas_name: event.nas_name.to_string(),
             nas_addr: event.nas_addr,
@@ -244,7 +259,8 @@ impl Live {
             !s.disconnecting
                 && s.link
                     .as_ref()
-                    .is_some_and(|l| is_revoked(&l.issuer, &l.serial))
+                    .and_then(|l| l.certificate.as_ref())
+                    .is_some_and(|c| is_revoked(&c.issuer, &c.serial))
         })
     }
 
@@ -273,6 +289,7 @@ mod tests {
     fn event<'a>(class: &'a [u8], serial: &'a str) -> AuthEvent<'a> {
         AuthEvent {
             outcome: "accept",
+            method: "eap-tls",
             reason: None,
             detail: "",
             identity: b"alice",
@@ -325,7 +342,7 @@ mod tests {
         let mut live = Live::default();
         live.authenticated(&event(b"CRad-one", "0a"), t);
         let start = record(StatusType::Start, b"s1", Some(b"CRad-one"));
-        assert_eq!(live.link_of(&start).unwrap().serial, "0a");
+        assert_eq!(serial_of(&live.link_of(&start).unwrap()), "0a");
         live.observe(&start, t);
         assert_eq!(live.len(), 1);
         let hit = live.revoked(|issuer, serial| issuer == "CN=CA" && serial == "0a");
@@ -344,8 +361,40 @@ mod tests {
         let start = record(StatusType::Start, b"s2", None);
         live.observe(&start, t);
         let s = live.sessions().next().unwrap();
-        assert_eq!(s.link.as_ref().unwrap().serial, "0b");
+        assert_eq!(serial_of(s.link.as_ref().unwrap()), "0b");
         assert!(live.revoked(|_, serial| serial == "ff").is_empty());
+    }
+
+    fn serial_of(link: &AuthLink) -> &str {
+        &link.certificate.as_ref().unwrap().serial
+    }
+
+    /// A MAB authentication (no certificate) links its accounting by Class like EAP-TLS, so its
+    /// session is live and can be disconnected; no revocation ever picks it.
+    #[test]
+    fn mab_sessions_link_without_a_certificate() {
+        let t = Instant::now();
+        let mut live = Live::default();
+        let mab = AuthEvent {
+            method: "mab",
+            identity: b"020000000001",
+            user_name: Some(b"020000000001"),
+            tls_version: "-",
+            serial: None,
+            subject: None,
+            issuer: None,
+            ..event(b"CRad-mab", "unused")
+        };
+        live.authenticated(&mab, t);
+        let start = record(StatusType::Start, b"m1", Some(b"CRad-mab"));
+        let link = live.link_of(&start).unwrap();
+        assert_eq!(link.certificate, None);
+        assert_eq!(link.identity, b"020000000001");
+        live.observe(&start, t);
+        assert_eq!(live.len(), 1);
+        assert!(live.revoked(|_, _| true).is_empty());
+        let picked = live.mark(|s| s.acct_session_id == b"m1");
+        assert_eq!(picked.len(), 1, "Disconnect by session");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 pub const USER_NAME: u8 = 1;
 /// User-Password (RFC 2865 §5.2).
 pub const USER_PASSWORD: u8 = 2;
+/// CHAP-Password (RFC 2865 §5.3).
+pub const CHAP_PASSWORD: u8 = 3;
 /// NAS-IP-Address (RFC 2865 §5.4).
 pub const NAS_IP_ADDRESS: u8 = 4;
 /// NAS-Port (RFC 2865 §5.5).
@@ -42,6 +44,8 @@ pub const NAS_IDENTIFIER: u8 = 32;
 pub const PROXY_STATE: u8 = 33;
 /// NAS-Port-Type (RFC 2865 §5.41).
 pub const NAS_PORT_TYPE: u8 = 61;
+/// CHAP-Challenge (RFC 2865 §5.40).
+pub const CHAP_CHALLENGE: u8 = 60;
 /// RFC 2866 §5: accounting attributes.
 pub const ACCT_STATUS_TYPE: u8 = 40;
 pub const ACCT_DELAY_TIME: u8 = 41;

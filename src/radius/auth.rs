@@ -1,5 +1,7 @@
 //! Packet authentication: the Message-Authenticator attribute (RFC 3579 §3.2,
-//! RFC 2869 §5.14) and the Response Authenticator (RFC 2865 §3).
+//! RFC 2869 §5.14) and the Response Authenticator (RFC 2865 §3); and the two password forms of
+//! an Access-Request without EAP: the hidden User-Password (RFC 2865 §5.2) and CHAP-Password
+//! (RFC 2865 §5.3, RFC 1994 §4.1), which MAC Authentication Bypass requests carry.
 //!
 //! Both are checked in constant time so that a forger learns nothing from how
 //! long a rejection takes.
@@ -153,6 +155,112 @@ pub fn verify_response_authenticator(
     } else {
         Err(AuthError::BadResponseAuthenticator)
     }
+}
+
+/// The longest User-Password (RFC 2865 §5.2: "at least 16 octets and at most 128").
+pub const MAX_USER_PASSWORD: usize = 128;
+/// CHAP-Password: the CHAP Identifier and the 16-octet MD5 response (RFC 2865 §5.3).
+pub const CHAP_PASSWORD_LEN: usize = 17;
+
+/// Why a password attribute cannot be revealed or checked: the NAS sent a malformed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum PasswordError {
+    #[error("User-Password of {0} octets: RFC 2865 §5.2 requires 16 to 128, a multiple of 16")]
+    UserPasswordLength(usize),
+    #[error("a password of {0} octets does not fit a User-Password (at most 128)")]
+    TooLong(usize),
+    #[error(
+        "CHAP-Password of {0} octets: RFC 2865 §5.3 requires 17 (identifier and 16-octet response)"
+    )]
+    ChapPasswordLength(usize),
+}
+
+/// The RFC 2865 §5.2 stream: `b1 = MD5(S + RA)`, `b(i) = MD5(S + c(i-1))`, each block of the
+/// result the XOR of a block of the input with its `b`. `hide`: whether `input` is the clear
+/// text (the chaining uses the output) or the hidden form (the chaining uses the input).
+fn user_password_stream(
+    input: &[u8],
+    secret: &SharedSecret,
+    authenticator: &[u8; 16],
+    hide: bool,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut previous: [u8; 16] = *authenticator;
+    for block in input.chunks(16) {
+        let mut md5 = Md5::new();
+        md5.update(secret.as_bytes());
+        md5.update(previous);
+        let b: [u8; 16] = md5.finalize().into();
+        let mut c = [0u8; 16];
+        for ((o, p), k) in c.iter_mut().zip(block).zip(b) {
+            *o = p ^ k;
+        }
+        out.extend_from_slice(c.get(..block.len()).unwrap_or(&c));
+        let chained = if hide { &c[..] } else { block };
+        previous.copy_from_slice(chained.get(..16).unwrap_or(&[0; 16]));
+    }
+    out
+}
+
+/// Hides a User-Password as a NAS does (RFC 2865 §5.2): NUL-padded to a multiple of 16.
+pub fn hide_user_password(
+    password: &[u8],
+    secret: &SharedSecret,
+    authenticator: &[u8; 16],
+) -> Result<Vec<u8>, PasswordError> {
+    if password.len() > MAX_USER_PASSWORD {
+        return Err(PasswordError::TooLong(password.len()));
+    }
+    let mut padded = password.to_vec();
+    let len = password.len().div_ceil(16).max(1) * 16;
+    padded.resize(len, 0);
+    Ok(user_password_stream(&padded, secret, authenticator, true))
+}
+
+/// Reveals a hidden User-Password (RFC 2865 §5.2) with the client's secret and the request's
+/// authenticator; the NUL padding is removed. A wrong secret yields garbage, not an error: the
+/// caller compares the result with what it expects.
+pub fn reveal_user_password(
+    hidden: &[u8],
+    secret: &SharedSecret,
+    authenticator: &[u8; 16],
+) -> Result<Vec<u8>, PasswordError> {
+    if hidden.is_empty() || hidden.len() > MAX_USER_PASSWORD || !hidden.len().is_multiple_of(16) {
+        return Err(PasswordError::UserPasswordLength(hidden.len()));
+    }
+    let mut clear = user_password_stream(hidden, secret, authenticator, false);
+    while clear.last() == Some(&0) {
+        clear.pop();
+    }
+    Ok(clear)
+}
+
+/// The CHAP response (RFC 1994 §4.1, RFC 2865 §5.3): `MD5(Identifier + password + challenge)`.
+pub fn chap_response(identifier: u8, password: &[u8], challenge: &[u8]) -> [u8; 16] {
+    let mut md5 = Md5::new();
+    md5.update([identifier]);
+    md5.update(password);
+    md5.update(challenge);
+    md5.finalize().into()
+}
+
+/// Whether a CHAP-Password attribute (identifier then response) answers `challenge` (the
+/// CHAP-Challenge attribute, or the Request Authenticator when there is none) with `password`.
+pub fn chap_matches(
+    chap_password: &[u8],
+    challenge: &[u8],
+    password: &[u8],
+) -> Result<bool, PasswordError> {
+    let (&[identifier], response) = chap_password.split_at_checked(1).unwrap_or((&[], &[])) else {
+        return Err(PasswordError::ChapPasswordLength(chap_password.len()));
+    };
+    let Ok(response) = <[u8; 16]>::try_from(response) else {
+        return Err(PasswordError::ChapPasswordLength(chap_password.len()));
+    };
+    Ok(constant_time_eq(
+        &chap_response(identifier, password, challenge),
+        &response,
+    ))
 }
 
 /// Compares two authenticators without an early exit on the first difference.
@@ -349,6 +457,70 @@ mod tests {
     }
 
     const MA_KAT: &str = "63 b7 8a 6b 9d 2f 14 99 89 fb f5 7e a2 1d 19 4c";
+
+    /// RFC 2865 §7.1: "nemo" logs in with password "arctangent", secret "xyzzy5461"; the
+    /// hidden User-Password in the example packet reveals it, and hiding gives the same octets.
+    #[test]
+    fn rfc2865_user_password_example() {
+        let bytes = hex(REQUEST_7_1);
+        let p = Packet::decode(&bytes).unwrap();
+        let hidden = p.first(USER_PASSWORD).unwrap();
+        let auth = p.authenticator();
+        assert_eq!(
+            reveal_user_password(hidden, &xyzzy(), auth).unwrap(),
+            b"arctangent"
+        );
+        assert_eq!(
+            hide_user_password(b"arctangent", &xyzzy(), auth).unwrap(),
+            hidden
+        );
+    }
+
+    #[test]
+    fn long_passwords_chain_and_lengths_are_checked() {
+        let auth = [7u8; 16];
+        let pw = b"a password longer than sixteen octets, over three blocks.....";
+        let hidden = hide_user_password(pw, &xyzzy(), &auth).unwrap();
+        assert_eq!(hidden.len(), 64);
+        assert_eq!(reveal_user_password(&hidden, &xyzzy(), &auth).unwrap(), pw);
+        assert_ne!(
+            reveal_user_password(&hidden, &SharedSecret::new("other"), &auth).unwrap(),
+            pw
+        );
+        for n in [0, 15, 17, 144] {
+            assert_eq!(
+                reveal_user_password(&vec![1; n], &xyzzy(), &auth),
+                Err(PasswordError::UserPasswordLength(n))
+            );
+        }
+        assert!(reveal_user_password(&[1; 128], &xyzzy(), &auth).is_ok());
+        assert_eq!(
+            hide_user_password(&[b'a'; 129], &xyzzy(), &auth),
+            Err(PasswordError::TooLong(129))
+        );
+    }
+
+    /// RFC 1994 §4.1 as RFC 2865 §5.3 carries it: MD5 over identifier, password, challenge.
+    #[test]
+    fn chap_response_and_lengths() {
+        let challenge = [9u8; 16];
+        let r = chap_response(42, b"001122334455", &challenge);
+        let mut md5 = Md5::new();
+        md5.update(b"\x2a001122334455");
+        md5.update(challenge);
+        assert_eq!(r, <[u8; 16]>::from(md5.finalize()));
+        let mut attr = vec![42];
+        attr.extend_from_slice(&r);
+        assert_eq!(chap_matches(&attr, &challenge, b"001122334455"), Ok(true));
+        assert_eq!(chap_matches(&attr, &challenge, b"001122334456"), Ok(false));
+        assert_eq!(chap_matches(&attr, &[8; 16], b"001122334455"), Ok(false));
+        for n in [0usize, 1, 16, 18] {
+            assert_eq!(
+                chap_matches(&vec![1; n], &challenge, b"x"),
+                Err(PasswordError::ChapPasswordLength(n))
+            );
+        }
+    }
 
     #[test]
     fn constant_time_eq_works() {

@@ -93,6 +93,7 @@ impl AuditLog {
         let record = json!({
             "time": rfc3339(now),
             "outcome": e.outcome,
+            "method": e.method,
             "reason": e.reason,
             "detail": e.detail,
             "identity": escape_bytes(e.identity),

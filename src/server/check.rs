@@ -1,6 +1,7 @@
 //! `certradius check`: what the configuration amounts to, for an operator about to (re)load it —
 //! listeners, clients, the server certificate and the CAs with days to expiry (RFC 5280
-//! §4.1.2.5 notAfter), CRLs with their nextUpdate (§5.1.2.5), OCSP settings (RFC 6960), rules —
+//! §4.1.2.5 notAfter), CRLs with their nextUpdate (§5.1.2.5), OCSP settings (RFC 6960), rules,
+//! the MAB allow file —
 //! and the warnings worth acting on before they become outages.
 
 use std::fmt::Write;
@@ -48,6 +49,7 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     r.warnings.extend(inv.errors.iter().cloned());
     ocsp(&mut r, c);
     rules(&mut r, c);
+    mab(&mut r, loaded);
     warnings(&mut r);
     r
 }
@@ -226,6 +228,34 @@ fn ocsp(r: &mut Report, c: &Config) {
 }
 
 /// The authorization rules with the attributes each grants, and the identity binding.
+/// MAC Authentication Bypass: the allow file's counts (a file that does not parse failed the
+/// load already, naming its line).
+fn mab(r: &mut Report, loaded: &Loaded) {
+    let out = &mut r.text;
+    let c = &loaded.config.mab;
+    match &loaded.mab {
+        Some(list) => {
+            let _ = writeln!(
+                out,
+                "\nmab: on, allow_file {}: {} MAC(s), {} vendor prefix(es) (OUI)",
+                c.allow_file.display(),
+                list.macs(),
+                list.ouis()
+            );
+            if list.macs() == 0 && list.ouis() == 0 {
+                r.warnings
+                    .push("mab.allow_file lists no device: every MAB request is refused".into());
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "\nmab: off (MAB requests are refused with mab_disabled)"
+            );
+        }
+    }
+}
+
 fn rules(r: &mut Report, c: &Config) {
     let out = &mut r.text;
     let a = &c.authorize;

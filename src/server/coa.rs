@@ -53,7 +53,8 @@ impl Coa {
     pub fn certificate_of(&self, record: &AcctRecord) -> Option<(String, String)> {
         lock(&self.live)
             .link_of(record)
-            .map(|l| (l.serial.clone(), l.issuer.clone()))
+            .and_then(|l| l.certificate.clone())
+            .map(|c| (c.serial, c.issuer))
     }
 
     /// A durable accounting record updates the live sessions.
@@ -159,9 +160,11 @@ impl Coa {
                     calling_station_id: text(2).map(String::into_bytes),
                     link: Some(Arc::new(crate::live::AuthLink {
                         class: Vec::new(),
-                        serial,
-                        issuer,
-                        subject: String::new(),
+                        certificate: Some(crate::live::LinkedCertificate {
+                            serial,
+                            issuer,
+                            subject: String::new(),
+                        }),
                         identity: Vec::new(),
                         nas_name: String::new(),
                         nas_addr,
@@ -226,7 +229,8 @@ impl Coa {
         let (serial, subject) = s
             .link
             .as_ref()
-            .map_or(("-", "-"), |l| (l.serial.as_str(), l.subject.as_str()));
+            .and_then(|l| l.certificate.as_ref())
+            .map_or(("-", "-"), |c| (c.serial.as_str(), c.subject.as_str()));
         let mut id = [0u8; 1];
         super::os_rng(&mut id);
         let timestamp = super::wall_clock()
@@ -327,7 +331,8 @@ impl Coa {
 
 impl AuthObserver for Coa {
     fn finished(&self, event: &AuthEvent<'_>) {
-        if event.class.is_some() && event.serial.is_some() {
+        // EAP-TLS and MAB alike: the Class links accounting to the authentication.
+        if event.class.is_some() {
             lock(&self.live).authenticated(event, super::monotonic_clock());
         }
     }

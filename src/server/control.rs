@@ -125,8 +125,9 @@ pub fn render(sessions: &[LiveSession]) -> String {
         let (serial, subject) = s
             .link
             .as_ref()
-            .map_or(("-".to_string(), "-".to_string()), |l| {
-                (l.serial.clone(), Escaped::str(&l.subject).to_string())
+            .and_then(|l| l.certificate.as_ref())
+            .map_or(("-".to_string(), "-".to_string()), |c| {
+                (c.serial.clone(), Escaped::str(&c.subject).to_string())
             });
         out.push_str(&format!(
             "{}\t{}\t{}\t{}\t{serial}\t{subject}\n",

@@ -37,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info};
 
+use crate::authz::Method as AuthMethod;
 use crate::core::Core;
 use crate::core::clients::Clients;
 use crate::core::events::{AuthEvent, AuthObserver};
@@ -87,7 +88,7 @@ impl Observed {
         };
         registry.register(
             "certradius_authentications",
-            "Finished authentications by outcome (accept, reject) and reason (none on accept)",
+            "Finished authentications by outcome (accept, reject), reason (none on accept) and method (eap-tls, mab)",
             observed.authentications.clone(),
         );
         registry.register(
@@ -106,10 +107,13 @@ impl Observed {
             observed.round_trips.clone(),
         );
         // Series that exist from the start (at 0), so rate() and the alerts see the first event.
-        let _ = observed.authentications.get_or_create(&vec![
-            ("outcome", "accept".to_string()),
-            ("reason", "none".to_string()),
-        ]);
+        for method in [AuthMethod::EapTls, AuthMethod::Mab] {
+            let _ = observed.authentications.get_or_create(&vec![
+                ("outcome", "accept".to_string()),
+                ("reason", "none".to_string()),
+                ("method", method.as_str().to_string()),
+            ]);
+        }
         for outcome in ["accept", "reject"] {
             let _ = observed
                 .resumptions
@@ -124,6 +128,7 @@ impl Observed {
             .get_or_create(&vec![
                 ("outcome", event.outcome.to_string()),
                 ("reason", reason.to_string()),
+                ("method", event.method.to_string()),
             ])
             .inc();
         if event.resumed {
@@ -481,6 +486,7 @@ mod tests {
     fn event(outcome: &'static str, reason: Option<&'static str>) -> AuthEvent<'static> {
         AuthEvent {
             outcome,
+            method: "eap-tls",
             reason,
             detail: "",
             identity: b"",
@@ -551,7 +557,7 @@ mod tests {
                         &[event("reject", Some(r.as_str()))],
                     );
                     let line = format!(
-                        "certradius_authentications_total{{outcome=\"reject\",reason=\"{r}\"}} 1\n"
+                        "certradius_authentications_total{{outcome=\"reject\",reason=\"{r}\",method=\"eap-tls\"}} 1\n"
                     );
                     assert!(text.contains(&line), "{r}: no {line:?}");
                 }

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 pub mod check;
+pub mod mab;
 pub mod metrics;
 pub mod reload;
 

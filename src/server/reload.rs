@@ -3,7 +3,8 @@
 //! force with one swap ([`Core::install`]).
 //!
 //! - **SIGHUP** re-reads the configuration file and every file it names.
-//! - **A watched file changed on disk** (polled every 2 s, so a change takes effect within 5 s)
+//! - **A watched file changed on disk** (polled every 2 s, so a change takes effect within 5 s;
+//!   certificates, keys, CRLs, ticket keys and the MAB allow file)
 //!   rebuilds from the configuration in force, re-reading every file it names: a CRL publisher
 //!   replacing a CRL needs no signal, and an edit of the configuration file waits for SIGHUP.
 //!
@@ -37,6 +38,8 @@ pub struct Loaded {
     pub tls: crate::tls::TlsSetup,
     pub dictionary: Dictionary,
     pub policy: Checked<RulePolicy>,
+    /// The MAB allow list; None: `[mab]` is off.
+    pub mab: Option<Arc<crate::mab::AllowList>>,
 }
 
 /// Reads and validates the EAP side of a configuration and every file it names. `previous`: the
@@ -61,11 +64,13 @@ pub fn load_parts(
         checks: crate::x509::checks::CertChecks::from_config(&config.tls),
         inner: rules,
     };
+    let mab = super::mab::load(&config.mab)?;
     Ok(Loaded {
         config,
         tls,
         dictionary,
         policy,
+        mab,
     })
 }
 
@@ -94,6 +99,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
         tls,
         dictionary,
         policy,
+        mab,
     } = loaded;
     let radsec = if config.radsec.listen.is_empty() {
         None
@@ -120,6 +126,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
         radsec,
         crls: Arc::new(crls),
         inventory: Arc::new(inventory),
+        mab,
         generation: 0,
     })
 }
@@ -248,6 +255,7 @@ impl Reloader {
         let snapshot = self.core.snapshot();
         let mut files = crl::watched_files(&snapshot.config.tls);
         files.extend(super::radsec::watched_files(&snapshot.config.radsec));
+        files.extend(super::mab::watched_files(&snapshot.config.mab));
         files
     }
 
