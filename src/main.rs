@@ -172,7 +172,7 @@ fn main() -> ExitCode {
         },
         Command::Serve => {
             if let Err(e) = ensure_default_pki(cli.config.as_deref()) {
-                eprintln!("certradius: {e}");
+                server::announce::error(&e);
                 return ExitCode::from(1);
             }
             server::start::serve(cli.config.as_deref(), cli.debug_filter)

@@ -27,7 +27,7 @@ pub fn serve(path: Option<&Path>, debug_filter: Vec<DebugFilter>) -> ExitCode {
     let rt = match runtime(core.snapshot().config.server.threads) {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("certradius: cannot start the runtime: {e}");
+            super::announce::error(&format!("cannot start the runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -40,12 +40,12 @@ fn prepare(
     path: Option<&Path>,
 ) -> Result<(Arc<Core>, Option<Arc<super::audit::AuditLog>>), ExitCode> {
     let loaded = load(path, None).map_err(|e| {
-        eprintln!("certradius: configuration error: {e}");
+        super::announce::error(&format!("configuration error: {e}"));
         ExitCode::from(2)
     })?;
     // Relative state paths were resolved at load (config::paths); their directory is made here.
     if let Err(e) = loaded.config.create_state_directory() {
-        eprintln!("certradius: state directory: {e}");
+        super::announce::error(&format!("state directory: {e}"));
         return Err(ExitCode::from(1));
     }
     warn_private_key_mode(&loaded.config.tls.private_key_file);
@@ -53,14 +53,14 @@ fn prepare(
         Some(file) => match super::audit::AuditLog::open(file, loaded.dictionary.clone()) {
             Ok(a) => Some(a),
             Err(e) => {
-                eprintln!("certradius: audit.file {}: {e}", file.display());
+                super::announce::error(&format!("audit.file {}: {e}", file.display()));
                 return Err(ExitCode::from(1));
             }
         },
         None => None,
     };
     let snapshot = super::reload::snapshot_of(loaded, None).map_err(|e| {
-        eprintln!("certradius: configuration error: {e}");
+        super::announce::error(&format!("configuration error: {e}"));
         ExitCode::from(2)
     })?;
     crate::tls::warm_up();
@@ -88,7 +88,7 @@ fn bind_udp(addrs: &[std::net::SocketAddr], what: &str) -> Result<Vec<UdpSocket>
         match super::bind(*addr) {
             Ok(s) => sockets.push(s),
             Err(e) => {
-                eprintln!("certradius: cannot listen{what} on udp {addr}: {e}");
+                super::announce::error(&format!("cannot listen{what} on udp {addr}: {e}"));
                 return Err(ExitCode::from(1));
             }
         }
@@ -170,7 +170,7 @@ async fn serve_on(
         stop_rx.clone(),
         coa.clone(),
     ) {
-        eprintln!("certradius: accounting: {e}");
+        super::announce::error(&format!("accounting: {e}"));
         return ExitCode::from(1);
     }
     let control = super::control::path(&config);
@@ -221,7 +221,7 @@ fn listen(config: &Config) -> Result<Listeners, ExitCode> {
         }
     }
     let streams = super::stream::bind(config).map_err(|e| {
-        eprintln!("certradius: {e}");
+        super::announce::error(&format!("{e}"));
         ExitCode::from(1)
     })?;
     Ok((sockets, acct_sockets, streams))
@@ -244,7 +244,9 @@ async fn observe(
     if let Some(listen) = config.metrics.listen {
         let m = super::metrics::Metrics::new(core.clone());
         if let Err(e) = super::metrics::start(listen, m.clone(), stop.clone()).await {
-            eprintln!("certradius: cannot listen on tcp {listen} (metrics.listen): {e}");
+            super::announce::error(&format!(
+                "cannot listen on tcp {listen} (metrics.listen): {e}"
+            ));
             return Err(ExitCode::from(1));
         }
         observers.push(m);
