@@ -153,7 +153,8 @@ fn metrics_are_scraped_count_an_accept_and_pass_promtool() {
     let cfg = config(dir.path(), &pki, SECRET, "server", "");
     let server = Server::start(&cfg, &dir.path().join("m.log"));
     let addr = metrics_addr(&server);
-    let accept = r#"certradius_authentications_total{outcome="accept",reason="none"}"#;
+    let accept =
+        r#"certradius_authentications_total{outcome="accept",reason="none",method="eap-tls"}"#;
     let before = scrape(addr);
     assert_eq!(sample(&before, accept), 0.0);
     assert!(accepted(&authenticate(server.addr, &pki, SECRET)));

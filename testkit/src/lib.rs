@@ -1,10 +1,11 @@
 //! Test tooling for certradius, kept out of the server's dependencies: the supplicant and NAS
 //! peer (`peer`), the fuzz harness shared by the cargo-fuzz targets and `tests/corpus_replay.rs`
-//! (`fuzz`), the NAS side of RadSec and RADIUS/TCP (`radsec`), outside tools and the OCSP
+//! (`fuzz`), a switch's MAC Authentication Bypass requests (`mab`), the NAS side of RadSec and RADIUS/TCP (`radsec`), outside tools and the OCSP
 //! responder (`outside`), and the test PKI generator (re-exported from `certradius-pki`).
 
 pub mod acct;
 pub mod fuzz;
+pub mod mab;
 pub mod outside;
 pub mod peer;
 pub mod radsec;
