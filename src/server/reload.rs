@@ -202,15 +202,21 @@ pub struct Reloader {
     core: Arc<Core>,
     path: Option<PathBuf>,
     coa: Arc<coa::Coa>,
+    /// The watched files as they were when the server started serving: taken here, not when
+    /// the task first runs, so a change made once requests are answered is never missed.
+    initial: Fingerprint,
 }
 
 impl Reloader {
     pub fn new(core: Arc<Core>, path: Option<&Path>, coa: Arc<coa::Coa>) -> Arc<Reloader> {
-        Arc::new(Reloader {
+        let mut reloader = Reloader {
             core,
             path: path.map(Path::to_path_buf),
             coa,
-        })
+            initial: Fingerprint::default(),
+        };
+        reloader.initial = crl::fingerprint(&reloader.watched());
+        Arc::new(reloader)
     }
 
     /// Builds a new snapshot and puts it in force, or keeps the running one and says why not.
@@ -264,7 +270,7 @@ impl Reloader {
     /// filesystem and for files replaced by rename, which is how CRL publishers write them.
     pub async fn run(self: Arc<Self>, signal: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         let mut files = self.watched();
-        let mut seen = crl::fingerprint(&files);
+        let mut seen = self.initial.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         let mut n: u64 = 0;
         loop {
