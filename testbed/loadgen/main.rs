@@ -18,13 +18,21 @@
 //! CPU figures: the server's from `/proc/PID/stat` (utime + stime, all threads) before and after
 //! the run and its peak RSS from `/proc/PID/status` (VmHWM); the generator's own from its process
 //! CPU clock. Both are printed per authentication, with the generator's share of a core, so a
-//! reader can see which side was the bottleneck.
+//! reader can see which side was the bottleneck. The server's context switches (voluntary ones
+//! are wake-ups) from `/proc/PID/task/*/status`, and with `--perf` from `perf stat` as well.
+//!
+//! `--pace-ms N` makes every supplicant think about N ms before each request, as real ones and
+//! eapol_test do, so that the server sees the idle gaps of a real load (see `pace.rs`).
 // A load generator is all shell: it owns its sockets and reads the clock (.clippy.toml keeps
 // both out of the sans-IO protocol core, which this is not part of).
 #![allow(clippy::disallowed_methods)]
 
 mod baseline;
 mod nas;
+mod pace;
+mod perf;
+mod report;
+mod rng;
 mod stats;
 mod status;
 
@@ -39,7 +47,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::nas::{NasSocket, Plan};
-use crate::stats::{Failure, Percentiles, Stats};
+use crate::report::{Measured, report};
+use crate::stats::Stats;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -146,8 +155,22 @@ struct Args {
     baseline_pace_us: u64,
     /// Instead of authentications: --count Status-Server requests one at a time, and the
     /// server's CPU per round trip (the floor under every round trip of an authentication).
+    /// With --pace-ms, each request waits that long after the previous reply.
     #[arg(long)]
     status_server: bool,
+    /// Supplicant think time: each supplicant waits about this many milliseconds (uniformly
+    /// 0.8-1.2 times it) after a reply before sending its next request, and after a finished
+    /// authentication before starting the next, as eapol_test and real devices do; the server
+    /// then sees idle gaps. Waiting sleeps on a timer with microsecond resolution (no CPU); the
+    /// gaps actually sent are reported. Give --threads equal to --concurrency so that one
+    /// supplicant's TLS work never delays another's request. 0: answer at once.
+    #[arg(long, default_value_t = 0.0, conflicts_with = "storm")]
+    pace_ms: f64,
+    /// Also count the server's context switches and CPU migrations with
+    /// `perf stat -p SERVER_PID` during the run (a cross-check of /proc; needs perf and
+    /// --server-pid).
+    #[arg(long, requires = "server_pid")]
+    perf: bool,
 }
 
 fn main() -> ExitCode {
@@ -170,6 +193,10 @@ fn run(args: &Args) -> Result<bool, String> {
     if args.concurrency == 0 || args.threads == 0 {
         return Err("--concurrency and --threads must be at least 1".into());
     }
+    if !(0.0..=60_000.0).contains(&args.pace_ms) {
+        return Err("--pace-ms must be in [0, 60000]".into());
+    }
+    let pace = Duration::from_secs_f64(args.pace_ms / 1000.0);
     let server = args
         .server
         .to_socket_addrs()
@@ -177,20 +204,7 @@ fn run(args: &Args) -> Result<bool, String> {
         .next()
         .ok_or_else(|| format!("--server {}: no address", args.server))?;
     if args.status_server {
-        let count = args.count.unwrap_or(10_000);
-        let before = args.server_pid.map(stats::process_cpu).transpose()?;
-        let answered = status::run(server, args.secret.as_bytes(), count)?;
-        let cpu = match (args.server_pid, before) {
-            (Some(pid), Some(b)) => Some(stats::process_cpu(pid)?.saturating_sub(b)),
-            _ => None,
-        };
-        let per_rt = cpu.map_or("-".to_string(), |c| {
-            format!("{:.1}", c.as_secs_f64() * 1e6 / answered.max(1) as f64)
-        });
-        println!(
-            "summary: status_server answered={answered} of {count} server_cpu_us_per_round_trip={per_rt}"
-        );
-        return Ok(answered == count);
+        return status_server(args, server, pace);
     }
     let (version, expect_version) = match args.tls.as_str() {
         "1.3" => (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
@@ -268,8 +282,12 @@ fn run(args: &Args) -> Result<bool, String> {
         (c, _) => c,
     };
     let server_before = match args.server_pid {
-        Some(pid) => Some(stats::process_cpu(pid)?),
+        Some(pid) => Some((stats::process_cpu(pid)?, stats::thread_switches(pid)?)),
         None => None,
+    };
+    let perf = match args.server_pid {
+        Some(pid) if args.perf => perf::PerfStat::start(pid),
+        _ => None,
     };
     let own_before = stats::own_process_cpu();
     let machine_before = stats::machine_busy()?;
@@ -298,6 +316,7 @@ fn run(args: &Args) -> Result<bool, String> {
         storm_window: args
             .storm
             .map(|_| Duration::from_millis(args.storm_window_ms.max(1))),
+        pace,
     });
 
     // Split concurrency over threads, and each thread's share over sockets of <= 256.
@@ -327,14 +346,21 @@ fn run(args: &Args) -> Result<bool, String> {
     let wall = start.elapsed();
     let own_cpu = stats::own_process_cpu().saturating_sub(own_before);
     let machine = stats::machine_busy()?.saturating_sub(machine_before);
-    let server = match (args.server_pid, server_before) {
-        (Some(pid), Some(before)) => Some((
-            pid,
-            stats::process_cpu(pid)?.saturating_sub(before),
-            stats::peak_rss_kib(pid)?,
-        )),
-        _ => None,
+    let (server, switches) = match (args.server_pid, &server_before) {
+        (Some(pid), Some((cpu, switches))) => (
+            Some((
+                pid,
+                stats::process_cpu(pid)?.saturating_sub(*cpu),
+                stats::peak_rss_kib(pid)?,
+            )),
+            Some(stats::switches_between(
+                switches,
+                &stats::thread_switches(pid)?,
+            )),
+        ),
+        _ => (None, None),
     };
+    let perf = perf.and_then(perf::PerfStat::finish);
 
     report(
         args,
@@ -344,6 +370,8 @@ fn run(args: &Args) -> Result<bool, String> {
             own_cpu,
             machine,
             server,
+            switches,
+            perf,
             baseline,
             threads,
             sockets: sockets_total,
@@ -351,6 +379,47 @@ fn run(args: &Args) -> Result<bool, String> {
         },
     );
     Ok(total.failed() == 0 && total.succeeded > 0)
+}
+
+/// `--status-server`: the per-round-trip floor, with the server's CPU and context switches per
+/// round trip.
+fn status_server(
+    args: &Args,
+    server: std::net::SocketAddr,
+    pace: Duration,
+) -> Result<bool, String> {
+    let count = args.count.unwrap_or(10_000);
+    let before = match args.server_pid {
+        Some(pid) => Some((stats::process_cpu(pid)?, stats::thread_switches(pid)?)),
+        None => None,
+    };
+    let perf = match args.server_pid {
+        Some(pid) if args.perf => perf::PerfStat::start(pid),
+        _ => None,
+    };
+    let answered = status::run(server, args.secret.as_bytes(), count, pace)?;
+    let measured = match (args.server_pid, before) {
+        (Some(pid), Some((cpu, switches))) => Some((
+            stats::process_cpu(pid)?.saturating_sub(cpu),
+            stats::switches_between(&switches, &stats::thread_switches(pid)?),
+        )),
+        _ => None,
+    };
+    let perf = perf.and_then(perf::PerfStat::finish);
+    let per = |v: f64| v / answered.max(1) as f64;
+    let field =
+        |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+    println!(
+        "summary: status_server answered={answered} of {count} server_cpu_us_per_round_trip={} \
+         server_ctx_per_round_trip={} server_wakeups_per_round_trip={} perf_ctx_per_round_trip={} \
+         pace_ms={}",
+        field(measured.map(|(c, _)| per(c.as_secs_f64() * 1e6)), 1),
+        field(measured.map(|(_, s)| per(s.total() as f64)), 2),
+        field(measured.map(|(_, s)| per(s.voluntary as f64)), 2),
+        field(perf.map(|p| per(p.context_switches as f64)), 2),
+        args.pace_ms,
+    );
+    Ok(answered == count)
 }
 
 fn generator_thread(plan: Arc<Plan>, widths: Vec<usize>, seed: u64) -> Result<Stats, String> {
@@ -407,204 +476,4 @@ fn random_seed() -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish()
-}
-
-struct Measured {
-    wall: Duration,
-    own_cpu: Duration,
-    /// Busy CPU time of the whole machine during the run.
-    machine: Duration,
-    /// (pid, CPU used during the run, VmHWM KiB)
-    server: Option<(u32, Duration, u64)>,
-    /// The raw-TLS baseline back to back, and paced (--baseline-pace-us).
-    baseline: Option<(baseline::Baseline, Option<baseline::Baseline>)>,
-    threads: usize,
-    sockets: usize,
-    certs: usize,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn report(args: &Args, s: &mut Stats, m: &Measured) {
-    let ok = s.succeeded;
-    let per_auth = |d: Duration| {
-        if ok == 0 { f64::NAN } else { ms(d) / ok as f64 }
-    };
-    let secs = m.wall.as_secs_f64();
-    println!(
-        "loadgen: {} against {} | TLS {} | {} generator thread(s), {} NAS socket(s), concurrency {}, {} client certificate(s)",
-        match (args.count, args.duration) {
-            (_, Some(d)) => format!("{d} s"),
-            (Some(c), None) => format!("{c} authentications"),
-            (None, None) => "1000 authentications".into(),
-        },
-        args.server,
-        args.tls,
-        m.threads,
-        m.sockets,
-        args.concurrency,
-        m.certs,
-    );
-    let failures: Vec<String> = Failure::ALL
-        .iter()
-        .map(|f| format!("{} {}", f.name(), s.failures.get(f).copied().unwrap_or(0)))
-        .collect();
-    println!(
-        "  succeeded {ok}, failed {} ({})",
-        s.failed(),
-        failures.join(", ")
-    );
-    for (f, example) in &s.failure_examples {
-        println!("    first {}: {example}", f.name());
-    }
-    let versions: Vec<String> = s
-        .tls_versions
-        .iter()
-        .map(|(v, n)| format!("{v} x{n}"))
-        .collect();
-    println!("  negotiated: {}", versions.join(", "));
-    let rate = ok as f64 / secs;
-    println!("  throughput: {rate:.1} authentications/s over {secs:.2} s");
-    if s.resumed > 0 || s.succeeded > 0 {
-        println!(
-            "  resumed: {} of {} authentications ({} full)",
-            s.resumed,
-            s.succeeded,
-            s.succeeded.saturating_sub(s.resumed)
-        );
-    }
-    let rts: u64 = s.round_trips.iter().map(|&r| u64::from(r)).sum();
-    let rt_mean = if ok == 0 { 0.0 } else { rts as f64 / ok as f64 };
-    println!(
-        "  round trips per authentication: {rt_mean:.2} (min {}, max {})",
-        s.round_trips.iter().min().copied().unwrap_or(0),
-        s.round_trips.iter().max().copied().unwrap_or(0)
-    );
-    let auth_p = Percentiles::of(&mut s.auth_latency_us);
-    let rt_p = Percentiles::of(&mut s.round_trip_us);
-    if let Some(p) = &auth_p {
-        println!("  latency per authentication: {p}");
-    }
-    if let Some(p) = &rt_p {
-        println!("  latency per round trip:     {p}");
-    }
-    if let Some(n) = args.storm {
-        s.done_at_us.sort_unstable();
-        let at = |share: f64| -> String {
-            let need = ((n as f64) * share).ceil() as usize;
-            match need.checked_sub(1).and_then(|i| s.done_at_us.get(i)) {
-                Some(&us) => format!("{:.2} s", f64::from(us) / 1e6),
-                None => "never".into(),
-            }
-        };
-        println!(
-            "  storm: {n} supplicants started within {} ms, NAS retransmitting every {} ms, {} tries; \
-             99% authenticated after {}, 100% after {}",
-            args.storm_window_ms,
-            args.timeout_ms,
-            args.retries + 1,
-            at(0.99),
-            at(1.0)
-        );
-    }
-    println!(
-        "  retransmissions {}, replies dropped on purpose {} (--loss {}%), replies discarded {}",
-        s.retransmissions, s.dropped_on_purpose, args.loss, s.discarded
-    );
-    if let Some((pid, cpu, hwm)) = m.server {
-        println!(
-            "  server pid {pid}: CPU {:.0} ms = {:.3} ms/auth, {:.0}% of one core; peak RSS (VmHWM) {:.1} MiB",
-            ms(cpu),
-            per_auth(cpu),
-            100.0 * cpu.as_secs_f64() / secs,
-            hwm as f64 / 1024.0
-        );
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "  generator: CPU {:.0} ms = {:.3} ms/auth, {:.0}% of one core ({:.0}% of the machine's {cores} cores; \
-         the baseline's in-process handshakes are not included)",
-        ms(m.own_cpu),
-        per_auth(m.own_cpu),
-        100.0 * m.own_cpu.as_secs_f64() / secs,
-        100.0 * m.own_cpu.as_secs_f64() / secs / cores as f64,
-    );
-    // Whatever else ran: the machine's busy time less ours and the server's (if known).
-    let others = m
-        .machine
-        .saturating_sub(m.own_cpu)
-        .saturating_sub(m.server.map_or(Duration::ZERO, |(_, c, _)| c));
-    let others_pct = 100.0 * others.as_secs_f64() / secs / cores as f64;
-    println!(
-        "  machine: {:.0}% of its {cores} cores busy; other processes {others_pct:.0}% of the machine{}",
-        100.0 * m.machine.as_secs_f64() / secs / cores as f64,
-        if others_pct > 5.0 {
-            " (throughput and latency are not representative)"
-        } else {
-            ""
-        }
-    );
-    let mut ratio = None;
-    let mut ratio_paced = None;
-    if let Some((b, paced)) = &m.baseline {
-        let per = b.server_per_handshake();
-        println!(
-            "  raw TLS baseline: {} in-memory mutual-TLS handshakes ({}), server side {:.3} ms CPU each (client side {:.3} ms)",
-            b.handshakes,
-            b.version,
-            ms(per),
-            ms(b.client_cpu) / b.handshakes.max(1) as f64
-        );
-        if let Some(p) = paced {
-            println!(
-                "  raw TLS baseline paced ({} us idle before each server flight): server side {:.3} ms CPU each",
-                args.baseline_pace_us,
-                ms(p.server_per_handshake())
-            );
-        }
-        if let Some((_, cpu, _)) = m.server {
-            let r = per_auth(cpu) / ms(per);
-            ratio = Some(r);
-            println!(
-                "  server CPU per EAP-TLS authentication / raw server-side handshake CPU = {r:.2}"
-            );
-            if let Some(p) = paced {
-                let r = per_auth(cpu) / ms(p.server_per_handshake());
-                ratio_paced = Some(r);
-                println!("  ... / paced raw server-side handshake CPU = {r:.2}");
-            }
-        }
-    }
-    // One line for scripts and tables.
-    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-    println!(
-        "summary: tls={} ok={ok} failed={} auth_per_s={rate:.1} rt_per_auth={rt_mean:.2} \
-         auth_p50_ms={} auth_p99_ms={} rt_p50_ms={} rt_p99_ms={} server_cpu_ms_per_auth={} \
-         server_peak_rss_mib={} generator_cpu_ms_per_auth={:.3} generator_core_pct={:.0} \
-         raw_tls_server_ms={} ratio={} raw_tls_paced_server_ms={} ratio_paced={} \
-         others_pct={others_pct:.0}",
-        args.tls,
-        s.failed(),
-        opt(auth_p.as_ref().map(|p| p.p50)),
-        opt(auth_p.as_ref().map(|p| p.p99)),
-        opt(rt_p.as_ref().map(|p| p.p50)),
-        opt(rt_p.as_ref().map(|p| p.p99)),
-        opt(m.server.map(|(_, c, _)| per_auth(c))),
-        opt(m.server.map(|(_, _, h)| h as f64 / 1024.0)),
-        per_auth(m.own_cpu),
-        100.0 * m.own_cpu.as_secs_f64() / secs,
-        opt(m
-            .baseline
-            .as_ref()
-            .map(|(b, _)| ms(b.server_per_handshake()))),
-        opt(ratio),
-        opt(m
-            .baseline
-            .as_ref()
-            .and_then(|(_, p)| p.as_ref())
-            .map(|p| ms(p.server_per_handshake()))),
-        opt(ratio_paced),
-    );
 }

@@ -13,6 +13,9 @@
 //!
 //! Retransmission (RFC 5080 §2.2.1 style): the same packet, same Identifier and Request
 //! Authenticator, after `timeout`, at most `retries` times.
+//!
+//! With `--pace-ms` each next request, and the next conversation of a slot, waits in a
+//! [`Pacer`] first (see `pace.rs`); a waiting conversation keeps its place in the socket's width.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,6 +28,8 @@ use tokio::net::UdpSocket;
 use certradius::radius::{Packet, SharedSecret, attr, verify_response_authenticator};
 use certradius_testkit::peer::{Conversation, Nas, Next, Outcome, PeerError, Supplicant};
 
+use crate::pace::{Pacer, PreciseTimer};
+use crate::rng::Rng;
 use crate::stats::{Failure, Stats, micros};
 
 /// What every NAS of the run shares.
@@ -58,6 +63,8 @@ pub struct Plan {
     pub t0: Instant,
     /// Storm mode: `count` conversations started evenly over this window from `t0`.
     pub storm_window: Option<Duration>,
+    /// `--pace-ms`: the supplicants' mean think time before each request (zero: none).
+    pub pace: Duration,
 }
 
 impl Plan {
@@ -77,36 +84,13 @@ impl Plan {
         let n = self.started.fetch_add(1, Ordering::Relaxed);
         self.count.is_none_or(|c| n < c)
     }
-}
 
-/// A small, fast generator for Request Authenticators and the loss dice. Request
-/// Authenticators must be unpredictable in production (RFC 2865 §3); a load test only needs
-/// them distinct.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn authenticator(&mut self) -> [u8; 16] {
-        let mut a = [0u8; 16];
-        let (hi, lo) = a.split_at_mut(8);
-        hi.copy_from_slice(&self.next_u64().to_ne_bytes());
-        lo.copy_from_slice(&self.next_u64().to_ne_bytes());
-        a
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.next_u64() >> 11) as f64) / ((1u64 << 53) as f64) < p
+    /// No conversation may start any more (without claiming one, unlike [`Plan::may_start`]).
+    fn exhausted(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now >= d)
+            || self
+                .count
+                .is_some_and(|c| self.started.load(Ordering::Relaxed) >= c)
     }
 }
 
@@ -125,6 +109,14 @@ struct Slot {
     round_trips: u32,
 }
 
+/// What waits in the pacer.
+enum Paced {
+    /// A conversation's next request.
+    Send(Box<Slot>),
+    /// A new conversation; `first`: one of the socket's first, started at a random phase.
+    Start { first: bool },
+}
+
 pub struct NasSocket {
     plan: Arc<Plan>,
     /// Sends go straight to the non-blocking socket: tokio's `try_send` would report
@@ -140,6 +132,13 @@ pub struct NasSocket {
     rng: Rng,
     secret: SharedSecret,
     next_client: usize,
+    /// `--pace-ms`: requests and starts waiting for their time, and the timer they wait on.
+    pacer: Pacer<Paced>,
+    timer: PreciseTimer,
+    /// Of the pacer's items, conversations not started yet (they hold a place in `width`).
+    waiting_starts: usize,
+    /// The socket has filled its width once (later starts follow a finished conversation).
+    filled_once: bool,
     pub stats: Stats,
 }
 
@@ -178,6 +177,10 @@ impl NasSocket {
             rng: Rng::new(seed),
             secret,
             next_client: usize::try_from(seed % 1024).unwrap_or(0),
+            pacer: Pacer::new(plan.pace),
+            timer: PreciseTimer::new()?,
+            waiting_starts: 0,
+            filled_once: false,
             stats: Stats::default(),
             plan,
         })
@@ -191,10 +194,21 @@ impl NasSocket {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            self.fill(Instant::now());
-            if self.in_flight == 0 && !self.storm_pending() {
+            let now = Instant::now();
+            self.send_due(now);
+            self.fill(now);
+            if self.in_flight == 0 && self.pacer.is_empty() && !self.storm_pending() {
                 break;
             }
+            // A timer, not a spin: the task sleeps until the earliest paced item is due.
+            let due = self.pacer.next_due();
+            let timer = &self.timer;
+            let paced = async move {
+                match due {
+                    Some(d) => timer.sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 r = self.receiver.recv(&mut buf) => {
@@ -207,6 +221,7 @@ impl NasSocket {
                         r = self.receiver.try_recv(&mut buf);
                     }
                 }
+                _ = paced => {}
                 _ = ticker.tick() => self.check_timeouts(Instant::now()),
             }
         }
@@ -221,10 +236,47 @@ impl NasSocket {
         }
     }
 
-    /// Starts conversations until the socket is `width` wide or the plan says stop.
+    /// Starts conversations until the socket is `width` wide or the plan says stop. Paced:
+    /// files the starts with the pacer instead (the socket's first ones spread over one pace).
     fn fill(&mut self, now: Instant) {
-        while self.in_flight < self.width && self.plan.may_start(now) {
-            self.start(now);
+        if !self.pacer.enabled() {
+            while self.in_flight < self.width && self.plan.may_start(now) {
+                self.start(now);
+            }
+            return;
+        }
+        let first = !self.filled_once;
+        while self.in_flight + self.waiting_starts < self.width && !self.plan.exhausted(now) {
+            let unit = self.rng.unit();
+            if first {
+                self.pacer.hold_first(now, Paced::Start { first }, unit);
+            } else {
+                self.pacer.hold(now, Paced::Start { first }, unit);
+            }
+            self.waiting_starts += 1;
+        }
+        self.filled_once = true;
+    }
+
+    /// Sends the paced requests and starts the paced conversations that are due.
+    fn send_due(&mut self, now: Instant) {
+        while let Some((item, held)) = self.pacer.take_due(now) {
+            match item {
+                Paced::Send(slot) => {
+                    self.stats.pace_gap_us.push(micros(held));
+                    self.send_new(slot, now);
+                }
+                Paced::Start { first } => {
+                    self.waiting_starts = self.waiting_starts.saturating_sub(1);
+                    // Another thread may have taken the last conversation meanwhile.
+                    if self.plan.may_start(now) {
+                        if !first {
+                            self.stats.pace_gap_us.push(micros(held));
+                        }
+                        self.start(now);
+                    }
+                }
+            }
         }
     }
 
@@ -373,7 +425,13 @@ impl NasSocket {
             Ok(Next::Send(packet)) => {
                 slot.packet = packet;
                 slot.authenticator = next_authenticator;
-                self.send_new(slot, now);
+                if self.pacer.enabled() {
+                    // The supplicant thinks: the wait runs from the reply's arrival.
+                    let unit = self.rng.unit();
+                    self.pacer.hold(now, Paced::Send(slot), unit);
+                } else {
+                    self.send_new(slot, now);
+                }
             }
             Ok(Next::Done(outcome)) => self.done(*outcome, &slot, now),
         }

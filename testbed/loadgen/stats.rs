@@ -1,6 +1,7 @@
 //! What the generator counts: successes, failures by reason, latencies, retransmissions, and the
 //! CPU readings (`/proc/PID/stat`, `/proc/PID/status`, the generator's own process CPU clock)
-//! that turn throughput into "CPU per authentication".
+//! that turn throughput into "CPU per authentication", and the server's context switches
+//! (`/proc/PID/task/TID/status`, every thread) that turn it into "wake-ups per authentication".
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -67,6 +68,9 @@ pub struct Stats {
     pub tls_versions: BTreeMap<String, u64>,
     /// Microseconds from the start of the run to each successful conversation's end (storm).
     pub done_at_us: Vec<u32>,
+    /// `--pace-ms`: microseconds from a reply (or the end of a conversation) to the next request
+    /// actually sent, the idle gap the server saw from this supplicant.
+    pub pace_gap_us: Vec<u32>,
 }
 
 impl Stats {
@@ -92,6 +96,7 @@ impl Stats {
         self.round_trip_us.extend(other.round_trip_us);
         self.round_trips.extend(other.round_trips);
         self.done_at_us.extend(other.done_at_us);
+        self.pace_gap_us.extend(other.pace_gap_us);
         self.retransmissions += other.retransmissions;
         self.dropped_on_purpose += other.dropped_on_purpose;
         self.discarded += other.discarded;
@@ -223,4 +228,104 @@ pub fn machine_busy() -> Result<Duration, String> {
         .map(|(_, t)| t)
         .sum();
     Ok(Duration::from_millis(busy * 1000 / USER_HZ))
+}
+
+/// Context switches of one thread so far: (voluntary, involuntary).
+pub type ThreadSwitches = BTreeMap<u32, (u64, u64)>;
+
+/// Context switches of every thread of process `pid` (`voluntary_ctxt_switches` and
+/// `nonvoluntary_ctxt_switches` of `/proc/PID/task/TID/status`), by thread id. `/proc/PID/status`
+/// alone would count the main thread only.
+pub fn thread_switches(pid: u32) -> Result<ThreadSwitches, String> {
+    let dir = format!("/proc/{pid}/task");
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| format!("{dir}: {e}"))? {
+        let Ok(entry) = entry else { continue };
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        // A thread may exit between the listing and the read: it is simply not counted.
+        let Ok(text) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        out.insert(
+            tid,
+            (
+                field("voluntary_ctxt_switches:"),
+                field("nonvoluntary_ctxt_switches:"),
+            ),
+        );
+    }
+    Ok(out)
+}
+
+/// What the server's threads did between two readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Switches {
+    /// A thread blocked (epoll_wait, futex, recvfrom...) and was later woken: one wake-up each.
+    pub voluntary: u64,
+    /// A runnable thread was preempted (time slice over, or a higher-priority task woke).
+    pub involuntary: u64,
+    /// Threads that ran during the interval (switched at least once).
+    pub active_threads: usize,
+    /// Threads present before and gone after: their switches during the run are lost.
+    pub exited_threads: usize,
+}
+
+impl Switches {
+    pub fn total(&self) -> u64 {
+        self.voluntary + self.involuntary
+    }
+}
+
+/// The switches between `before` and `after`, thread by thread: a thread created during the run
+/// counts from zero; one that exited during the run is counted as exited, not as negative.
+pub fn switches_between(before: &ThreadSwitches, after: &ThreadSwitches) -> Switches {
+    let mut s = Switches::default();
+    for (tid, &(v, i)) in after {
+        let (v0, i0) = before.get(tid).copied().unwrap_or((0, 0));
+        let (dv, di) = (v.saturating_sub(v0), i.saturating_sub(i0));
+        s.voluntary += dv;
+        s.involuntary += di;
+        if dv + di > 0 {
+            s.active_threads += 1;
+        }
+    }
+    s.exited_threads = before.keys().filter(|t| !after.contains_key(t)).count();
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_are_summed_per_thread_and_new_threads_count_from_zero() {
+        let before: ThreadSwitches = [(10, (100, 5)), (11, (40, 1)), (12, (7, 0))].into();
+        // 10 ran, 11 slept through, 12 exited, 13 was created during the run.
+        let after: ThreadSwitches = [(10, (160, 9)), (11, (40, 1)), (13, (3, 2))].into();
+        let s = switches_between(&before, &after);
+        assert_eq!(s.voluntary, 60 + 3);
+        assert_eq!(s.involuntary, 4 + 2);
+        assert_eq!(s.total(), 69);
+        assert_eq!(s.active_threads, 2);
+        assert_eq!(s.exited_threads, 1);
+    }
+
+    #[test]
+    fn this_process_has_its_threads_switches() {
+        let pid = std::process::id();
+        let before = thread_switches(pid).unwrap();
+        assert!(before.contains_key(&pid), "the main thread is a task too");
+        // Sleeping blocks this thread: at least one voluntary switch.
+        std::thread::sleep(Duration::from_millis(2));
+        let after = thread_switches(pid).unwrap();
+        assert!(switches_between(&before, &after).voluntary >= 1);
+    }
 }
