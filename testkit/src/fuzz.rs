@@ -37,13 +37,14 @@ use certradius::server::Core;
 pub const SECRET: &[u8] = b"fuzz";
 
 /// The names of the targets, as directories under `corpus/` and `regressions/`.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "radius_packet",
     "eap_packet",
     "reassembler",
     "handle_datagram",
     "radius_stream",
     "request_queue",
+    "mab_allow_list",
 ];
 
 /// Runs `data` through the target called `target`; false for an unknown name.
@@ -55,6 +56,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "handle_datagram" => handle_datagram(data),
         "radius_stream" => radius_stream(data),
         "request_queue" => request_queue(data),
+        "mab_allow_list" => mab_allow_list(data),
         _ => return false,
     }
     true
@@ -1054,3 +1056,42 @@ pub fn request_queue(data: &[u8]) {
 
 /// A NAS address as octets and a port (`SocketAddr::from` takes it).
 type SocketAddrV4Bytes = ([u8; 4], u16);
+
+// ---------------------------------------------------------------------------------------------
+// mab_allow_list
+
+/// `mab::AllowList::parse` on any bytes: it returns (never panics); an accepted list finds every
+/// MAC spelled on its lines, each 6-octet window of the input is looked up, and the input read
+/// as a User-Name / Calling-Station-Id / password goes through the MAB recognition and check.
+pub fn mab_allow_list(data: &[u8]) {
+    use certradius::mab::{self, AllowList, Mac};
+    if let Ok(list) = AllowList::parse(data) {
+        for window in data.windows(6) {
+            let mut octets = [0u8; 6];
+            octets.copy_from_slice(window);
+            let _ = list.lookup(Mac(octets));
+        }
+        for line in data.split(|b| *b == b'\n') {
+            let first = line.split(|b| *b == b',').next().unwrap_or_default();
+            if let Ok(mac) = Mac::parse(first) {
+                assert!(list.lookup(mac).is_some(), "a listed MAC is not found");
+            }
+        }
+    }
+    let mut fields = data.splitn(3, |b| *b == 0);
+    let user = fields.next();
+    let calling = fields.next();
+    let password = fields.next();
+    let authenticator = [7u8; 16];
+    let attributes = mab::Attributes {
+        user_name: user,
+        calling_station_id: calling,
+        user_password: password,
+        chap_password: password,
+        chap_challenge: None,
+        authenticator: &authenticator,
+    };
+    if let Some(request) = mab::recognise(&attributes) {
+        let _ = request.check_password(&secret());
+    }
+}
