@@ -16,58 +16,32 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use certradius::radius::{Code, Packet, PacketBuilder, SharedSecret};
 use certradius_testkit::radsec;
+use common::{Server, Streams};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 const NAS_NAME: &str = "laptop42.certradius.test";
 
-struct Running {
-    child: Child,
-    log: PathBuf,
-    tls: SocketAddr,
-    tcp: SocketAddr,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGHUP, then waits until the log says the reload number `n` is in force.
-    fn reload(&self, n: usize) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self
-            .log_text()
-            .matches("SIGHUP: configuration reloaded")
-            .count()
-            < n
-        {
-            assert!(
-                Instant::now() < deadline,
-                "reload {n} not in force:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+/// SIGHUP, then waits until the log says the reload number `n` is in force.
+fn reload(s: &Server, n: usize) {
+    s.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s
+        .log_text()
+        .matches("SIGHUP: configuration reloaded")
+        .count()
+        < n
+    {
+        assert!(
+            Instant::now() < deadline,
+            "reload {n} not in force:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -91,37 +65,6 @@ fn write(dir: &Path, pki: &Path, clients: &[String]) -> PathBuf {
         pki = pki.display()
     );
     common::write_config(dir, pki, "identity", "", &extra)
-}
-
-fn start(config: &Path, log: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certradius"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
-        .env_remove("CERTRADIUS_LOG")
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut tls, mut tcp) = (None, None);
-    while tls.is_none() || tcp.is_none() {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("server exited: {}", std::fs::read_to_string(log).unwrap());
-        };
-        if let Some(a) = line.strip_prefix("certradius: listening on tls ") {
-            tls = a.trim().parse().ok();
-        }
-        if let Some(a) = line.strip_prefix("certradius: listening on tcp ") {
-            tcp = a.trim().parse().ok();
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Running {
-        child,
-        log: log.to_path_buf(),
-        tls: tls.unwrap(),
-        tcp: tcp.unwrap(),
-    }
 }
 
 /// Sends a Status-Server signed with `secret` and returns whether an answer came whose Response
@@ -160,7 +103,16 @@ async fn reordered_inserted_and_removed_clients_never_rebind_an_open_connection(
             client("far-away", "10.9.9.9", "tcp", "other-secret"),
         ],
     );
-    let s = start(&config, &log);
+    let s = Server::start_with_streams(
+        &config,
+        &log,
+        &[],
+        Streams {
+            tcp: true,
+            tls: true,
+        },
+    );
+    let (tls_addr, tcp_addr) = (s.tls.unwrap(), s.tcp.unwrap());
     let nas = radsec::client_config(
         &pki.join("ca.pem"),
         &[&pki.join("client-machine.pem")],
@@ -169,10 +121,10 @@ async fn reordered_inserted_and_removed_clients_never_rebind_an_open_connection(
         &[],
     )
     .unwrap();
-    let mut tls = radsec::connect(s.tls, nas, "radius.certradius.test")
+    let mut tls = radsec::connect(tls_addr, nas, "radius.certradius.test")
         .await
         .unwrap();
-    let mut tcp = tokio::net::TcpStream::connect(s.tcp).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(tcp_addr).await.unwrap();
     assert_eq!(answered_with(&mut tcp, 1, "tcp-secret").await, Some(true));
     assert_eq!(answered_with(&mut tls, 1, "tls-secret").await, Some(true));
 
@@ -189,7 +141,7 @@ async fn reordered_inserted_and_removed_clients_never_rebind_an_open_connection(
             client("tcp-nas", "127.0.0.0/8", "tcp", "tcp-secret"),
         ],
     );
-    s.reload(1);
+    reload(&s, 1);
     assert_eq!(answered_with(&mut tcp, 2, "tcp-secret").await, Some(true));
     assert_eq!(answered_with(&mut tls, 2, "tls-secret").await, Some(true));
 
@@ -204,7 +156,7 @@ async fn reordered_inserted_and_removed_clients_never_rebind_an_open_connection(
             client("tls-nas", "10.0.0.0/8", "tls", "tls-secret"),
         ],
     );
-    s.reload(2);
+    reload(&s, 2);
     assert_eq!(answered_with(&mut tcp, 3, "tcp-secret").await, None);
     assert_eq!(answered_with(&mut tls, 3, "tls-secret").await, None);
     let log = s.log_text();

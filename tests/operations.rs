@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+use common::metrics::{metrics_addr, sample, scrape};
 use common::{SECRET, Server, random16};
 
 /// An outside tool: present, or a loud SKIPPED (a failure under CI).
@@ -56,43 +57,6 @@ listen = "127.0.0.1:0"
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     path
-}
-
-/// The metrics address the server logged.
-fn metrics_addr(server: &Server) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(a) = server
-            .log_text()
-            .lines()
-            .find_map(|l| l.split("serving http://").nth(1))
-            .and_then(|r| r.strip_suffix("/metrics"))
-        {
-            return a.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no metrics line in the log");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    body.to_string()
-}
-
-/// The value of one sample line (`name{labels} value`), 0 when absent.
-fn sample(body: &str, series: &str) -> f64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
 fn wait_for_log(server: &Server, needle: &str, count: usize) {

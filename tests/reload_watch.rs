@@ -11,37 +11,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::Server;
-
-fn metrics_addr(server: &Server) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(a) = server
-            .log_text()
-            .lines()
-            .find_map(|l| l.split("serving http://").nth(1))
-            .and_then(|r| r.strip_suffix("/metrics"))
-        {
-            return a.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no metrics line in the log");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
-}
+use common::metrics::{metrics_addr, scrape};
 
 /// Scrapes until `ok` holds for the body, at most 10 s.
 fn wait_for(addr: SocketAddr, server: &Server, what: &str, ok: impl Fn(&str) -> bool) {

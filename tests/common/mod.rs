@@ -11,6 +11,7 @@
     clippy::panic
 )]
 
+pub mod metrics;
 pub mod pg;
 
 use std::io::{BufRead, BufReader};
