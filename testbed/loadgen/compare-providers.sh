@@ -23,11 +23,11 @@ PORT=18150
 rm -rf "$WORK"
 mkdir -p "$WORK/bin"
 cargo build --release --no-default-features --features ring,test-pki --bin certradius --example loadgen
-cp target/release/certradius "$WORK/bin/certradius-ring"
-cp target/release/examples/loadgen "$WORK/bin/loadgen-ring"
+cp "${CARGO_TARGET_DIR:-target}"/release/certradius "$WORK/bin/certradius-ring"
+cp "${CARGO_TARGET_DIR:-target}"/release/examples/loadgen "$WORK/bin/loadgen-ring"
 cargo build --release --bin certradius --example loadgen
-cp target/release/certradius "$WORK/bin/certradius-aws-lc-rs"
-cp target/release/examples/loadgen "$WORK/bin/loadgen-aws-lc-rs"
+cp "${CARGO_TARGET_DIR:-target}"/release/certradius "$WORK/bin/certradius-aws-lc-rs"
+cp "${CARGO_TARGET_DIR:-target}"/release/examples/loadgen "$WORK/bin/loadgen-aws-lc-rs"
 "$WORK/bin/certradius-ring" test-pki "$WORK/pki" >/dev/null
 PKI=$WORK/pki
 RESULTS=$WORK/results.txt

@@ -5,7 +5,8 @@
 #
 #   testbed/loadgen/compare-servers.sh A_BINARY B_BINARY [--rounds N] [--count N]
 #
-# Builds the load generator (--release). Results: one line per run in $WORK/results.txt.
+# Builds the load generator (--release; LOADGEN=path uses one built earlier). Results: one line per
+# run in $WORK/results.txt. For the paced light load and eapol_test, see ab-light.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ $# -ge 2 ] || { echo "usage: $0 A_BINARY B_BINARY [--rounds N] [--count N]" >&2; exit 2; }
@@ -24,16 +25,15 @@ while [ $# -gt 0 ]; do
 done
 WORK=${WORK:-/tmp/certradius-compare}
 PORT=18190
-cargo build --release --example loadgen
-LG=target/release/examples/loadgen
+# shellcheck source=testbed/loadgen/common.sh
+. testbed/loadgen/common.sh
+build_loadgen
 rm -rf "$WORK"
 mkdir -p "$WORK"
 "$B" test-pki "$WORK/pki" >/dev/null
 PKI=$WORK/pki
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
-# shellcheck source=testbed/loadgen/common.sh
-. testbed/loadgen/common.sh
 for round in $(seq "$ROUNDS"); do
   for key in ecdsa rsa; do
     read -r scert skey ccert ckey <<<"$(files "$key")"

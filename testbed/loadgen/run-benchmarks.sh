@@ -4,16 +4,25 @@
 # by the same load generator (testbed/loadgen). Loopback only; every run is bounded by --count.
 #
 #   testbed/loadgen/run-benchmarks.sh [--freeradius] [--only-freeradius] [--count N]
-#                                     [--server-threads "1 2"] [--light-load] [--storm N]
-#                                     [--skip-saturated]
+#                                     [--server-threads "1 2"] [--light-load] [--paced]
+#                                     [--light-secs S] [--storm N] [--skip-saturated]
 #
-# --light-load: certradius with its default threads at 1, 4 and 64 conversations in flight
-#   (ECDSA and RSA, TLS 1.3, raw baseline back to back and paced), then eapol_test, 4 at a time.
+# --light-load: --paced, then certradius with its default threads at 1, 4 and 64 conversations
+#   in flight (ECDSA and RSA, TLS 1.3, raw baseline back to back and paced), then eapol_test
+#   (ECDSA, TLS 1.3), 4 loops.
+# --paced: the light-load comparison at a real supplicant's pace, in one run against one server
+#   (RSA-2048, TLS 1.2, default threads): loadgen 4 in flight with --pace-ms $PACE_MS (see
+#   common.sh for why 3 ms), loadgen at saturation (64 in flight), eapol_test 4 loops, the raw
+#   in-memory handshake, and the round-trip floor at the same pace (C echo server, Status-Server);
+#   server CPU, context switches and wake-ups per authentication, as a table. Each timed load runs
+#   --light-secs seconds (default 15). PACE_MS=N overrides the pace.
 # --storm N: N supplicants within one second, NAS retransmitting every 3 s, 3 tries, against
 #   certradius and (with --freeradius) FreeRADIUS.
-# --skip-saturated: only what the two options above ask for.
+# --skip-saturated: only what --light-load, --paced and --storm ask for.
 #
 # Results: one `summary:` line per run (and the full reports) in $WORK/results.txt.
+# CARGO_TARGET_DIR is honoured; LOADGEN=path and CERTRADIUS_BIN=path use binaries built earlier;
+# QUIET_WAIT=N waits at most N x 2 s for a quiet machine before each run (default 60).
 # FreeRADIUS needs `apt-get install -y freeradius` (Debian); its config is a copy of
 # /etc/freeradius/3.0 under $WORK, edited as described in BENCHMARKS.md.
 set -euo pipefail
@@ -25,6 +34,8 @@ FREERADIUS=0
 CERTRADIUS=1
 SERVER_THREADS="1 2"
 LIGHT=0
+PACED=0
+LIGHT_SECS=15
 STORM=0
 SATURATED=1
 while [ $# -gt 0 ]; do
@@ -33,10 +44,12 @@ while [ $# -gt 0 ]; do
     --only-freeradius) FREERADIUS=1; CERTRADIUS=0 ;;
     --count) COUNT=$2; shift ;;
     --server-threads) SERVER_THREADS=$2; shift ;;
-    --light-load) LIGHT=1 ;;
+    --light-load) LIGHT=1; PACED=1 ;;
+    --paced) PACED=1 ;;
+    --light-secs) LIGHT_SECS=$2; shift ;;
     --storm) STORM=$2; shift ;;
     --skip-saturated) SATURATED=0 ;;
-    *) echo "usage: $0 [--freeradius] [--only-freeradius] [--count N] [--server-threads LIST] [--light-load] [--storm N] [--skip-saturated]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--freeradius] [--only-freeradius] [--count N] [--server-threads LIST] [--light-load] [--paced] [--light-secs S] [--storm N] [--skip-saturated]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -46,17 +59,21 @@ CONCURRENCY=64
 # Two generator threads: one cannot keep a single-threaded certradius busy (see BENCHMARKS.md).
 GEN_THREADS=2
 
-cargo build --release --bin certradius --example loadgen
-LG=target/release/examples/loadgen
+# shellcheck source=testbed/loadgen/common.sh
+. testbed/loadgen/common.sh
+# CERTRADIUS_BIN=path measures a server built earlier instead of building one.
+CR=${CERTRADIUS_BIN:-}
+if [ -z "$CR" ]; then
+  cargo build --release --bin certradius
+  CR=$TARGET_DIR/release/certradius
+fi
+build_loadgen
 rm -rf "$WORK"
 mkdir -p "$WORK"
-target/release/certradius test-pki "$WORK/pki" >/dev/null
+"$CR" test-pki "$WORK/pki" >/dev/null
 PKI=$WORK/pki
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
-
-# shellcheck source=testbed/loadgen/common.sh
-. testbed/loadgen/common.sh
 
 # Waits (at most QUIET_WAIT x 2 s, default 120 s) until the machine is less than 15% busy over 2 s, so that throughput is
 # not measured against someone else's compile. loadgen reports what else ran anyway.
@@ -74,7 +91,106 @@ wait_quiet() {
 
 
 start_certradius() { # key threads
-  serve_certradius target/release/certradius "$1" "$CR_PORT" "$2"
+  serve_certradius "$CR" "$1" "$CR_PORT" "$2"
+}
+
+# Runs COMMAND... as one measurement: waits for a quiet machine, heads it with LABEL in the
+# results, and leaves its `summary:` line in $LAST.
+measure() { # label command...
+  local label=$1
+  shift
+  wait_quiet
+  echo "=== $label" | tee -a "$RESULTS"
+  "$@" >"$WORK/last.txt" 2>&1 || true
+  tee -a "$RESULTS" <"$WORK/last.txt"
+  LAST=$(grep '^summary:' "$WORK/last.txt" | tail -1 || true)
+}
+
+# The machine's own floor: a blocking C echo server (no-op without a C compiler).
+start_echo() {
+  command -v cc >/dev/null 2>&1 || return 1
+  cc -O2 -o "$WORK/udp-echo" testbed/loadgen/udp-echo.c
+  "$WORK/udp-echo" 18198 &
+  SERVER_PID=$!
+  sleep 0.2
+}
+
+# `loadgen --status-server` against 127.0.0.1:PORT, COUNT requests, extra args.
+status_rounds() { # port count args...
+  local port=$1 count=$2
+  shift 2
+  "$LG" --server "127.0.0.1:$port" --secret testing123 --ca "$PKI/ca.pem" \
+    --cert "$PKI/client-ecdsa.pem" --key "$PKI/client-ecdsa.key" --server-pid "$SERVER_PID" \
+    --status-server --count "$count" "$@"
+}
+
+# --paced: the light-load comparison of issue 23 in one run (see the header).
+paced_comparison() {
+  local perf=() paced saturated eapol raw_line echo_line status_line
+  # perf stat as a cross-check of the /proc counts, where perf is installed (eapol_load: PERF=1).
+  if command -v perf >/dev/null 2>&1; then perf=(--perf); PERF=1; fi
+  local floor_count
+  floor_count=$(awk -v s="$LIGHT_SECS" -v p="$PACE_MS" 'BEGIN {printf "%d", s * 1000 / (p + 0.3)}')
+  if start_echo; then
+    measure "floor: UDP echo server (C, blocking), one request every $PACE_MS ms" \
+      status_rounds 18198 "$floor_count" --pace-ms "$PACE_MS" "${perf[@]}"
+    echo_line=$LAST
+    stop_server
+  fi
+  start_certradius rsa 0
+  measure "floor: certradius Status-Server, one request every $PACE_MS ms" \
+    status_rounds "$CR_PORT" "$floor_count" --pace-ms "$PACE_MS" "${perf[@]}"
+  status_line=$LAST
+  measure "(a) paced: loadgen RSA-2048 TLS 1.2, 4 in flight, --pace-ms $PACE_MS, $LIGHT_SECS s" \
+    paced_load "$CR_PORT" "$LIGHT_SECS" "${perf[@]}"
+  paced=$LAST
+  measure "(b) saturated: loadgen RSA-2048 TLS 1.2, 64 in flight, $((COUNT / 3)) authentications" \
+    saturated_load "$CR_PORT" "$((COUNT / 3))" "${perf[@]}" --baseline 0
+  saturated=$LAST
+  if command -v eapol_test >/dev/null 2>&1; then
+    measure "(d) eapol_test RSA-2048 TLS 1.2 (testbed/eapol_test/tls12.conf), 4 loops, $LIGHT_SECS s" \
+      eapol_load "$(eapol_conf tls12)" "$CR_PORT" "$LIGHT_SECS" 4
+    eapol=$LAST
+  else
+    eapol="summary: eapol_test not installed"
+  fi
+  stop_server
+  raw_line=$paced
+  {
+    echo
+    echo "Paced light load, one run, one server (RSA-2048, TLS 1.2, default threads):"
+    echo
+    echo "| load | auth/s | server CPU/auth | ÷ raw | ÷ raw paced | context switches/auth | wake-ups/auth | perf cs/auth | round trips |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    local raw rawp
+    raw=$(field raw_tls_server_ms "$raw_line")
+    rawp=$(field raw_tls_paced_server_ms "$raw_line")
+    row() { # label line
+      local cpu
+      cpu=$(field server_cpu_ms_per_auth "$2")
+      awk -v l="$1" -v r="$(field auth_per_s "$2")" -v c="$cpu" -v raw="$raw" -v rawp="$rawp" \
+        -v cs="$(field server_ctx_per_auth "$2")" -v w="$(field server_wakeups_per_auth "$2")" \
+        -v p="$(field perf_ctx_per_auth "$2")" -v rt="$(field rt_per_auth "$2")" 'BEGIN {
+          q = (c + 0 > 0 && raw + 0 > 0) ? sprintf("%.2f", c / raw) : "-"
+          qp = (c + 0 > 0 && rawp + 0 > 0) ? sprintf("%.2f", c / rawp) : "-"
+          printf "| %s | %s | %s ms | %s | %s | %s | %s | %s | %s |\n", l, r, c, q, qp, cs, w, p, rt }'
+    }
+    row "(a) loadgen, 4 in flight, --pace-ms $PACE_MS" "$paced"
+    row "(b) loadgen, 64 in flight (saturation)" "$saturated"
+    row "(d) eapol_test, 4 loops" "$eapol"
+    echo "| (c) raw in-memory handshake, back to back | | $raw ms | 1.00 | | | | | |"
+    echo "| (c) raw, 3 ms idle before each server flight | | $rawp ms | | 1.00 | | | | |"
+    echo
+    echo "Round-trip floor at the same pace (server CPU, context switches, wake-ups per round trip):"
+    for l in "C echo server:$echo_line" "certradius Status-Server:$status_line"; do
+      echo "  ${l%%:*}: $(field server_cpu_us_per_round_trip "${l#*:}") µs, $(field server_ctx_per_round_trip "${l#*:}") cs, $(field server_wakeups_per_round_trip "${l#*:}") wake-ups"
+    done
+    awk -v rawp="$rawp" -v rt="$(field rt_per_auth "$paced")" -v e="$(field server_cpu_us_per_round_trip "$echo_line")" \
+      -v c="$(field server_cpu_ms_per_auth "$paced")" 'BEGIN {
+        if (e + 0 <= 0 || rawp + 0 <= 0) exit
+        f = rawp + rt * e / 1000
+        printf "  floor of a paced authentication: raw paced %.3f ms + %.2f round trips x %.1f us = %.3f ms; (a) is %.3f ms (%.2fx) above it\n", rawp, rt, e, f, c - f, c / f }'
+  } | tee -a "$RESULTS"
 }
 
 run() { # label key tls port extra-args...
@@ -164,13 +280,13 @@ storm() { # label port extra-args...
     --storm "$STORM" --storm-window-ms 1000 --retransmit-ms 3000 --tries 3 "$@" | tee -a "$RESULTS" || true
 }
 
+if [ "$CERTRADIUS" = 1 ] && [ "$PACED" = 1 ]; then
+  paced_comparison
+fi
+
 if [ "$CERTRADIUS" = 1 ] && [ "$LIGHT" = 1 ]; then
   # The machine's own floor: a blocking C echo server, one round trip at a time.
-  if command -v cc >/dev/null 2>&1; then
-    cc -O2 -o "$WORK/udp-echo" testbed/loadgen/udp-echo.c
-    "$WORK/udp-echo" 18198 &
-    SERVER_PID=$!
-    sleep 0.2
+  if start_echo; then
     run "UDP echo server (C, blocking), one round trip at a time" ecdsa 1.3 18198 \
       --status-server --count 20000
     stop_server
@@ -192,34 +308,12 @@ if [ "$CERTRADIUS" = 1 ] && [ "$LIGHT" = 1 ]; then
     done
     stop_server
   done
-  # eapol_test (wpa_supplicant's EAP-TLS, OpenSSL on the client side), 4 at a time, TLS 1.3.
+  # eapol_test (wpa_supplicant's EAP-TLS, OpenSSL on the client side), 4 loops, TLS 1.3.
   if command -v eapol_test >/dev/null 2>&1; then
     start_certradius ecdsa 0
-    conf=$WORK/eapol-ecdsa13.conf
-    printf 'network={\n key_mgmt=WPA-EAP\n eap=TLS\n identity="bob@certradius.test"\n ca_cert="%s"\n client_cert="%s"\n private_key="%s"\n}\n' \
-      "$PKI/ca.pem" "$PKI/client-ecdsa.pem" "$PKI/client-ecdsa.key" >"$conf"
-    per=$((COUNT / 30))
     wait_quiet
-    echo "=== certradius light load ecdsa TLS 1.3, eapol_test, 4 at a time, $((per * 4)) authentications" | tee -a "$RESULTS"
-    before=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
-    start_ns=$(date +%s%N)
-    workers=()
-    for w in 1 2 3 4; do
-      (
-        ok=0
-        for _ in $(seq "$per"); do
-          eapol_test -c "$conf" -a 127.0.0.1 -p "$CR_PORT" -s testing123 >/dev/null 2>&1 && ok=$((ok + 1))
-        done
-        echo "$ok" >"$WORK/eapol-ok-$w"
-      ) &
-      workers+=($!)
-    done
-    wait "${workers[@]}"
-    end_ns=$(date +%s%N)
-    after=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
-    ok=$(cat "$WORK"/eapol-ok-* | awk '{s+=$1} END {print s}')
-    awk -v ok="$ok" -v n="$((per * 4))" -v t="$((after - before))" -v ns="$((end_ns - start_ns))" 'BEGIN {
-      printf "summary: eapol_test ok=%d of %d server_cpu_ms_per_auth=%.3f wall_s=%.1f\n", ok, n, (ok ? t * 10 / ok : 0), ns / 1e9 }' | tee -a "$RESULTS"
+    echo "=== certradius light load ecdsa TLS 1.3, eapol_test, 4 loops, $LIGHT_SECS s" | tee -a "$RESULTS"
+    eapol_load "$(eapol_conf ecdsa13)" "$CR_PORT" "$LIGHT_SECS" 4 | tee -a "$RESULTS"
     stop_server
   else
     echo "eapol_test not installed: skipped the eapol_test light-load run" | tee -a "$RESULTS"

@@ -5,11 +5,15 @@
 #
 #   testbed/loadgen/storm-fairness.sh [BINARY] [--storm N] [--quiet-secs S]
 #
-# BINARY defaults to target/release/certradius (built with the generator if it is the default).
-# SERVER_THREADS=N sets `[server] threads` (default 0: one per CPU).
+# BINARY defaults to $CARGO_TARGET_DIR/release/certradius (built with the generator if it is the
+# default). SERVER_THREADS=N sets `[server] threads` (default 0: one per CPU); LOADGEN=path uses a
+# load generator built earlier. Ends with one `summary: nas=building-a ...` and one
+# `summary: nas=building-b ...` line (loadgen's summaries; ab-light.sh --storm reads them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=target/release/certradius
+# shellcheck source=testbed/loadgen/common.sh
+. testbed/loadgen/common.sh
+BIN=$TARGET_DIR/release/certradius
 STORM=20000
 QUIET_SECS=4
 while [ $# -gt 0 ]; do
@@ -21,16 +25,13 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ "$BIN" = target/release/certradius ] && cargo build --release --bin certradius
-cargo build --release --example loadgen
-LG=target/release/examples/loadgen
+[ "$BIN" = "$TARGET_DIR/release/certradius" ] && cargo build --release --bin certradius
+build_loadgen
 WORK=${WORK:-/tmp/certradius-fairness}
 rm -rf "$WORK"
 mkdir -p "$WORK"
 "$BIN" test-pki "$WORK/pki" >/dev/null
 PKI=$WORK/pki
-# shellcheck source=testbed/loadgen/common.sh
-. testbed/loadgen/common.sh
 PORT=18185
 cat >"$WORK/fairness.toml" <<CONF
 [server]
@@ -67,3 +68,5 @@ echo "building-a (the storm):"
 grep -E "succeeded|storm:" "$WORK/building-a.txt"
 echo "building-b (one at a time, during the storm):"
 grep -E "succeeded|latency per" "$WORK/building-b.txt"
+grep '^summary:' "$WORK/building-a.txt" | sed 's/^summary:/summary: nas=building-a/' || true
+grep '^summary:' "$WORK/building-b.txt" | sed 's/^summary:/summary: nas=building-b/' || true
