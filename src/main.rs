@@ -113,22 +113,7 @@ fn main() -> ExitCode {
     init_tracing(cli.debug, !cli.debug_filter.is_empty(), json);
     server::announce::set_json(json);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::TestPki { dir } => match generate_test_pki(&dir) {
-            Ok(files) => {
-                println!(
-                    "wrote a TEST PKI (never for production) to {}:",
-                    dir.display()
-                );
-                for f in files {
-                    println!("  {}", f.display());
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("certradius: test-pki: {e}");
-                ExitCode::from(1)
-            }
-        },
+        Command::TestPki { dir } => test_pki(&dir),
         Command::TicketKey { file, keep } => {
             match certradius::tls::resumption::rotate_key_file(&file, keep) {
                 Ok(n) => {
@@ -144,32 +129,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check => match load(cli.config.as_deref(), None) {
-            Ok(loaded) => {
-                // 0: clean, 1: warnings only, 2: errors.
-                let streams = match server::radsec::describe(&loaded.config) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("certradius: configuration error: {e}");
-                        return ExitCode::from(2);
-                    }
-                };
-                let report = server::check::report(&loaded);
-                print!("{}", report.text);
-                if !streams.is_empty() {
-                    println!("\nstream listeners and NAS trust:\n{streams}");
-                }
-                if report.warnings.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
-            Err(e) => {
-                eprintln!("certradius: configuration error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Check => check(cli.config.as_deref()),
         Command::Serve => {
             if let Err(e) = ensure_default_pki(cli.config.as_deref()) {
                 server::announce::error(&e);
@@ -200,25 +160,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Manpage { dir } => {
-            use clap::CommandFactory;
-            let page = clap_mangen::Man::new(Cli::command());
-            let mut out = Vec::new();
-            let path = dir.join("certradius.1");
-            match page
-                .render(&mut out)
-                .and_then(|()| std::fs::write(&path, out))
-            {
-                Ok(()) => {
-                    println!("{}", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("certradius: manpage: {}: {e}", path.display());
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::Manpage { dir } => manpage(&dir),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -228,6 +170,75 @@ fn main() -> ExitCode {
                 &mut std::io::stdout(),
             );
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `certradius check`: 0 clean, 1 warnings only, 2 errors.
+fn check(path: Option<&Path>) -> ExitCode {
+    let loaded = match load(path, None) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let streams = match server::radsec::describe(&loaded.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = server::check::report(&loaded);
+    print!("{}", report.text);
+    if !streams.is_empty() {
+        println!("\nstream listeners and NAS trust:\n{streams}");
+    }
+    if report.warnings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `certradius test-pki DIR`.
+fn test_pki(dir: &Path) -> ExitCode {
+    match generate_test_pki(dir) {
+        Ok(files) => {
+            println!(
+                "wrote a TEST PKI (never for production) to {}:",
+                dir.display()
+            );
+            for f in files {
+                println!("  {}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("certradius: test-pki: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `certradius manpage DIR`: writes certradius.1 there.
+fn manpage(dir: &Path) -> ExitCode {
+    use clap::CommandFactory;
+    let page = clap_mangen::Man::new(Cli::command());
+    let mut out = Vec::new();
+    let path = dir.join("certradius.1");
+    match page
+        .render(&mut out)
+        .and_then(|()| std::fs::write(&path, out))
+    {
+        Ok(()) => {
+            println!("{}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("certradius: manpage: {}: {e}", path.display());
+            ExitCode::from(1)
         }
     }
 }

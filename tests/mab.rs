@@ -26,14 +26,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::Write;
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use certradius::radius::{Code, SharedSecret, attr, coa};
 use certradius_testkit::mab::{MabRequest, Password, Reply};
+use common::metrics::{metrics_addr, scrape};
 use common::{SECRET, Server, Streams, random16, wait_until};
 
 const PRINTER: [u8; 6] = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
@@ -392,30 +393,6 @@ mod transports {
 
 // ---------------------------------------------------------------------------------------------
 // Refusals, bad input, rules, BlastRADIUS
-
-fn metrics_addr(server: &Server) -> SocketAddr {
-    let mut addr = None;
-    assert!(wait_until(Duration::from_secs(10), || {
-        addr = server
-            .log_text()
-            .lines()
-            .find_map(|l| l.split("serving http://").nth(1))
-            .and_then(|r| r.strip_suffix("/metrics"))
-            .map(|a| a.parse().unwrap());
-        addr.is_some()
-    }));
-    addr.unwrap()
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
-}
 
 fn cisco_named(mac: [u8; 6], user_name: &str) -> MabRequest {
     MabRequest {

@@ -192,26 +192,8 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks that need no file access. File checks happen when the TLS config is built.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.server.listen.is_empty() {
-            return Err(ConfigError::invalid(
-                "server.listen",
-                "no address to listen on",
-            ));
-        }
-        if self.server.max_in_flight == 0 {
-            return Err(ConfigError::invalid(
-                "server.max_in_flight",
-                "must be at least 1",
-            ));
-        }
-        if self.server.max_queue_wait_ms == 0 {
-            return Err(ConfigError::invalid(
-                "server.max_queue_wait_ms",
-                "must be at least 1 (0 would throw away every request that waits at all)",
-            ));
-        }
+    /// `[[client]]`: unique names, a secret where the transport needs one, RadSec fields.
+    fn validate_clients(&self) -> Result<(), ConfigError> {
         let mut names = std::collections::HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {
             // A client is known by its name across reloads (open connections, per-NAS counts).
@@ -232,29 +214,11 @@ impl Config {
                 ));
             }
         }
-        if self.tls.tls_min_version > self.tls.tls_max_version {
-            return Err(ConfigError::invalid(
-                "tls.tls_min_version",
-                "is higher than tls.tls_max_version",
-            ));
-        }
-        if !FRAGMENT_SIZE_RANGE.contains(&self.tls.fragment_size) {
-            return Err(ConfigError::invalid(
-                "tls.fragment_size",
-                format!(
-                    "{} is outside {}..={}",
-                    self.tls.fragment_size,
-                    FRAGMENT_SIZE_RANGE.start(),
-                    FRAGMENT_SIZE_RANGE.end()
-                ),
-            ));
-        }
-        if self.ocsp.enable && self.ocsp.timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "ocsp.timeout_ms",
-                "must be at least 1",
-            ));
-        }
+        Ok(())
+    }
+
+    /// `[eap]`: bounds that must be at least 1, and the reassembly budget.
+    fn validate_eap(&self) -> Result<(), ConfigError> {
         if self.eap.max_sessions == 0 {
             return Err(ConfigError::invalid(
                 "eap.max_sessions",
@@ -285,6 +249,54 @@ impl Config {
                 "must be at least eap.max_tls_message_size",
             ));
         }
+        Ok(())
+    }
+
+    /// Checks that need no file access. File checks happen when the TLS config is built.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.listen.is_empty() {
+            return Err(ConfigError::invalid(
+                "server.listen",
+                "no address to listen on",
+            ));
+        }
+        if self.server.max_in_flight == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_in_flight",
+                "must be at least 1",
+            ));
+        }
+        if self.server.max_queue_wait_ms == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_queue_wait_ms",
+                "must be at least 1 (0 would throw away every request that waits at all)",
+            ));
+        }
+        self.validate_clients()?;
+        if self.tls.tls_min_version > self.tls.tls_max_version {
+            return Err(ConfigError::invalid(
+                "tls.tls_min_version",
+                "is higher than tls.tls_max_version",
+            ));
+        }
+        if !FRAGMENT_SIZE_RANGE.contains(&self.tls.fragment_size) {
+            return Err(ConfigError::invalid(
+                "tls.fragment_size",
+                format!(
+                    "{} is outside {}..={}",
+                    self.tls.fragment_size,
+                    FRAGMENT_SIZE_RANGE.start(),
+                    FRAGMENT_SIZE_RANGE.end()
+                ),
+            ));
+        }
+        if self.ocsp.enable && self.ocsp.timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "ocsp.timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        self.validate_eap()?;
         if !self.accounting.listen.is_empty()
             && self.accounting.file.is_none()
             && self.accounting.database_url.is_none()
