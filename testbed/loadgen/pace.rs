@@ -232,18 +232,18 @@ mod tests {
                 timer.sleep_until(t0 + wait).await;
                 let slept = t0.elapsed();
                 assert!(slept >= wait, "woke early: {slept:?} < {wait:?}");
-                // Far below tokio's 1 ms rounding on an idle machine; generous for a busy one.
-                assert!(slept < wait + 20 * MS, "{slept:?} for {wait:?}");
+                // Tens of microseconds late on an idle machine; a bound a busy one keeps too.
+                assert!(slept < wait + 100 * MS, "{slept:?} for {wait:?}");
             }
             // A deadline re-armed before it fired replaces the earlier one.
             let t0 = Instant::now();
-            let abandoned =
-                tokio::time::timeout(Duration::from_micros(100), timer.sleep_until(t0 + 50 * MS));
+            let far = Duration::from_secs(5);
+            let abandoned = tokio::time::timeout(MS, timer.sleep_until(t0 + far));
             assert!(abandoned.await.is_err());
             timer.sleep_until(Instant::now() + MS).await;
             assert!(
-                t0.elapsed() < 40 * MS,
-                "the abandoned 50 ms deadline was not replaced"
+                t0.elapsed() < far / 2,
+                "the abandoned deadline was not replaced"
             );
         });
     }

@@ -62,8 +62,9 @@ ${QUIET_NICE:-} "$LG" --server "[::1]:$PORT" --secret testing123 --ca "$PKI/ca.p
 quiet=$!
 "$LG" --server "127.0.0.1:$PORT" --secret testing123 --ca "$PKI/ca.pem" --cert "$ccert" --key "$ckey" \
   --tls 1.3 --threads 2 --storm "$STORM" --storm-window-ms 1000 --retransmit-ms 3000 --tries 3 \
-  --server-pid "$SERVER_PID" >"$WORK/building-a.txt" 2>&1
-wait "$quiet"
+  --server-pid "$SERVER_PID" >"$WORK/building-a.txt" 2>&1 || true
+# loadgen exits 1 when an authentication failed: the report says so, and it is what is measured.
+wait "$quiet" || true
 echo "building-a (the storm):"
 grep -E "succeeded|storm:" "$WORK/building-a.txt"
 echo "building-b (one at a time, during the storm):"
