@@ -637,7 +637,8 @@ fn check_mab_test_and_serve_judge_the_allow_file() {
     let out = cli(&config, &["mab-test", "0011.2233.4455"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("Tunnel-Private-Group-Id = 100"),
+        text(&out).contains("Tunnel-Private-Group-Id = \"100\"")
+            && text(&out).contains("Tunnel-Type = VLAN"),
         "{}",
         text(&out)
     );

@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 
 use super::handle::Core;
 use crate::eap::{EapPacket, EapType};
-use crate::radius::dictionary::AttrType;
 use crate::radius::{Packet, attr};
 
 impl Core {
@@ -52,33 +51,11 @@ impl Core {
                     let joined = packet.eap_message().unwrap_or_default();
                     describe_eap(&joined, packet.count(attr::EAP_MESSAGE))
                 }
-                _ => self.format_value(&name, a.value),
+                _ => dictionary.display_value(&name, a.value),
             };
             let _ = write!(out, "\n    {name} = {value}");
         }
         out
-    }
-
-    fn format_value(&self, name: &str, value: &[u8]) -> String {
-        let dictionary = self.current.load().dictionary.clone();
-        let def = dictionary.attribute(name);
-        match def.map(|d| &d.typ) {
-            Some(AttrType::Integer) if value.len() == 4 => {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(value);
-                let n = u32::from_be_bytes(b);
-                match dictionary.value_name(name, n) {
-                    Some(v) => v.to_string(),
-                    None => n.to_string(),
-                }
-            }
-            Some(AttrType::IpAddr) if value.len() == 4 => match <[u8; 4]>::try_from(value) {
-                Ok(a) => std::net::Ipv4Addr::from(a).to_string(),
-                Err(_) => format!("0x{}", hex(value)),
-            },
-            Some(AttrType::String) => format!("{:?}", Escaped(value)),
-            _ => format!("0x{}", hex(value)),
-        }
     }
 }
 
@@ -127,8 +104,4 @@ fn describe_eap(value: &[u8], attributes: usize) -> String {
         value.len()
     );
     out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

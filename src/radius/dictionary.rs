@@ -48,6 +48,7 @@ use std::path::{Path, PathBuf};
 /// How deep `$INCLUDE` may nest; deeper is taken to be an include loop.
 pub const MAX_INCLUDE_DEPTH: usize = 8;
 
+mod display;
 mod parse;
 use parse::describe_number;
 

@@ -118,11 +118,11 @@ pub fn test_report(
                 ),
             };
             for a in &grant.attributes {
+                let name = dictionary.name_of(a.vendor, u32::from(a.typ));
                 let _ = writeln!(
                     out,
-                    "  {} = {}",
-                    dictionary.name_of(a.vendor, u32::from(a.typ)),
-                    crate::escape::Escaped(&a.value)
+                    "  {name} = {}",
+                    dictionary.display_value(&name, &a.value)
                 );
             }
             Ok((true, out))
@@ -211,7 +211,8 @@ mod tests {
         let (ok, text) = run(Some(&list), "0011.2233.4455");
         assert!(ok, "{text}");
         assert!(text.contains("line 1 (VLAN 100, \"printer\")"), "{text}");
-        assert!(text.contains("Tunnel-Private-Group-Id = 100"), "{text}");
+        assert!(text.contains("Tunnel-Private-Group-Id = \"100\""), "{text}");
+        assert!(text.contains("Tunnel-Type = VLAN"), "{text}");
         let (ok, text) = run(Some(&list), "aa-bb-cc-00-00-01");
         assert!(ok && text.contains("vendor prefix aa:bb:cc:*"), "{text}");
         let (ok, text) = run(Some(&list), "001122334456");
