@@ -792,3 +792,61 @@ fn debug_filter_follows_a_mab_device() {
     let dump = log.split("received from").nth(1).unwrap();
     assert!(dump.contains("00-11-22-33-44-55"), "{dump}");
 }
+
+/// FreeRADIUS's radclient, a RADIUS client this project did not write, as a switch: Cisco-style
+/// PAP and Aruba-style CHAP MAB requests for listed devices get Access-Accept with their VLAN,
+/// an unlisted one Access-Reject.
+#[test]
+fn radclient_pap_and_chap_mab_requests() {
+    if !common::require_tool("radclient", "apt-get install freeradius-utils") {
+        return;
+    }
+    let b = Bench::start(true, "true", "", &[]);
+    let ask = |attrs: &str| {
+        let mut child = Command::new("radclient")
+            .args([
+                "-x",
+                "-r",
+                "2",
+                "-t",
+                "2",
+                &b.server.addr.to_string(),
+                "auth",
+                SECRET,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // radclient computes Message-Authenticator when the attribute is given (as 0x00).
+        write!(
+            child.stdin.take().unwrap(),
+            "{attrs}Message-Authenticator = 0x00\n"
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let pap = ask(
+        "User-Name = \"001122334455\"\nUser-Password = \"001122334455\"\n\
+         Calling-Station-Id = \"00-11-22-33-44-55\"\nService-Type = Call-Check\n",
+    );
+    assert!(pap.contains("Received Access-Accept"), "{pap}");
+    assert!(pap.contains("Tunnel-Private-Group-Id:0 = \"100\""), "{pap}");
+    let chap = ask(
+        "User-Name = \"aabbcc000001\"\nCHAP-Password = \"aabbcc000001\"\n\
+         Calling-Station-Id = \"AA-BB-CC-00-00-01\"\n",
+    );
+    assert!(chap.contains("Received Access-Accept"), "{chap}");
+    assert!(
+        chap.contains("Tunnel-Private-Group-Id:0 = \"200\""),
+        "{chap}"
+    );
+    let stranger = ask(
+        "User-Name = \"029900000001\"\nUser-Password = \"029900000001\"\n\
+         Calling-Station-Id = \"02-99-00-00-00-01\"\n",
+    );
+    assert!(stranger.contains("Received Access-Reject"), "{stranger}");
+    assert!(b.server.log_text().contains("reason=mab_unknown_device"));
+}
