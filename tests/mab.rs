@@ -820,9 +820,9 @@ fn radclient_pap_and_chap_mab_requests() {
             .spawn()
             .unwrap();
         // radclient computes Message-Authenticator when the attribute is given (as 0x00).
-        write!(
+        writeln!(
             child.stdin.take().unwrap(),
-            "{attrs}Message-Authenticator = 0x00\n"
+            "{attrs}Message-Authenticator = 0x00"
         )
         .unwrap();
         let out = child.wait_with_output().unwrap();
