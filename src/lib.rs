@@ -35,6 +35,7 @@ pub mod core;
 pub(crate) mod crypto;
 pub mod eap;
 pub mod escape;
+pub mod import;
 pub mod live;
 pub mod mab;
 pub mod radius;

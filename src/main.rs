@@ -66,6 +66,16 @@ enum Command {
     /// List the live sessions of the running server with their certificate (through its control
     /// socket, `[coa] control_socket`).
     Sessions,
+    /// Why was this device refused: the last attempts of one supplicant (a MAC in any spelling,
+    /// or an identity) from the running server (through its control socket): time, NAS,
+    /// outcome, reason, detail, TLS version, round trips, rule. Exit 1 when none is recorded.
+    Why {
+        /// 00:11:22:33:44:55, 0011.2233.4455, 001122334455, ... or an EAP identity / User-Name.
+        key: String,
+        /// One JSON object instead of the table (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Send a Disconnect-Request (RFC 5176) for one live session of the running server.
     Disconnect {
         /// The session's Acct-Session-Id, as `certradius sessions` prints it.
@@ -87,12 +97,32 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Turn another server's configuration into a certradius configuration.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Write the man page certradius.1 into DIR (for packaging).
     #[command(hide = true)]
     Manpage { dir: PathBuf },
     /// Print the shell completion script for SHELL (bash, zsh, fish, ...) on stdout.
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Read a FreeRADIUS 3.x configuration directory (radiusd.conf and what it includes) and
+    /// write a commented certradius configuration (stdout without -o). What is not translated
+    /// is listed on stderr. Exit code 0: translated and loads, 1: loads with untranslated
+    /// parts, 2: no loadable configuration.
+    Freeradius {
+        /// The FreeRADIUS configuration directory, e.g. /etc/freeradius/3.0.
+        raddb_dir: PathBuf,
+        /// Where to write the configuration (created with mode 0600).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +169,7 @@ fn main() -> ExitCode {
         }
         Command::MabTest { mac, nas } => server::mab::command(cli.config.as_deref(), &mac, nas),
         Command::Sessions => server::control::command(cli.config.as_deref(), "sessions".into()),
+        Command::Why { key, json } => server::why::command(cli.config.as_deref(), &key, json),
         Command::Disconnect { session } => {
             server::control::command(cli.config.as_deref(), format!("disconnect {session}"))
         }
@@ -160,6 +191,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Import {
+            command: ImportCommand::Freeradius { raddb_dir, output },
+        } => ExitCode::from(certradius::import::freeradius(
+            &raddb_dir,
+            output.as_deref(),
+        )),
         Command::Manpage { dir } => manpage(&dir),
         Command::Completions { shell } => {
             use clap::CommandFactory;

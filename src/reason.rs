@@ -117,6 +117,17 @@ reason_codes! {
     CrlExpired = "crl_expired" => Rejected,
     CertInvalid = "cert_invalid" => Rejected,
     NoClientCertificate = "no_client_certificate" => Rejected,
+    /// A fatal alert from the supplicant about our certificate (unknown_ca, bad_certificate,
+    /// certificate_unknown, unsupported_certificate, certificate_expired, access_denied): it
+    /// refused the server certificate. The alert's name is in the detail.
+    SupplicantRejectedServerCertificate = "supplicant_rejected_server_certificate" => Rejected,
+    /// The supplicant and the NAS's TLS versions (`tls_min_version` / `tls_max_version`) have
+    /// none in common.
+    TlsVersionMismatch = "tls_version_mismatch" => Rejected,
+    /// The chain verified but the supplicant's CertificateVerify signature did not (the
+    /// scheme in the detail).
+    ClientSignatureInvalid = "client_signature_invalid" => Rejected,
+    /// Any other fatal alert from the supplicant (its name in the detail).
     PeerAlert = "peer_alert" => Rejected,
     TlsIncompatible = "tls_incompatible" => Rejected,
     TlsProtocolError = "tls_protocol_error" => Rejected,

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::values::{Cidr, Secret};
+use super::values::{Cidr, Secret, SignatureSchemeName, TlsVersion};
 
 /// `require_message_authenticator = true | false | "auto"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +60,32 @@ pub struct ClientConfig {
     /// UDP port where this NAS takes Disconnect-Requests (RFC 5176 §3.1; 3799 is the IANA port).
     #[serde(default = "default_coa_port")]
     pub coa_port: u16,
+    /// EAP-TLS versions for supplicants behind this NAS, overriding `[tls]` (e.g. "1.2" as the
+    /// maximum for a building whose access points or supplicants break on TLS 1.3).
+    #[serde(default)]
+    pub tls_min_version: Option<TlsVersion>,
+    #[serde(default)]
+    pub tls_max_version: Option<TlsVersion>,
+    /// The client signature schemes for supplicants behind this NAS, overriding
+    /// `tls.client_signature_schemes` (e.g. `["rsa_pkcs1_sha256"]` with `tls_max_version =
+    /// "1.2"` for TPM-held keys that cannot make TLS 1.3's RSA-PSS signatures).
+    #[serde(default)]
+    pub client_signature_schemes: Option<Vec<SignatureSchemeName>>,
+}
+
+impl ClientConfig {
+    /// This NAS's (minimum, maximum) EAP-TLS versions when they differ from `[tls]`'s.
+    pub fn tls_versions(
+        &self,
+        tls_min: TlsVersion,
+        tls_max: TlsVersion,
+    ) -> Option<(TlsVersion, TlsVersion)> {
+        let range = (
+            self.tls_min_version.unwrap_or(tls_min),
+            self.tls_max_version.unwrap_or(tls_max),
+        );
+        (range != (tls_min, tls_max)).then_some(range)
+    }
 }
 
 fn default_coa_port() -> u16 {

@@ -22,7 +22,9 @@ pub mod audit;
 mod authorize;
 mod client;
 mod coa;
+pub mod database;
 mod eap;
+mod health;
 pub mod log;
 mod mab;
 mod metrics;
@@ -39,6 +41,7 @@ pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scal
 pub use client::{ClientConfig, RequireMessageAuthenticator, Transport};
 pub use coa::CoaConfig;
 pub use eap::EapConfig;
+pub use health::{HealthConfig, WhenUnready};
 pub use mab::MabConfig;
 pub use metrics::MetricsConfig;
 pub use ocsp::OcspConfig;
@@ -46,7 +49,10 @@ pub use radsec::{Radius11, RadsecConfig};
 pub use server::ServerConfig;
 pub use tcp::TcpConfig;
 pub use tls::{OneOrMany, TlsConfig};
-pub use values::{Cidr, CrlScope, FsyncPolicy, OcspMode, Secret, TlsVersion, ValueError};
+pub use values::{
+    Cidr, CrlScope, FsyncPolicy, OcspMode, SIGNATURE_SCHEMES, Secret, SignatureSchemeName,
+    TlsVersion, ValueError,
+};
 
 /// The embedded default configuration: loopback only, the test PKI under `testbed/pki/`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/certradius.toml");
@@ -108,6 +114,9 @@ pub struct Config {
     /// `[metrics]`: the Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[health]`: `/healthz` and `/readyz`.
+    #[serde(default)]
+    pub health: HealthConfig,
     /// `[radsec]`: RADIUS over TLS (RFC 6614) and RADIUS/1.1 (RFC 9765).
     #[serde(default)]
     pub radsec: RadsecConfig,
@@ -207,6 +216,17 @@ impl Config {
                 ));
             }
             radsec::check_client(i, c)?;
+            if let Some((min, max)) =
+                c.tls_versions(self.tls.tls_min_version, self.tls.tls_max_version)
+                && min > max
+            {
+                return Err(ConfigError::invalid(
+                    format!("client[{i}].tls_min_version"),
+                    format!(
+                        "{min} is higher than the maximum {max} (client[{i}].tls_max_version or tls.tls_max_version)"
+                    ),
+                ));
+            }
             if c.secret.expose().is_empty() {
                 return Err(ConfigError::invalid(
                     format!("client[{i}].secret"),
@@ -309,11 +329,8 @@ impl Config {
         }
         if let Some(url) = &self.accounting.database_url {
             // The parser's message never quotes the URL (it may hold a password).
-            if let Err(e) = url.expose().parse::<tokio_postgres::Config>() {
-                return Err(ConfigError::invalid(
-                    "accounting.database_url",
-                    format!("not a PostgreSQL connection URL: {e}"),
-                ));
+            if let Err(e) = database::parse(url.expose()) {
+                return Err(ConfigError::invalid("accounting.database_url", e));
             }
         }
         if self.accounting.queue_max_bytes < 65536 {

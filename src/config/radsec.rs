@@ -32,6 +32,8 @@ pub struct RadsecConfig {
     /// The server's RadSec certificate chain (PEM, leaf first); may differ from the EAP one.
     pub certificate_file: PathBuf,
     pub private_key_file: PathBuf,
+    /// For an encrypted `private_key_file`: a file whose first line is its password.
+    pub private_key_password_file: Option<PathBuf>,
     /// CAs that issue NAS certificates (PEM).
     pub ca_file: OneOrMany,
     /// "1.2" or "1.3".
@@ -55,6 +57,7 @@ impl Default for RadsecConfig {
             listen: Vec::new(),
             certificate_file: "testbed/pki/server.pem".into(),
             private_key_file: "testbed/pki/server.key".into(),
+            private_key_password_file: None,
             ca_file: OneOrMany::One("testbed/pki/ca.pem".into()),
             tls_min_version: TlsVersion::V1_2,
             crl_file: OneOrMany::Many(Vec::new()),

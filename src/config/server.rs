@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub bad_packet_rate_per_source: u32,
     /// On SIGTERM/SIGINT: how long conversations in flight may take to finish before we exit.
     pub shutdown_grace_secs: u64,
+    /// While not ready (`server/health.rs`): answer as usual, or leave Access-Requests and
+    /// Status-Server unanswered so the NAS fails over.
+    pub when_unready: super::WhenUnready,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             state_file: "certradius.state".into(),
             bad_packet_rate_per_source: 100,
             shutdown_grace_secs: 5,
+            when_unready: super::WhenUnready::Serve,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::values::{CrlScope, TlsVersion};
+use super::values::{CrlScope, SignatureSchemeName, TlsVersion};
 
 /// One path or a list of paths.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -29,13 +29,19 @@ impl OneOrMany {
 pub struct TlsConfig {
     /// The server's certificate chain (PEM, leaf first).
     pub certificate_file: PathBuf,
-    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1; or encrypted PKCS#8).
     pub private_key_file: PathBuf,
+    /// For an encrypted `private_key_file`: a file whose first line is its password.
+    pub private_key_password_file: Option<PathBuf>,
     /// CA certificates that client certificates must chain to (PEM; roots and intermediates).
     pub ca_file: OneOrMany,
     /// "1.2" or "1.3".
     pub tls_min_version: TlsVersion,
     pub tls_max_version: TlsVersion,
+    /// The signature schemes the CertificateRequest offers and a client's CertificateVerify
+    /// may use (IANA names); empty: every scheme the crypto provider verifies. The signatures
+    /// on the chain's certificates are not limited by it.
+    pub client_signature_schemes: Vec<SignatureSchemeName>,
     /// TLS data octets per EAP-TLS packet we send (RFC 5216 §2.1.5); lowered further by
     /// Framed-MTU from the NAS.
     pub fragment_size: usize,
@@ -77,9 +83,11 @@ impl Default for TlsConfig {
         TlsConfig {
             certificate_file: "testbed/pki/server.pem".into(),
             private_key_file: "testbed/pki/server.key".into(),
+            private_key_password_file: None,
             ca_file: OneOrMany::One("testbed/pki/ca.pem".into()),
             tls_min_version: TlsVersion::V1_2,
             tls_max_version: TlsVersion::V1_3,
+            client_signature_schemes: Vec::new(),
             fragment_size: 1024,
             crl_file: OneOrMany::Many(Vec::new()),
             check_crl: None,

@@ -83,6 +83,60 @@ impl fmt::Display for TlsVersion {
     }
 }
 
+/// A TLS signature scheme by its IANA name (RFC 8446 §4.2.3, the TLS SignatureScheme registry),
+/// as `tls.client_signature_schemes` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SignatureSchemeName {
+    pub name: &'static str,
+    /// The registry's code point.
+    pub code: u16,
+}
+
+/// The schemes a TLS peer can use for its CertificateVerify with the providers certradius is
+/// built with, by IANA name (RFC 8446 §4.2.3; `rsa_pkcs1_*` and `ecdsa_sha1` are the TLS 1.2
+/// ones of RFC 5246 §7.4.1.4.1 in the same registry).
+pub const SIGNATURE_SCHEMES: &[(&str, u16)] = &[
+    ("rsa_pkcs1_sha1", 0x0201),
+    ("ecdsa_sha1", 0x0203),
+    ("rsa_pkcs1_sha256", 0x0401),
+    ("ecdsa_secp256r1_sha256", 0x0403),
+    ("rsa_pkcs1_sha384", 0x0501),
+    ("ecdsa_secp384r1_sha384", 0x0503),
+    ("rsa_pkcs1_sha512", 0x0601),
+    ("ecdsa_secp521r1_sha512", 0x0603),
+    ("rsa_pss_rsae_sha256", 0x0804),
+    ("rsa_pss_rsae_sha384", 0x0805),
+    ("rsa_pss_rsae_sha512", 0x0806),
+    ("ed25519", 0x0807),
+    ("ed448", 0x0808),
+    ("rsa_pss_pss_sha256", 0x0809),
+    ("rsa_pss_pss_sha384", 0x080a),
+    ("rsa_pss_pss_sha512", 0x080b),
+];
+
+impl FromStr for SignatureSchemeName {
+    type Err = ValueError;
+    fn from_str(v: &str) -> Result<Self, ValueError> {
+        SIGNATURE_SCHEMES
+            .iter()
+            .find(|(name, _)| *name == v)
+            .map(|&(name, code)| SignatureSchemeName { name, code })
+            .ok_or_else(|| {
+                let known: Vec<&str> = SIGNATURE_SCHEMES.iter().map(|(n, _)| *n).collect();
+                ValueError(format!(
+                    "unknown signature scheme {v:?}: expected one of {}",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for SignatureSchemeName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        via_str(d)
+    }
+}
+
 /// A configuration keyword enum: parsed from exactly these spellings, with an error listing them.
 macro_rules! keyword_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {

@@ -36,6 +36,8 @@ pub struct Client {
     pub transport: Transport,
     /// For `tls`: the SAN DNS name or CN its certificate must carry.
     pub certificate_name: Option<String>,
+    /// What this NAS overrides of `[tls]` (versions, client signature schemes).
+    pub tls: crate::tls::NasTls,
 }
 
 /// Requests received from one client, by packet type (after the packet decoded).
@@ -139,6 +141,7 @@ impl Clients {
                 requests: old_by_name.map(|o| o.requests.clone()).unwrap_or_default(),
                 transport: c.transport,
                 certificate_name: c.certificate_name.clone(),
+                tls: crate::tls::NasTls::of(c),
             }));
         }
         // Most specific prefix first, so a /32 for one AP wins over its site's /16.
@@ -206,6 +209,9 @@ mod tests {
             transport: Transport::Udp,
             certificate_name: None,
             coa_port: 3799,
+            tls_min_version: None,
+            tls_max_version: None,
+            client_signature_schemes: None,
         }
     }
 

@@ -185,7 +185,9 @@ impl Core {
             };
             return Err(self.drop_packet(from, now, name, what));
         }
-        let (session, step) = match Session::start(eap, &self.current.load().cx, now) {
+        let current = self.current.load();
+        let tls_config = current.cx.tls.config_for(&client.tls);
+        let (session, step) = match Session::start_with(eap, &current.cx, tls_config, now) {
             Ok(x) => x,
             Err(reason) => {
                 self.stats.incr(Counter::AccessRejects);
@@ -208,7 +210,8 @@ impl Core {
     }
 }
 
-fn u32_attr(packet: &Packet<'_>, typ: u8) -> Option<u32> {
+/// A 32-bit integer attribute (RFC 2865 §5: four octets), None when absent or malformed.
+pub(super) fn u32_attr(packet: &Packet<'_>, typ: u8) -> Option<u32> {
     let v = packet.first(typ)?;
     let b: [u8; 4] = v.try_into().ok()?;
     Some(u32::from_be_bytes(b))

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::authz::ReplyAttribute;
+use crate::tls::client_hello::ClientHello;
 
 /// One finished authentication.
 #[derive(Debug)]
@@ -54,6 +55,15 @@ pub struct AuthEvent<'a> {
     pub granted: &'a [ReplyAttribute],
     /// The Class attribute sent in the Access-Accept, if any (RFC 2865 §5.25).
     pub class: Option<&'a [u8]>,
+    /// What the supplicant's ClientHello offered, once an EAP-TLS handshake started.
+    pub client_hello: Option<&'a ClientHello>,
+    /// The scheme the client signed its CertificateVerify with, and the key exchange group.
+    pub signature_scheme: Option<rustls::SignatureScheme>,
+    pub group: Option<rustls::NamedGroup>,
+    /// NAS-Port-Type (RFC 2865 §5.41; 15 Ethernet, 19 Wireless-802.11) and Framed-MTU
+    /// (§5.12), as the NAS sent them.
+    pub nas_port_type: Option<u32>,
+    pub framed_mtu: Option<u32>,
 }
 
 /// Something that wants to know about every finished authentication.

@@ -77,6 +77,8 @@ pub struct Core {
     pub(super) observers: RwLock<Observers>,
     /// Conversations started before a reload, with the configuration they started on.
     pub(super) pinned: super::reload::Pinned,
+    /// Whether this instance can authenticate, as the shell last assessed it.
+    pub readiness: super::readiness::Readiness,
 }
 
 impl Core {
@@ -117,6 +119,7 @@ impl Core {
             learned_dirty: AtomicBool::new(false),
             observers: RwLock::new(Vec::new()),
             pinned: Default::default(),
+            readiness: Default::default(),
         }
     }
 
@@ -259,6 +262,15 @@ impl Core {
             );
         }
         let has_ma = self.authenticate(&packet, client, from, now)?;
+        if matches!(packet.code(), Code::AccessRequest | Code::StatusServer)
+            && self.readiness.drops_requests()
+        {
+            // RFC 5997 §4: unanswered, so the NAS marks us dead and fails over rather than
+            // having its users rejected by a server that cannot authenticate them.
+            self.stats.incr(Counter::PacketsDropped);
+            self.stats.incr(Counter::NotReadyDropped);
+            return None;
+        }
         match packet.code() {
             Code::AccessRequest => {}
             Code::StatusServer => return self.status_server(&packet, client, from, now, has_ma),

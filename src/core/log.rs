@@ -8,6 +8,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::clients::Client;
+use super::conversation::u32_attr;
 use super::events::AuthEvent;
 use super::handle::Core;
 use super::stats::Counter;
@@ -74,6 +75,21 @@ impl Core {
     ) {
         let rule = grant.rule.as_deref();
         let duration = now.saturating_duration_since(summary.started);
+        // The verified peer, or the certificate refused before there was one.
+        let (subject, issuer, serial) =
+            match (&summary.peer, reason.and_then(|r| r.cert.as_deref())) {
+                (Some(p), _) => (
+                    Some(p.subject.as_str()),
+                    Some(p.issuer.as_str()),
+                    Some(p.serial.as_str()),
+                ),
+                (None, Some(c)) => (
+                    Some(c.subject.as_str()),
+                    Some(c.issuer.as_str()),
+                    Some(c.serial.as_str()),
+                ),
+                (None, None) => (None, None, None),
+            };
         self.notify(&AuthEvent {
             outcome,
             method: crate::authz::Method::EapTls.as_str(),
@@ -87,21 +103,33 @@ impl Core {
             called_station_id: packet.first(attr::CALLED_STATION_ID),
             tls_version: summary.tls_version,
             cipher_suite: &summary.cipher_suite,
-            serial: summary.peer.as_ref().map(|p| p.serial.as_str()),
-            subject: summary.peer.as_ref().map(|p| p.subject.as_str()),
-            issuer: summary.peer.as_ref().map(|p| p.issuer.as_str()),
+            serial,
+            subject,
+            issuer,
             resumed: summary.resumed,
             round_trips: summary.round_trips,
             duration,
             rule,
             granted: &grant.attributes,
             class,
+            client_hello: summary.client_hello.as_ref(),
+            signature_scheme: summary.signature_scheme,
+            group: summary.group,
+            nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
+            framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
         });
-        let (subject, issuer, serial) = match &summary.peer {
-            Some(p) => (p.subject.as_str(), p.issuer.as_str(), p.serial.as_str()),
-            None => ("-", "-", "-"),
-        };
+        let (subject, issuer, serial) = (
+            subject.unwrap_or("-"),
+            issuer.unwrap_or("-"),
+            serial.unwrap_or("-"),
+        );
         let duration_ms = duration.as_secs_f64() * 1000.0;
+        // A handshake that failed: what the device offered is the first clue (TLS 1.3 only, no
+        // RSA-PSS, no common group), so the line carries it; the audit log has it every time.
+        let client_hello = match (reason, &summary.peer, &summary.client_hello) {
+            (Some(_), None, Some(hello)) => Some(hello.one_line()),
+            _ => None,
+        };
         info!(
             %outcome,
             reason = %reason.map_or("-", |r| r.code.as_str()),
@@ -118,6 +146,7 @@ impl Core {
             resumed = summary.resumed,
             duration_ms = format_args!("{duration_ms:.1}"),
             rule = %rule.unwrap_or("-"),
+            client_hello = client_hello.as_deref(),
             "authentication finished: {}",
             if outcome == "accept" {
                 "Access-Accept"
@@ -158,5 +187,10 @@ pub(super) fn refusal_event<'a>(
         rule: None,
         granted: &[],
         class: None,
+        client_hello: None,
+        signature_scheme: None,
+        group: None,
+        nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
+        framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
     }
 }

@@ -4,6 +4,7 @@
 //! RADIUS (RFC 2865 §3, RFC 3579 §3.2), retransmissions (RFC 5080 §2.2.2), Status-Server
 //! (RFC 5997); the EAP-TLS conversation itself is `session/`.
 
+pub mod attempts;
 pub mod clients;
 mod conversation;
 pub(crate) mod dedup;
@@ -16,6 +17,7 @@ mod log;
 mod mab;
 pub mod queue;
 mod ratelimit;
+pub mod readiness;
 mod reload;
 mod replies;
 pub(crate) mod revocation;

@@ -81,6 +81,8 @@ families! {
         "Packets received on RADIUS/TCP and RadSec connections, by transport",
     Radius11Connections = "certradius_radius_1_1_connections",
         "RadSec connections that negotiated RADIUS/1.1 by ALPN (RFC 9765)",
+    ReadinessChanges = "certradius_readiness_changes",
+        "Changes between ready and not ready (server/health.rs)",
 }
 
 /// Where a counter shows on `/metrics`.
@@ -198,6 +200,12 @@ counters! {
         => E::labelled(F::PacketsDropped, "reason", "queue_expired"),
     /// A new conversation refused while draining on SIGTERM (`server/drain.rs`).
     DrainDropped = "drain_dropped" => E::labelled(F::PacketsDropped, "reason", "draining"),
+    /// Access-Request or Status-Server left unanswered while not ready, under
+    /// `server.when_unready = "silent"` (`core/readiness.rs`).
+    NotReadyDropped = "not_ready_dropped"
+        => E::labelled(F::PacketsDropped, "reason", "not_ready"),
+    /// Ready to not ready or back (`server/health.rs`).
+    ReadinessChanges = "readiness_changes" => E::plain(F::ReadinessChanges),
     /// Radius/1.1 packets that could not be translated (RFC 9765).
     Radius11Malformed = "radius_1_1_malformed"
         => E::labelled(F::PacketsDropped, "reason", "radius_1_1_malformed"),

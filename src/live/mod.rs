@@ -309,6 +309,11 @@ mod tests {
             rule: None,
             granted: &[],
             class: Some(class),
+            client_hello: None,
+            signature_scheme: None,
+            group: None,
+            nas_port_type: None,
+            framed_mtu: None,
         }
     }
 

@@ -23,6 +23,7 @@ use tokio_postgres::{Client, NoTls, Statement};
 use tracing::{error, info, warn};
 
 use crate::accounting::sql::{Action, CLOSE_NAS, Row, SCHEMA, UPSERT};
+use crate::config::database::DatabaseTarget;
 use crate::core::Core;
 use crate::core::stats::Counter;
 
@@ -53,8 +54,7 @@ impl DbSink {
         queue_dir: &Path,
         queue_max_bytes: u64,
     ) -> std::io::Result<DbSink> {
-        let config: tokio_postgres::Config = url
-            .parse()
+        let config = crate::config::database::parse(url)
             .map_err(|e| std::io::Error::other(format!("accounting.database_url: {e}")))?;
         let queue = Queue::open(queue_dir, queue_max_bytes)?;
         if !queue.is_empty() {
@@ -211,7 +211,7 @@ pub fn migrate_command(config: &crate::config::AccountingConfig) -> Result<(), S
     let Some(url) = &config.database_url else {
         return Err("accounting.database_url is not set".into());
     };
-    let pg: tokio_postgres::Config = url.expose().parse().map_err(|e| format!("{e}"))?;
+    let pg = crate::config::database::parse(url.expose())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -228,23 +228,42 @@ pub fn migrate_command(config: &crate::config::AccountingConfig) -> Result<(), S
     })
 }
 
-/// Connects (without TLS: the database is expected on the host or a trusted network).
+/// Connects, with TLS as `sslmode` says (`pg_tls.rs`).
 pub async fn connect(
-    config: &tokio_postgres::Config,
+    target: &DatabaseTarget,
 ) -> Result<(Client, tokio::task::JoinHandle<()>), String> {
-    let (client, connection) = tokio::time::timeout(DB_TIMEOUT, config.connect(NoTls))
-        .await
-        .map_err(|_| "connection timed out".to_string())?
-        .map_err(|e| describe(&e))?;
-    let handle = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            warn!("accounting database connection: {e}");
+    let timed_out = |_| "connection timed out".to_string();
+    let tls = super::pg_tls::connector(target)?;
+    let mode = target.effective_mode().as_str();
+    let refused = |e: tokio_postgres::Error| format!("{} (sslmode={mode})", describe(&e));
+    let handle = match tls {
+        None => {
+            let (client, connection) =
+                tokio::time::timeout(DB_TIMEOUT, target.config.connect(NoTls))
+                    .await
+                    .map_err(timed_out)?
+                    .map_err(refused)?;
+            (client, tokio::spawn(watch(connection)))
         }
-    });
-    Ok((client, handle))
+        Some(tls) => {
+            let (client, connection) = tokio::time::timeout(DB_TIMEOUT, target.config.connect(tls))
+                .await
+                .map_err(timed_out)?
+                .map_err(refused)?;
+            (client, tokio::spawn(watch(connection)))
+        }
+    };
+    Ok(handle)
 }
 
-async fn open_db(config: &tokio_postgres::Config, auto_migrate: bool) -> Result<Db, String> {
+/// Drives a connection until it ends.
+async fn watch<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        warn!("accounting database connection: {e}");
+    }
+}
+
+async fn open_db(config: &DatabaseTarget, auto_migrate: bool) -> Result<Db, String> {
     let (client, connection) = connect(config).await?;
     let prepared = async {
         if auto_migrate {
@@ -368,7 +387,7 @@ impl Retry {
 /// The writer: the only user of the connection and of the queue.
 async fn run(
     core: Arc<Core>,
-    config: tokio_postgres::Config,
+    config: DatabaseTarget,
     auto_migrate: bool,
     mut queue: Queue,
     mut rx: mpsc::Receiver<(Row, Ack)>,
@@ -381,6 +400,16 @@ async fn run(
     // the queue (and so the Accounting-Responses) for the connect timeout.
     let mut connecting: Option<Connecting> = None;
     loop {
+        // A connection the server closed (restart, network) is noticed here, not only at the
+        // next write: readiness (`server/health.rs`) must see the database go away.
+        if db.as_ref().is_some_and(|d| d.connection.is_finished()) {
+            core.stats.incr(Counter::AccountingDbErrors);
+            error!("accounting database connection lost, reconnecting");
+            down_logged = true;
+            db = None;
+            retry.failed();
+        }
+        core.readiness.set_database_up(db.is_some());
         if db.is_none() && connecting.is_none() && monotonic() >= retry.next {
             let config = config.clone();
             connecting = Some(Box::pin(
@@ -404,7 +433,8 @@ async fn run(
         }
         let wait = match &db {
             Some(_) if !queue.is_empty() => Duration::ZERO,
-            Some(_) => Duration::from_secs(3600),
+            // Wake once a second to notice a lost connection (see above).
+            Some(_) => Duration::from_secs(1),
             None if connecting.is_some() => Duration::from_secs(3600),
             None => retry
                 .next
@@ -445,46 +475,66 @@ async fn run(
             Ok(None) => return,
             Err(_) => continue,
         };
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(x) => batch.push(x),
-                Err(_) => break,
+        record_batch(
+            &core,
+            (&mut db, &mut retry, &mut down_logged),
+            &mut queue,
+            first,
+            &mut rx,
+        )
+        .await;
+    }
+}
+
+/// Writes what arrived (the first record and what else is waiting, up to a batch) straight to
+/// the database when it is up and nothing is queued before it, else to the on-disk queue; then
+/// answers each record's Accounting-Response.
+async fn record_batch(
+    core: &Core,
+    (db, retry, down_logged): (&mut Option<Db>, &mut Retry, &mut bool),
+    queue: &mut Queue,
+    first: (Row, Ack),
+    rx: &mut mpsc::Receiver<(Row, Ack)>,
+) {
+    let mut batch = vec![first];
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(x) => batch.push(x),
+            Err(_) => break,
+        }
+    }
+    let (rows, acks): (Vec<Row>, Vec<Ack>) = batch.into_iter().unzip();
+    if let Some(d) = db.as_ref()
+        && queue.is_empty()
+    {
+        match write(d, &rows).await {
+            Ok(()) => {
+                retry.succeeded();
+                core.stats
+                    .add(Counter::AccountingDbWritten, rows.len() as u64);
+                for ack in acks {
+                    let _ = ack.send(Ok(()));
+                }
+                return;
+            }
+            Err(e) => {
+                core.stats.incr(Counter::AccountingDbErrors);
+                error!("accounting database write failed, records are queued on disk: {e}");
+                *down_logged = true;
+                *db = None;
+                retry.failed();
             }
         }
-        let (rows, acks): (Vec<Row>, Vec<Ack>) = batch.into_iter().unzip();
-        if let Some(d) = &db
-            && queue.is_empty()
-        {
-            match write(d, &rows).await {
-                Ok(()) => {
-                    retry.succeeded();
-                    core.stats
-                        .add(Counter::AccountingDbWritten, rows.len() as u64);
-                    for ack in acks {
-                        let _ = ack.send(Ok(()));
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    core.stats.incr(Counter::AccountingDbErrors);
-                    error!("accounting database write failed, records are queued on disk: {e}");
-                    down_logged = true;
-                    db = None;
-                    retry.failed();
-                }
-            }
-        }
-        let result = queue.push(&rows);
-        if result.is_ok() {
-            core.stats.add(Counter::AccountingQueued, rows.len() as u64);
-        }
-        for ack in acks {
-            let _ = ack.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-            });
-        }
+    }
+    let result = queue.push(&rows);
+    if result.is_ok() {
+        core.stats.add(Counter::AccountingQueued, rows.len() as u64);
+    }
+    for ack in acks {
+        let _ = ack.send(match &result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        });
     }
 }
 

@@ -7,6 +7,12 @@
 //! through a bounded channel to a writer thread; when that channel is full the record is
 //! dropped, counted (`audit_dropped`) and warned about at most once a minute.
 //!
+//! An EAP-TLS record whose handshake started carries `client_hello`: what the supplicant offered
+//! (versions, cipher suites, signature schemes, groups, by IANA name; see
+//! `tls::client_hello`), next to what was negotiated (`tls_version`, `cipher_suite`,
+//! `signature_scheme` of the client's CertificateVerify, key exchange `group`).
+//! `nas_port_type` and `framed_mtu` are the NAS's numbers as sent (RFC 2865 §5.41, §5.12).
+//!
 //! Peer-supplied byte fields (identity, Calling/Called-Station-Id, granted values) become JSON
 //! strings: valid UTF-8 is kept as is, every byte that is not part of valid UTF-8 is written as
 //! the four characters `\xNN` (upper-case hex), so a reader can restore non-UTF-8 input.
@@ -24,6 +30,7 @@ use tracing::{error, warn};
 
 use crate::core::events::{AuthEvent, AuthObserver};
 use crate::radius::dictionary::Dictionary;
+use crate::tls::client_hello::{group_name, signature_scheme_name};
 
 /// Records waiting for the writer thread at most; beyond, records are dropped and counted.
 const QUEUE: usize = 8192;
@@ -112,6 +119,16 @@ impl AuditLog {
             "duration_ms": u64::try_from(e.duration.as_millis()).unwrap_or(u64::MAX),
             "rule": e.rule,
             "granted": granted,
+            "client_hello": e.client_hello.map(|h| json!({
+                "versions": h.version_names(),
+                "cipher_suites": h.cipher_suite_names(),
+                "signature_schemes": h.signature_scheme_names(),
+                "groups": h.group_names(),
+            })),
+            "signature_scheme": e.signature_scheme.map(|s| signature_scheme_name(u16::from(s))),
+            "group": e.group.map(|g| group_name(u16::from(g))),
+            "nas_port_type": e.nas_port_type,
+            "framed_mtu": e.framed_mtu,
         });
         let mut line = record.to_string().into_bytes();
         line.push(b'\n');

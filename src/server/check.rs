@@ -45,9 +45,13 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     clients(&mut r, c);
     let inv = inventory::read(&c.tls);
     certificates(&mut r, &inv, now);
+    let (text, rollover) = super::rollover::check_lines(c, &loaded.tls);
+    r.text.push_str(&text);
+    r.warnings.extend(rollover);
     crls(&mut r, c, &inv, now);
     r.warnings.extend(inv.errors.iter().cloned());
     ocsp(&mut r, c);
+    database(&mut r, c);
     rules(&mut r, c);
     mab(&mut r, loaded);
     warnings(&mut r);
@@ -95,6 +99,13 @@ fn listeners(r: &mut Report, c: &Config) {
             let _ = writeln!(out, "  metrics off ([metrics] listen unset)");
         }
     }
+    if let Some(a) = c.health.listen {
+        let _ = writeln!(
+            out,
+            "  health http://{a}/healthz, http://{a}/readyz (when unready: {:?})",
+            c.server.when_unready
+        );
+    }
 }
 
 /// The files the server writes, as resolved at load (`config::paths`): what `serve` will use
@@ -127,14 +138,83 @@ fn state(r: &mut Report, c: &Config) {
     }
 }
 
+/// The accounting database: where, and the TLS mode in force (`config/database.rs`); a
+/// plain-text link to a host that is not this one is a warning (the records and the password
+/// cross the network readable).
+fn database(r: &mut Report, c: &Config) {
+    use crate::config::database::{self, SslMode};
+    use tokio_postgres::config::Host;
+    let Some(url) = &c.accounting.database_url else {
+        return;
+    };
+    // The configuration loaded, so the URL parsed; the message never quotes it.
+    let Ok(target) = database::parse(url.expose()) else {
+        return;
+    };
+    let hosts: Vec<String> = target
+        .config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let mode = target.effective_mode();
+    let what = match mode {
+        SslMode::Disable => "no TLS",
+        SslMode::Prefer => "TLS if the server offers it, certificate not checked",
+        SslMode::Require => "TLS, certificate not checked",
+        SslMode::VerifyCa => "TLS, certificate chain checked against sslrootcert",
+        SslMode::VerifyFull => "TLS, certificate chain and host name checked",
+    };
+    let _ = writeln!(
+        r.text,
+        "
+accounting database:
+  host {}  sslmode={} ({what})",
+        hosts.join(","),
+        mode.as_str()
+    );
+    if let Some(root) = &target.root_cert {
+        let _ = writeln!(r.text, "  sslrootcert {}", root.display());
+    }
+    // `hostaddr`, when given, is where the connection goes (the host is then only the name).
+    let addrs = target.config.get_hostaddrs();
+    let remote = if addrs.is_empty() {
+        target.config.get_hosts().iter().any(|h| match h {
+            Host::Tcp(name) => {
+                name != "localhost"
+                    && !name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            Host::Unix(_) => false,
+        })
+    } else {
+        addrs.iter().any(|ip| !ip.is_loopback())
+    };
+    if mode == SslMode::Disable && remote {
+        r.warnings.push(format!(
+            "accounting.database_url: sslmode=disable to {}, not on this host: records and the \
+             password cross the network in clear (use sslmode=verify-full with sslrootcert=)",
+            hosts.join(",")
+        ));
+    }
+}
+
 /// Each NAS; the default secret on a non-loopback client is a warning.
 fn clients(r: &mut Report, c: &Config) {
     let _ = writeln!(r.text, "\nclients ({}):", c.clients.len());
     for (i, cl) in c.clients.iter().enumerate() {
         let _ = writeln!(
             r.text,
-            "  {} {} require_message_authenticator={:?} max_sessions={}",
-            cl.name, cl.address, cl.require_message_authenticator, cl.max_sessions
+            "  {} {} require_message_authenticator={:?} max_sessions={}{}",
+            cl.name,
+            cl.address,
+            cl.require_message_authenticator,
+            cl.max_sessions,
+            tls_overrides(c, cl)
         );
         if cl.secret.expose() == "testing123" && !cl.address.addr.is_loopback() {
             r.warnings.push(format!(
@@ -143,6 +223,19 @@ fn clients(r: &mut Report, c: &Config) {
             ));
         }
     }
+}
+
+/// A NAS's `[tls]` overrides as `check` prints them (empty when it has none).
+fn tls_overrides(c: &Config, cl: &crate::config::ClientConfig) -> String {
+    let mut out = String::new();
+    if let Some((min, max)) = cl.tls_versions(c.tls.tls_min_version, c.tls.tls_max_version) {
+        let _ = write!(out, " tls={min}..{max}");
+    }
+    if let Some(schemes) = &cl.client_signature_schemes {
+        let names: Vec<&str> = schemes.iter().map(|s| s.name).collect();
+        let _ = write!(out, " client_signature_schemes=[{}]", names.join(","));
+    }
+    out
 }
 
 /// Each certificate with its days to notAfter; expired or within [`EXPIRY_WARNING_DAYS`] warns.
@@ -169,6 +262,14 @@ fn certificates(r: &mut Report, inv: &inventory::Inventory, now: SystemTime) {
                 "{} certificate {} ({}) expires in {days} days",
                 cert.role, cert.subject, cert.file
             ));
+        }
+        if cert.role == "server" && days < EXPIRY_WARNING_DAYS {
+            r.warnings.push(
+                "renew the server certificate from the same CA with the same names (keep the key if \
+                 devices pin it): supplicants refuse an expired or unfamiliar server certificate, \
+                 which the log shows as reason supplicant_rejected_server_certificate"
+                    .to_string(),
+            );
         }
     }
 }

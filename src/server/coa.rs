@@ -31,7 +31,7 @@ pub struct Coa {
     config: CoaConfig,
     /// `accounting.database_url`: the open sessions of every instance (and of this one before
     /// a restart) are in `radacct`, with the certificate they were authenticated with.
-    db: Option<tokio_postgres::Config>,
+    db: Option<crate::config::database::DatabaseTarget>,
 }
 
 impl Coa {
@@ -45,7 +45,7 @@ impl Coa {
             live: Mutex::new(Live::default()),
             config: config.clone(),
             // The URL was validated at load; one that does not parse leaves the database out.
-            db: database_url.and_then(|u| u.expose().parse().ok()),
+            db: database_url.and_then(|u| crate::config::database::parse(u.expose()).ok()),
         })
     }
 

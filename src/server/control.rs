@@ -1,8 +1,8 @@
-//! The local control socket: `certradius sessions` and `certradius disconnect --session ID` ask
-//! the running server through a unix stream socket (`[coa] control_socket`, mode 0600, so only
+//! The local control socket: `certradius sessions`, `certradius disconnect --session ID` and
+//! `certradius why KEY` ask the running server through a unix stream socket (`[coa] control_socket`, mode 0600, so only
 //! its owner — the service account or root — can list sessions or end one).
 //!
-//! One request line per connection (`sessions` or `disconnect ID`, at most 1 KiB, read within
+//! One request line per connection (`sessions`, `disconnect ID` or `why KEY`, at most 1 KiB, read within
 //! 5 s), one text answer, then the server closes. At most 8 connections are served at once.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
 
 use super::coa::Coa;
+use crate::core::attempts::Attempts;
 use crate::escape::{Escaped, or_dash};
 use crate::live::LiveSession;
 
@@ -35,6 +36,7 @@ pub fn path(config: &crate::config::Config) -> PathBuf {
 /// serves it until `shutdown` turns true.
 pub fn start(
     coa: Arc<Coa>,
+    attempts: Arc<Attempts>,
     path: &Path,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -72,8 +74,9 @@ pub fn start(
                 continue;
             };
             let coa = coa.clone();
+            let attempts = attempts.clone();
             tokio::spawn(async move {
-                serve(coa, stream).await;
+                serve(coa, &attempts, stream).await;
                 drop(permit);
             });
         }
@@ -82,13 +85,16 @@ pub fn start(
     Ok(())
 }
 
-async fn serve(coa: Arc<Coa>, stream: UnixStream) {
+async fn serve(coa: Arc<Coa>, attempts: &Attempts, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_LINE));
     let got = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
     let answer = match got {
-        Ok(Ok(_)) => answer(&coa, line.trim()).await,
+        Ok(Ok(_)) => match line.trim().strip_prefix("why ") {
+            Some(key) => super::why::answer(attempts, key),
+            None => answer(&coa, line.trim()).await,
+        },
         _ => "error: no request line\n".to_string(),
     };
     let _ = write.write_all(answer.as_bytes()).await;
@@ -113,7 +119,7 @@ async fn answer(coa: &Arc<Coa>, request: &str) -> String {
         }
         return out;
     }
-    "error: expected \"sessions\" or \"disconnect ID\"\n".to_string()
+    "error: expected \"sessions\", \"disconnect ID\" or \"why KEY\"\n".to_string()
 }
 
 /// One line per session: tab-separated, peer-supplied fields escaped.

@@ -13,18 +13,13 @@
 //! added to the core reaches `/metrics` without an edit here (a test fails otherwise). Which
 //! reasons count as dropped packets is a property of [`crate::reason::ReasonCode::kind`].
 //!
-//! The HTTP server (HTTP/1.1, RFC 9112) is bounded: requests larger than 8 KiB of head are
-//! refused by hyper, a head must arrive within 5 s, a connection lives at most 10 s and is not
-//! kept alive, and at most 16 connections are served at once (more are closed at accept).
+//! The HTTP server is `http.rs`, bounded (8 KiB heads, 5 s for a head, 10 s per connection,
+//! 16 connections, no keep-alive) and shared with `[health]`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::StatusCode;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -34,20 +29,16 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tracing::{debug, info};
 
+use super::http::{Answer, Handler};
 use crate::authz::Method as AuthMethod;
 use crate::core::Core;
 use crate::core::clients::Clients;
 use crate::core::events::{AuthEvent, AuthObserver};
 use crate::core::stats::{self, Counter as CoreCounter, Export, Stats};
 use crate::x509::inventory::Inventory;
-
-const MAX_CONNECTIONS: usize = 16;
-const MAX_HEAD_BYTES: usize = 8192;
-const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Labels = Vec<(&'static str, String)>;
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
@@ -212,6 +203,12 @@ impl Collector for CoreCollector {
             &mut encoder,
             self.core.sessions_in_progress(),
             self.core.stats.queued(),
+        )?;
+        gauge(
+            &mut encoder,
+            "certradius_ready",
+            "1 when this instance can authenticate (GET /readyz answers 200), else 0",
+            &[(Vec::new(), i64::from(self.core.readiness.is_ready()))],
         )
     }
 }
@@ -372,78 +369,18 @@ pub async fn start(
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     info!("metrics: serving http://{addr}/metrics");
-    tokio::spawn(serve(listener, metrics, shutdown));
+    let handler: Handler = Arc::new(move |path: &str| answer(&metrics, path));
+    tokio::spawn(super::http::serve(listener, handler, "metrics", shutdown));
     Ok(addr)
 }
 
-async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
-    use hyper::server::conn::http1;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                debug!("metrics accept: {e}");
-                // Out of file descriptors and the like: do not spin.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            debug!(%peer, "metrics: too many connections, closing");
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(respond(&metrics, &req)) }
-            });
-            let conn = http1::Builder::new()
-                .max_buf_size(MAX_HEAD_BYTES)
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEAD_TIMEOUT)
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                debug!(%peer, "metrics connection: {e}");
-            }
-        });
-    }
-}
-
-fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = if req.uri().path() != "/metrics" {
-        (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found\n".to_string(),
-        )
-    } else if req.method() != Method::GET && req.method() != Method::HEAD {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
-            "only GET\n".to_string(),
-        )
-    } else {
-        (
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(),
-        )
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    resp
+/// `/metrics`; any other path is not found.
+fn answer(metrics: &Metrics, path: &str) -> Option<Answer> {
+    (path == "/metrics").then(|| Answer {
+        status: StatusCode::OK,
+        content_type: "text/plain; version=0.0.4; charset=utf-8",
+        body: metrics.render(),
+    })
 }
 
 #[cfg(test)]
@@ -451,6 +388,7 @@ mod tests {
     use super::*;
     use crate::reason::{ReasonCode, ReasonKind};
     use crate::x509::inventory::{CertExpiry, CrlExpiry};
+    use std::time::Duration;
 
     /// The collector's counters and gauges over a bare [`Stats`] (no client table: the
     /// per-client `certradius_requests_total` needs a configured core, see tests/operations.rs).
@@ -506,6 +444,11 @@ mod tests {
             rule: None,
             granted: &[],
             class: None,
+            client_hello: None,
+            signature_scheme: None,
+            group: None,
+            nas_port_type: None,
+            framed_mtu: None,
         }
     }
 

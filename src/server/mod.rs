@@ -25,9 +25,12 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 pub mod check;
+pub mod health;
+mod http;
 pub mod mab;
 pub mod metrics;
 pub mod reload;
+pub mod rollover;
 
 pub use crate::core::{Core, Handled};
 
@@ -38,12 +41,14 @@ pub mod drain;
 mod driver;
 pub mod notify;
 mod ocsp;
+mod pg_tls;
 
 use crate::session::Now;
 
 pub mod radsec;
 pub mod start;
 pub mod stream;
+pub mod why;
 
 /// Both clocks, read together for one datagram: the only way time enters the core.
 #[expect(

@@ -20,6 +20,7 @@ pub fn watched_files(cfg: &RadsecConfig) -> Vec<std::path::PathBuf> {
         return Vec::new();
     }
     let mut files = vec![cfg.certificate_file.clone(), cfg.private_key_file.clone()];
+    files.extend(cfg.private_key_password_file.clone());
     files.extend(cfg.ca_file.paths());
     files.extend(cfg.crl_file.paths());
     files
@@ -29,11 +30,17 @@ pub fn watched_files(cfg: &RadsecConfig) -> Vec<std::path::PathBuf> {
 /// verified against `radsec.ca_file` and `radsec.crl_file` (mutual TLS is mandatory, RFC 6614
 /// §2.4), TLS 1.2 and 1.3 as `tls_min_version` allows, ALPN per `radius_1_1`.
 pub fn tls_config(cfg: &RadsecConfig) -> Result<rustls::ServerConfig, StreamSetupError> {
-    use crate::x509::pem::{load_certs, load_key};
+    use crate::x509::pem::{KeyFiles, load_certs, load_server_key};
     let err = |e: &dyn std::fmt::Display| StreamSetupError::Tls(e.to_string());
     let chain =
         load_certs("radsec.certificate_file", &cfg.certificate_file).map_err(|e| err(&e))?;
-    let key = load_key("radsec.private_key_file", &cfg.private_key_file).map_err(|e| err(&e))?;
+    let key = load_server_key(KeyFiles {
+        key: "radsec.private_key_file",
+        path: &cfg.private_key_file,
+        password_key: "radsec.private_key_password_file",
+        password_file: cfg.private_key_password_file.as_deref(),
+    })
+    .map_err(|e| err(&e))?;
     let mut roots = rustls::RootCertStore::empty();
     for path in cfg.ca_file.paths() {
         for cert in load_certs("radsec.ca_file", &path).map_err(|e| err(&e))? {

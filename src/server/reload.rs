@@ -49,9 +49,10 @@ pub fn load_parts(
     config: Config,
     previous: Option<&crate::tls::TlsSetup>,
 ) -> Result<Loaded, String> {
+    let nas: Vec<crate::tls::NasTls> = config.clients.iter().map(crate::tls::NasTls::of).collect();
     let tls = match previous {
-        Some(p) => crate::tls::rebuild(&config.tls, p),
-        None => crate::tls::server_config(&config.tls),
+        Some(p) => crate::tls::rebuild_for(&config.tls, &nas, p),
+        None => crate::tls::server_config_for(&config.tls, &nas),
     }
     .map_err(|e| e.to_string())?;
     let dictionary = match &config.server.dictionary {
@@ -133,7 +134,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
 
 /// Settings read only at start: a change is logged, not applied.
 fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 15] = [
+    let checks: [(&'static str, bool); 16] = [
         ("server.listen", old.server.listen != new.server.listen),
         ("server.threads", old.server.threads != new.server.threads),
         (
@@ -162,6 +163,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             old.eap.max_sessions != new.eap.max_sessions,
         ),
         ("metrics.listen", old.metrics != new.metrics),
+        ("health.listen", old.health != new.health),
         (
             "eap.max_reassembly_bytes_total",
             old.eap.max_reassembly_bytes_total != new.eap.max_reassembly_bytes_total,
@@ -242,6 +244,8 @@ impl Reloader {
         }
         let (clients, crls) = (snapshot.clients.len(), snapshot.crls.len());
         let revoked: usize = snapshot.crls.iter().map(|c| c.revoked).sum();
+        super::rollover::warn_on_reload(&current.cx.tls, &snapshot.cx.tls);
+        super::rollover::record(&snapshot.config, &snapshot.cx.tls);
         self.core.install(snapshot);
         self.core.stats.incr(Counter::ConfigReloads);
         info!(

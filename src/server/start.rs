@@ -49,6 +49,9 @@ fn prepare(
         return Err(ExitCode::from(1));
     }
     warn_private_key_mode(&loaded.config.tls.private_key_file);
+    if let Some(password_file) = &loaded.config.tls.private_key_password_file {
+        warn_private_key_mode(password_file);
+    }
     let audit = match &loaded.config.audit.file {
         Some(file) => match super::audit::AuditLog::open(file, loaded.dictionary.clone()) {
             Ok(a) => Some(a),
@@ -63,6 +66,7 @@ fn prepare(
         super::announce::error(&format!("configuration error: {e}"));
         ExitCode::from(2)
     })?;
+    super::rollover::record(&snapshot.config, &snapshot.cx.tls);
     crate::tls::warm_up();
     Ok((Arc::new(Core::with_snapshot(snapshot)), audit))
 }
@@ -137,7 +141,8 @@ async fn serve_on(
         &config.coa,
         config.accounting.database_url.as_ref(),
     );
-    if let Err(code) = observe(&core, &config, audit.clone(), &coa, &stop_rx).await {
+    let attempts = Arc::new(crate::core::attempts::Attempts::default());
+    if let Err(code) = observe(&core, &config, audit.clone(), &coa, &attempts, &stop_rx).await {
         return code;
     }
     let reload = Arc::new(tokio::sync::Notify::new());
@@ -174,7 +179,7 @@ async fn serve_on(
         return ExitCode::from(1);
     }
     let control = super::control::path(&config);
-    if let Err(e) = super::control::start(coa.clone(), &control, stop_rx.clone()) {
+    if let Err(e) = super::control::start(coa.clone(), attempts, &control, stop_rx.clone()) {
         warn!(path = %control.display(), "control socket not available: {e}");
     }
     let options = super::Options {
@@ -227,13 +232,15 @@ fn listen(config: &Config) -> Result<Listeners, ExitCode> {
     Ok((sockets, acct_sockets, streams))
 }
 
-/// Who is told about every finished authentication: the audit log, the Disconnect bookkeeping
-/// and, with `[metrics] listen`, the Prometheus endpoint (started here).
+/// Who is told about every finished authentication: the audit log, the Disconnect bookkeeping,
+/// the last attempts per supplicant (`certradius why`) and, with `[metrics] listen`, the
+/// Prometheus endpoint (started here); then the readiness monitor and `[health] listen`.
 async fn observe(
     core: &Arc<Core>,
     config: &Config,
     audit: Option<Arc<super::audit::AuditLog>>,
     coa: &Arc<super::coa::Coa>,
+    attempts: &Arc<crate::core::attempts::Attempts>,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), ExitCode> {
     let mut observers: Vec<Arc<dyn crate::core::events::AuthObserver>> = Vec::new();
@@ -241,6 +248,7 @@ async fn observe(
         observers.push(a);
     }
     observers.push(coa.clone());
+    observers.push(Arc::new(super::why::WhyObserver(attempts.clone())));
     if let Some(listen) = config.metrics.listen {
         let m = super::metrics::Metrics::new(core.clone());
         if let Err(e) = super::metrics::start(listen, m.clone(), stop.clone()).await {
@@ -252,6 +260,16 @@ async fn observe(
         observers.push(m);
     }
     core.set_observers(observers);
+    // Readiness is assessed with or without `[health]`: `server.when_unready` needs it.
+    super::health::start_monitor(core.clone(), stop.clone());
+    if let Some(listen) = config.health.listen
+        && let Err(e) = super::health::start(listen, core.clone(), stop.clone()).await
+    {
+        super::announce::error(&format!(
+            "cannot listen on tcp {listen} (health.listen): {e}"
+        ));
+        return Err(ExitCode::from(1));
+    }
     Ok(())
 }
 

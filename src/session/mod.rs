@@ -27,6 +27,7 @@ use crate::eap::{
 pub use crate::reason::ReasonCode;
 
 mod now;
+use crate::tls::client_hello::ClientHello;
 use crate::tls::keys::SessionKeys;
 use crate::tls::{self, TlsEngine, VerifiedPeer};
 pub use now::Now;
@@ -85,6 +86,11 @@ pub struct Session {
     /// same chain skip the signatures. (Filled on the first resumption rather than on every full
     /// handshake, which would cost each full handshake two certificate parses and a hash.)
     verified: Arc<tls::VerifiedChains>,
+    /// What the peer's first flight offered: the summary only, never its bytes.
+    client_hello: Option<ClientHello>,
+    /// Whether the peer's first flight was looked at (a second ClientHello, after a
+    /// HelloRetryRequest, is not: the first says what the device offers).
+    hello_read: bool,
 }
 
 impl Session {
@@ -99,6 +105,16 @@ impl Session {
         cx: &SessionContext,
         now: Instant,
     ) -> Result<(Session, Step), Reason> {
+        Self::start_with(identity, cx, &cx.tls.config, now)
+    }
+
+    /// [`Session::start`] with the rustls configuration of the NAS (its TLS versions).
+    pub fn start_with(
+        identity: &EapPacket<'_>,
+        cx: &SessionContext,
+        tls_config: &Arc<rustls::ServerConfig>,
+        now: Instant,
+    ) -> Result<(Session, Step), Reason> {
         if identity.code != EapCode::Response || identity.typ != Some(EapType::Identity) {
             return Err(Reason::new(
                 ReasonCode::EapNoIdentity,
@@ -111,7 +127,7 @@ impl Session {
                 format!("{} octets", identity.type_data.len()),
             ));
         }
-        let tls = TlsEngine::new(cx.tls.config.clone()).map_err(Reason::from)?;
+        let tls = TlsEngine::new(tls_config.clone()).map_err(Reason::from)?;
         let request_id = identity.identifier.wrapping_add(1);
         let session = Session {
             identity: identity.type_data.to_vec(),
@@ -129,6 +145,8 @@ impl Session {
             verifier: cx.tls.verifier.clone(),
             ca_certs: cx.tls.ca_certs.clone(),
             verified: cx.tls.verified.clone(),
+            client_hello: None,
+            hello_read: false,
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -301,6 +319,10 @@ impl Session {
             }
             Ok(Progress::Complete(m)) => m,
         };
+        if !self.hello_read {
+            self.hello_read = true;
+            self.client_hello = ClientHello::parse(&message).ok();
+        }
         if let Err(failure) = self.tls.feed(&message, now.wall) {
             // Deliver the queued alert before EAP-Failure, so the peer learns why.
             let alert = self.tls.take_output();
@@ -498,6 +520,9 @@ impl Session {
             round_trips: self.round_trips,
             started: self.started,
             resumed: self.tls.is_resumed(),
+            client_hello: self.client_hello,
+            signature_scheme: self.tls.client_signature_scheme(),
+            group: self.tls.key_exchange_group(),
         })
     }
 

@@ -46,6 +46,8 @@ impl SessionContext {
 pub struct Reason {
     pub code: ReasonCode,
     pub detail: String,
+    /// The client certificate refused during the handshake (no verified peer exists then).
+    pub cert: Option<Arc<crate::tls::CertName>>,
 }
 
 impl Reason {
@@ -53,6 +55,7 @@ impl Reason {
         Reason {
             code,
             detail: detail.into(),
+            cert: None,
         }
     }
 }
@@ -62,6 +65,7 @@ impl From<TlsFailure> for Reason {
         Reason {
             code: f.reason,
             detail: f.detail,
+            cert: f.cert,
         }
     }
 }
@@ -77,6 +81,12 @@ pub struct Summary {
     pub round_trips: u32,
     pub started: Instant,
     pub resumed: bool,
+    /// What the peer's ClientHello offered, when its first flight was one.
+    pub client_hello: Option<crate::tls::client_hello::ClientHello>,
+    /// The scheme of the client's CertificateVerify, once verified.
+    pub signature_scheme: Option<rustls::SignatureScheme>,
+    /// The key exchange group the handshake used.
+    pub group: Option<rustls::NamedGroup>,
 }
 
 #[must_use]

@@ -16,6 +16,8 @@
 //! - TLS 1.3 (RFC 9190 §2.5): once the handshake is complete the server sends one octet 0x00 of
 //!   application data as the protected success indication.
 
+pub mod client_hello;
+pub mod client_verifier;
 pub mod clock;
 pub mod engine;
 pub mod keys;
@@ -24,10 +26,12 @@ pub mod setup;
 mod verified;
 
 pub use crate::x509::pem::{PemError, load_certs, load_key};
+pub use client_verifier::{CertName, take_refused};
 pub use clock::ConversationClock;
 pub use engine::{TlsEngine, TlsFailure, version_name};
 pub use setup::{
-    TlsSetup, TlsSetupError, client_roots, issuer_of, provider, rebuild, resumption_from_config,
-    server_config, versions, warm_up,
+    NasTls, TlsSetup, TlsSetupError, Variant, VersionRange, client_roots, issuer_of, provider,
+    rebuild, rebuild_for, resumption_from_config, server_config, server_config_for, versions,
+    warm_up,
 };
 pub use verified::{VerifiedChains, VerifiedPeer, recheck_resumed};

@@ -9,11 +9,13 @@ use rustls::pki_types::CertificateDer;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 
+use super::client_verifier::ClientVerifier;
 use super::verified::{VerifiedChains, VerifiedPeer};
 use crate::config::{CrlScope, TlsConfig, TlsVersion};
 use crate::tls::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
 use crate::x509::crl;
-use crate::x509::pem::{PemError, file_err, load_certs, load_key};
+use crate::x509::pem::{KeyFiles, PemError, file_err, load_certs, load_server_key};
+use crate::x509::rollover::ServedIdentity;
 
 #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
 compile_error!("select a rustls crypto provider: cargo feature `aws-lc-rs` (default) or `ring`");
@@ -82,12 +84,19 @@ pub enum TlsSetupError {
 pub fn versions(
     cfg: &TlsConfig,
 ) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsSetupError> {
-    let (min, max) = (cfg.tls_min_version, cfg.tls_max_version);
+    versions_between(cfg.tls_min_version, cfg.tls_max_version)
+}
+
+/// The rustls versions from `min` to `max`.
+fn versions_between(
+    min: TlsVersion,
+    max: TlsVersion,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsSetupError> {
     let mut v = Vec::new();
     if min <= TlsVersion::V1_2 && max >= TlsVersion::V1_2 {
         v.push(&rustls::version::TLS12);
     }
-    if max >= TlsVersion::V1_3 {
+    if min <= TlsVersion::V1_3 && max >= TlsVersion::V1_3 {
         v.push(&rustls::version::TLS13);
     }
     if v.is_empty() {
@@ -135,13 +144,80 @@ pub fn issuer_of(peer: &VerifiedPeer, ca_certs: &[CertificateDer<'static>]) -> O
 /// certificate verifier (run again on resumed sessions), and the long-lived resumption state.
 #[derive(Clone)]
 pub struct TlsSetup {
+    /// The configuration of `[tls]`'s versions.
     pub config: Arc<rustls::ServerConfig>,
+    /// The same with other versions or signature schemes, one per distinct `[[client]]`
+    /// override (`tls_min_version`, `tls_max_version`, `client_signature_schemes`), built here
+    /// once rather than per conversation.
+    pub variants: Arc<Vec<(Variant, Arc<rustls::ServerConfig>)>>,
+    /// `[tls]`'s versions and schemes, those of `config`.
+    pub base: Variant,
+    /// What supplicants pin of the server certificate (compared on reload: rollover).
+    pub served: Option<Arc<ServedIdentity>>,
+    /// The server certificate (DER), recorded for `check` to compare a new one with.
+    pub served_der: Arc<Vec<u8>>,
     pub verifier: Arc<dyn ClientCertVerifier>,
     pub resumption: Option<Resumption>,
     /// Every certificate of `ca_file` (issuers for OCSP requests).
     pub ca_certs: Arc<Vec<CertificateDer<'static>>>,
     /// Chains verified under this configuration (see [`VerifiedChains`]).
     pub verified: Arc<VerifiedChains>,
+}
+
+/// A (minimum, maximum) pair of TLS versions.
+pub type VersionRange = (TlsVersion, TlsVersion);
+
+/// What one `[[client]]` overrides of `[tls]` for the supplicants behind it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NasTls {
+    pub min: Option<TlsVersion>,
+    pub max: Option<TlsVersion>,
+    /// Signature scheme code points (empty list: no restriction).
+    pub schemes: Option<Vec<u16>>,
+}
+
+impl NasTls {
+    pub fn of(c: &crate::config::ClientConfig) -> NasTls {
+        NasTls {
+            min: c.tls_min_version,
+            max: c.tls_max_version,
+            schemes: c
+                .client_signature_schemes
+                .as_ref()
+                .map(|list| list.iter().map(|s| s.code).collect()),
+        }
+    }
+
+    fn resolve(&self, base: &Variant) -> Variant {
+        Variant {
+            versions: (
+                self.min.unwrap_or(base.versions.0),
+                self.max.unwrap_or(base.versions.1),
+            ),
+            schemes: self.schemes.clone().unwrap_or_else(|| base.schemes.clone()),
+        }
+    }
+}
+
+/// The TLS parameters one rustls configuration is built for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub versions: VersionRange,
+    pub schemes: Vec<u16>,
+}
+
+impl TlsSetup {
+    /// The rustls configuration for a NAS with these overrides.
+    pub fn config_for(&self, nas: &NasTls) -> &Arc<rustls::ServerConfig> {
+        if *nas == NasTls::default() {
+            return &self.config;
+        }
+        let want = nas.resolve(&self.base);
+        self.variants
+            .iter()
+            .find(|(v, _)| *v == want)
+            .map_or(&self.config, |(_, c)| c)
+    }
 }
 
 /// The resumption state `[tls]` asks for (None when `resumption = false`).
@@ -169,13 +245,27 @@ pub fn resumption_from_config(cfg: &TlsConfig) -> Result<Option<Resumption>, Tls
 
 /// Builds the TLS setup from `[tls]` with fresh resumption state; every error names its key.
 pub fn server_config(cfg: &TlsConfig) -> Result<TlsSetup, TlsSetupError> {
+    server_config_for(cfg, &[])
+}
+
+/// [`server_config`] with a configuration for each of the NAS version ranges too.
+pub fn server_config_for(cfg: &TlsConfig, nas: &[NasTls]) -> Result<TlsSetup, TlsSetupError> {
     let resumption = resumption_from_config(cfg)?;
-    build(cfg, resumption)
+    build(cfg, nas, resumption)
 }
 
 /// Rebuilds after a file change, keeping the session cache (so sessions survive a CRL
 /// update) but re-reading the ticket keys.
 pub fn rebuild(cfg: &TlsConfig, previous: &TlsSetup) -> Result<TlsSetup, TlsSetupError> {
+    rebuild_for(cfg, &[], previous)
+}
+
+/// [`rebuild`] with a configuration for each of the NAS version ranges too.
+pub fn rebuild_for(
+    cfg: &TlsConfig,
+    nas: &[NasTls],
+    previous: &TlsSetup,
+) -> Result<TlsSetup, TlsSetupError> {
     let resumption = match (resumption_from_config(cfg)?, &previous.resumption) {
         (Some(mut fresh), Some(old)) => {
             fresh.cache = old.cache.clone();
@@ -186,13 +276,22 @@ pub fn rebuild(cfg: &TlsConfig, previous: &TlsSetup) -> Result<TlsSetup, TlsSetu
         }
         (fresh, _) => fresh,
     };
-    build(cfg, resumption)
+    build(cfg, nas, resumption)
 }
 
-fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, TlsSetupError> {
+fn build(
+    cfg: &TlsConfig,
+    nas: &[NasTls],
+    resumption: Option<Resumption>,
+) -> Result<TlsSetup, TlsSetupError> {
     let provider = provider();
     let chain = load_certs("tls.certificate_file", &cfg.certificate_file)?;
-    let key = load_key("tls.private_key_file", &cfg.private_key_file)?;
+    let key = load_server_key(KeyFiles {
+        key: "tls.private_key_file",
+        path: &cfg.private_key_file,
+        password_key: "tls.private_key_password_file",
+        password_file: cfg.private_key_password_file.as_deref(),
+    })?;
     let signing_key = provider
         .key_provider
         .load_private_key(key.clone_key())
@@ -238,7 +337,7 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
             builder = builder.allow_unknown_revocation_status();
         }
     }
-    let verifier = builder.build().map_err(|e| TlsSetupError::Invalid {
+    let webpki = builder.build().map_err(|e| TlsSetupError::Invalid {
         key: if scope == CrlScope::None {
             "tls.ca_file"
         } else {
@@ -246,14 +345,88 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
         },
         message: e.to_string(),
     })?;
-    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&versions(cfg)?)
+    let base = Variant {
+        versions: (cfg.tls_min_version, cfg.tls_max_version),
+        schemes: cfg
+            .client_signature_schemes
+            .iter()
+            .map(|s| s.code)
+            .collect(),
+    };
+    let verifier: Arc<dyn ClientCertVerifier> =
+        Arc::new(client_verifier(webpki.clone(), &base.schemes)?);
+    let parts = ConfigParts {
+        provider: &provider,
+        chain: &chain,
+        key: &key,
+        resumption: resumption.as_ref(),
+    };
+    let config = Arc::new(rustls_config(&parts, verifier.clone(), base.versions)?);
+    let mut variants: Vec<(Variant, Arc<rustls::ServerConfig>)> = Vec::new();
+    for n in nas {
+        let variant = n.resolve(&base);
+        if variant != base && !variants.iter().any(|(v, _)| *v == variant) {
+            let v = Arc::new(client_verifier(webpki.clone(), &variant.schemes)?);
+            let sc = rustls_config(&parts, v, variant.versions)?;
+            variants.push((variant, Arc::new(sc)));
+        }
+    }
+    Ok(TlsSetup {
+        config,
+        variants: Arc::new(variants),
+        base,
+        served: chain
+            .first()
+            .and_then(|c| ServedIdentity::of(c.as_ref()))
+            .map(Arc::new),
+        served_der: Arc::new(chain.first().map(|c| c.to_vec()).unwrap_or_default()),
+        verifier,
+        resumption,
+        ca_certs: Arc::new(ca_certs),
+        verified: Arc::new(VerifiedChains::new(cfg.session_cache_size, crl_until)),
+    })
+}
+
+/// The WebPKI verifier limited to `tls.client_signature_schemes`, which must leave at least one
+/// scheme the provider verifies.
+fn client_verifier(
+    webpki: Arc<dyn ClientCertVerifier>,
+    codes: &[u16],
+) -> Result<ClientVerifier, TlsSetupError> {
+    let verifier = ClientVerifier::new(webpki, codes);
+    if !codes.is_empty() && verifier.supported_verify_schemes().is_empty() {
+        return Err(TlsSetupError::Invalid {
+            key: "tls.client_signature_schemes",
+            message: format!(
+                "the crypto provider ({PROVIDER_NAME}) verifies none of these schemes"
+            ),
+        });
+    }
+    Ok(verifier)
+}
+
+/// What every rustls configuration of one `[tls]` shares.
+struct ConfigParts<'a> {
+    provider: &'a Arc<rustls::crypto::CryptoProvider>,
+    chain: &'a [CertificateDer<'static>],
+    key: &'a rustls::pki_types::PrivateKeyDer<'static>,
+    resumption: Option<&'a Resumption>,
+}
+
+/// One rustls configuration, for the versions in `range`.
+fn rustls_config(
+    parts: &ConfigParts<'_>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    (min, max): VersionRange,
+) -> Result<rustls::ServerConfig, TlsSetupError> {
+    let mut sc = rustls::ServerConfig::builder_with_provider(parts.provider.clone())
+        .with_protocol_versions(&versions_between(min, max)?)
         .map_err(|e| TlsSetupError::Invalid {
             key: "tls.tls_min_version",
             message: e.to_string(),
         })?
-        .with_client_cert_verifier(verifier.clone())
-        .with_single_cert(chain, key)
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(parts.chain.to_vec(), parts.key.clone_key())
         .map_err(|e| TlsSetupError::Invalid {
             key: "tls.certificate_file",
             message: e.to_string(),
@@ -261,7 +434,7 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
     sc.ignore_client_order = true;
     // Certificate validity, CRL nextUpdate and ticket ages by the conversation's `now`.
     sc.time_provider = Arc::new(super::clock::ConversationClock);
-    match &resumption {
+    match parts.resumption {
         Some(r) => {
             sc.session_storage = r.cache.clone();
             sc.ticketer = r.ticketer.clone();
@@ -272,11 +445,5 @@ fn build(cfg: &TlsConfig, resumption: Option<Resumption>) -> Result<TlsSetup, Tl
             sc.send_tls13_tickets = 0;
         }
     }
-    Ok(TlsSetup {
-        config: Arc::new(sc),
-        verifier,
-        resumption,
-        ca_certs: Arc::new(ca_certs),
-        verified: Arc::new(VerifiedChains::new(cfg.session_cache_size, crl_until)),
-    })
+    Ok(sc)
 }

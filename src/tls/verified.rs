@@ -17,6 +17,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 
 use super::TlsFailure;
+use super::client_verifier::CertName;
 use crate::reason::ReasonCode;
 use crate::x509::Leaf;
 
@@ -27,10 +28,7 @@ pub(super) fn after_handshake(
     verified: &VerifiedChains,
     now: UnixTime,
 ) -> Result<VerifiedPeer, TlsFailure> {
-    let missing = |detail: &str| TlsFailure {
-        reason: ReasonCode::NoClientCertificate,
-        detail: detail.into(),
-    };
+    let missing = |detail: &str| TlsFailure::new(ReasonCode::NoClientCertificate, detail);
     if conn.is_handshaking() {
         return Err(missing("the handshake is not complete"));
     }
@@ -140,17 +138,20 @@ fn recheck(
     now: UnixTime,
 ) -> Result<(), TlsFailure> {
     let Some((leaf, intermediates)) = chain.split_first() else {
-        return Err(TlsFailure {
-            reason: ReasonCode::NoClientCertificate,
-            detail: "resumed session without a client certificate".into(),
-        });
+        return Err(TlsFailure::new(
+            ReasonCode::NoClientCertificate,
+            "resumed session without a client certificate",
+        ));
     };
     if verified.holds(chain, now) {
         return Ok(());
     }
     verifier
         .verify_client_cert(leaf, intermediates, now)
-        .map_err(|e| TlsFailure::from(&e))?;
+        .map_err(|e| TlsFailure {
+            cert: CertName::of(leaf.as_ref()),
+            ..TlsFailure::from(&e)
+        })?;
     verified.remember(chain, leaf_not_after);
     Ok(())
 }

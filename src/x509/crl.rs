@@ -108,6 +108,7 @@ pub fn freshness(crl: &LoadedCrl, now: SystemTime, warn_before: Duration) -> Fre
 /// (path, modification time, length) of each.
 pub fn watched_files(cfg: &TlsConfig) -> Vec<PathBuf> {
     let mut v = vec![cfg.certificate_file.clone(), cfg.private_key_file.clone()];
+    v.extend(cfg.private_key_password_file.clone());
     v.extend(cfg.ca_file.paths());
     v.extend(cfg.crl_file.paths());
     v.extend(cfg.ticket_key_file.clone());

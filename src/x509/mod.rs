@@ -11,6 +11,7 @@ pub mod facts;
 pub mod inventory;
 pub(crate) mod ocsp;
 pub mod pem;
+pub mod rollover;
 
 pub use facts::Leaf;
 

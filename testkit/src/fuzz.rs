@@ -14,6 +14,7 @@
 //! - `reassembler`: 4 header octets (`max_fragments % 32`, `max_message_len` as u16 BE `% 16385`,
 //!   fragment size − 1 for the Fragmenter round trip), then records `[len u16 BE][EAP-TLS
 //!   Type-Data]`.
+//! - `client_hello`: the peer's first TLS records (what the EAP-TLS layer reassembles).
 //! - `handle_datagram`: 1 header octet (see [`script`]), then records `[op][len u16 BE][payload]`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -37,7 +38,7 @@ use certradius::server::Core;
 pub const SECRET: &[u8] = b"fuzz";
 
 /// The names of the targets, as directories under `corpus/` and `regressions/`.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 8] = [
     "radius_packet",
     "eap_packet",
     "reassembler",
@@ -45,6 +46,7 @@ pub const TARGETS: [&str; 7] = [
     "radius_stream",
     "request_queue",
     "mab_allow_list",
+    "client_hello",
 ];
 
 /// Runs `data` through the target called `target`; false for an unknown name.
@@ -57,6 +59,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "radius_stream" => radius_stream(data),
         "request_queue" => request_queue(data),
         "mab_allow_list" => mab_allow_list(data),
+        "client_hello" => client_hello(data),
         _ => return false,
     }
     true
@@ -1094,4 +1097,62 @@ pub fn mab_allow_list(data: &[u8]) {
     if let Some(request) = mab::recognise(&attributes) {
         let _ = request.check_password(&secret());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// client_hello
+
+/// `tls::client_hello::ClientHello::parse` on the peer's first flight: it returns (never
+/// panics); what it keeps is bounded by `MAX_ENTRIES` per list, every code has a name, and the
+/// same handshake message split into two records reads the same.
+pub fn client_hello(data: &[u8]) {
+    use certradius::tls::client_hello::{ClientHello, MAX_ENTRIES};
+    let Ok(hello) = ClientHello::parse(data) else {
+        return;
+    };
+    for codes in [
+        &hello.versions,
+        &hello.cipher_suites,
+        &hello.signature_schemes,
+        &hello.groups,
+    ] {
+        assert!(
+            codes.as_slice().len() <= MAX_ENTRIES,
+            "a list outgrew its cap"
+        );
+    }
+    assert_eq!(hello.version_names().len(), hello.versions.as_slice().len());
+    assert_eq!(
+        hello.cipher_suite_names().len(),
+        hello.cipher_suites.as_slice().len()
+    );
+    assert_eq!(
+        hello.signature_scheme_names().len(),
+        hello.signature_schemes.as_slice().len()
+    );
+    assert_eq!(hello.group_names().len(), hello.groups.as_slice().len());
+    let _ = hello.one_line();
+    // One complete record re-split in two at its middle (RFC 8446 §5.1): the same summary.
+    let (Some(&hi), Some(&lo)) = (data.get(3), data.get(4)) else {
+        return;
+    };
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    let Some(fragment) = data.get(5..5 + len) else {
+        return;
+    };
+    if fragment.len() < 2 || data.len() != 5 + len {
+        return;
+    }
+    let (a, b) = fragment.split_at(len / 2);
+    let mut split = Vec::with_capacity(data.len() + 5);
+    for part in [a, b] {
+        split.extend_from_slice(&[22, 3, 1]);
+        split.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        split.extend_from_slice(part);
+    }
+    assert_eq!(
+        ClientHello::parse(&split).ok(),
+        Some(hello),
+        "a record boundary changed the summary"
+    );
 }

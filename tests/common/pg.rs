@@ -38,6 +38,8 @@ pub struct Pg {
     log: PathBuf,
     port: u16,
     root: bool,
+    /// Extra `postgres` options (`-c ssl=on ...`).
+    options: String,
 }
 
 pub fn id_of(flag: &str) -> u32 {
@@ -54,6 +56,12 @@ pub fn id_of(flag: &str) -> u32 {
 
 impl Pg {
     pub fn new(dir: &Path) -> Pg {
+        Self::with_tls(dir, None)
+    }
+
+    /// A cluster with `ssl=on`, serving `cert` (PEM chain) and `key` (the test PKI's server
+    /// certificate, for instance): TCP connections may then be TLS, as `sslmode` asks.
+    pub fn with_tls(dir: &Path, tls: Option<(&Path, &Path)>) -> Pg {
         let bin = pg_bin().unwrap();
         // PostgreSQL refuses to run as root: then the cluster belongs to the postgres user.
         let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
@@ -73,13 +81,14 @@ impl Pg {
             .local_addr()
             .unwrap()
             .port();
-        let pg = Pg {
+        let mut pg = Pg {
             bin,
             log: base.join("postgres.log"),
             data,
             sock,
             port,
             root,
+            options: String::new(),
         };
         let out = pg
             .command("initdb")
@@ -88,6 +97,23 @@ impl Pg {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb: {out:?}");
+        if let Some((cert, key)) = tls {
+            // PostgreSQL insists the key is the server user's and not readable by others.
+            let (c, k) = (base.join("server.crt"), base.join("server.key"));
+            std::fs::copy(cert, &c).unwrap();
+            std::fs::copy(key, &k).unwrap();
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if root {
+                for p in [&c, &k] {
+                    std::os::unix::fs::chown(p, Some(id_of("-u")), Some(id_of("-g"))).unwrap();
+                }
+            }
+            pg.options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                c.display(),
+                k.display()
+            );
+        }
         pg.start();
         pg
     }
@@ -112,9 +138,10 @@ impl Pg {
             .arg(&self.log)
             .arg("-o")
             .arg(format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{}",
                 self.port,
-                self.sock.display()
+                self.sock.display(),
+                self.options
             ))
             .args(["-w", "start"])
             .output()
@@ -145,15 +172,23 @@ impl Pg {
             .args(["-o", "pid=", "--ppid", &pid])
             .output()
             .unwrap();
-        let mut pids: Vec<String> = String::from_utf8(children.stdout)
+        let pids: Vec<String> = String::from_utf8(children.stdout)
             .unwrap()
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        pids.push(pid);
         let sig = if on { "-STOP" } else { "-CONT" };
-        let st = Command::new("kill").arg(sig).args(&pids).status().unwrap();
-        assert!(st.success());
+        // A child may have exited between `ps` and `kill` (a backend whose client left): only
+        // the postmaster itself must be signalled.
+        for child in &pids {
+            let _ = Command::new("kill").arg(sig).arg(child).status();
+        }
+        let st = Command::new("kill").arg(sig).arg(&pid).status().unwrap();
+        assert!(st.success(), "kill {sig} {pid} (the postmaster)");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {
