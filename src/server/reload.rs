@@ -109,7 +109,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
             super::radsec::tls_config(&config.radsec).map_err(|e| e.to_string())?,
         ))
     };
-    let crls = crl::load(&config.tls.crl_file.paths()).map_err(|e| e.to_string())?;
+    let crls = crl::load_all(&config.tls).map_err(|e| e.to_string())?;
     let inventory = crate::x509::inventory::read(&config.tls);
     let policy: Arc<dyn crate::authz::Policy> = Arc::new(policy);
     let (clients, cx) = match core {

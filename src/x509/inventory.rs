@@ -74,7 +74,7 @@ pub fn read(tls: &TlsConfig) -> Inventory {
     for p in tls.ca_file.paths() {
         add("ca", "tls.ca_file", &p, true);
     }
-    match super::crl::load(&tls.crl_file.paths()) {
+    match super::crl::load_all(tls) {
         Ok(crls) => {
             for c in crls {
                 inv.crls.push(CrlExpiry {
