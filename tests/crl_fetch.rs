@@ -652,3 +652,81 @@ fn eapol_test_is_refused_once_the_fetched_crl_revokes_its_certificate() {
     assert!(server.log_text().contains("reason=cert_revoked "));
     assert!(eapol_test(&eapol_conf("tls13", dir.path()), &server));
 }
+
+/// GET `path` on the `[health]` listener the server logged: (status, body).
+fn health_get(server: &Server, path: &str) -> (u16, String) {
+    server.wait_for_log("health: serving http://", Duration::from_secs(10));
+    let addr: SocketAddr = server
+        .log_text()
+        .lines()
+        .find_map(|l| l.split("health: serving http://").nth(1))
+        .and_then(|r| r.split('/').next())
+        .expect("a health line in the log")
+        .parse()
+        .unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_string(),
+    )
+}
+
+#[test]
+fn readyz_follows_the_fetched_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let pki = pki();
+    let http = PkiHttp::start();
+    http.set("/i.crl", Reply::Status(404));
+    let url = http.url("/i.crl");
+    let server = start(dir.path(), &state, "ready", &url);
+    let cfg = dir.path().join("ready.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "\n[health]\nlisten = \"127.0.0.1:0\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    drop(server);
+    let log = dir.path().join("ready2.log");
+    let server =
+        Server::start_with_env(&cfg, &log, &[("STATE_DIRECTORY", state.to_str().unwrap())]);
+    wait(
+        &server,
+        Duration::from_secs(15),
+        "503 naming the URL",
+        || {
+            let (code, body) = health_get(&server, "/readyz");
+            code == 503 && body.contains("no CRL fetched yet") && body.contains("/i.crl")
+        },
+    );
+    http.set(
+        "/i.crl",
+        Reply::Body(pem(&pki.join("intermediate-expired.crl.pem"))),
+    );
+    wait(
+        &server,
+        Duration::from_secs(15),
+        "503 past nextUpdate",
+        || {
+            let (code, body) = health_get(&server, "/readyz");
+            code == 503 && body.contains("crl: ") && body.contains("past its nextUpdate")
+        },
+    );
+    http.set(
+        "/i.crl",
+        Reply::Body(pem(&pki.join("intermediate.crl.pem"))),
+    );
+    wait(
+        &server,
+        Duration::from_secs(15),
+        "200 with a fresh CRL",
+        || health_get(&server, "/readyz").0 == 200,
+    );
+}

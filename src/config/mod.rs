@@ -509,7 +509,14 @@ mod tests {
             cfg.accounting.file.as_deref(),
             Some(state_dir.join("certradius-accounting.jsonl").as_path())
         );
-        assert_eq!(cfg.tls, TlsConfig::default());
+        // Fetched CRLs are cached next to the state file.
+        assert_eq!(
+            cfg.tls,
+            TlsConfig {
+                crl_cache_dir: Some(state_dir.join("crl-cache")),
+                ..TlsConfig::default()
+            }
+        );
         assert_eq!(cfg.eap, EapConfig::default());
         assert!(!cfg.clients.is_empty());
         for c in &cfg.clients {

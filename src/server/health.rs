@@ -60,6 +60,12 @@ pub fn assess(
         )),
         Some(_) => {}
     }
+    for url in &inventory.crl_pending {
+        failing.push(format!(
+            "crl: {}: no CRL fetched yet (tls.crl_url / tls.crl_from_certificates)",
+            crate::escape::Escaped::str(url)
+        ));
+    }
     if !allow_expired_crl {
         for crl in &inventory.crls {
             if let Some(next) = crl.next_update
@@ -199,6 +205,7 @@ mod tests {
                 next_update,
             }],
             errors: Vec::new(),
+            crl_pending: Vec::new(),
         }
     }
 

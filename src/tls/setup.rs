@@ -327,7 +327,11 @@ fn build(
                 .map(|d| d.as_secs())
                 .min();
         }
-        no_crl_yet = crls.is_empty() && !cfg.allow_unknown_revocation_status;
+        // Only for fetched sources: a configuration that checks revocation with no source at
+        // all keeps its behaviour.
+        no_crl_yet = crls.is_empty()
+            && !cfg.allow_unknown_revocation_status
+            && !crate::x509::crl_fetch::sources(cfg).0.is_empty();
         builder = builder.with_crls(crls.into_iter().map(|c| c.der));
         if scope == CrlScope::Leaf {
             builder = builder.only_check_end_entity_revocation();
