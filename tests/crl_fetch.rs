@@ -730,3 +730,56 @@ fn readyz_follows_the_fetched_crl() {
         || health_get(&server, "/readyz").0 == 200,
     );
 }
+
+#[test]
+fn an_intermediate_seen_in_a_client_chain_verifies_its_fetched_crl_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let pki = pki();
+    let http = PkiHttp::start();
+    http.set(
+        "/i.crl",
+        Reply::Body(pem(&pki.join("intermediate.crl.pem"))),
+    );
+    let url = http.url("/i.crl");
+    // ca_file is the root only: the intermediate is known from client chains alone.
+    let cfg = common::write_config(
+        dir.path(),
+        &pki,
+        "seen",
+        &format!(
+            "crl_file = [\"{}\", \"{}\"]\ncrl_url = \"{url}\"\ncrl_refresh_secs = 1\n",
+            pki.join("ca.crl.pem").display(),
+            pki.join("sub-intermediate.crl.pem").display()
+        ),
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let env = [("STATE_DIRECTORY", state.to_str().unwrap())];
+    let server = Server::start_with_env(&cfg, &dir.path().join("seen.log"), &env);
+    // Its issuer unknown, the CRL is refused.
+    wait_count(&server, "wrong_issuer", 1.0, Duration::from_secs(15));
+    // A client presents the intermediate (refused: its CRL is not loaded yet).
+    assert!(!accepted(&server, "ecdsa"));
+    assert!(server.log_text().contains("reason=revocation_unknown "));
+    // The CRL now verifies against it, and is put in force.
+    wait_count(&server, "ok", 1.0, Duration::from_secs(15));
+    wait(&server, Duration::from_secs(10), "CRL in force", || {
+        accepted(&server, "ecdsa")
+    });
+    assert!(!accepted(&server, "revoked"));
+    assert!(server.log_text().contains("reason=cert_revoked "));
+    wait(
+        &server,
+        Duration::from_secs(10),
+        "intermediate kept",
+        || state.join("crl-cache/intermediates.pem").exists(),
+    );
+    // After a restart with the URL dead, the cached CRL verifies against the kept intermediate.
+    drop(server);
+    drop(http);
+    let server = Server::start_with_env(&cfg, &dir.path().join("seen2.log"), &env);
+    assert!(!accepted(&server, "revoked"), "{}", server.log_text());
+    assert!(server.log_text().contains("reason=cert_revoked "));
+    assert!(accepted(&server, "ecdsa"));
+}

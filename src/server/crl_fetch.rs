@@ -54,6 +54,7 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut urls: HashMap<String, UrlState> = HashMap::new();
         let mut told: HashSet<String> = HashSet::new();
+        let mut persisted = 0usize;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -68,6 +69,13 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                 continue;
             };
             let (sources, skipped) = crl_fetch::sources(&tls);
+            if !sources.is_empty() || tls.crl_from_certificates {
+                let seen = crl_fetch::seen_intermediates().len();
+                if seen != persisted {
+                    persisted = seen;
+                    keep_intermediates(&tls, &dir);
+                }
+            }
             for u in skipped {
                 if told.insert(u.clone()) {
                     warn!(
@@ -138,6 +146,36 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             }
         }
     });
+}
+
+/// Keeps the intermediates that chain to `ca_file` (seen in client chains, or kept before) in
+/// the cache, so that after a restart the CRLs they issued verify before any client comes.
+fn keep_intermediates(tls: &crate::config::TlsConfig, dir: &std::path::Path) {
+    let (accepted, _) = crl_fetch::configured_cas(tls);
+    let mut from_file = Vec::new();
+    for path in tls.ca_file.paths() {
+        if let Ok(c) = crate::x509::pem::load_certs("tls.ca_file", &path) {
+            from_file.extend(c);
+        }
+    }
+    let mut text = String::new();
+    for cert in accepted
+        .iter()
+        .filter(|c| !from_file.iter().any(|f| f.as_ref() == c.as_ref()))
+    {
+        if let Ok(pem) =
+            pem_rfc7468::encode_string("CERTIFICATE", pem_rfc7468::LineEnding::LF, cert.as_ref())
+        {
+            text.push_str(&pem);
+        }
+    }
+    if text.is_empty() {
+        return;
+    }
+    let path = crl_fetch::intermediates_file(dir);
+    if let Err(e) = store(dir, &path, text.as_bytes()) {
+        warn!("CRL cache: cannot keep the intermediates: {e}");
+    }
 }
 
 /// Writes a verified body to the cache unless it is already there: a new file (temporary,

@@ -159,16 +159,28 @@ impl ClientCertVerifier for ClientVerifier {
     ) -> Result<ClientCertVerified, Error> {
         let verdict = self
             .inner
-            .verify_client_cert(end_entity, intermediates, now)
-            .and_then(|ok| {
-                if self.no_crl_yet {
-                    Err(Error::InvalidCertificate(
-                        rustls::CertificateError::UnknownRevocationStatus,
-                    ))
-                } else {
-                    Ok(ok)
-                }
-            });
+            .verify_client_cert(end_entity, intermediates, now);
+        // A path that verified, or failed only for want of a CRL: its intermediates may issue
+        // CRLs to fetch. `x509/crl_fetch.rs` uses one only after checking its signature
+        // against a `ca_file` CA.
+        if matches!(
+            &verdict,
+            Ok(_)
+                | Err(Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownRevocationStatus
+                ))
+        ) {
+            crate::x509::crl_fetch::saw_intermediates(intermediates);
+        }
+        let verdict = verdict.and_then(|ok| {
+            if self.no_crl_yet {
+                Err(Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownRevocationStatus,
+                ))
+            } else {
+                Ok(ok)
+            }
+        });
         if verdict.is_err() {
             record_refused(end_entity.as_ref());
         }

@@ -105,7 +105,39 @@ pub fn ca_keys(certs: &[CertificateDer<'_>]) -> Vec<CaKey> {
         .collect()
 }
 
-/// The CAs of `tls.ca_file`.
+/// Intermediates seen in client chains, at most [`MAX_SEEN`]: candidates for CRL issuers and,
+/// with `crl_from_certificates`, for CRL Distribution Points. Only those whose signature
+/// verifies under a `ca_file` CA (or under one already accepted) are ever used
+/// ([`configured_cas`]): a chain may carry extra certificates that are not on its path.
+static SEEN: std::sync::Mutex<Vec<CertificateDer<'static>>> = std::sync::Mutex::new(Vec::new());
+const MAX_SEEN: usize = 64;
+
+/// Records the intermediates of a verified chain (cheap: a lock and a comparison of at most
+/// [`MAX_SEEN`] entries).
+pub fn saw_intermediates(intermediates: &[CertificateDer<'_>]) {
+    let mut seen = crate::core::guard::lock(&SEEN);
+    for c in intermediates {
+        if seen.len() >= MAX_SEEN {
+            return;
+        }
+        if !seen.iter().any(|s| s.as_ref() == c.as_ref()) {
+            seen.push(c.clone().into_owned());
+        }
+    }
+}
+
+/// The intermediates seen so far.
+pub fn seen_intermediates() -> Vec<CertificateDer<'static>> {
+    crate::core::guard::lock(&SEEN).clone()
+}
+
+/// Where the seen intermediates are kept across restarts (in the CRL cache).
+pub fn intermediates_file(dir: &Path) -> PathBuf {
+    dir.join("intermediates.pem")
+}
+
+/// The CAs of `tls.ca_file`, and the seen intermediates (in memory and in the cache) that
+/// chain to them by signature.
 pub fn configured_cas(tls: &TlsConfig) -> (Vec<CertificateDer<'static>>, Vec<CaKey>) {
     let mut certs = Vec::new();
     for path in tls.ca_file.paths() {
@@ -113,7 +145,34 @@ pub fn configured_cas(tls: &TlsConfig) -> (Vec<CertificateDer<'static>>, Vec<CaK
             certs.extend(c);
         }
     }
-    let keys = ca_keys(&certs);
+    let mut candidates = seen_intermediates();
+    if let Some(dir) = &tls.crl_cache_dir
+        && let Ok(c) = super::pem::load_certs("tls.crl_cache", &intermediates_file(dir))
+    {
+        candidates.extend(c);
+    }
+    // Accept candidates signed by an accepted CA until nothing changes (a path is short).
+    let mut keys = ca_keys(&certs);
+    for _ in 0..4 {
+        let mut added = false;
+        candidates.retain(|cand| {
+            if certs.iter().any(|c| c.as_ref() == cand.as_ref()) {
+                return false;
+            }
+            let signed = keys
+                .iter()
+                .any(|k| super::ocsp::signed_by(cand.as_ref(), &k.spki));
+            if signed {
+                keys.extend(ca_keys(std::slice::from_ref(cand)));
+                certs.push(cand.clone());
+                added = true;
+            }
+            !signed
+        });
+        if !added {
+            break;
+        }
+    }
     (certs, keys)
 }
 
