@@ -783,3 +783,126 @@ fn an_intermediate_seen_in_a_client_chain_verifies_its_fetched_crl_and_is_kept()
     assert!(server.log_text().contains("reason=cert_revoked "));
     assert!(accepted(&server, "ecdsa"));
 }
+
+#[test]
+fn crl_from_certificates_follows_the_distribution_point_of_an_intermediate_seen_in_a_chain() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+        DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+        RevocationReason, RevokedCertParams, SerialNumber,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let http = PkiHttp::start();
+    let now = now_utc!();
+    let ca = |name: &str, cdp: String| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![cdp] }];
+        p.not_before = now - Duration::from_secs(86400);
+        p.not_after = now + Duration::from_secs(30 * 86400);
+        p
+    };
+    let crl = |issuer: &Issuer<'_, KeyPair>, revoked: &[u8]| {
+        CertificateRevocationListParams {
+            this_update: now - Duration::from_secs(3600),
+            next_update: now + Duration::from_secs(7 * 86400),
+            crl_number: SerialNumber::from_slice(&[1]),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&[*s]),
+                    revocation_time: now - Duration::from_secs(3600),
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(issuer)
+        .unwrap()
+        .pem()
+        .unwrap()
+        .into_bytes()
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root_params = ca("CDP Root 2", http.url("/root.crl"));
+    let root_cert = root_params.self_signed(&root_key).unwrap();
+    let root = Issuer::new(root_params, root_key);
+    let int_key = KeyPair::generate().unwrap();
+    let int_params = ca("CDP Intermediate", http.url("/int.crl"));
+    let int_cert = int_params.signed_by(&int_key, &root).unwrap();
+    let int = Issuer::new(int_params, int_key);
+    let leaf = |name: &str, serial: u8| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(DnType::CommonName, format!("{name}@certradius.test"));
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.serial_number = Some(SerialNumber::from_slice(&[serial]));
+        p.not_before = now - Duration::from_secs(86400);
+        p.not_after = now + Duration::from_secs(30 * 86400);
+        let cert = p.signed_by(&key, &int).unwrap();
+        let cert_path = dir.path().join(format!("{name}.pem"));
+        let key_path = dir.path().join(format!("{name}.key"));
+        // The chain as a supplicant sends it: leaf, then the intermediate.
+        std::fs::write(&cert_path, cert.pem() + &int_cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    };
+    let good = leaf("frank", 10);
+    let revoked = leaf("erin", 9);
+    http.set("/root.crl", Reply::Body(crl(&root, &[])));
+    http.set("/int.crl", Reply::Body(crl(&int, &[9])));
+    let root_path = dir.path().join("cdp-root2.pem");
+    std::fs::write(&root_path, root_cert.pem()).unwrap();
+    let pki = pki();
+    let cfg = dir.path().join("cdp2.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[client]]\nname = \"loopback\"\n\
+             address = \"127.0.0.1\"\nsecret = \"{SECRET}\"\n\n[tls]\n\
+             certificate_file = \"{p}/server.pem\"\nprivate_key_file = \"{p}/server.key\"\n\
+             ca_file = \"{root}\"\ncrl_from_certificates = true\ncrl_refresh_secs = 1\n\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n",
+            p = pki.display(),
+            root = root_path.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with_env(
+        &cfg,
+        &dir.path().join("cdp2.log"),
+        &[("STATE_DIRECTORY", state.to_str().unwrap())],
+    );
+    // The root's CRL comes from the root's CDP; the intermediate's CDP is not known yet.
+    wait_count(&server, "ok", 1.0, Duration::from_secs(15));
+    // A client presents the intermediate: refused (no CRL of it yet), but now it is known.
+    wait(
+        &server,
+        Duration::from_secs(10),
+        "revocation_unknown",
+        || {
+            !accepted_with(&server, &good.0, &good.1)
+                && server.log_text().contains("reason=revocation_unknown ")
+        },
+    );
+    wait(
+        &server,
+        Duration::from_secs(15),
+        "intermediate's CRL in force",
+        || accepted_with(&server, &good.0, &good.1),
+    );
+    assert!(
+        !accepted_with(&server, &revoked.0, &revoked.1),
+        "{}",
+        server.log_text()
+    );
+    assert!(server.log_text().contains("reason=cert_revoked "));
+}
