@@ -185,7 +185,16 @@ fn store(dir: &std::path::Path, path: &std::path::Path, body: &[u8]) -> Result<(
         return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
+    // The temporary file is written beside the cache directory (same filesystem), so that the
+    // watched directory changes only with the rename, when the new file is complete.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(format!(".crl-cache-{name}.tmp"));
     std::fs::write(&tmp, body).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -298,7 +298,19 @@ impl Reloader {
             // What the configuration in force names, as it is now (a refused reload is not
             // retried until a file changes again).
             files = self.watched();
-            seen = crl::fingerprint(&files);
+            // A file that changed while the reload was reading (a CRL fetched a moment later)
+            // must still count as a change: files already watched keep the fingerprint seen
+            // when the reload was triggered, only new ones are taken as they are now.
+            let before = std::mem::take(&mut seen);
+            seen = crl::fingerprint(&files)
+                .into_iter()
+                .map(
+                    |(path, now)| match before.iter().find(|(p, _)| *p == path) {
+                        Some((_, then)) => (path, *then),
+                        None => (path, now),
+                    },
+                )
+                .collect();
             if trigger == Trigger::Signal {
                 notify::ready(&status_line(&self.core, "reloaded"));
             }

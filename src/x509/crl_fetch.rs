@@ -304,12 +304,20 @@ pub fn sources(tls: &TlsConfig) -> (Vec<String>, Vec<String>) {
     (fetch, skipped)
 }
 
-/// The cache files of the sources in force.
+/// The cache files of the sources in force, and the cache directory itself: a source learned
+/// later (a CDP of an intermediate first seen in a chain) adds a file there, which changes the
+/// directory's modification time.
 pub fn cache_files(tls: &TlsConfig) -> Vec<PathBuf> {
-    match &tls.crl_cache_dir {
-        Some(dir) => sources(tls).0.iter().map(|u| cache_path(dir, u)).collect(),
-        None => Vec::new(),
+    let Some(dir) = &tls.crl_cache_dir else {
+        return Vec::new();
+    };
+    let urls = sources(tls).0;
+    if urls.is_empty() && !tls.crl_from_certificates {
+        return Vec::new();
     }
+    let mut files: Vec<PathBuf> = urls.iter().map(|u| cache_path(dir, u)).collect();
+    files.push(dir.clone());
+    files
 }
 
 /// The cached CRLs of the sources in force, each verified again (a cache file that no longer
