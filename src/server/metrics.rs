@@ -599,6 +599,7 @@ mod tests {
                 next_update: Some(2_000_000_000),
             }],
             errors: Vec::new(),
+            crl_pending: Vec::new(),
         };
         let mut ca = inventory.certificates.clone();
         ca[0].role = "ca";

@@ -313,8 +313,9 @@ fn build(
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     let scope = cfg.crl_scope();
     let mut crl_until = None;
+    let mut no_crl_yet = false;
     if scope != CrlScope::None {
-        let crls = crl::load(&cfg.crl_file.paths()).map_err(|e| TlsSetupError::Invalid {
+        let crls = crl::load_all(cfg).map_err(|e| TlsSetupError::Invalid {
             key: "tls.crl_file",
             message: e.to_string(),
         })?;
@@ -326,6 +327,11 @@ fn build(
                 .map(|d| d.as_secs())
                 .min();
         }
+        // Only for fetched sources: a configuration that checks revocation with no source at
+        // all keeps its behaviour.
+        no_crl_yet = crls.is_empty()
+            && !cfg.allow_unknown_revocation_status
+            && !crate::x509::crl_fetch::sources(cfg).0.is_empty();
         builder = builder.with_crls(crls.into_iter().map(|c| c.der));
         if scope == CrlScope::Leaf {
             builder = builder.only_check_end_entity_revocation();
@@ -354,7 +360,7 @@ fn build(
             .collect(),
     };
     let verifier: Arc<dyn ClientCertVerifier> =
-        Arc::new(client_verifier(webpki.clone(), &base.schemes)?);
+        Arc::new(client_verifier(webpki.clone(), &base.schemes)?.refusing_until_crls(no_crl_yet));
     let parts = ConfigParts {
         provider: &provider,
         chain: &chain,
@@ -366,7 +372,9 @@ fn build(
     for n in nas {
         let variant = n.resolve(&base);
         if variant != base && !variants.iter().any(|(v, _)| *v == variant) {
-            let v = Arc::new(client_verifier(webpki.clone(), &variant.schemes)?);
+            let v = Arc::new(
+                client_verifier(webpki.clone(), &variant.schemes)?.refusing_until_crls(no_crl_yet),
+            );
             let sc = rustls_config(&parts, v, variant.versions)?;
             variants.push((variant, Arc::new(sc)));
         }
