@@ -26,6 +26,8 @@ struct Setup {
     server: Server,
     nas: UdpSocket,
     live_crl: PathBuf,
+    /// The root's CRL, copied so a test can replace it (revoking the intermediate).
+    live_root_crl: PathBuf,
     pki: PathBuf,
     records: PathBuf,
     config: PathBuf,
@@ -48,6 +50,8 @@ fn setup_with(name: &str, coa: &str, accounting: &str) -> Setup {
     let coa_port = nas.local_addr().unwrap().port();
     let live_crl = dir.path().join("live.crl.pem");
     std::fs::copy(pki.join("intermediate-empty.crl.pem"), &live_crl).unwrap();
+    let live_root_crl = dir.path().join("root.crl.pem");
+    std::fs::copy(pki.join("ca.crl.pem"), &live_root_crl).unwrap();
     let records = dir.path().join("acct.jsonl");
     let control = dir.path().join("ctl.sock");
     let text = format!(
@@ -65,7 +69,7 @@ coa_port = {coa_port}
 certificate_file = "{pki}/server.pem"
 private_key_file = "{pki}/server.key"
 ca_file = "{pki}/ca.pem"
-crl_file = ["{pki}/ca.crl.pem", "{live}", "{pki}/sub-intermediate.crl.pem"]
+crl_file = ["{root}", "{live}", "{pki}/sub-intermediate.crl.pem"]
 
 [accounting]
 listen = ["127.0.0.1:0"]
@@ -78,6 +82,7 @@ control_socket = "{control}"
 "#,
         pki = pki.display(),
         live = live_crl.display(),
+        root = live_root_crl.display(),
         records = records.display(),
         control = control.display(),
     );
@@ -88,6 +93,7 @@ control_socket = "{control}"
         server,
         nas,
         live_crl,
+        live_root_crl,
         pki,
         records,
         config: path,
@@ -109,10 +115,15 @@ fn authenticate(s: &Setup) -> Vec<u8> {
 
 /// The Class of the Access-Accept, or None on Access-Reject.
 fn authenticate_outcome(s: &Setup, socket: &UdpSocket) -> Option<Vec<u8>> {
+    authenticate_as(s, socket, "revoked")
+}
+
+/// The Class of the Access-Accept for `client-{name}`, or None on Access-Reject.
+fn authenticate_as(s: &Setup, socket: &UdpSocket, name: &str) -> Option<Vec<u8>> {
     let cfg = peer::client_config(
         &s.pki.join("ca.pem"),
-        &s.pki.join("client-revoked.pem"),
-        &s.pki.join("client-revoked.key"),
+        &s.pki.join(format!("client-{name}.pem")),
+        &s.pki.join(format!("client-{name}.key")),
         &[&rustls::version::TLS13],
     )
     .unwrap();
@@ -270,6 +281,39 @@ fn revoked_certificate_is_disconnected_and_the_ack_is_counted() {
     assert!(c.contains("disconnect_bad_answers=1"), "{c}");
     assert!(c.contains("disconnect_acks=1"), "{c}");
     assert!(c.contains("disconnect_requests=1"), "{c}");
+}
+
+/// Revoking an intermediate CA disconnects what it issued: a client whose leaf is not revoked,
+/// issued by the intermediate, is live; the root's CRL is replaced by one revoking the
+/// intermediate, and its session gets the same Disconnect-Request a revoked leaf gets.
+#[test]
+fn revoking_the_intermediate_disconnects_the_sessions_it_issued() {
+    let s = setup("chain", "timeout_ms = 2000\nretries = 1");
+    let class = authenticate_as(&s, &s.nas, "ecdsa")
+        .unwrap_or_else(|| panic!("rejected:\n{}", s.server.log_text()));
+    accounting_start(&s, &class);
+    std::fs::copy(
+        s.pki.join("ca-revoking-intermediate.crl.pem"),
+        &s.live_root_crl,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = vec![0u8; 4096];
+    let (req, from) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Disconnect-Request:\n{}",
+            s.server.log_text()
+        );
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    check_request(&req);
+    answer(&s, &req, from, None);
+    wait_for_log(&s, "Disconnect-ACK");
+    let c = counters(s);
+    assert!(c.contains("disconnect_acks=1"), "{c}");
 }
 
 #[test]

@@ -164,6 +164,7 @@ impl Coa {
                             serial,
                             issuer,
                             subject: String::new(),
+                            chain: Vec::new(),
                         }),
                         identity: Vec::new(),
                         nas_name: String::new(),
