@@ -494,3 +494,77 @@ fn open_sessions_in_the_database_are_disconnected_after_a_restart() {
     answer(&s, &req, from, None);
     wait_for_log(&s, "Disconnect-ACK");
 }
+
+/// Two instances share the database and the CRL: the session is authenticated and accounted on
+/// the first, the second finds it in `radacct`; a revocation makes both look, and exactly one
+/// sends the Disconnect-Request: the one that claims the session in the database.
+#[test]
+fn two_instances_on_one_database_send_one_disconnect() {
+    if common::pg::skip() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = common::pg::Pg::new(pg_dir.path());
+    let queue_a = pg_dir.path().join("queue-a");
+    let extra = format!(
+        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
+        pg.url(),
+        queue_a.display()
+    );
+    let s = setup_with("pool-a", "timeout_ms = 2000\nretries = 1", &extra);
+    // The second instance: the same configuration, its own control socket and queue.
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(
+            &s.control.display().to_string(),
+            &s.control.with_extension("b").display().to_string(),
+        )
+        .replace(
+            &queue_a.display().to_string(),
+            &pg_dir.path().join("queue-b").display().to_string(),
+        );
+    let config_b = s.config.with_extension("b.toml");
+    std::fs::write(&config_b, text).unwrap();
+    let b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    let class = authenticate(&s);
+    accounting_start(&s, &class);
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct WHERE acctstoptime IS NULL \
+         AND certificate_serial IS NOT NULL",
+        &["sess-0001"],
+        20,
+    );
+    let (req, from) = revoke_and_receive(&s);
+    check_request(&req);
+    answer(&s, &req, from, None);
+    // Three CRL watcher periods for a second Disconnect-Request, which must not come.
+    let quiet = Instant::now() + Duration::from_secs(6);
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < quiet {
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            panic!(
+                "a second Disconnect-Request ({n} octets from {from}):\n{}\n{}",
+                s.server.log_text(),
+                b.log_text()
+            );
+        }
+    }
+    assert_eq!(
+        pg.query("SELECT count(*) FROM radacct WHERE disconnect_claimed_by IS NOT NULL"),
+        ["1"]
+    );
+    let mut b = b;
+    b.signal("TERM");
+    b.wait_exit(Duration::from_secs(30));
+    let cb = b.final_counters();
+    let ca = counters(s);
+    let skipped = [&ca, &cb]
+        .iter()
+        .filter(|c| c.contains("disconnect_claimed_elsewhere=1"))
+        .count();
+    let sent = [&ca, &cb]
+        .iter()
+        .filter(|c| c.contains("disconnect_requests=1"))
+        .count();
+    assert_eq!((sent, skipped), (1, 1), "A: {ca}\nB: {cb}");
+}

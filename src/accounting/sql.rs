@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS radacct (
 ALTER TABLE radacct ADD COLUMN IF NOT EXISTS certificate_serial text;
 ALTER TABLE radacct ADD COLUMN IF NOT EXISTS certificate_issuer text;
 ALTER TABLE radacct ADD COLUMN IF NOT EXISTS class text;
+ALTER TABLE radacct ADD COLUMN IF NOT EXISTS disconnect_claimed_by text;
+ALTER TABLE radacct ADD COLUMN IF NOT EXISTS disconnect_claimed_at timestamp with time zone;
 CREATE INDEX IF NOT EXISTS radacct_active_session_idx ON radacct (nasipaddress)
     WHERE acctstoptime IS NULL;
 CREATE INDEX IF NOT EXISTS radacct_start_user_idx ON radacct (acctstarttime, username);

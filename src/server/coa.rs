@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::accounting::AcctRecord;
 use crate::config::CoaConfig;
@@ -32,7 +32,20 @@ pub struct Coa {
     /// `accounting.database_url`: the open sessions of every instance (and of this one before
     /// a restart) are in `radacct`, with the certificate they were authenticated with.
     db: Option<crate::config::database::DatabaseTarget>,
+    /// This process among the instances sharing the database: who holds a Disconnect claim.
+    instance: String,
 }
+
+/// A Disconnect claim not renewed for this long is taken over by another instance (its holder
+/// was killed before finishing, or the NAS never sent the Stop).
+pub const CLAIM_TIMEOUT_SECS: u64 = 60;
+
+/// Claims one open session's Disconnect for this instance: only one instance of a pool wins the
+/// conditional UPDATE; a claim older than [`CLAIM_TIMEOUT_SECS`] is free again (to the claimer
+/// too, so one instance does not resend on every CRL reload either).
+const CLAIM: &str = "UPDATE radacct SET disconnect_claimed_by = $1, disconnect_claimed_at = now() \
+     WHERE acctsessionid = $2 AND host(nasipaddress) = $3 AND acctstoptime IS NULL \
+     AND (disconnect_claimed_by IS NULL OR disconnect_claimed_at < now() - make_interval(secs => $4))";
 
 impl Coa {
     pub fn new(
@@ -46,6 +59,11 @@ impl Coa {
             config: config.clone(),
             // The URL was validated at load; one that does not parse leaves the database out.
             db: database_url.and_then(|u| crate::config::database::parse(u.expose()).ok()),
+            instance: {
+                let mut r = [0u8; 8];
+                super::os_rng(&mut r);
+                format!("{}-{:016x}", std::process::id(), u64::from_be_bytes(r))
+            },
         })
     }
 
@@ -177,7 +195,7 @@ impl Coa {
                     expires: now,
                     disconnecting: true,
                 };
-                me.disconnect(session, why).await;
+                me.disconnect_claimed(session, why).await;
             }
         });
     }
@@ -214,8 +232,68 @@ impl Coa {
     fn spawn_disconnect(self: &Arc<Self>, session: LiveSession, why: &'static str) {
         let me = self.clone();
         tokio::spawn(async move {
-            me.disconnect(session, why).await;
+            me.disconnect_claimed(session, why).await;
         });
+    }
+
+    /// A revocation's Disconnect-Request, sent only when this instance claims the session in the
+    /// shared database (or there is no database, or the session is not in it yet): of a pool,
+    /// exactly one instance disconnects each session; the others skip it.
+    async fn disconnect_claimed(&self, s: LiveSession, why: &'static str) {
+        if self.claim(&s).await {
+            self.disconnect(s, why).await;
+        } else {
+            self.core.stats.incr(Counter::DisconnectClaimedElsewhere);
+            debug!(
+                nas = %s.nas_addr, acct_session_id = %Escaped(&s.acct_session_id),
+                "Disconnect-Request skipped: another instance claimed the session"
+            );
+        }
+    }
+
+    /// True when this instance may send the Disconnect-Request. A database error sends it
+    /// anyway: a duplicate is answered with a NAK, a missed one leaves a revoked session on.
+    async fn claim(&self, s: &LiveSession) -> bool {
+        let Some(db) = &self.db else {
+            return true;
+        };
+        let sid = String::from_utf8_lossy(&s.acct_session_id).into_owned();
+        let nas = s.nas_addr.to_string();
+        let (client, _connection) = match super::acct_db::connect(db).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("Disconnect claim not taken (sending anyway): {e}");
+                return true;
+            }
+        };
+        #[allow(clippy::cast_precision_loss)] // a small constant
+        let timeout = CLAIM_TIMEOUT_SECS as f64;
+        match client
+            .execute(CLAIM, &[&self.instance, &sid, &nas, &timeout])
+            .await
+        {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => {}
+            Err(e) => {
+                warn!("Disconnect claim not taken (sending anyway): {e}");
+                return true;
+            }
+        }
+        // Nothing updated: claimed by another instance, or not (yet) in the database.
+        match client
+            .query_opt(
+                "SELECT 1 FROM radacct WHERE acctsessionid = $1 AND host(nasipaddress) = $2 \
+                 AND acctstoptime IS NULL LIMIT 1",
+                &[&sid, &nas],
+            )
+            .await
+        {
+            Ok(row) => row.is_none(),
+            Err(e) => {
+                warn!("Disconnect claim not checked (sending anyway): {e}");
+                true
+            }
+        }
     }
 
     /// Sends the Disconnect-Request for one session and waits for the outcome (for the log, the
