@@ -568,3 +568,91 @@ fn two_instances_on_one_database_send_one_disconnect() {
         .count();
     assert_eq!((sent, skipped), (1, 1), "A: {ca}\nB: {cb}");
 }
+
+/// An instance killed with -9 while it holds a Disconnect claim (its NAS has not answered):
+/// another instance sharing the database takes the claim over once `claim_timeout_secs` has
+/// passed and sends the Disconnect-Request itself.
+#[test]
+fn a_claim_of_a_killed_instance_is_taken_over() {
+    if common::pg::skip() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = common::pg::Pg::new(pg_dir.path());
+    let queue_a = pg_dir.path().join("queue-a");
+    let extra = format!(
+        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
+        pg.url(),
+        queue_a.display()
+    );
+    let coa = "timeout_ms = 2000\nretries = 3\nclaim_timeout_secs = 5";
+    let mut s = setup_with("takeover-a", coa, &extra);
+    // The second instance watches its own copy of the CRL, so it learns of the revocation only
+    // once the first is dead.
+    let crl_b = s.live_crl.with_extension("b.pem");
+    std::fs::copy(s.pki.join("intermediate-empty.crl.pem"), &crl_b).unwrap();
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(
+            &s.control.display().to_string(),
+            &s.control.with_extension("b").display().to_string(),
+        )
+        .replace(
+            &queue_a.display().to_string(),
+            &pg_dir.path().join("queue-b").display().to_string(),
+        )
+        .replace(
+            &s.live_crl.display().to_string(),
+            &crl_b.display().to_string(),
+        );
+    let config_b = s.config.with_extension("b.toml");
+    std::fs::write(&config_b, text).unwrap();
+    let mut b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    let class = authenticate(&s);
+    accounting_start(&s, &class);
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct WHERE acctstoptime IS NULL \
+         AND certificate_serial IS NOT NULL",
+        &["sess-0001"],
+        20,
+    );
+    // The first instance claims and sends; the NAS stays silent; the instance is killed.
+    let (req, _) = revoke_and_receive(&s);
+    check_request(&req);
+    s.server.child.kill().unwrap();
+    s.server.child.wait().unwrap();
+    let mut buf = vec![0u8; 4096];
+    while s.nas.recv_from(&mut buf).is_ok() {}
+    assert_eq!(
+        pg.query("SELECT count(*) FROM radacct WHERE disconnect_claimed_by IS NOT NULL"),
+        ["1"]
+    );
+    // The second instance sees the revocation, finds the claim held, and takes it over.
+    std::fs::copy(s.pki.join("intermediate.crl.pem"), &crl_b).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (req, from) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Disconnect-Request from the second instance:\n{}",
+            b.log_text()
+        );
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    check_request(&req);
+    answer(&s, &req, from, None);
+    b.wait_for_log("Disconnect-ACK", Duration::from_secs(10));
+    assert!(
+        b.log_text().contains("taking over the Disconnect claim"),
+        "{}",
+        b.log_text()
+    );
+    pg.wait_for(
+        "SELECT count(*) FROM radacct WHERE disconnect_claimed_at = 'infinity'",
+        &["1"],
+        10,
+    );
+    b.signal("TERM");
+    b.wait_exit(Duration::from_secs(30));
+}

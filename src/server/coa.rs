@@ -24,6 +24,18 @@ use crate::escape::{Escaped, or_dash};
 use crate::live::{Live, LiveSession};
 use crate::radius::coa::{self, Answer, Target};
 
+/// The outcome of claiming a session's Disconnect in the shared database.
+#[derive(Debug, PartialEq, Eq)]
+enum Claim {
+    /// This instance holds it: send.
+    Won,
+    /// Another instance holds a claim that has not timed out: skip.
+    Elsewhere,
+    /// No open row (not in the database yet, already stopped) or no database: send if this
+    /// instance holds the session.
+    Absent,
+}
+
 /// Live sessions and the Disconnect-Requests sent for them.
 pub struct Coa {
     core: Arc<Core>,
@@ -36,13 +48,10 @@ pub struct Coa {
     instance: String,
 }
 
-/// A Disconnect claim not renewed for this long is taken over by another instance (its holder
-/// was killed before finishing, or the NAS never sent the Stop).
-pub const CLAIM_TIMEOUT_SECS: u64 = 60;
-
 /// Claims one open session's Disconnect for this instance: only one instance of a pool wins the
-/// conditional UPDATE; a claim older than [`CLAIM_TIMEOUT_SECS`] is free again (to the claimer
-/// too, so one instance does not resend on every CRL reload either).
+/// conditional UPDATE; a claim older than `coa.claim_timeout_secs` is free again (to the claimer
+/// too, so one instance does not resend on every CRL reload either). A finished exchange (ACK or
+/// NAK) sets the claim time to `infinity`: never taken over.
 const CLAIM: &str = "UPDATE radacct SET disconnect_claimed_by = $1, disconnect_claimed_at = now() \
      WHERE acctsessionid = $2 AND host(nasipaddress) = $3 AND acctstoptime IS NULL \
      AND (disconnect_claimed_by IS NULL OR disconnect_claimed_at < now() - make_interval(secs => $4))";
@@ -240,22 +249,66 @@ impl Coa {
     /// shared database (or there is no database, or the session is not in it yet): of a pool,
     /// exactly one instance disconnects each session; the others skip it.
     async fn disconnect_claimed(&self, s: LiveSession, why: &'static str) {
-        if self.claim(&s).await {
-            self.disconnect(s, why).await;
-        } else {
-            self.core.stats.incr(Counter::DisconnectClaimedElsewhere);
-            debug!(
-                nas = %s.nas_addr, acct_session_id = %Escaped(&s.acct_session_id),
-                "Disconnect-Request skipped: another instance claimed the session"
-            );
+        match self.claim(&s).await {
+            Claim::Won | Claim::Absent => {
+                self.disconnect_and_settle(s, why).await;
+            }
+            Claim::Elsewhere => {
+                self.core.stats.incr(Counter::DisconnectClaimedElsewhere);
+                debug!(
+                    nas = %s.nas_addr, acct_session_id = %Escaped(&s.acct_session_id),
+                    "Disconnect-Request skipped: another instance claimed the session"
+                );
+                // Once more after the claim timeout: if its holder died mid-exchange (or the NAS
+                // never answered it) the claim is free and this instance takes it over.
+                let wait = self.config.claim_timeout_secs.saturating_add(1);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                if self.claim(&s).await == Claim::Won {
+                    info!(
+                        nas = %s.nas_addr, acct_session_id = %Escaped(&s.acct_session_id),
+                        "taking over the Disconnect claim of another instance (unfinished after {wait} s)"
+                    );
+                    self.disconnect_and_settle(s, why).await;
+                }
+            }
         }
     }
 
-    /// True when this instance may send the Disconnect-Request. A database error sends it
-    /// anyway: a duplicate is answered with a NAK, a missed one leaves a revoked session on.
-    async fn claim(&self, s: &LiveSession) -> bool {
+    /// Sends, and when the NAS answered (ACK or NAK) marks the claim finished, so no instance
+    /// takes it over.
+    async fn disconnect_and_settle(&self, s: LiveSession, why: &'static str) {
+        let key = (
+            String::from_utf8_lossy(&s.acct_session_id).into_owned(),
+            s.nas_addr.to_string(),
+        );
+        let outcome = self.disconnect(s, why).await;
+        if !outcome.starts_with("Disconnect-") {
+            return;
+        }
         let Some(db) = &self.db else {
-            return true;
+            return;
+        };
+        let Ok((client, _connection)) = super::acct_db::connect(db).await else {
+            return;
+        };
+        if let Err(e) = client
+            .execute(
+                "UPDATE radacct SET disconnect_claimed_at = 'infinity' \
+                 WHERE acctsessionid = $1 AND host(nasipaddress) = $2 \
+                 AND disconnect_claimed_by = $3 AND acctstoptime IS NULL",
+                &[&key.0, &key.1, &self.instance],
+            )
+            .await
+        {
+            debug!("Disconnect claim not marked finished: {e}");
+        }
+    }
+
+    /// Claims the session's open `radacct` row. A database error counts as `Absent` (send
+    /// anyway: a duplicate is answered with a NAK, a missed one leaves a revoked session on).
+    async fn claim(&self, s: &LiveSession) -> Claim {
+        let Some(db) = &self.db else {
+            return Claim::Absent;
         };
         let sid = String::from_utf8_lossy(&s.acct_session_id).into_owned();
         let nas = s.nas_addr.to_string();
@@ -263,20 +316,20 @@ impl Coa {
             Ok(c) => c,
             Err(e) => {
                 warn!("Disconnect claim not taken (sending anyway): {e}");
-                return true;
+                return Claim::Absent;
             }
         };
-        #[allow(clippy::cast_precision_loss)] // a small constant
-        let timeout = CLAIM_TIMEOUT_SECS as f64;
+        #[allow(clippy::cast_precision_loss)] // seconds, far below 2^52
+        let timeout = self.config.claim_timeout_secs as f64;
         match client
             .execute(CLAIM, &[&self.instance, &sid, &nas, &timeout])
             .await
         {
-            Ok(n) if n > 0 => return true,
+            Ok(n) if n > 0 => return Claim::Won,
             Ok(_) => {}
             Err(e) => {
                 warn!("Disconnect claim not taken (sending anyway): {e}");
-                return true;
+                return Claim::Absent;
             }
         }
         // Nothing updated: claimed by another instance, or not (yet) in the database.
@@ -288,10 +341,11 @@ impl Coa {
             )
             .await
         {
-            Ok(row) => row.is_none(),
+            Ok(Some(_)) => Claim::Elsewhere,
+            Ok(None) => Claim::Absent,
             Err(e) => {
                 warn!("Disconnect claim not checked (sending anyway): {e}");
-                true
+                Claim::Absent
             }
         }
     }
