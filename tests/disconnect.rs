@@ -156,6 +156,11 @@ fn authenticate_as(s: &Setup, socket: &UdpSocket, name: &str) -> Option<Vec<u8>>
 
 /// Accounting Start for the session, carrying the Class; waits for the Accounting-Response.
 fn accounting_start(s: &Setup, class: &[u8]) {
+    accounting_start_to(s, s.server.acct.expect("accounting listener"), class);
+}
+
+/// As [`accounting_start`], to the accounting listener `acct` (another instance).
+fn accounting_start_to(s: &Setup, acct: SocketAddr, class: &[u8]) {
     let req = certradius_testkit::acct::request(
         SECRET.as_bytes(),
         42,
@@ -169,7 +174,6 @@ fn accounting_start(s: &Setup, class: &[u8]) {
             (attr::CLASS, class),
         ],
     );
-    let acct = s.server.acct.expect("accounting listener");
     let reply = (0..5)
         .find_map(|_| exchange(&s.nas, acct, &req))
         .expect("no Accounting-Response");
@@ -655,4 +659,86 @@ fn a_claim_of_a_killed_instance_is_taken_over() {
     );
     b.signal("TERM");
     b.wait_exit(Duration::from_secs(30));
+}
+
+/// A session authenticated by one instance and accounted on another: the Class is linked through
+/// the database (`certradius_auth`), so its `radacct` row names the certificate, and revoking the
+/// intermediate that issued it (the root's CRL) disconnects it exactly once.
+#[test]
+fn accounting_on_another_instance_is_linked_through_the_database() {
+    if common::pg::skip() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = common::pg::Pg::new(pg_dir.path());
+    let queue_a = pg_dir.path().join("queue-a");
+    let extra = format!(
+        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
+        pg.url(),
+        queue_a.display()
+    );
+    let s = setup_with("link-a", "timeout_ms = 2000\nretries = 1", &extra);
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(
+            &s.control.display().to_string(),
+            &s.control.with_extension("b").display().to_string(),
+        )
+        .replace(
+            &queue_a.display().to_string(),
+            &pg_dir.path().join("queue-b").display().to_string(),
+        );
+    let config_b = s.config.with_extension("b.toml");
+    std::fs::write(&config_b, text).unwrap();
+    let mut b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    let class = authenticate_as(&s, &s.nas, "ecdsa")
+        .unwrap_or_else(|| panic!("rejected:\n{}", s.server.log_text()));
+    let hex: String = class.iter().map(|x| format!("{x:02x}")).collect();
+    pg.wait_for(
+        &format!("SELECT count(*) FROM certradius_auth WHERE class = '0x{hex}'"),
+        &["1"],
+        20,
+    );
+    accounting_start_to(&s, b.acct.expect("accounting listener"), &class);
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct WHERE acctstoptime IS NULL \
+         AND certificate_serial IS NOT NULL",
+        &["sess-0001"],
+        20,
+    );
+    std::fs::copy(
+        s.pki.join("ca-revoking-intermediate.crl.pem"),
+        &s.live_root_crl,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = vec![0u8; 4096];
+    let (req, from) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Disconnect-Request:\n{}\n{}",
+            s.server.log_text(),
+            b.log_text()
+        );
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    check_request(&req);
+    answer(&s, &req, from, None);
+    let quiet = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < quiet {
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            panic!("a second Disconnect-Request ({n} octets from {from})");
+        }
+    }
+    b.signal("TERM");
+    b.wait_exit(Duration::from_secs(30));
+    let cb = b.final_counters();
+    let ca = counters(s);
+    let sent = [&ca, &cb]
+        .iter()
+        .filter(|c| c.contains("disconnect_requests=1"))
+        .count();
+    assert_eq!(sent, 1, "A: {ca}\nB: {cb}");
 }

@@ -46,6 +46,83 @@ pub struct Coa {
     db: Option<crate::config::database::DatabaseTarget>,
     /// This process among the instances sharing the database: who holds a Disconnect claim.
     instance: String,
+    /// Links (Class → certificate and chain) for the database writer, so that every instance
+    /// of the pool can link accounting of sessions this one authenticated.
+    links: Option<tokio::sync::mpsc::Sender<LinkRow>>,
+}
+
+/// One `certradius_auth` row, written after the Access-Accept went out.
+struct LinkRow {
+    class: String,
+    serial: String,
+    issuer: String,
+    subject: String,
+    chain: String,
+}
+
+/// Links waiting for the writer; beyond it they are dropped (logged): the reply never waits.
+const LINK_CHANNEL: usize = 4096;
+/// Links are kept this long (a session's radacct row has its certificate once linked).
+const LINK_RETENTION: &str = "30 days";
+
+/// Writes the links, reconnecting as needed, and prunes old ones now and then.
+async fn link_writer(
+    db: crate::config::database::DatabaseTarget,
+    mut rx: tokio::sync::mpsc::Receiver<LinkRow>,
+) {
+    let mut client: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> = None;
+    let mut written: u64 = 0;
+    while let Some(link) = rx.recv().await {
+        if client.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            client = match super::acct_db::connect(&db).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warn!("pool link not written (the session links on this instance only): {e}");
+                    continue;
+                }
+            };
+        }
+        let Some((c, _)) = &client else {
+            continue;
+        };
+        let result = c
+            .execute(
+                "INSERT INTO certradius_auth (class, certificate_serial, certificate_issuer, \
+                 certificate_subject, ca_chain) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (class) DO NOTHING",
+                &[
+                    &link.class,
+                    &link.serial,
+                    &link.issuer,
+                    &link.subject,
+                    &link.chain,
+                ],
+            )
+            .await;
+        if let Err(e) = result {
+            warn!("pool link not written (the session links on this instance only): {e}");
+            continue;
+        }
+        // A Start that reached the database first.
+        let _ = c
+            .execute(
+                "UPDATE radacct SET certificate_serial = $2, certificate_issuer = $3 \
+                 WHERE class = $1 AND certificate_serial IS NULL",
+                &[&link.class, &link.serial, &link.issuer],
+            )
+            .await;
+        written = written.wrapping_add(1);
+        if written % 1000 == 1 {
+            let _ = c
+                .execute(
+                    &format!(
+                        "DELETE FROM certradius_auth WHERE created < now() - interval '{LINK_RETENTION}'"
+                    ),
+                    &[],
+                )
+                .await;
+        }
+    }
 }
 
 /// Claims one open session's Disconnect for this instance: only one instance of a pool wins the
@@ -67,6 +144,13 @@ impl Coa {
             live: Mutex::new(Live::default()),
             config: config.clone(),
             // The URL was validated at load; one that does not parse leaves the database out.
+            links: database_url
+                .and_then(|u| crate::config::database::parse(u.expose()).ok())
+                .map(|db| {
+                    let (tx, rx) = tokio::sync::mpsc::channel(LINK_CHANNEL);
+                    tokio::spawn(link_writer(db, rx));
+                    tx
+                }),
             db: database_url.and_then(|u| crate::config::database::parse(u.expose()).ok()),
             instance: {
                 let mut r = [0u8; 8];
@@ -148,15 +232,34 @@ impl Coa {
                     return;
                 }
             };
-            let rows = match client
+            // With the pool's links: the certificate and chain of sessions accounted on an
+            // instance that did not authenticate them; without (not migrated): the leaf only.
+            let linked = client
                 .query(
-                    "SELECT acctsessionid, username, callingstationid, host(nasipaddress), \
-                     certificate_serial, certificate_issuer FROM radacct \
-                     WHERE acctstoptime IS NULL AND certificate_serial IS NOT NULL",
+                    "SELECT r.acctsessionid, r.username, r.callingstationid, \
+                     host(r.nasipaddress), COALESCE(r.certificate_serial, a.certificate_serial), \
+                     COALESCE(r.certificate_issuer, a.certificate_issuer), a.ca_chain \
+                     FROM radacct r LEFT JOIN certradius_auth a ON a.class = r.class \
+                     WHERE r.acctstoptime IS NULL \
+                     AND COALESCE(r.certificate_serial, a.certificate_serial) IS NOT NULL",
                     &[],
                 )
-                .await
-            {
+                .await;
+            let rows = match linked {
+                Ok(r) => Ok(r),
+                Err(_) => {
+                    client
+                        .query(
+                            "SELECT acctsessionid, username, callingstationid, \
+                             host(nasipaddress), certificate_serial, certificate_issuer, \
+                             NULL::text FROM radacct \
+                             WHERE acctstoptime IS NULL AND certificate_serial IS NOT NULL",
+                            &[],
+                        )
+                        .await
+                }
+            };
+            let rows = match rows {
                 Ok(r) => r,
                 Err(e) => {
                     warn!("revocation: open sessions in the accounting database not read: {e}");
@@ -173,7 +276,18 @@ impl Coa {
                 let Ok(nas_addr) = nas.parse::<IpAddr>() else {
                     continue;
                 };
-                if !revoked.contains(&(issuer.clone(), serial.clone()))
+                let chain: Vec<(String, String)> = text(6)
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default();
+                let certificate = crate::live::LinkedCertificate {
+                    serial,
+                    issuer,
+                    subject: String::new(),
+                    chain,
+                };
+                let is_revoked =
+                    |i: &str, s: &str| revoked.contains(&(i.to_string(), s.to_string()));
+                if !certificate.revoked_by(&is_revoked)
                     || handled.contains(&(nas_addr, sid.clone().into_bytes()))
                 {
                     continue;
@@ -187,12 +301,7 @@ impl Coa {
                     calling_station_id: text(2).map(String::into_bytes),
                     link: Some(Arc::new(crate::live::AuthLink {
                         class: Vec::new(),
-                        certificate: Some(crate::live::LinkedCertificate {
-                            serial,
-                            issuer,
-                            subject: String::new(),
-                            chain: Vec::new(),
-                        }),
+                        certificate: Some(certificate),
                         identity: Vec::new(),
                         nas_name: String::new(),
                         nas_addr,
@@ -467,6 +576,26 @@ impl AuthObserver for Coa {
         // EAP-TLS and MAB alike: the Class links accounting to the authentication.
         if event.class.is_some() {
             lock(&self.live).authenticated(event, super::monotonic_clock());
+        }
+        if let (Some(tx), "accept", Some(class), Some(serial), Some(issuer)) = (
+            &self.links,
+            event.outcome,
+            event.class,
+            event.serial,
+            event.issuer,
+        ) {
+            let hex: String = class.iter().map(|b| format!("{b:02x}")).collect();
+            let text = |s: &str| crate::accounting::sql::db_text(s.as_bytes());
+            let link = LinkRow {
+                class: format!("0x{hex}"),
+                serial: text(serial),
+                issuer: text(issuer),
+                subject: text(event.subject.unwrap_or("")),
+                chain: serde_json::to_string(event.ca_chain).unwrap_or_default(),
+            };
+            if tx.try_send(link).is_err() {
+                debug!("pool link dropped: the writer is behind or gone");
+            }
         }
     }
 }
