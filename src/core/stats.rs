@@ -245,6 +245,8 @@ counters! {
     DisconnectNaks = "disconnect_naks" => E::labelled(F::Disconnects, "result", "nak"),
     DisconnectTimeouts = "disconnect_timeouts"
         => E::labelled(F::Disconnects, "result", "timeout"),
+    DisconnectClaimedElsewhere = "disconnect_claimed_elsewhere"
+        => E::labelled(F::Disconnects, "result", "claimed_elsewhere"),
     DisconnectBadAnswers = "disconnect_bad_answers"
         => E::labelled(F::Disconnects, "result", "bad_answer"),
     CrlFetchOk = "crl_fetch_ok" => E::labelled(F::CrlFetches, "result", "ok"),

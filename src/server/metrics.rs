@@ -437,6 +437,7 @@ mod tests {
             cipher_suite: "",
             serial: None,
             subject: None,
+            ca_chain: &[],
             issuer: None,
             resumed: false,
             round_trips: 4,

@@ -140,6 +140,55 @@ pub fn issuer_of(peer: &VerifiedPeer, ca_certs: &[CertificateDer<'static>]) -> O
         .map(|c| c.as_ref().to_vec())
 }
 
+/// The CA certificates of the peer's verified chain, leaf excluded, as (issuer, serial in
+/// lowercase hex) — what a CRL entry names — from the leaf's issuer upwards, each found in the
+/// chain the peer sent or in our CA certificates. Kept with the live session so that a CRL
+/// revoking an intermediate disconnects what it issued (RFC 5280 §6.3: revocation of any
+/// certificate in the path invalidates the path). Bounded: at most 8 links, stops at a
+/// self-issued certificate.
+pub fn ca_chain_of(
+    peer: &VerifiedPeer,
+    ca_certs: &[CertificateDer<'static>],
+) -> Vec<(String, String)> {
+    const MAX_DEPTH: usize = 8;
+    let mut out = Vec::new();
+    let mut wanted = peer.leaf().issuer_raw.clone();
+    for _ in 0..MAX_DEPTH {
+        let found = peer
+            .chain()
+            .iter()
+            .skip(1)
+            .chain(ca_certs.iter())
+            .find_map(|c| {
+                crate::x509::parse_certificate(c.as_ref())
+                    .ok()
+                    .filter(|(_, cert)| cert.subject().as_raw() == wanted.as_slice())
+                    .map(|(_, cert)| {
+                        let serial: String = cert
+                            .raw_serial()
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect();
+                        (
+                            cert.issuer().to_string(),
+                            serial,
+                            cert.issuer().as_raw().to_vec(),
+                            cert.subject().as_raw() == cert.issuer().as_raw(),
+                        )
+                    })
+            });
+        let Some((issuer, serial, issuer_raw, self_issued)) = found else {
+            break;
+        };
+        out.push((issuer, serial));
+        if self_issued {
+            break;
+        }
+        wanted = issuer_raw;
+    }
+    out
+}
+
 /// What a conversation needs from the TLS setup: the rustls configuration, the client
 /// certificate verifier (run again on resumed sessions), and the long-lived resumption state.
 #[derive(Clone)]
