@@ -64,7 +64,10 @@ fn authenticate(
         let reply = (0..5)
             .find_map(|_| {
                 socket.send_to(&packet, server).unwrap();
-                socket.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
+                socket
+                    .recv_from(&mut buf)
+                    .ok()
+                    .map(|(n, _)| buf[..n].to_vec())
             })
             .unwrap_or_else(|| panic!("no reply from {server} after 5 tries"));
         match conv.on_reply(&reply, random16()).unwrap() {
@@ -109,7 +112,10 @@ fn accounting_start(socket: &UdpSocket, acct: SocketAddr, id: &str, class: &[u8]
     let reply = (0..5)
         .find_map(|_| {
             socket.send_to(&req, acct).unwrap();
-            socket.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
+            socket
+                .recv_from(&mut buf)
+                .ok()
+                .map(|(n, _)| buf[..n].to_vec())
         })
         .unwrap_or_else(|| panic!("no Accounting-Response from {acct}"));
     assert!(certradius_testkit::acct::is_response_to(
