@@ -377,11 +377,11 @@ impl NasSocket {
     /// false when no other server is left.
     fn fail_over(&mut self, mut slot: Box<Slot>, now: Instant) -> bool {
         let n = self.plan.servers.len();
-        if let Some(d) = self.dead.get_mut(slot.server) {
-            if !*d {
-                *d = true;
-                self.stats.failovers += 1;
-            }
+        if let Some(d) = self.dead.get_mut(slot.server)
+            && !*d
+        {
+            *d = true;
+            self.stats.failovers += 1;
         }
         if self.dead.get(self.current).copied().unwrap_or(true) {
             match (1..=n)
