@@ -4,4 +4,5 @@
 //! into an RFC 4515 search filter (every value escaped), and compares group DNs
 //! (RFC 4514) for the rule match field `directory_group`.
 
+pub mod client;
 pub mod filter;
