@@ -157,13 +157,19 @@ pub async fn lookup(settings: &Settings, facts: &FilterFacts) -> Result<Outcome,
             filter::MAX_VALUES
         );
     }
+    search(settings, &built.filter).await
+}
+
+/// The search for an already built filter (the cache key of [`super::service`]), each URL in
+/// turn until one answers.
+pub async fn search(settings: &Settings, filter: &str) -> Result<Outcome, Unavailable> {
     let mut errors = Vec::new();
     for url in &settings.urls {
         // In a task of its own: ldap3 parses entries with panics on malformed BER; a broken
         // directory answer then fails this URL instead of unwinding into the caller.
         let s = settings.clone();
         let u = url.clone();
-        let f = built.filter.clone();
+        let f = filter.to_string();
         match tokio::spawn(async move { on_url(&s, &u, &f).await }).await {
             Ok(Ok(outcome)) => return Ok(outcome),
             Ok(Err(e)) => errors.push(format!("{url}: {e}")),
