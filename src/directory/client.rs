@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope};
 
 use super::filter::{self, FilterError, FilterFacts};
 use crate::config::DirectoryConfig;
@@ -165,8 +165,8 @@ pub async fn lookup(settings: &Settings, facts: &FilterFacts) -> Result<Outcome,
 pub async fn search(settings: &Settings, filter: &str) -> Result<Outcome, Unavailable> {
     let mut errors = Vec::new();
     for url in &settings.urls {
-        // In a task of its own: ldap3 parses entries with panics on malformed BER; a broken
-        // directory answer then fails this URL instead of unwinding into the caller.
+        // In a task of its own: a panic inside the LDAP client (its BER decoding is not ours)
+        // fails this URL instead of unwinding into the caller.
         let s = settings.clone();
         let u = url.clone();
         let f = filter.to_string();
@@ -247,32 +247,51 @@ async fn session(
             missing: None,
         });
     };
-    let entry = SearchEntry::construct(raw);
-    let mut groups: Vec<String> = entry
-        .attrs
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(&s.group_attribute))
-        .flat_map(|(_, v)| v.iter().take(MAX_GROUPS).cloned())
-        .collect();
-    groups.truncate(MAX_GROUPS);
+    let Some((dn, groups)) = parse_entry(raw, &s.group_attribute) else {
+        return Err("search: malformed entry in the answer".to_string());
+    };
     if let Some(enabled) = &s.enabled_filter {
         // A second, base-scope search on the entry itself: unlike one `(&(user)(enabled))`
         // search it tells a disabled account from an absent one (two distinct reasons).
         let (hits, _) = ldap
             .with_timeout(s.timeout)
-            .search(&entry.dn, Scope::Base, enabled, vec!["1.1"])
+            .search(&dn, Scope::Base, enabled, vec!["1.1"])
             .await
             .map_err(|e| format!("search: {e}"))?
             .non_error()
             .map_err(|e| format!("search: {e}"))?;
         if hits.is_empty() {
-            return Ok(Outcome::Disabled { dn: entry.dn });
+            return Ok(Outcome::Disabled { dn });
         }
     }
-    Ok(Outcome::Found {
-        dn: entry.dn,
-        groups,
-    })
+    Ok(Outcome::Found { dn, groups })
+}
+
+/// The DN and the `group_attr` values of a SearchResultEntry (RFC 4511 §4.5.2), or None when
+/// it is malformed. Written here because ldap3's `SearchEntry::construct` panics on malformed
+/// BER, and the answer comes from the network. Values that are not UTF-8 are skipped (a group
+/// DN is a string, RFC 4514), and at most [`MAX_GROUPS`] are kept.
+fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<(String, Vec<String>)> {
+    let mut parts = re.0.match_id(4)?.expect_constructed()?.into_iter();
+    let dn = String::from_utf8(parts.next()?.expect_primitive()?).ok()?;
+    let mut groups = Vec::new();
+    for attribute in parts.next()?.expect_constructed()? {
+        let mut pa = attribute.expect_constructed()?.into_iter();
+        let name = pa.next()?.expect_primitive()?;
+        let values = pa.next()?.expect_constructed()?;
+        if !name.eq_ignore_ascii_case(group_attr.as_bytes()) {
+            continue;
+        }
+        for v in values {
+            if groups.len() >= MAX_GROUPS {
+                break;
+            }
+            if let Ok(text) = String::from_utf8(v.expect_primitive()?) {
+                groups.push(text);
+            }
+        }
+    }
+    Some((dn, groups))
 }
 
 /// RFC 4511 §4.1.9 result codes an operator meets at bind.
