@@ -77,6 +77,18 @@ cn: bob
 sn: B
 description: disabled
 
+dn: uid=twin1,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: twin1
+cn: twin
+sn: T
+
+dn: uid=twin2,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: twin2
+cn: twin
+sn: T
+
 dn: cn=wifi-staff,ou=groups,dc=example,dc=org
 objectClass: groupOfNames
 cn: wifi-staff
@@ -235,6 +247,15 @@ fn found_disabled_unknown_and_injection() {
     assert!(t.contains("not found: 0 entries"), "{t}");
     let t = text(&directory_test(&cfg, "*"));
     assert!(t.contains("not found: 0 entries"), "{t}");
+
+    // Two entries match: not found (the count said), never the first of them.
+    let cfg = config(dir.path(), &[slapd.url()], PASSWORD, "");
+    let text_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("(uid={subject_cn})", "(cn={subject_cn})");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let t = text(&directory_test(&cfg, "twin"));
+    assert!(t.contains("not found: 2 entries"), "{t}");
 }
 
 #[test]
