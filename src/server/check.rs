@@ -43,7 +43,8 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     listeners(&mut r, c);
     state(&mut r, c);
     clients(&mut r, c);
-    let inv = inventory::read(&c.tls);
+    let mut inv = inventory::read(&c.tls);
+    inventory::read_radsec(&c.radsec, &mut inv);
     certificates(&mut r, &inv, now);
     let (text, rollover) = super::rollover::check_lines(c, &loaded.tls);
     r.text.push_str(&text);
@@ -264,6 +265,14 @@ fn certificates(r: &mut Report, inv: &inventory::Inventory, now: SystemTime) {
             r.warnings.push(format!(
                 "{} certificate {} ({}) has expired",
                 cert.role, cert.subject, cert.file
+            ));
+        } else if cert.not_before > inventory::unix_now(now) {
+            r.warnings.push(format!(
+                "{} certificate {} ({}) is not valid before {}",
+                cert.role,
+                cert.subject,
+                cert.file,
+                date(cert.not_before)
             ));
         } else if days < EXPIRY_WARNING_DAYS {
             r.warnings.push(format!(

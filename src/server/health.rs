@@ -50,15 +50,37 @@ pub fn assess(
     for e in &inventory.errors {
         failing.push(format!("files: {e}"));
     }
-    match inventory.certificates.iter().find(|c| c.role == "server") {
-        None => failing.push("certificate: no server certificate loaded".to_string()),
-        Some(c) if c.not_after < now => failing.push(format!(
-            "certificate: the server certificate {} ({}) expired at {}",
-            c.subject,
-            c.file,
-            rfc3339(c.not_after)
-        )),
-        Some(_) => {}
+    if !inventory.certificates.iter().any(|c| c.role == "server") {
+        failing.push("certificate: no server certificate loaded".to_string());
+    }
+    // The certificates a peer checks against the clock: supplicants the EAP one, RadSec NAS
+    // the RadSec one (RFC 5280 §4.1.2.5). A CA past notAfter is not counted: bundles often
+    // keep a retired CA beside its successor.
+    for c in inventory
+        .certificates
+        .iter()
+        .filter(|c| c.role == "server" || c.role == "radsec")
+    {
+        let which = if c.role == "radsec" {
+            "the RadSec certificate"
+        } else {
+            "the server certificate"
+        };
+        if c.not_after < now {
+            failing.push(format!(
+                "certificate: {which} {} ({}) expired at {}",
+                c.subject,
+                c.file,
+                rfc3339(c.not_after)
+            ));
+        } else if c.not_before > now {
+            failing.push(format!(
+                "certificate: {which} {} ({}) is not valid before {}",
+                c.subject,
+                c.file,
+                rfc3339(c.not_before)
+            ));
+        }
     }
     if !allow_expired_crl {
         for crl in &inventory.crls {
@@ -191,6 +213,7 @@ mod tests {
                 role: "server",
                 subject: "CN=radius".into(),
                 file: "server.pem".into(),
+                not_before: 0,
                 not_after,
             }],
             crls: vec![CrlExpiry {
@@ -228,5 +251,34 @@ mod tests {
         let f = assess(&none, false, None, now);
         assert_eq!(f.len(), 2, "{f:?}");
         assert!(f[0].starts_with("files: ") && f[1].starts_with("certificate: "));
+    }
+
+    #[test]
+    fn a_certificate_not_yet_valid_and_an_expired_radsec_one_are_failing() {
+        let now = 1_800_000_000;
+        let mut inv = inventory(now + 10, None);
+        inv.certificates[0].not_before = now + 3600;
+        let f = assess(&inv, false, None, now);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains("server certificate") && f[0].contains("not valid before"));
+        let mut inv = inventory(now + 10, None);
+        inv.certificates.push(CertExpiry {
+            role: "radsec",
+            subject: "CN=radsec".into(),
+            file: "radsec.pem".into(),
+            not_before: 0,
+            not_after: now - 1,
+        });
+        // A retired CA in the bundle does not make the server unready.
+        inv.certificates.push(CertExpiry {
+            role: "ca",
+            subject: "CN=old root".into(),
+            file: "ca.pem".into(),
+            not_before: 0,
+            not_after: now - 1,
+        });
+        let f = assess(&inv, false, None, now);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains("RadSec certificate CN=radsec") && f[0].contains("expired"));
     }
 }

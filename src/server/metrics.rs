@@ -590,6 +590,7 @@ mod tests {
                 role: "server",
                 subject: "CN=radius".into(),
                 file: "server.pem".into(),
+                not_before: 0,
                 not_after: 2_000_000_000,
             }],
             crls: vec![CrlExpiry {

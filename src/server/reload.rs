@@ -110,7 +110,8 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
         ))
     };
     let crls = crl::load(&config.tls.crl_file.paths()).map_err(|e| e.to_string())?;
-    let inventory = crate::x509::inventory::read(&config.tls);
+    let mut inventory = crate::x509::inventory::read(&config.tls);
+    crate::x509::inventory::read_radsec(&config.radsec, &mut inventory);
     let policy: Arc<dyn crate::authz::Policy> = Arc::new(policy);
     let (clients, cx) = match core {
         Some(core) => core.next_parts(&config, tls, policy),

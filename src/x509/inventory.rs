@@ -2,17 +2,21 @@
 //! certificates with their notAfter (RFC 5280 §4.1.2.5), and the CRLs with their nextUpdate
 //! (RFC 5280 §5.1.2.5). Read by `certradius check` and exported as metrics after every (re)load.
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::TlsConfig;
+use crate::config::{RadsecConfig, TlsConfig};
 
 /// One certificate of the configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CertExpiry {
-    /// `"server"` (the leaf of `tls.certificate_file`) or `"ca"` (each of `tls.ca_file`).
+    /// `"server"` (the leaf of `tls.certificate_file`), `"ca"` (each of `tls.ca_file`) or
+    /// `"radsec"` (the leaf of `radsec.certificate_file`, when RadSec listens).
     pub role: &'static str,
     pub subject: String,
     pub file: String,
+    /// notBefore in unix seconds.
+    pub not_before: i64,
     /// notAfter in unix seconds.
     pub not_after: i64,
 }
@@ -41,38 +45,42 @@ fn unix(t: SystemTime) -> i64 {
     }
 }
 
+/// Adds the certificates of `path` (only the leaf unless `all`) under `role`.
+fn add_certs(inv: &mut Inventory, role: &'static str, key: &'static str, path: &Path, all: bool) {
+    match super::pem::load_certs(key, path) {
+        Ok(certs) => {
+            let take = if all { certs.len() } else { 1 };
+            for der in certs.iter().take(take) {
+                match super::parse_certificate(der) {
+                    Ok((_, cert)) => inv.certificates.push(CertExpiry {
+                        role,
+                        subject: cert.subject().to_string(),
+                        file: path.display().to_string(),
+                        not_before: cert.validity().not_before.timestamp(),
+                        not_after: cert.validity().not_after.timestamp(),
+                    }),
+                    Err(e) => inv
+                        .errors
+                        .push(format!("{key} {}: certificate: {e}", path.display())),
+                }
+            }
+        }
+        Err(e) => inv.errors.push(e.to_string()),
+    }
+}
+
 /// Reads the certificate, CA and CRL files named by `[tls]`.
 pub fn read(tls: &TlsConfig) -> Inventory {
     let mut inv = Inventory::default();
-    let mut add = |role: &'static str, key: &'static str, path: &std::path::Path, all: bool| {
-        match super::pem::load_certs(key, path) {
-            Ok(certs) => {
-                let take = if all { certs.len() } else { 1 };
-                for der in certs.iter().take(take) {
-                    match super::parse_certificate(der) {
-                        Ok((_, cert)) => inv.certificates.push(CertExpiry {
-                            role,
-                            subject: cert.subject().to_string(),
-                            file: path.display().to_string(),
-                            not_after: cert.validity().not_after.timestamp(),
-                        }),
-                        Err(e) => inv
-                            .errors
-                            .push(format!("{key} {}: certificate: {e}", path.display())),
-                    }
-                }
-            }
-            Err(e) => inv.errors.push(e.to_string()),
-        }
-    };
-    add(
+    add_certs(
+        &mut inv,
         "server",
         "tls.certificate_file",
         &tls.certificate_file,
         false,
     );
     for p in tls.ca_file.paths() {
-        add("ca", "tls.ca_file", &p, true);
+        add_certs(&mut inv, "ca", "tls.ca_file", &p, true);
     }
     match super::crl::load(&tls.crl_file.paths()) {
         Ok(crls) => {
@@ -87,6 +95,20 @@ pub fn read(tls: &TlsConfig) -> Inventory {
         Err(e) => inv.errors.push(e.to_string()),
     }
     inv
+}
+
+/// Adds the RadSec server certificate when `[radsec]` listens: NAS that reach us over RadSec
+/// refuse it once expired, as supplicants refuse the EAP one.
+pub fn read_radsec(radsec: &RadsecConfig, inv: &mut Inventory) {
+    if !radsec.listen.is_empty() {
+        add_certs(
+            inv,
+            "radsec",
+            "radsec.certificate_file",
+            &radsec.certificate_file,
+            false,
+        );
+    }
 }
 
 /// Whole days from `now` to `t` (negative once past).
