@@ -33,6 +33,7 @@ pub mod authz;
 pub mod config;
 pub mod core;
 pub(crate) mod crypto;
+pub mod directory;
 pub mod eap;
 pub mod escape;
 pub mod import;

@@ -52,7 +52,12 @@ enum Command {
     /// Serve RADIUS (what a bare `certradius` does).
     Serve,
     /// Validate the configuration and the files it names, then exit.
-    Check,
+    Check {
+        /// Also bind to `[directory]` and search IDENTITY (used for every placeholder):
+        /// prints the entry's DN, enabled state and groups (never the password).
+        #[arg(long, value_name = "IDENTITY")]
+        directory_test: Option<String>,
+    },
     /// Write a test PKI (CA, intermediate, server and client certificates) into DIR.
     TestPki { dir: PathBuf },
     /// Create or rotate a TLS session ticket key file shared by a pool of servers: a new key
@@ -159,7 +164,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check => check(cli.config.as_deref()),
+        Command::Check { directory_test } => {
+            check(cli.config.as_deref(), directory_test.as_deref())
+        }
         Command::Serve => {
             if let Err(e) = ensure_default_pki(cli.config.as_deref()) {
                 server::announce::error(&e);
@@ -212,7 +219,7 @@ fn main() -> ExitCode {
 }
 
 /// `certradius check`: 0 clean, 1 warnings only, 2 errors.
-fn check(path: Option<&Path>) -> ExitCode {
+fn check(path: Option<&Path>, directory_test: Option<&str>) -> ExitCode {
     let loaded = match load(path, None) {
         Ok(l) => l,
         Err(e) => {
@@ -232,10 +239,76 @@ fn check(path: Option<&Path>) -> ExitCode {
     if !streams.is_empty() {
         println!("\nstream listeners and NAS trust:\n{streams}");
     }
+    if directory_test.is_some_and(|identity| !directory_check(&loaded.config, identity)) {
+        return ExitCode::from(2);
+    }
     if report.warnings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// `certradius check --directory-test IDENTITY`: one bind and one search, as the server would.
+fn directory_check(config: &certradius::config::Config, identity: &str) -> bool {
+    use certradius::directory::{client, filter::FilterFacts};
+    let Some(section) = &config.directory else {
+        eprintln!("certradius: --directory-test: no [directory] section");
+        return false;
+    };
+    let settings = match client::Settings::from_config(section) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("certradius: configuration error: {e}");
+            return false;
+        }
+    };
+    let one = vec![identity.to_string()];
+    let facts = FilterFacts {
+        identity: Some(identity.to_string()),
+        subject_cn: one.clone(),
+        san_email: one.clone(),
+        san_upn: one.clone(),
+        san_dns: one,
+        sid: identity.starts_with("S-1-").then(|| identity.to_string()),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("certradius: --directory-test: {e}");
+            return false;
+        }
+    };
+    println!(
+        "\ndirectory test for {}:",
+        certradius::escape::Escaped::str(identity)
+    );
+    match runtime.block_on(client::lookup(&settings, &facts)) {
+        Ok(client::Outcome::Found { dn, groups }) => {
+            println!("  dn: {dn}\n  enabled: yes\n  groups ({}):", groups.len());
+            for g in groups {
+                println!("    {g}");
+            }
+            true
+        }
+        Ok(client::Outcome::Disabled { dn }) => {
+            println!("  dn: {dn}\n  enabled: no (directory_account_disabled)");
+            true
+        }
+        Ok(client::Outcome::NotFound { count, missing }) => {
+            match missing {
+                Some(field) => println!("  not found: the filter needs {{{field}}}"),
+                None => println!("  not found: {count} entries (directory_user_not_found)"),
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("certradius: directory unavailable: {e}");
+            false
+        }
     }
 }
 

@@ -142,6 +142,16 @@ reason_codes! {
     IdentityMismatch = "identity_mismatch" => Rejected,
     RuleReject = "rule_reject" => Rejected,
     NoMatchingRule = "no_matching_rule" => Rejected,
+    // `[directory]`: the account the certificate names, looked up at authentication time.
+    /// No entry (or several) matches `user_filter`, or the certificate lacks a field it names.
+    DirectoryUserNotFound = "directory_user_not_found" => Rejected,
+    /// The entry does not match `enabled_filter`.
+    DirectoryAccountDisabled = "directory_account_disabled" => Rejected,
+    /// Every URL failed (connect, bind, search or `timeout_ms`) and no usable cached answer.
+    DirectoryUnavailable = "directory_unavailable" => Rejected,
+    /// The certificate's SID (KB5014754) differs from the account's `objectSid`, or is missing
+    /// under `sid_binding = "required"`.
+    DirectorySidMismatch = "directory_sid_mismatch" => Rejected,
     // Stream transports (RadSec, RADIUS/TCP): why a connection was refused or closed.
     NasHandshakeFailed = "nas_handshake_failed" => ConnectionRefused,
     NasNotMatched = "nas_not_matched" => ConnectionRefused,

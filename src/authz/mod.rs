@@ -11,7 +11,7 @@
 //! it; rules that do not name the method never see MAB requests.
 
 mod evaluate;
-mod glob;
+pub(crate) mod glob;
 mod identity;
 pub mod rules;
 

@@ -23,6 +23,7 @@ mod authorize;
 mod client;
 mod coa;
 pub mod database;
+pub mod directory;
 mod eap;
 mod health;
 pub mod log;
@@ -40,6 +41,7 @@ pub use accounting::AccountingConfig;
 pub use authorize::{AuthorizeConfig, IdentityConfig, OneOrList, RuleConfig, Scalar};
 pub use client::{ClientConfig, RequireMessageAuthenticator, Transport};
 pub use coa::CoaConfig;
+pub use directory::DirectoryConfig;
 pub use eap::EapConfig;
 pub use health::{HealthConfig, WhenUnready};
 pub use mab::MabConfig;
@@ -126,6 +128,9 @@ pub struct Config {
     /// `[mab]`: MAC Authentication Bypass.
     #[serde(default)]
     pub mab: MabConfig,
+    /// `[directory]`: LDAP / Active Directory lookups at authentication time; off when absent.
+    #[serde(default)]
+    pub directory: Option<DirectoryConfig>,
     /// Not a key: the directory the relative state paths were resolved against at load
     /// (`paths`), none when they stay relative to the working directory.
     #[serde(skip)]
@@ -365,6 +370,9 @@ impl Config {
             ));
         }
         radsec::check_section(&self.radsec)?;
+        if let Some(directory) = &self.directory {
+            directory.validate()?;
+        }
         if self.mab.enabled && self.mab.allow_file.as_os_str().is_empty() {
             return Err(ConfigError::invalid(
                 "mab.allow_file",

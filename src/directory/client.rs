@@ -1,0 +1,307 @@
+//! The LDAP lookup (RFC 4511): bind with the service account, search the account, check it is
+//! enabled, read its groups.
+//!
+//! Runs on the tokio runtime, never on a worker: the caller awaits it while other
+//! authentications go on. Every operation on every URL is bounded by `timeout_ms` (RFC 4511
+//! has no time limit of its own that a silent server would honour), so a lookup ends within
+//! `timeout_ms` × URLs. TLS (LDAPS, or StartTLS per RFC 4511 §4.14) goes through rustls with
+//! the server's crypto provider, never OpenSSL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope};
+
+use super::filter::{self, FilterError, FilterFacts};
+use crate::config::DirectoryConfig;
+use crate::config::Secret;
+
+/// The most group values kept from one entry: a huge `memberOf` stays bounded in memory.
+pub const MAX_GROUPS: usize = 16384;
+
+/// What the directory said about an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exactly one entry, enabled.
+    Found { dn: String, groups: Vec<String> },
+    /// No entry, several (`count`), or the certificate lacks a field the filter names
+    /// (`missing`, no search sent).
+    NotFound {
+        count: usize,
+        missing: Option<&'static str>,
+    },
+    /// The entry does not match `enabled_filter`.
+    Disabled { dn: String },
+}
+
+/// Everything the lookup needs, read once from `[directory]` (and re-read on SIGHUP).
+#[derive(Clone)]
+pub struct Settings {
+    urls: Vec<String>,
+    start_tls: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    bind: Option<(String, Secret)>,
+    base_dn: String,
+    user_filter: String,
+    machine_filter: Option<String>,
+    enabled_filter: Option<String>,
+    group_attribute: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The bind password stays out (Secret's Debug redacts it anyway).
+        f.debug_struct("Settings")
+            .field("urls", &self.urls)
+            .field("base_dn", &self.base_dn)
+            .field("user_filter", &self.user_filter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Reads the password file and the CA file. Errors name the key, never the password.
+    pub fn from_config(cfg: &DirectoryConfig) -> Result<Self, String> {
+        let bind = match (&cfg.bind_dn, &cfg.bind_password_file) {
+            (Some(dn), Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("directory.bind_password_file {}: {e}", path.display()))?;
+                let first = text.lines().next().unwrap_or("").to_string();
+                Some((dn.clone(), Secret::new(first)))
+            }
+            _ => None,
+        };
+        let tls = match &cfg.ca_file {
+            Some(path) => Some(tls_config(path)?),
+            None => None,
+        };
+        Ok(Settings {
+            urls: cfg.url.list(),
+            start_tls: cfg.start_tls,
+            tls,
+            bind,
+            base_dn: cfg.base_dn.clone(),
+            user_filter: cfg.effective_user_filter().unwrap_or("").to_string(),
+            machine_filter: cfg.machine_filter().map(str::to_string),
+            enabled_filter: cfg.effective_enabled_filter().map(str::to_string),
+            group_attribute: cfg.effective_group_attribute().to_string(),
+            timeout: Duration::from_millis(cfg.timeout_ms),
+        })
+    }
+
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The filter for these facts: the user filter, or the preset's machine filter for a
+    /// `host/` identity or a certificate without the user filter's field.
+    pub fn filter_for(&self, facts: &FilterFacts) -> Result<filter::Built, FilterError> {
+        let machine = facts
+            .identity
+            .as_deref()
+            .is_some_and(|i| i.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("host/")));
+        match (&self.machine_filter, machine) {
+            (Some(m), true) => filter::build(m, facts),
+            (Some(m), false) => {
+                filter::build(&self.user_filter, facts).or_else(|_| filter::build(m, facts))
+            }
+            (None, _) => filter::build(&self.user_filter, facts),
+        }
+    }
+}
+
+fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = crate::tls::provider();
+    let mut roots = rustls::RootCertStore::empty();
+    let certs =
+        crate::x509::pem::load_certs("directory.ca_file", path).map_err(|e| e.to_string())?;
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| format!("directory.ca_file {}: {e}", path.display()))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Why a lookup failed on every URL: one line per URL, for the log and `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One lookup: each URL in turn until one answers. A filter that needs a field the
+/// certificate lacks is `NotFound` with no connection made.
+pub async fn lookup(settings: &Settings, facts: &FilterFacts) -> Result<Outcome, Unavailable> {
+    let built = match settings.filter_for(facts) {
+        Ok(b) => b,
+        Err(FilterError::Missing(field)) => {
+            return Ok(Outcome::NotFound {
+                count: 0,
+                missing: Some(field),
+            });
+        }
+    };
+    if built.truncated {
+        tracing::warn!(
+            "directory: a certificate field has more than {} values; the first ones are searched",
+            filter::MAX_VALUES
+        );
+    }
+    search(settings, &built.filter).await
+}
+
+/// The search for an already built filter (the cache key of [`super::service`]), each URL in
+/// turn until one answers.
+pub async fn search(settings: &Settings, filter: &str) -> Result<Outcome, Unavailable> {
+    let mut errors = Vec::new();
+    for url in &settings.urls {
+        // In a task of its own: a panic inside the LDAP client (its BER decoding is not ours)
+        // fails this URL instead of unwinding into the caller.
+        let s = settings.clone();
+        let u = url.clone();
+        let f = filter.to_string();
+        match tokio::spawn(async move { on_url(&s, &u, &f).await }).await {
+            Ok(Ok(outcome)) => return Ok(outcome),
+            Ok(Err(e)) => errors.push(format!("{url}: {e}")),
+            Err(_) => errors.push(format!("{url}: malformed answer")),
+        }
+    }
+    Err(Unavailable(errors.join("; ")))
+}
+
+async fn on_url(s: &Settings, url: &str, user_filter: &str) -> Result<Outcome, String> {
+    let mut conn = LdapConnSettings::new()
+        .set_conn_timeout(s.timeout)
+        .set_starttls(s.start_tls && url.starts_with("ldap://"));
+    if let Some(tls) = &s.tls {
+        conn = conn.set_config(tls.clone());
+    }
+    let (driver, mut ldap) =
+        tokio::time::timeout(s.timeout, LdapConnAsync::with_settings(conn, url))
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| format!("connect: {e}"))?;
+    let drive = tokio::spawn(async move {
+        if let Err(e) = driver.drive().await {
+            tracing::debug!("directory: connection ended: {e}");
+        }
+    });
+    let result = session(&mut ldap, s, user_filter).await;
+    // Close politely; the driver task ends with the connection.
+    let _ = tokio::time::timeout(s.timeout, ldap.unbind()).await;
+    drive.abort();
+    result
+}
+
+async fn session(
+    ldap: &mut ldap3::Ldap,
+    s: &Settings,
+    user_filter: &str,
+) -> Result<Outcome, String> {
+    if let Some((dn, password)) = &s.bind {
+        let res = ldap
+            .with_timeout(s.timeout)
+            .simple_bind(dn, password.expose())
+            .await
+            .map_err(|e| format!("bind: {e}"))?;
+        if res.rc != 0 {
+            return Err(format!(
+                "bind as {dn} refused: {} (result code {})",
+                rc_name(res.rc),
+                res.rc
+            ));
+        }
+    }
+    let (entries, res) = ldap
+        .with_timeout(s.timeout)
+        .search(
+            &s.base_dn,
+            Scope::Subtree,
+            user_filter,
+            vec![s.group_attribute.as_str()],
+        )
+        .await
+        .map_err(|e| format!("search: {e}"))?
+        .non_error()
+        .map_err(|e| format!("search: {e}"))?;
+    let _ = res;
+    if entries.len() != 1 {
+        return Ok(Outcome::NotFound {
+            count: entries.len(),
+            missing: None,
+        });
+    }
+    let Some(raw) = entries.into_iter().next() else {
+        return Ok(Outcome::NotFound {
+            count: 0,
+            missing: None,
+        });
+    };
+    let Some((dn, groups)) = parse_entry(raw, &s.group_attribute) else {
+        return Err("search: malformed entry in the answer".to_string());
+    };
+    if let Some(enabled) = &s.enabled_filter {
+        // A second, base-scope search on the entry itself: unlike one `(&(user)(enabled))`
+        // search it tells a disabled account from an absent one (two distinct reasons).
+        let (hits, _) = ldap
+            .with_timeout(s.timeout)
+            .search(&dn, Scope::Base, enabled, vec!["1.1"])
+            .await
+            .map_err(|e| format!("search: {e}"))?
+            .non_error()
+            .map_err(|e| format!("search: {e}"))?;
+        if hits.is_empty() {
+            return Ok(Outcome::Disabled { dn });
+        }
+    }
+    Ok(Outcome::Found { dn, groups })
+}
+
+/// The DN and the `group_attr` values of a SearchResultEntry (RFC 4511 §4.5.2), or None when
+/// it is malformed. Written here because ldap3's `SearchEntry::construct` panics on malformed
+/// BER, and the answer comes from the network. Values that are not UTF-8 are skipped (a group
+/// DN is a string, RFC 4514), and at most [`MAX_GROUPS`] are kept.
+fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<(String, Vec<String>)> {
+    let mut parts = re.0.match_id(4)?.expect_constructed()?.into_iter();
+    let dn = String::from_utf8(parts.next()?.expect_primitive()?).ok()?;
+    let mut groups = Vec::new();
+    for attribute in parts.next()?.expect_constructed()? {
+        let mut pa = attribute.expect_constructed()?.into_iter();
+        let name = pa.next()?.expect_primitive()?;
+        let values = pa.next()?.expect_constructed()?;
+        if !name.eq_ignore_ascii_case(group_attr.as_bytes()) {
+            continue;
+        }
+        for v in values {
+            if groups.len() >= MAX_GROUPS {
+                break;
+            }
+            if let Ok(text) = String::from_utf8(v.expect_primitive()?) {
+                groups.push(text);
+            }
+        }
+    }
+    Some((dn, groups))
+}
+
+/// RFC 4511 §4.1.9 result codes an operator meets at bind.
+fn rc_name(rc: u32) -> &'static str {
+    match rc {
+        49 => "invalid credentials",
+        50 => "insufficient access rights",
+        53 => "unwilling to perform",
+        8 => "stronger authentication required (use ldaps:// or start_tls)",
+        13 => "confidentiality required (use ldaps:// or start_tls)",
+        _ => "error",
+    }
+}
