@@ -211,6 +211,7 @@ impl Config {
                 .unwrap_or(Path::new(""))
                 .join("crl-cache"),
         );
+        cfg.tls.crl_ldap = cfg.directory.is_some();
         cfg.validate()?;
         Ok(cfg)
     }
@@ -291,10 +292,20 @@ impl Config {
         for (i, url) in self.tls.crl_url.urls().iter().enumerate() {
             // CRLs are signed objects distributed over plain HTTP (RFC 5280 §4.2.1.13): the
             // signature, checked before use, is what protects them.
+            // ldap:// (RFC 4516) is read through the `[directory]` connection settings.
+            if crate::x509::crl_fetch::is_ldap(url) {
+                if self.directory.is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("tls.crl_url[{i}]"),
+                        format!("{url:?}: an ldap:// source needs the [directory] section"),
+                    ));
+                }
+                continue;
+            }
             if !url.starts_with("http://") || url.parse::<hyper::Uri>().is_err() {
                 return Err(ConfigError::invalid(
                     format!("tls.crl_url[{i}]"),
-                    format!("{url:?}: only http:// URLs are supported"),
+                    format!("{url:?}: only http:// and ldap:// URLs are supported"),
                 ));
             }
         }

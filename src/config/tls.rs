@@ -74,6 +74,10 @@ pub struct TlsConfig {
     /// Where fetched CRLs are cached: `crl-cache/` next to `server.state_file` (set at load).
     #[serde(skip)]
     pub crl_cache_dir: Option<PathBuf>,
+    /// `[directory]` is configured, so ldap:// and ldaps:// CRL sources are read through it
+    /// (set at load).
+    #[serde(skip)]
+    pub crl_ldap: bool,
     /// "chain" (every certificate below the trust anchor), "leaf", or "none". Unset: "chain"
     /// when `crl_file`, `crl_url` or `crl_from_certificates` is set, else "none".
     pub check_crl: Option<CrlScope>,
@@ -121,6 +125,7 @@ impl Default for TlsConfig {
             crl_refresh_secs: 3600,
             crl_from_certificates: false,
             crl_cache_dir: None,
+            crl_ldap: false,
             check_crl: None,
             allow_expired_crl: false,
             allow_unknown_revocation_status: false,

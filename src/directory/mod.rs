@@ -5,5 +5,6 @@
 //! (RFC 4514) for the rule match field `directory_group`.
 
 pub mod client;
+pub mod crl;
 pub mod filter;
 pub mod service;

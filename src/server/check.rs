@@ -384,7 +384,7 @@ fn fetched_crls(r: &mut Report, c: &Config) {
     for url in &skipped {
         let _ = writeln!(
             r.text,
-            "  {}  skipped: only http:// is fetched (ldap:// needs [directory], not available yet)",
+            "  {}  skipped: only http:// is fetched, and ldap:// needs the [directory] section",
             crate::escape::Escaped::str(url)
         );
     }

@@ -3,6 +3,10 @@
 //! every `tls.crl_refresh_secs` or when a tenth of a CRL's validity is left (`x509/crl_fetch.rs`
 //! has the rules and the verification).
 //!
+//! ldap:// and ldaps:// sources (RFC 4516 URLs, the Active Directory CDP form) are read through
+//! the `[directory]` connection settings (`directory/crl.rs`) and then handled exactly as an
+//! HTTP body: verified, cached, counted.
+//!
 //! One task on the runtime, away from the request workers: a fetch never holds up an
 //! authentication. Each fetch is an HTTP/1.1 GET (RFC 9110 §9.3.1) with hyper (already the
 //! metrics and OCSP client: no OpenSSL, no second TLS stack; plain http:// only, as CRL
@@ -22,6 +26,7 @@ use tracing::{info, warn};
 
 use crate::core::Core;
 use crate::core::stats::Counter;
+use crate::directory::crl::CrlReader;
 use crate::escape::Escaped;
 use crate::x509::crl_fetch::{
     self, FETCH_TIMEOUT, FetchFailure, FetchResult, MAX_CRL_BYTES, MAX_REDIRECTS,
@@ -80,11 +85,13 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                 if told.insert(u.clone()) {
                     warn!(
                         url = %Escaped::str(&u),
-                        "CRL distribution point skipped: only http:// is fetched (ldap:// needs the [directory] section, not available yet)"
+                        "CRL distribution point skipped: only http:// is fetched, and ldap:// needs the [directory] section"
                     );
                 }
             }
             urls.retain(|u, _| sources.contains(u));
+            // Built when an ldap:// source is due (it reads the password file).
+            let mut reader: Option<Result<Arc<CrlReader>, String>> = None;
             for url in sources {
                 let state = urls.entry(url.clone()).or_default();
                 let now = super::wall_clock();
@@ -92,7 +99,16 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                     continue;
                 }
                 let path = crl_fetch::cache_path(&dir, &url);
-                let outcome = match fetch(&url).await {
+                let body = if crl_fetch::is_ldap(&url) {
+                    let r = reader.get_or_insert_with(|| ldap_reader(&core));
+                    match r {
+                        Ok(r) => read_ldap(r, &url).await,
+                        Err(e) => Err(FetchFailure::new(FetchResult::Error, e.clone())),
+                    }
+                } else {
+                    fetch(&url).await
+                };
+                let outcome = match body {
                     Ok(body) => {
                         let (_, cas) = crl_fetch::configured_cas(&tls);
                         crl_fetch::verify_body(&body, &cas, &path).and_then(|crls| {
@@ -146,6 +162,26 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             }
         }
     });
+}
+
+/// The `[directory]` connection settings in force, for ldap:// sources.
+fn ldap_reader(core: &Core) -> Result<Arc<CrlReader>, String> {
+    match &core.snapshot().config.directory {
+        Some(d) => CrlReader::from_config(d).map(Arc::new),
+        None => Err("ldap:// needs the [directory] section".to_string()),
+    }
+}
+
+/// Reads a CRL from the directory, within [`FETCH_TIMEOUT`] for the whole of it.
+async fn read_ldap(reader: &CrlReader, url: &str) -> Result<Vec<u8>, FetchFailure> {
+    tokio::time::timeout(FETCH_TIMEOUT, reader.read(url))
+        .await
+        .unwrap_or_else(|_| {
+            Err(FetchFailure::new(
+                FetchResult::Timeout,
+                format!("no complete answer within {} s", FETCH_TIMEOUT.as_secs()),
+            ))
+        })
 }
 
 /// Keeps the intermediates that chain to `ca_file` (seen in client chains, or kept before) in

@@ -275,8 +275,14 @@ pub fn distribution_points(der: &[u8]) -> Vec<String> {
     out
 }
 
-/// The CRL sources of a configuration: (http:// URLs to fetch, other distribution points that
-/// cannot be fetched yet, such as ldap://).
+/// An ldap:// or ldaps:// URL (RFC 4516), read through the `[directory]` settings.
+pub fn is_ldap(url: &str) -> bool {
+    let lower = |n: usize| url.get(..n).map(str::to_ascii_lowercase);
+    lower(7).as_deref() == Some("ldap://") || lower(8).as_deref() == Some("ldaps://")
+}
+
+/// The CRL sources of a configuration: (URLs to fetch, other distribution points that cannot
+/// be fetched: ldap:// without a `[directory]` section, other schemes).
 pub fn sources(tls: &TlsConfig) -> (Vec<String>, Vec<String>) {
     let mut fetch: Vec<String> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
@@ -289,9 +295,10 @@ pub fn sources(tls: &TlsConfig) -> (Vec<String>, Vec<String>) {
         let (certs, _) = configured_cas(tls);
         for cert in &certs {
             for u in distribution_points(cert.as_ref()) {
-                if u.get(..7)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
-                {
+                let http = u
+                    .get(..7)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+                if http || (tls.crl_ldap && is_ldap(&u)) {
                     if !fetch.contains(&u) {
                         fetch.push(u);
                     }
