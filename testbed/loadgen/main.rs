@@ -137,9 +137,14 @@ struct Args {
     /// Generator threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// EAP identity of the supplicants.
+    /// EAP identity of the supplicants; `{n}` in it becomes the conversation's number (0, 1, ...),
+    /// one distinct user per conversation (e.g. `user{n}@example.org` for a directory storm).
     #[arg(long, default_value = "loadgen@certradius.test")]
     identity: String,
+    /// With `{n}` in --identity: cycle through this many identities (0: a new one for every
+    /// conversation).
+    #[arg(long, default_value_t = 0)]
+    identities: u64,
     /// Raw-TLS baseline: the server's certificate chain (PEM). With --server-key, runs
     /// --baseline in-memory mutual-TLS handshakes before the load.
     #[arg(long, requires = "server_key")]
@@ -334,7 +339,9 @@ fn run(args: &Args) -> Result<bool, String> {
         resuming,
         resume_share: (args.resume / 100.0).clamp(0.0, 1.0),
         server_name: args.server_name.clone(),
-        identity: args.identity.as_bytes().to_vec(),
+        identity: args.identity.clone(),
+        identities: AtomicU64::new(0),
+        identity_cycle: args.identities,
         fragment_size: args.fragment_size,
         framed_mtu: (args.framed_mtu > 0).then_some(args.framed_mtu),
         expect_version,

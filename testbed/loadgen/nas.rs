@@ -53,7 +53,13 @@ pub struct Plan {
     /// Share of conversations started with a `resuming` configuration, 0.0..=1.0.
     pub resume_share: f64,
     pub server_name: String,
-    pub identity: Vec<u8>,
+    /// The EAP identity; `{n}` in it is replaced by the conversation's number (0, 1, ...), so
+    /// that every conversation is a distinct user.
+    pub identity: String,
+    /// Conversations given an identity so far (the `{n}` of the next one, modulo
+    /// `identity_cycle` when that is not 0).
+    pub identities: AtomicU64,
+    pub identity_cycle: u64,
     pub fragment_size: usize,
     pub framed_mtu: Option<u32>,
     pub expect_version: rustls::ProtocolVersion,
@@ -96,6 +102,18 @@ impl Plan {
         self.count.is_none_or(|c| n < c)
     }
 
+    /// The identity of the next conversation (`{n}` replaced by its number).
+    fn next_identity(&self) -> Vec<u8> {
+        if !self.identity.contains("{n}") {
+            return self.identity.as_bytes().to_vec();
+        }
+        let mut n = self.identities.fetch_add(1, Ordering::Relaxed);
+        if self.identity_cycle > 0 {
+            n %= self.identity_cycle;
+        }
+        self.identity.replace("{n}", &n.to_string()).into_bytes()
+    }
+
     /// No conversation may start any more (without claiming one, unlike [`Plan::may_start`]).
     fn exhausted(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|d| now >= d)
@@ -114,6 +132,8 @@ struct Slot {
     server: usize,
     /// Times the conversation started again on another server.
     restarts: u32,
+    /// Its EAP identity (the same when it starts again elsewhere).
+    identity: Vec<u8>,
     /// The request as sent (with our Identifier), kept for retransmission.
     packet: Vec<u8>,
     authenticator: [u8; 16],
@@ -325,10 +345,11 @@ impl NasSocket {
             return;
         };
         self.next_client = self.next_client.wrapping_add(1);
+        let identity = self.plan.next_identity();
         let supplicant = match Supplicant::new(
             client.clone(),
             &self.plan.server_name,
-            &self.plan.identity,
+            &identity,
             self.plan.fragment_size,
         ) {
             Ok(s) => s,
@@ -338,7 +359,7 @@ impl NasSocket {
                 return;
             }
         };
-        let mut conv = Conversation::new(supplicant, self.nas());
+        let mut conv = Conversation::new(supplicant, self.nas(&identity));
         let authenticator = self.rng.authenticator();
         let packet = conv.start(authenticator);
         let slot = Box::new(Slot {
@@ -346,6 +367,7 @@ impl NasSocket {
             client,
             server: self.current,
             restarts: 0,
+            identity,
             packet,
             authenticator,
             request_sent: now,
@@ -359,11 +381,11 @@ impl NasSocket {
     }
 
     /// The NAS side of a new conversation.
-    fn nas(&self) -> Nas {
+    fn nas(&self, identity: &[u8]) -> Nas {
         let mut nas = Nas::new(&self.plan.secret);
         nas.framed_mtu = self.plan.framed_mtu;
         // RFC 3579 §2.1: the NAS copies the EAP identity into User-Name.
-        nas.user_name = Some(self.plan.identity.clone());
+        nas.user_name = Some(identity.to_vec());
         nas
     }
 
@@ -395,13 +417,13 @@ impl NasSocket {
         let supplicant = match Supplicant::new(
             slot.client.clone(),
             &self.plan.server_name,
-            &self.plan.identity,
+            &slot.identity,
             self.plan.fragment_size,
         ) {
             Ok(s) => s,
             Err(_) => return false,
         };
-        slot.conv = Conversation::new(supplicant, self.nas());
+        slot.conv = Conversation::new(supplicant, self.nas(&slot.identity));
         slot.authenticator = self.rng.authenticator();
         slot.packet = slot.conv.start(slot.authenticator);
         slot.server = self.current;
