@@ -499,14 +499,14 @@ fn open_sessions_in_the_database_are_disconnected_after_a_restart() {
     wait_for_log(&s, "Disconnect-ACK");
 }
 
-/// Two instances share the database and the CRL: the session is authenticated and accounted on
-/// the first, the second finds it in `radacct`; a revocation makes both look, and exactly one
-/// sends the Disconnect-Request: the one that claims the session in the database.
-#[test]
-fn two_instances_on_one_database_send_one_disconnect() {
-    if common::pg::skip() {
-        return;
-    }
+/// Two instances on one throwaway PostgreSQL: the first as [`setup_with`] makes it, the second
+/// with the same configuration but its own control socket and queue, then `rewrite` applied.
+/// Keep the returned directory alive as long as the database.
+fn pool_of_two(
+    name: &str,
+    coa: &str,
+    rewrite: impl Fn(&Setup, String) -> String,
+) -> (tempfile::TempDir, common::pg::Pg, Setup, Server) {
     let pg_dir = tempfile::tempdir().unwrap();
     let pg = common::pg::Pg::new(pg_dir.path());
     let queue_a = pg_dir.path().join("queue-a");
@@ -515,8 +515,7 @@ fn two_instances_on_one_database_send_one_disconnect() {
         pg.url(),
         queue_a.display()
     );
-    let s = setup_with("pool-a", "timeout_ms = 2000\nretries = 1", &extra);
-    // The second instance: the same configuration, its own control socket and queue.
+    let s = setup_with(&format!("{name}-a"), coa, &extra);
     let text = std::fs::read_to_string(&s.config)
         .unwrap()
         .replace(
@@ -527,9 +526,22 @@ fn two_instances_on_one_database_send_one_disconnect() {
             &queue_a.display().to_string(),
             &pg_dir.path().join("queue-b").display().to_string(),
         );
+    let text = rewrite(&s, text);
     let config_b = s.config.with_extension("b.toml");
     std::fs::write(&config_b, text).unwrap();
     let b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    (pg_dir, pg, s, b)
+}
+
+/// Two instances share the database and the CRL: the session is authenticated and accounted on
+/// the first, the second finds it in `radacct`; a revocation makes both look, and exactly one
+/// sends the Disconnect-Request: the one that claims the session in the database.
+#[test]
+fn two_instances_on_one_database_send_one_disconnect() {
+    if common::pg::skip() {
+        return;
+    }
+    let (_pg_dir, pg, s, b) = pool_of_two("pool", "timeout_ms = 2000\nretries = 1", |_, t| t);
     let class = authenticate(&s);
     accounting_start(&s, &class);
     pg.wait_for(
@@ -581,37 +593,18 @@ fn a_claim_of_a_killed_instance_is_taken_over() {
     if common::pg::skip() {
         return;
     }
-    let pg_dir = tempfile::tempdir().unwrap();
-    let pg = common::pg::Pg::new(pg_dir.path());
-    let queue_a = pg_dir.path().join("queue-a");
-    let extra = format!(
-        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
-        pg.url(),
-        queue_a.display()
-    );
     let coa = "timeout_ms = 2000\nretries = 3\nclaim_timeout_secs = 5";
-    let mut s = setup_with("takeover-a", coa, &extra);
     // The second instance watches its own copy of the CRL, so it learns of the revocation only
     // once the first is dead.
-    let crl_b = s.live_crl.with_extension("b.pem");
-    std::fs::copy(s.pki.join("intermediate-empty.crl.pem"), &crl_b).unwrap();
-    let text = std::fs::read_to_string(&s.config)
-        .unwrap()
-        .replace(
-            &s.control.display().to_string(),
-            &s.control.with_extension("b").display().to_string(),
-        )
-        .replace(
-            &queue_a.display().to_string(),
-            &pg_dir.path().join("queue-b").display().to_string(),
-        )
-        .replace(
+    let (_pg_dir, pg, mut s, mut b) = pool_of_two("takeover", coa, |s, text| {
+        let crl_b = s.live_crl.with_extension("b.pem");
+        std::fs::copy(s.pki.join("intermediate-empty.crl.pem"), &crl_b).unwrap();
+        text.replace(
             &s.live_crl.display().to_string(),
             &crl_b.display().to_string(),
-        );
-    let config_b = s.config.with_extension("b.toml");
-    std::fs::write(&config_b, text).unwrap();
-    let mut b = Server::start(&config_b, &s.config.with_extension("b.log"));
+        )
+    });
+    let crl_b = s.live_crl.with_extension("b.pem");
     let class = authenticate(&s);
     accounting_start(&s, &class);
     pg.wait_for(
@@ -669,28 +662,7 @@ fn accounting_on_another_instance_is_linked_through_the_database() {
     if common::pg::skip() {
         return;
     }
-    let pg_dir = tempfile::tempdir().unwrap();
-    let pg = common::pg::Pg::new(pg_dir.path());
-    let queue_a = pg_dir.path().join("queue-a");
-    let extra = format!(
-        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
-        pg.url(),
-        queue_a.display()
-    );
-    let s = setup_with("link-a", "timeout_ms = 2000\nretries = 1", &extra);
-    let text = std::fs::read_to_string(&s.config)
-        .unwrap()
-        .replace(
-            &s.control.display().to_string(),
-            &s.control.with_extension("b").display().to_string(),
-        )
-        .replace(
-            &queue_a.display().to_string(),
-            &pg_dir.path().join("queue-b").display().to_string(),
-        );
-    let config_b = s.config.with_extension("b.toml");
-    std::fs::write(&config_b, text).unwrap();
-    let mut b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    let (_pg_dir, pg, s, mut b) = pool_of_two("link", "timeout_ms = 2000\nretries = 1", |_, t| t);
     let class = authenticate_as(&s, &s.nas, "ecdsa")
         .unwrap_or_else(|| panic!("rejected:\n{}", s.server.log_text()));
     let hex: String = class.iter().map(|x| format!("{x:02x}")).collect();
