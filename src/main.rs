@@ -289,7 +289,7 @@ fn directory_check(config: &certradius::config::Config, identity: &str) -> bool 
     match runtime.block_on(client::lookup(&settings, &facts)) {
         Ok(client::Outcome::Found { dn, groups }) => {
             println!("  dn: {dn}\n  enabled: yes\n  groups ({}):", groups.len());
-            for g in groups {
+            for g in groups.iter() {
                 println!("    {g}");
             }
             true

@@ -80,6 +80,7 @@ fn fill(attempts: &Attempts, distinct_details: bool) {
                 group: None,
                 nas_port_type: None,
                 framed_mtu: None,
+                directory_groups: None,
             };
             attempts.record(&e, 1_796_451_600 + u64::from(n));
         }

@@ -93,6 +93,30 @@ dn: cn=wifi-staff,ou=groups,dc=example,dc=org
 objectClass: groupOfNames
 cn: wifi-staff
 member: uid=alice,ou=people,dc=example,dc=org
+
+dn: uid=alice@certradius.test,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: alice@certradius.test
+cn: Alice
+sn: A
+
+dn: uid=bob@certradius.test,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: bob@certradius.test
+cn: Bob
+sn: B
+description: disabled
+
+dn: uid=carol@certradius.test,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: carol@certradius.test
+cn: Carol
+sn: C
+
+dn: cn=wifi-vlan10,ou=groups,dc=example,dc=org
+objectClass: groupOfNames
+cn: wifi-vlan10
+member: uid=alice@certradius.test,ou=people,dc=example,dc=org
 ";
 
 impl Slapd {
@@ -327,4 +351,285 @@ fn plaintext_to_remote_host_is_refused_by_check() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(t.contains("directory.url") && t.contains("in clear"), "{t}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lookup in the authentication path: the real server, eapol_test as the supplicant.
+// ---------------------------------------------------------------------------------------------
+
+/// The VLAN rule on the directory group, the Reply-Message, the audit log and `/metrics`.
+const AUTHORIZE: &str = "[authorize]\ndefault = \"accept\"\nreply_message = true\n\
+    [[authorize.rule]]\nname = \"vlan10-by-group\"\n\
+    [authorize.rule.match]\ndirectory_group = \"CN=wifi-vlan10, OU=Groups, DC=example, DC=org\"\n\
+    [authorize.rule.reply]\nTunnel-Type = \"VLAN\"\nTunnel-Medium-Type = \"IEEE-802\"\n\
+    Tunnel-Private-Group-Id = \"10\"\n";
+
+fn eapol_available() -> bool {
+    common::require_tool("eapol_test", "apt-get install eapoltest")
+}
+
+/// A server whose `[directory]` is `urls` (filter `(uid={subject_cn})`), with `extra` in the
+/// section, the VLAN rule, an audit log and `/metrics`.
+fn directory_server(dir: &Path, urls: &[String], extra: &str) -> common::Server {
+    let cfg = config(dir, urls, PASSWORD, extra);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    if extra.contains("timeout_ms") {
+        text = text.replace("timeout_ms = 1000\n", "");
+    }
+    text.push_str(&format!(
+        "\n[audit]\nfile = \"{}\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n{AUTHORIZE}",
+        dir.join("audit.jsonl").display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    common::Server::start(&cfg, &dir.join("server.log"))
+}
+
+/// eapol_test with the test PKI's `client-KEY` certificate; `reauth`: once more, resumed.
+fn eapol(server: &common::Server, dir: &Path, key: &str, identity: &str, reauth: bool) -> String {
+    eapol_to(server.addr.port(), dir, key, identity, reauth)
+}
+
+fn eapol_to(port: u16, dir: &Path, key: &str, identity: &str, reauth: bool) -> String {
+    let pki = common::pki("directory");
+    let conf = dir.join(format!("{key}-{}.conf", common::random16()[0]));
+    std::fs::write(
+        &conf,
+        format!(
+            "network={{\n key_mgmt=WPA-EAP\n eap=TLS\n identity=\"{identity}\"\n \
+             ca_cert=\"{p}/ca.pem\"\n client_cert=\"{p}/client-{key}.pem\"\n \
+             private_key=\"{p}/client-{key}.key\"\n phase1=\"tls_disable_tlsv1_3=1\"\n}}\n",
+            p = pki.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("eapol_test");
+    cmd.arg("-c")
+        .arg(&conf)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-s", common::SECRET, "-t", "40"]);
+    if reauth {
+        cmd.args(["-r", "1"]);
+    }
+    let out = cmd.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn accepted(out: &str) -> bool {
+    out.contains("MPPE keys OK: 1") && out.contains("SUCCESS")
+}
+
+/// The log lines of finished authentications that name `identity`.
+fn auth_lines(server: &common::Server, identity: &str) -> Vec<String> {
+    server
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("authentication finished") && l.contains(identity))
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_auth_line(server: &common::Server, identity: &str, n: usize) -> String {
+    assert!(
+        common::wait_until(Duration::from_secs(10), || auth_lines(server, identity)
+            .len()
+            >= n),
+        "no authentication line for {identity}:\n{}",
+        server.log_text()
+    );
+    auth_lines(server, identity)[n - 1].clone()
+}
+
+fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn audit_for(dir: &Path, identity: &str) -> serde_json::Value {
+    let mut found = None;
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            found = audit_records(dir)
+                .into_iter()
+                .rev()
+                .find(|r| r["identity"] == identity);
+            found.is_some()
+        }),
+        "no audit record for {identity}"
+    );
+    found.unwrap()
+}
+
+fn lookups(server: &common::Server, result: &str) -> f64 {
+    let body = common::metrics::scrape(common::metrics::metrics_addr(server));
+    common::metrics::sample(
+        &body,
+        &format!("certradius_directory_lookups_total{{result=\"{result}\"}}"),
+    )
+}
+
+/// Found and enabled with the VLAN group: Access-Accept with VLAN 10 (the rule on
+/// `directory_group`, a DN compared ignoring case and spaces), `directory_groups` in the audit.
+/// Disabled: `directory_account_disabled`; no entry: `directory_user_not_found`; each in the
+/// log, the audit record, the reject metrics and the Reply-Message.
+#[test]
+fn authentication_found_disabled_unknown() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = directory_server(dir.path(), &[slapd.url()], "");
+
+    let out = eapol(&server, dir.path(), "rsa", "alice@certradius.test", false);
+    assert!(accepted(&out), "alice: {out}\n{}", server.log_text());
+    let line = wait_auth_line(&server, "alice@certradius.test", 1);
+    assert!(
+        line.contains("outcome=accept") && line.contains("rule=vlan10-by-group"),
+        "{line}"
+    );
+    let record = audit_for(dir.path(), "alice@certradius.test");
+    assert_eq!(record["rule"], "vlan10-by-group", "{record}");
+    assert_eq!(
+        record["directory_groups"],
+        serde_json::json!(["cn=wifi-vlan10,ou=groups,dc=example,dc=org"]),
+        "{record}"
+    );
+    assert!(
+        record["granted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "Tunnel-Private-Group-Id" && a["value"] == "10"),
+        "{record}"
+    );
+
+    let out = eapol(&server, dir.path(), "ecdsa", "bob@certradius.test", false);
+    assert!(!accepted(&out), "bob (disabled) was accepted: {out}");
+    assert!(
+        out.contains("Access rejected: directory_account_disabled"),
+        "no Reply-Message: {out}"
+    );
+    let line = wait_auth_line(&server, "bob@certradius.test", 1);
+    assert!(
+        line.contains("outcome=reject") && line.contains("reason=directory_account_disabled"),
+        "{line}"
+    );
+    assert_eq!(
+        audit_for(dir.path(), "bob@certradius.test")["reason"],
+        "directory_account_disabled"
+    );
+
+    let out = eapol(
+        &server,
+        dir.path(),
+        "visitor",
+        "visitor@partner.example",
+        false,
+    );
+    assert!(!accepted(&out), "an unknown account was accepted: {out}");
+    let line = wait_auth_line(&server, "visitor@partner.example", 1);
+    assert!(line.contains("reason=directory_user_not_found"), "{line}");
+
+    let body = common::metrics::scrape(common::metrics::metrics_addr(&server));
+    for reason in ["directory_account_disabled", "directory_user_not_found"] {
+        assert_eq!(
+            common::metrics::sample(
+                &body,
+                &format!(
+                    "certradius_authentications_total{{outcome=\"reject\",reason=\"{reason}\",method=\"eap-tls\"}}"
+                )
+            ),
+            1.0,
+            "{reason}:\n{body}"
+        );
+    }
+    for (result, n) in [("found", 1.0), ("disabled", 1.0), ("not_found", 1.0)] {
+        assert_eq!(
+            common::metrics::sample(
+                &body,
+                &format!("certradius_directory_lookups_total{{result=\"{result}\"}}")
+            ),
+            n,
+            "{result}:\n{body}"
+        );
+    }
+}
+
+/// A resumed session is looked up again (through the cache): `-r 1` re-authenticates with
+/// TLS resumption, and the second authentication counts a cache hit.
+#[test]
+fn resumption_is_looked_up_again() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = directory_server(dir.path(), &[slapd.url()], "");
+    let out = eapol(&server, dir.path(), "rsa", "alice@certradius.test", true);
+    assert!(
+        out.contains("MPPE keys OK: 2"),
+        "{out}\n{}",
+        server.log_text()
+    );
+    let second = wait_auth_line(&server, "alice@certradius.test", 2);
+    assert!(second.contains("resumed=true"), "{second}");
+    assert_eq!(lookups(&server, "found"), 1.0);
+    assert_eq!(
+        lookups(&server, "cache_hit"),
+        1.0,
+        "the resumed session was not looked up"
+    );
+}
+
+/// The directory stops answering (slapd stopped with SIGSTOP: the kernel still accepts TCP,
+/// nothing answers). An account in the cache goes on while an uncached one waits; the waiting
+/// one ends in `directory_unavailable` after timeout_ms per URL. Ordering, not timing: with a
+/// long timeout, the cached account is accepted before the waiting one is refused.
+#[test]
+fn silent_directory_rejects_the_waiting_one_while_cached_users_go_on() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = directory_server(dir.path(), &[slapd.url()], "timeout_ms = 10000\n");
+    // Alice into the cache.
+    assert!(accepted(&eapol(
+        &server,
+        dir.path(),
+        "rsa",
+        "alice@certradius.test",
+        false
+    )));
+    let stopped = Command::new("kill")
+        .args(["-STOP", &slapd.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let waiting = {
+        let (port, dir) = (server.addr.port(), dir.path().to_path_buf());
+        std::thread::spawn(move || eapol_to(port, &dir, "upn", "carol@certradius.test", false))
+    };
+    // Carol's lookup is now waiting on the silent directory (or about to): Alice goes on, and
+    // is done while Carol still waits (timeout_ms is far longer than an authentication).
+    std::thread::sleep(Duration::from_millis(500));
+    let out = eapol(&server, dir.path(), "rsa", "alice@certradius.test", false);
+    assert!(accepted(&out), "the cached account waited: {out}");
+    assert!(wait_auth_line(&server, "alice@certradius.test", 2).contains("outcome=accept"));
+    assert!(
+        auth_lines(&server, "carol@certradius.test").is_empty(),
+        "carol was decided before alice went on:\n{}",
+        server.log_text()
+    );
+    let out = waiting.join().unwrap();
+    let _ = Command::new("kill")
+        .args(["-CONT", &slapd.child.id().to_string()])
+        .status();
+    assert!(!accepted(&out), "carol was accepted: {out}");
+    let line = wait_auth_line(&server, "carol@certradius.test", 1);
+    assert!(line.contains("reason=directory_unavailable"), "{line}");
+    assert_eq!(lookups(&server, "error"), 1.0);
 }

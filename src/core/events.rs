@@ -64,6 +64,8 @@ pub struct AuthEvent<'a> {
     /// (§5.12), as the NAS sent them.
     pub nas_port_type: Option<u32>,
     pub framed_mtu: Option<u32>,
+    /// The account's groups from `[directory]`, when the directory found it.
+    pub directory_groups: Option<&'a [String]>,
 }
 
 /// Something that wants to know about every finished authentication.

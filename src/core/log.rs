@@ -117,6 +117,7 @@ impl Core {
             group: summary.group,
             nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
             framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
+            directory_groups: summary.directory_groups.as_deref(),
         });
         let (subject, issuer, serial) = (
             subject.unwrap_or("-"),
@@ -192,5 +193,6 @@ pub(super) fn refusal_event<'a>(
         group: None,
         nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
         framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
+        directory_groups: None,
     }
 }

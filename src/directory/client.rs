@@ -23,7 +23,7 @@ pub const MAX_GROUPS: usize = 16384;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Exactly one entry, enabled.
-    Found { dn: String, groups: Vec<String> },
+    Found { dn: String, groups: Arc<[String]> },
     /// No entry, several (`count`), or the certificate lacks a field the filter names
     /// (`missing`, no search sent).
     NotFound {
@@ -264,7 +264,10 @@ async fn session(
             return Ok(Outcome::Disabled { dn });
         }
     }
-    Ok(Outcome::Found { dn, groups })
+    Ok(Outcome::Found {
+        dn,
+        groups: groups.into(),
+    })
 }
 
 /// The DN and the `group_attr` values of a SearchResultEntry (RFC 4511 §4.5.2), or None when

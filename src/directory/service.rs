@@ -191,7 +191,7 @@ mod tests {
     fn found() -> Outcome {
         Outcome::Found {
             dn: "uid=a".into(),
-            groups: vec![],
+            groups: Arc::from(Vec::new()),
         }
     }
 

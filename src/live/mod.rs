@@ -314,6 +314,7 @@ mod tests {
             group: None,
             nas_port_type: None,
             framed_mtu: None,
+            directory_groups: None,
         }
     }
 

@@ -55,17 +55,9 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     database(&mut r, c);
     rules(&mut r, c);
     mab(&mut r, loaded);
-    if c.directory.is_some() {
-        r.warnings.push(DIRECTORY_NOT_ENFORCED.to_string());
-    }
     warnings(&mut r);
     r
 }
-
-/// Said by `check` and at start while `[directory]` is read and validated but not yet part of
-/// the authentication path (issue 18: the lookup exists, `check --directory-test` runs it).
-pub const DIRECTORY_NOT_ENFORCED: &str = "[directory]: validated, and used by `certradius check \
-     --directory-test`, but authentications are NOT yet looked up in the directory in this build";
 
 /// The one-line verdict: counts, versions, crypto provider.
 fn summary(r: &mut Report, loaded: &Loaded) {

@@ -36,6 +36,7 @@ pub use crate::core::{Core, Handled};
 
 pub mod audit;
 pub mod debug_filter;
+mod directory;
 mod dispatch;
 pub mod drain;
 mod driver;

@@ -34,7 +34,8 @@ pub use now::Now;
 
 mod types;
 pub use types::{
-    OcspPolicy, Reason, RevocationLookup, RevocationVerdict, SessionContext, Step, Summary,
+    Answer, DirectoryLookup, DirectoryPolicy, DirectoryVerdict, Lookup, OcspPolicy, Reason,
+    RevocationLookup, RevocationVerdict, SessionContext, Step, Summary,
 };
 
 /// Largest TLS data octets we put in one EAP-TLS request whatever the NAS says: keeps the
@@ -61,10 +62,18 @@ enum Phase {
         flight: Fragmenter,
         then: Then,
     },
-    /// Handshake done, waiting for the shell's OCSP verdict.
+    /// Handshake done, waiting for the shell's answer to a lookup.
     Deciding {
         next_id: u8,
+        awaiting: Awaiting,
     },
+}
+
+/// Which lookup a deciding conversation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Revocation,
+    Directory,
 }
 
 pub struct Session {
@@ -91,6 +100,8 @@ pub struct Session {
     /// Whether the peer's first flight was looked at (a second ClientHello, after a
     /// HelloRetryRequest, is not: the first says what the device offers).
     hello_read: bool,
+    /// The account's groups once the directory found it (for the rules and the audit).
+    directory_groups: Option<Arc<[String]>>,
 }
 
 impl Session {
@@ -147,6 +158,7 @@ impl Session {
             verified: cx.tls.verified.clone(),
             client_hello: None,
             hello_read: false,
+            directory_groups: None,
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -273,8 +285,8 @@ impl Session {
             Phase::Receiving(reassembler) => {
                 self.receive(reassembler, frame, cx, request, next_id, now)
             }
-            Phase::Deciding { next_id } => {
-                self.phase = Phase::Deciding { next_id };
+            Phase::Deciding { next_id, awaiting } => {
+                self.phase = Phase::Deciding { next_id, awaiting };
                 (Some(self), Step::Discard(ReasonCode::SessionBusy))
             }
         }
@@ -363,20 +375,69 @@ impl Session {
                 issuer,
                 url_override: ocsp.url_override.clone(),
             };
-            self.phase = Phase::Deciding { next_id };
-            return (Some(self), Step::Lookup(Box::new(lookup)));
+            self.phase = Phase::Deciding {
+                next_id,
+                awaiting: Awaiting::Revocation,
+            };
+            return (
+                Some(self),
+                Step::Lookup(Box::new(Lookup::Revocation(lookup))),
+            );
+        }
+        self.after_revocation(peer, cx, request, next_id)
+    }
+
+    /// The certificate is good (or OCSP is off): the directory, when configured, then the
+    /// policy. A resumed session comes here too, so resumption never bypasses the directory
+    /// (its answer is usually cached).
+    fn after_revocation(
+        mut self,
+        peer: VerifiedPeer,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+        next_id: u8,
+    ) -> (Option<Session>, Step) {
+        if cx.directory.is_some() {
+            let lookup = DirectoryLookup {
+                facts: self.directory_facts(&peer),
+                leaf: peer.leaf().clone(),
+            };
+            self.phase = Phase::Deciding {
+                next_id,
+                awaiting: Awaiting::Directory,
+            };
+            return (
+                Some(self),
+                Step::Lookup(Box::new(Lookup::Directory(lookup))),
+            );
         }
         self.authorize_and_finish(peer, cx, request, next_id)
     }
 
-    /// Continues a conversation paused for an OCSP lookup with the shell's verdict.
+    /// The certificate facts `user_filter` placeholders name (a certificate whose extensions
+    /// cannot be read offers its identity only; its other fields are then absent).
+    fn directory_facts(&self, peer: &VerifiedPeer) -> crate::directory::filter::FilterFacts {
+        let mut facts = crate::directory::filter::FilterFacts {
+            identity: std::str::from_utf8(&self.identity).ok().map(str::to_string),
+            ..Default::default()
+        };
+        if let Ok(c) = peer.leaf().rule_facts() {
+            facts.subject_cn = c.subject_cn.clone();
+            facts.san_email = c.san_email.clone();
+            facts.san_upn = c.san_upn.clone();
+            facts.san_dns = c.san_dns.clone();
+        }
+        facts
+    }
+
+    /// Continues a conversation paused for a lookup with the shell's answer.
     pub fn resume(
         mut self,
-        verdict: RevocationVerdict,
+        answer: Answer,
         cx: &SessionContext,
         request: &RequestInfo<'_>,
     ) -> (Option<Session>, Step) {
-        let Phase::Deciding { next_id } = self.phase else {
+        let Phase::Deciding { next_id, awaiting } = self.phase else {
             return (Some(self), Step::Discard(ReasonCode::SessionNotDeciding));
         };
         self.phase = Phase::Receiving(self.fresh_reassembler());
@@ -387,6 +448,32 @@ impl Session {
                 Reason::new(ReasonCode::InternalError, "no peer to decide on"),
             );
         };
+        match (awaiting, answer) {
+            (Awaiting::Revocation, Answer::Revocation(verdict)) => {
+                self.on_revocation(verdict, peer, cx, request, next_id)
+            }
+            (Awaiting::Directory, Answer::Directory(verdict)) => {
+                self.on_directory(verdict, peer, cx, request, next_id)
+            }
+            _ => self.reject(
+                this_id,
+                Reason::new(
+                    ReasonCode::InternalError,
+                    "the answer is not for the lookup this conversation waits on",
+                ),
+            ),
+        }
+    }
+
+    fn on_revocation(
+        self,
+        verdict: RevocationVerdict,
+        peer: VerifiedPeer,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+        next_id: u8,
+    ) -> (Option<Session>, Step) {
+        let this_id = next_id.wrapping_sub(1);
         let ocsp = cx.ocsp.clone().unwrap_or_default();
         match verdict {
             RevocationVerdict::Good => {}
@@ -411,7 +498,30 @@ impl Session {
             // Soft-fail, or the CRL check (done during the handshake) stands in for OCSP.
             RevocationVerdict::Unknown | RevocationVerdict::Unavailable(_) => {}
         }
-        self.authorize_and_finish(peer, cx, request, next_id)
+        self.after_revocation(peer, cx, request, next_id)
+    }
+
+    /// The directory's answer: the account must exist and be enabled; its groups go to the
+    /// rules (`directory_group`).
+    fn on_directory(
+        mut self,
+        verdict: DirectoryVerdict,
+        peer: VerifiedPeer,
+        cx: &SessionContext,
+        request: &RequestInfo<'_>,
+        next_id: u8,
+    ) -> (Option<Session>, Step) {
+        let this_id = next_id.wrapping_sub(1);
+        let (code, detail) = match verdict {
+            DirectoryVerdict::Found { groups } => {
+                self.directory_groups = Some(groups);
+                return self.authorize_and_finish(peer, cx, request, next_id);
+            }
+            DirectoryVerdict::NotFound(d) => (ReasonCode::DirectoryUserNotFound, d),
+            DirectoryVerdict::Disabled(d) => (ReasonCode::DirectoryAccountDisabled, d),
+            DirectoryVerdict::Unavailable(d) => (ReasonCode::DirectoryUnavailable, d),
+        };
+        self.reject(this_id, Reason::new(code, detail))
     }
 
     /// The policy decision, the TLS 1.3 success indication, keys, and the final flight.
@@ -424,6 +534,10 @@ impl Session {
     ) -> (Option<Session>, Step) {
         let mut this = self;
         let this_id = next_id.wrapping_sub(1);
+        let groups = this.directory_groups.clone();
+        let mut request = request.clone();
+        request.directory_groups = groups.as_deref();
+        let request = &request;
         let grant = match cx.policy.authorize(&this.identity, &peer, request) {
             Decision::Accept(g) => g,
             Decision::Reject { reason, detail } => {
@@ -523,6 +637,7 @@ impl Session {
             client_hello: self.client_hello,
             signature_scheme: self.tls.client_signature_scheme(),
             group: self.tls.key_exchange_group(),
+            directory_groups: self.directory_groups.clone(),
         })
     }
 

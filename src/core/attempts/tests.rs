@@ -37,6 +37,7 @@ fn event<'a>(
         group: None,
         nas_port_type: None,
         framed_mtu: None,
+        directory_groups: None,
     }
 }
 
