@@ -633,3 +633,166 @@ fn silent_directory_rejects_the_waiting_one_while_cached_users_go_on() {
     assert!(line.contains("reason=directory_unavailable"), "{line}");
     assert_eq!(lookups(&server, "error"), 1.0);
 }
+
+/// The health address the server logged.
+fn health_addr(server: &common::Server) -> std::net::SocketAddr {
+    let mut addr = None;
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            addr = server
+                .log_text()
+                .lines()
+                .find_map(|l| l.split("health: serving http://").nth(1))
+                .and_then(|r| r.split('/').next())
+                .map(|a| a.parse().unwrap());
+            addr.is_some()
+        }),
+        "no health line in the log"
+    );
+    addr.unwrap()
+}
+
+/// `/readyz`: (status code, body).
+fn readyz(addr: std::net::SocketAddr) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_string(),
+    )
+}
+
+fn wait_readyz(addr: std::net::SocketAddr, server: &common::Server, code: u16) -> String {
+    let mut last = (0, String::new());
+    assert!(
+        common::wait_until(Duration::from_secs(30), || {
+            last = readyz(addr);
+            last.0 == code
+        }),
+        "/readyz did not answer {code}: {last:?}\n{}",
+        server.log_text()
+    );
+    last.1
+}
+
+/// Issue 21 with issue 18: `/readyz` names the directory while it does not answer (slapd
+/// stopped: connections are accepted, nothing answers, the probe's bind times out), and is
+/// ready again once it answers.
+#[test]
+fn readyz_names_the_directory_while_it_is_down() {
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &[slapd.url()], PASSWORD, "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[health]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let server = common::Server::start(&cfg, &dir.path().join("server.log"));
+    let health = health_addr(&server);
+    wait_readyz(health, &server, 200);
+    let pid = slapd.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let body = wait_readyz(health, &server, 503);
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let failing = v["failing"].as_array().unwrap();
+    assert!(
+        failing
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("directory: ")),
+        "{body}"
+    );
+    assert!(!body.contains(PASSWORD), "{body}");
+    wait_readyz(health, &server, 200);
+}
+
+/// Down at start (nothing listens on the URL): not ready from the first probe on, named.
+#[test]
+fn readyz_names_a_directory_down_at_start() {
+    if !common::require_tool(SLAPD, "apt-get install slapd ldap-utils") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("ldap://127.0.0.1:{}", free_port());
+    let cfg = config(dir.path(), &[dead], PASSWORD, "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[health]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let server = common::Server::start(&cfg, &dir.path().join("server.log"));
+    let body = wait_readyz(health_addr(&server), &server, 503);
+    assert!(body.contains("directory: "), "{body}");
+}
+
+/// SIGHUP re-reads `[directory]` through the one reload: a server started on a dead URL
+/// refuses with `directory_unavailable`; pointed at slapd and signalled, it looks up and
+/// accepts (and the previous section's cache is not consulted).
+#[test]
+fn sighup_reloads_the_directory_section() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("ldap://127.0.0.1:{}", free_port());
+    let server = directory_server(dir.path(), std::slice::from_ref(&dead), "");
+    let out = eapol(&server, dir.path(), "rsa", "alice@certradius.test", false);
+    assert!(!accepted(&out), "accepted with the directory down: {out}");
+    let line = wait_auth_line(&server, "alice@certradius.test", 1);
+    assert!(line.contains("reason=directory_unavailable"), "{line}");
+
+    let cfg = dir.path().join("directory.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(&dead, &slapd.url());
+    std::fs::write(&cfg, text).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("configuration reloaded", Duration::from_secs(10));
+    let out = eapol(&server, dir.path(), "rsa", "alice@certradius.test", false);
+    assert!(accepted(&out), "{out}\n{}", server.log_text());
+    let line = wait_auth_line(&server, "alice@certradius.test", 2);
+    assert!(line.contains("rule=vlan10-by-group"), "{line}");
+}
+
+/// `on_unavailable = "accept_cached"`: an expired positive answer stands in when every URL
+/// fails; an account never found is still refused (`directory_unavailable`).
+#[test]
+fn accept_cached_serves_an_expired_answer_when_the_directory_is_down() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = directory_server(
+        dir.path(),
+        &[slapd.url()],
+        "cache_secs = 1\non_unavailable = \"accept_cached\"\n",
+    );
+    assert!(accepted(&eapol(
+        &server,
+        dir.path(),
+        "rsa",
+        "alice@certradius.test",
+        false
+    )));
+    drop(slapd);
+    // Past cache_secs: the entry is expired, the directory gone.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = eapol(&server, dir.path(), "rsa", "alice@certradius.test", false);
+    assert!(accepted(&out), "{out}\n{}", server.log_text());
+    let out = eapol(&server, dir.path(), "upn", "carol@certradius.test", false);
+    assert!(!accepted(&out), "{out}");
+    let line = wait_auth_line(&server, "carol@certradius.test", 1);
+    assert!(line.contains("reason=directory_unavailable"), "{line}");
+    assert_eq!(lookups(&server, "cache_hit"), 1.0);
+}

@@ -179,23 +179,74 @@ pub async fn search(settings: &Settings, filter: &str) -> Result<Outcome, Unavai
     Err(Unavailable(errors.join("; ")))
 }
 
-async fn on_url(s: &Settings, url: &str, user_filter: &str) -> Result<Outcome, String> {
+/// Whether the directory can be used now (readiness): a connection and the service account's
+/// bind on some URL, each step bounded by `timeout_ms`. Err: why every URL failed.
+pub async fn probe(settings: &Settings) -> Result<(), Unavailable> {
+    let mut errors = Vec::new();
+    for url in &settings.urls {
+        let s = settings.clone();
+        let u = url.clone();
+        let probe = tokio::spawn(async move {
+            let (mut ldap, drive) = connect(&s, &u).await?;
+            let result = bind(&mut ldap, &s).await;
+            let _ = tokio::time::timeout(s.timeout, ldap.unbind()).await;
+            drive.abort();
+            result
+        });
+        match probe.await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => errors.push(format!("{url}: {e}")),
+            Err(_) => errors.push(format!("{url}: malformed answer")),
+        }
+    }
+    Err(Unavailable(errors.join("; ")))
+}
+
+/// A connection to `url` (LDAPS, or StartTLS when configured) and the task driving it.
+async fn connect(
+    s: &Settings,
+    url: &str,
+) -> Result<(ldap3::Ldap, tokio::task::JoinHandle<()>), String> {
     let mut conn = LdapConnSettings::new()
         .set_conn_timeout(s.timeout)
         .set_starttls(s.start_tls && url.starts_with("ldap://"));
     if let Some(tls) = &s.tls {
         conn = conn.set_config(tls.clone());
     }
-    let (driver, mut ldap) =
-        tokio::time::timeout(s.timeout, LdapConnAsync::with_settings(conn, url))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| format!("connect: {e}"))?;
+    let (driver, ldap) = tokio::time::timeout(s.timeout, LdapConnAsync::with_settings(conn, url))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
     let drive = tokio::spawn(async move {
         if let Err(e) = driver.drive().await {
             tracing::debug!("directory: connection ended: {e}");
         }
     });
+    Ok((ldap, drive))
+}
+
+/// The service account's simple bind (RFC 4511 §4.2), when one is configured.
+async fn bind(ldap: &mut ldap3::Ldap, s: &Settings) -> Result<(), String> {
+    let Some((dn, password)) = &s.bind else {
+        return Ok(());
+    };
+    let res = ldap
+        .with_timeout(s.timeout)
+        .simple_bind(dn, password.expose())
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    if res.rc != 0 {
+        return Err(format!(
+            "bind as {dn} refused: {} (result code {})",
+            rc_name(res.rc),
+            res.rc
+        ));
+    }
+    Ok(())
+}
+
+async fn on_url(s: &Settings, url: &str, user_filter: &str) -> Result<Outcome, String> {
+    let (mut ldap, drive) = connect(s, url).await?;
     let result = session(&mut ldap, s, user_filter).await;
     // Close politely; the driver task ends with the connection.
     let _ = tokio::time::timeout(s.timeout, ldap.unbind()).await;
@@ -208,20 +259,7 @@ async fn session(
     s: &Settings,
     user_filter: &str,
 ) -> Result<Outcome, String> {
-    if let Some((dn, password)) = &s.bind {
-        let res = ldap
-            .with_timeout(s.timeout)
-            .simple_bind(dn, password.expose())
-            .await
-            .map_err(|e| format!("bind: {e}"))?;
-        if res.rc != 0 {
-            return Err(format!(
-                "bind as {dn} refused: {} (result code {})",
-                rc_name(res.rc),
-                res.rc
-            ));
-        }
-    }
+    bind(ldap, s).await?;
     let (entries, res) = ldap
         .with_timeout(s.timeout)
         .search(

@@ -95,6 +95,12 @@ impl DirectoryClient {
             (Err(_), _) => Counter::DirectoryError,
         };
         core.stats.incr(counter);
+        // Readiness follows what lookups find, between the probes (`health.rs`).
+        match (&answer, source) {
+            (Err(e), _) => core.readiness.set_directory_down(Some(e.0.clone())),
+            (Ok(_), Source::Directory) => core.readiness.set_directory_down(None),
+            _ => {}
+        }
         match answer {
             Ok(Outcome::Found { groups, .. }) => DirectoryVerdict::Found { groups },
             Ok(Outcome::NotFound { count, .. }) => DirectoryVerdict::NotFound(format!(
