@@ -122,6 +122,11 @@ member: uid=alice@certradius.test,ou=people,dc=example,dc=org
 impl Slapd {
     /// None (after a loud SKIPPED, or a failure under CI) without slapd.
     fn start() -> Option<Slapd> {
+        Self::start_with("")
+    }
+
+    /// With `global` added to slapd.conf's global section (e.g. `idletimeout 2`).
+    fn start_with(global: &str) -> Option<Slapd> {
         if !common::require_tool(SLAPD, "apt-get install slapd ldap-utils")
             || !common::require_tool("ldapadd", "apt-get install ldap-utils")
         {
@@ -138,7 +143,7 @@ impl Slapd {
                  include /etc/ldap/schema/cosine.schema\n\
                  include /etc/ldap/schema/inetorgperson.schema\n\
                  modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload memberof\n\
-                 pidfile {d}/slapd.pid\n\
+                 pidfile {d}/slapd.pid\n{global}\n\
                  database mdb\nmaxsize 10485760\nsuffix \"dc=example,dc=org\"\n\
                  rootdn \"{ADMIN}\"\nrootpw {PASSWORD}\ndirectory {db}\n\
                  overlay memberof\n",
@@ -148,12 +153,15 @@ impl Slapd {
         )
         .unwrap();
         let port = free_port();
+        // `-d stats`: one line per connection and operation (BIND, SRCH) on stderr, kept in
+        // slapd.log for the tests that count binds and searches.
+        let log = std::fs::File::create(dir.path().join("slapd.log")).unwrap();
         let child = Command::new(SLAPD)
             .args(["-f", conf.to_str().unwrap(), "-h"])
             .arg(format!("ldap://127.0.0.1:{port}/"))
-            .args(["-d", "0"])
+            .args(["-d", "stats"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
         let slapd = Slapd {
@@ -194,6 +202,11 @@ impl Slapd {
 
     fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// slapd's `-d stats` log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("slapd.log")).unwrap_or_default()
     }
 }
 
@@ -576,6 +589,7 @@ fn resumption_is_looked_up_again() {
     );
     let second = wait_auth_line(&server, "alice@certradius.test", 2);
     assert!(second.contains("resumed=true"), "{second}");
+
     assert_eq!(lookups(&server, "found"), 1.0);
     assert_eq!(
         lookups(&server, "cache_hit"),
@@ -795,4 +809,98 @@ fn accept_cached_serves_an_expired_answer_when_the_directory_is_down() {
     let line = wait_auth_line(&server, "carol@certradius.test", 1);
     assert!(line.contains("reason=directory_unavailable"), "{line}");
     assert_eq!(lookups(&server, "cache_hit"), 1.0);
+}
+
+/// The connections on which slapd ran a search under `base`, each with its number of binds.
+fn search_connections(log: &str, base: &str) -> Vec<(String, usize)> {
+    let conn_of = |l: &str| {
+        l.split_whitespace()
+            .find(|w| w.starts_with("conn="))
+            .map(str::to_string)
+    };
+    let mut conns: Vec<String> = Vec::new();
+    for l in log.lines() {
+        if l.contains(&format!("SRCH base=\"{base}\""))
+            && let Some(c) = conn_of(l)
+            && !conns.contains(&c)
+        {
+            conns.push(c);
+        }
+    }
+    conns
+        .into_iter()
+        .map(|c| {
+            let binds = log
+                .lines()
+                .filter(|l| {
+                    conn_of(l).as_deref() == Some(c.as_str())
+                        && l.contains(" BIND dn=")
+                        && l.contains("method=128")
+                })
+                .count();
+            (c, binds)
+        })
+        .collect()
+}
+
+/// The service account binds once per pooled connection: several lookups (distinct accounts,
+/// so each is a search) share one connection and one bind. When the directory closes it
+/// (slapd's idletimeout), the next lookup connects and binds again instead of failing.
+#[test]
+fn one_bind_per_pooled_connection_and_rebind_after_close() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start_with("idletimeout 2") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = directory_server(dir.path(), &[slapd.url()], "");
+    let people = "ou=people,dc=example,dc=org";
+    assert!(accepted(&eapol(
+        &server,
+        dir.path(),
+        "rsa",
+        "alice@certradius.test",
+        false
+    )));
+    let _ = eapol(&server, dir.path(), "ecdsa", "bob@certradius.test", false);
+    let _ = eapol(
+        &server,
+        dir.path(),
+        "visitor",
+        "visitor@partner.example",
+        false,
+    );
+    let conns = search_connections(&slapd.log(), people);
+    assert_eq!(conns.len(), 1, "three lookups, one connection: {conns:?}");
+    assert_eq!(conns[0].1, 1, "one bind on it: {conns:?}");
+    assert!(
+        slapd
+            .log()
+            .matches(&format!("SRCH base=\"{people}\""))
+            .count()
+            >= 3,
+        "{}",
+        slapd.log()
+    );
+    // slapd closes the idle connection after 2 s.
+    let closed = format!("{} fd=", conns[0].0);
+    assert!(
+        common::wait_until(Duration::from_secs(20), || slapd
+            .log()
+            .lines()
+            .any(|l| l.contains(&closed) && l.contains("closed"))),
+        "slapd did not close the idle connection:\n{}",
+        slapd.log()
+    );
+    let out = eapol(&server, dir.path(), "upn", "carol@certradius.test", false);
+    assert!(accepted(&out), "{out}\n{}", server.log_text());
+    let conns = search_connections(&slapd.log(), people);
+    assert_eq!(
+        conns.len(),
+        2,
+        "a new connection after the close: {conns:?}"
+    );
+    assert_eq!(conns[1].1, 1, "bound again: {conns:?}");
 }

@@ -6,6 +6,13 @@
 //! has no time limit of its own that a silent server would honour), so a lookup ends within
 //! `timeout_ms` × URLs. TLS (LDAPS, or StartTLS per RFC 4511 §4.14) goes through rustls with
 //! the server's crypto provider, never OpenSSL.
+//!
+//! Connections are pooled: one per URL, bound once as the service account and shared by every
+//! lookup (ldap3 multiplexes operations on one connection, RFC 4511 §4.1.1 message IDs). A
+//! connection that fails an operation is dropped, and the next lookup connects and binds anew
+//! (re-bind on error); a reused connection that failed otherwise than by a timeout (closed by
+//! the directory while idle) is replaced at once and the search retried on it, so an idle
+//! timeout on the directory's side costs no failover.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +54,54 @@ pub struct Settings {
     enabled_filter: Option<String>,
     group_attribute: String,
     timeout: Duration,
+    /// The bound connections, one slot per URL (shared by clones; a reload makes a new one).
+    pool: Arc<Pool>,
+}
+
+/// One bound connection per URL.
+#[derive(Default)]
+struct Pool {
+    slots: Vec<tokio::sync::Mutex<Option<Pooled>>>,
+    /// Numbers the connections, so a failed one is dropped only if it is still the pooled one.
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// A connection bound as the service account, and the task driving it.
+struct Pooled {
+    ldap: ldap3::Ldap,
+    drive: tokio::task::JoinHandle<()>,
+    id: u64,
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // Closes the connection now, not when the last handle happens to go.
+        self.drive.abort();
+    }
+}
+
+/// An operation failed: why, and whether by `timeout_ms` (a silent directory: no retry).
+struct OpError {
+    message: String,
+    timed_out: bool,
+}
+
+impl OpError {
+    fn ldap(what: &str, e: &ldap3::LdapError) -> OpError {
+        OpError {
+            message: format!("{what}: {e}"),
+            timed_out: matches!(e, ldap3::LdapError::Timeout { .. }),
+        }
+    }
+}
+
+impl From<String> for OpError {
+    fn from(message: String) -> Self {
+        OpError {
+            message,
+            timed_out: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -87,6 +142,15 @@ impl Settings {
             enabled_filter: cfg.effective_enabled_filter().map(str::to_string),
             group_attribute: cfg.effective_group_attribute().to_string(),
             timeout: Duration::from_millis(cfg.timeout_ms),
+            pool: Arc::new(Pool {
+                slots: cfg
+                    .url
+                    .list()
+                    .iter()
+                    .map(|_| tokio::sync::Mutex::new(None))
+                    .collect(),
+                next_id: std::sync::atomic::AtomicU64::new(0),
+            }),
         })
     }
 
@@ -164,13 +228,13 @@ pub async fn lookup(settings: &Settings, facts: &FilterFacts) -> Result<Outcome,
 /// turn until one answers.
 pub async fn search(settings: &Settings, filter: &str) -> Result<Outcome, Unavailable> {
     let mut errors = Vec::new();
-    for url in &settings.urls {
+    for (i, url) in settings.urls.iter().enumerate() {
         // In a task of its own: a panic inside the LDAP client (its BER decoding is not ours)
         // fails this URL instead of unwinding into the caller.
         let s = settings.clone();
         let u = url.clone();
         let f = filter.to_string();
-        match tokio::spawn(async move { on_url(&s, &u, &f).await }).await {
+        match tokio::spawn(async move { on_url(&s, i, &u, &f).await }).await {
             Ok(Ok(outcome)) => return Ok(outcome),
             Ok(Err(e)) => errors.push(format!("{url}: {e}")),
             Err(_) => errors.push(format!("{url}: malformed answer")),
@@ -245,22 +309,72 @@ async fn bind(ldap: &mut ldap3::Ldap, s: &Settings) -> Result<(), String> {
     Ok(())
 }
 
-async fn on_url(s: &Settings, url: &str, user_filter: &str) -> Result<Outcome, String> {
-    let (mut ldap, drive) = connect(s, url).await?;
-    let result = session(&mut ldap, s, user_filter).await;
-    // Close politely; the driver task ends with the connection.
-    let _ = tokio::time::timeout(s.timeout, ldap.unbind()).await;
-    drive.abort();
-    result
+/// The search on one URL, on its pooled connection (made and bound when there is none).
+async fn on_url(s: &Settings, i: usize, url: &str, user_filter: &str) -> Result<Outcome, String> {
+    let (mut ldap, id, reused) = pooled(s, i, url).await?;
+    match session(&mut ldap, s, user_filter).await {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            discard(s, i, id);
+            if !reused || e.timed_out {
+                return Err(e.message);
+            }
+            // Most likely closed by the directory while idle: once more on a fresh connection.
+            let (mut ldap, id, _) = pooled(s, i, url).await?;
+            session(&mut ldap, s, user_filter).await.map_err(|e| {
+                discard(s, i, id);
+                e.message
+            })
+        }
+    }
+}
+
+/// The pooled connection of URL `i`: (a handle on it, its number, whether it was reused).
+/// Lookups arriving while it is being made wait for it (at most `timeout_ms`) rather than
+/// each opening their own.
+async fn pooled(s: &Settings, i: usize, url: &str) -> Result<(ldap3::Ldap, u64, bool), String> {
+    let Some(slot) = s.pool.slots.get(i) else {
+        return Err("no connection slot for this URL".to_string());
+    };
+    let mut guard = tokio::time::timeout(s.timeout, slot.lock())
+        .await
+        .map_err(|_| "timed out waiting for the connection being made".to_string())?;
+    if let Some(p) = guard.as_mut()
+        && !p.ldap.is_closed()
+    {
+        return Ok((p.ldap.clone(), p.id, true));
+    }
+    *guard = None;
+    let (ldap, drive) = connect(s, url).await?;
+    let id = s
+        .pool
+        .next_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let conn = Pooled { ldap, drive, id };
+    // Bound once here; every later search on this connection runs as the service account.
+    bind(&mut conn.ldap.clone(), s).await?;
+    let handle = conn.ldap.clone();
+    *guard = Some(conn);
+    Ok((handle, id, false))
+}
+
+/// Drops connection `id` of URL `i` if it is still the pooled one: the next lookup connects
+/// and binds again. (A slot being refilled right now is left to the one refilling it.)
+fn discard(s: &Settings, i: usize, id: u64) {
+    if let Some(slot) = s.pool.slots.get(i)
+        && let Ok(mut guard) = slot.try_lock()
+        && guard.as_ref().is_some_and(|p| p.id == id)
+    {
+        *guard = None;
+    }
 }
 
 async fn session(
     ldap: &mut ldap3::Ldap,
     s: &Settings,
     user_filter: &str,
-) -> Result<Outcome, String> {
-    bind(ldap, s).await?;
-    let (entries, res) = ldap
+) -> Result<Outcome, OpError> {
+    let (entries, _) = ldap
         .with_timeout(s.timeout)
         .search(
             &s.base_dn,
@@ -269,10 +383,9 @@ async fn session(
             vec![s.group_attribute.as_str()],
         )
         .await
-        .map_err(|e| format!("search: {e}"))?
+        .map_err(|e| OpError::ldap("search", &e))?
         .non_error()
-        .map_err(|e| format!("search: {e}"))?;
-    let _ = res;
+        .map_err(|e| OpError::ldap("search", &e))?;
     if entries.len() != 1 {
         return Ok(Outcome::NotFound {
             count: entries.len(),
@@ -286,7 +399,9 @@ async fn session(
         });
     };
     let Some((dn, groups)) = parse_entry(raw, &s.group_attribute) else {
-        return Err("search: malformed entry in the answer".to_string());
+        return Err(OpError::from(
+            "search: malformed entry in the answer".to_string(),
+        ));
     };
     if let Some(enabled) = &s.enabled_filter {
         // A second, base-scope search on the entry itself: unlike one `(&(user)(enabled))`
@@ -295,9 +410,9 @@ async fn session(
             .with_timeout(s.timeout)
             .search(&dn, Scope::Base, enabled, vec!["1.1"])
             .await
-            .map_err(|e| format!("search: {e}"))?
+            .map_err(|e| OpError::ldap("search", &e))?
             .non_error()
-            .map_err(|e| format!("search: {e}"))?;
+            .map_err(|e| OpError::ldap("search", &e))?;
         if hits.is_empty() {
             return Ok(Outcome::Disabled { dn });
         }
