@@ -81,6 +81,8 @@ fn fill(attempts: &Attempts, distinct_details: bool) {
                 nas_port_type: None,
                 framed_mtu: None,
                 directory_groups: None,
+                directory_facts: None,
+                peer: None,
             };
             attempts.record(&e, 1_796_451_600 + u64::from(n));
         }

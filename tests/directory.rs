@@ -113,6 +113,12 @@ uid: carol@certradius.test
 cn: Carol
 sn: C
 
+dn: uid=host/laptop42.certradius.test,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: host/laptop42.certradius.test
+cn: laptop42
+sn: M
+
 dn: cn=wifi-vlan10,ou=groups,dc=example,dc=org
 objectClass: groupOfNames
 cn: wifi-vlan10
@@ -202,6 +208,19 @@ impl Slapd {
 
     fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// Applies an LDIF change (ldapmodify as the admin).
+    fn modify(&self, ldif: &str) {
+        let mut m = Command::new("ldapmodify")
+            .args(["-x", "-H", &self.url(), "-D", ADMIN, "-w", PASSWORD])
+            .args(["-o", "nettimeout=10"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        m.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        assert!(m.wait().unwrap().success(), "ldapmodify failed");
     }
 
     /// slapd's `-d stats` log so far.
@@ -903,4 +922,219 @@ fn one_bind_per_pooled_connection_and_rebind_after_close() {
         "a new connection after the close: {conns:?}"
     );
     assert_eq!(conns[1].1, 1, "bound again: {conns:?}");
+}
+
+/// One EAP-TLS authentication by the in-process supplicant (`client-KEY`, `identity`) through
+/// `nas` (which is also the NAS's CoA port); the Class of the Access-Accept, None on reject.
+fn authenticate_via(
+    nas: &std::net::UdpSocket,
+    server: std::net::SocketAddr,
+    key: &str,
+    identity: &str,
+) -> Option<Vec<u8>> {
+    use certradius_testkit::peer::{self, Conversation, Nas, Next, Outcome, Supplicant};
+    let pki = common::pki("directory");
+    let cfg = peer::client_config(
+        &pki.join("ca.pem"),
+        &pki.join(format!("client-{key}.pem")),
+        &pki.join(format!("client-{key}.key")),
+        &[&rustls::version::TLS13],
+    )
+    .unwrap();
+    let sup = Supplicant::new(cfg, "radius.certradius.test", identity.as_bytes(), 1400).unwrap();
+    let mut conv = Conversation::new(sup, Nas::new(common::SECRET.as_bytes()));
+    let mut packet = conv.start(common::random16());
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..50 {
+        let reply = (0..5)
+            .find_map(|_| {
+                nas.send_to(&packet, server).unwrap();
+                nas.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
+            })
+            .expect("no reply after 5 tries");
+        match conv.on_reply(&reply, common::random16()).unwrap() {
+            Next::Send(p) => packet = p,
+            Next::Done(o) => {
+                let Outcome::Accepted { reply, .. } = *o else {
+                    return None;
+                };
+                return reply
+                    .attributes
+                    .iter()
+                    .find(|(t, _)| *t == certradius::radius::attr::CLASS)
+                    .map(|(_, v)| v.clone());
+            }
+        }
+    }
+    panic!("no end")
+}
+
+/// Accounting Start of session `sid` carrying `class`, through `nas`.
+fn accounting_start_via(
+    nas: &std::net::UdpSocket,
+    acct: std::net::SocketAddr,
+    sid: &[u8],
+    calling: &[u8],
+    user: &[u8],
+    class: &[u8],
+) {
+    use certradius::radius::attr;
+    let req = certradius_testkit::acct::request(
+        common::SECRET.as_bytes(),
+        sid[sid.len() - 1],
+        &[
+            (attr::ACCT_STATUS_TYPE, &1u32.to_be_bytes()),
+            (attr::ACCT_SESSION_ID, sid),
+            (attr::USER_NAME, user),
+            (attr::CALLING_STATION_ID, calling),
+            (attr::NAS_IP_ADDRESS, &[127, 0, 0, 1]),
+            (attr::ACCT_INTERIM_INTERVAL, &600u32.to_be_bytes()),
+            (attr::CLASS, class),
+        ],
+    );
+    let mut buf = vec![0u8; 4096];
+    let ok = (0..5).any(|_| {
+        nas.send_to(&req, acct).unwrap();
+        nas.recv_from(&mut buf).ok().is_some_and(|(n, _)| {
+            certradius_testkit::acct::is_response_to(&buf[..n], &req, common::SECRET.as_bytes())
+        })
+    });
+    assert!(ok, "no Accounting-Response");
+}
+
+/// `revalidate_secs`: live sessions are looked up again. Alice disabled in the directory and
+/// Carol put into the VLAN group (her groups now lead to another rule) each get a
+/// Disconnect-Request at the NAS, logged like a Disconnect on revocation; the machine account
+/// (unchanged) keeps its session through later rounds.
+#[test]
+fn revalidation_disconnects_disabled_accounts_and_changed_groups() {
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nas = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    nas.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let coa_port = nas.local_addr().unwrap().port();
+    let pki = common::pki("directory");
+    let pw = dir.path().join("ldap.password");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[client]]\nname = \"nas\"\naddress = \"127.0.0.1\"\n\
+         secret = \"{secret}\"\ncoa_port = {coa_port}\n\n[tls]\ncertificate_file = \"{p}/server.pem\"\n\
+         private_key_file = \"{p}/server.key\"\nca_file = \"{p}/ca.pem\"\n\n\
+         [accounting]\nlisten = [\"127.0.0.1:0\"]\nfile = \"{d}/acct.jsonl\"\n\n\
+         [coa]\ncontrol_socket = \"{d}/ctl.sock\"\n\n\
+         [directory]\nurl = \"{url}\"\nbind_dn = \"{ADMIN}\"\nbind_password_file = \"{pw}\"\n\
+         base_dn = \"ou=people,dc=example,dc=org\"\nuser_filter = \"(uid={{subject_cn}})\"\n\
+         enabled_filter = \"(!(description=disabled))\"\nrevalidate_secs = 1\n\n{AUTHORIZE}",
+        secret = common::SECRET,
+        p = pki.display(),
+        d = dir.path().display(),
+        url = slapd.url(),
+        pw = pw.display(),
+    );
+    let cfg = dir.path().join("revalidate.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let server = common::Server::start(&cfg, &dir.path().join("server.log"));
+    let acct = server.acct.expect("accounting listener");
+    let mut sessions = Vec::new();
+    for (key, who, sid, mac) in [
+        (
+            "rsa",
+            "alice@certradius.test",
+            &b"sess-a1"[..],
+            &b"02-00-00-00-00-0a"[..],
+        ),
+        (
+            "upn",
+            "carol@certradius.test",
+            b"sess-c2",
+            b"02-00-00-00-00-0c",
+        ),
+        (
+            "machine",
+            "host/laptop42.certradius.test",
+            b"sess-m3",
+            b"02-00-00-00-00-0d",
+        ),
+    ] {
+        let class = authenticate_via(&nas, server.addr, key, who)
+            .unwrap_or_else(|| panic!("{who} rejected:\n{}", server.log_text()));
+        accounting_start_via(&nas, acct, sid, mac, who.as_bytes(), &class);
+        sessions.push(sid);
+    }
+    slapd.modify(
+        "dn: uid=alice@certradius.test,ou=people,dc=example,dc=org\nchangetype: modify\n\
+         add: description\ndescription: disabled\n\n\
+         dn: cn=wifi-vlan10,ou=groups,dc=example,dc=org\nchangetype: modify\nadd: member\n\
+         member: uid=carol@certradius.test,ou=people,dc=example,dc=org\n",
+    );
+    let mut disconnected = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    assert!(
+        common::wait_until(Duration::from_secs(30), || {
+            if let Ok((n, from)) = nas.recv_from(&mut buf) {
+                let req = buf[..n].to_vec();
+                let p = certradius::radius::Packet::decode(&req).unwrap();
+                assert_eq!(
+                    u8::from(p.code()),
+                    certradius::radius::coa::DISCONNECT_REQUEST
+                );
+                let sid = p
+                    .first(certradius::radius::attr::ACCT_SESSION_ID)
+                    .unwrap()
+                    .to_vec();
+                let ack = certradius::radius::coa::answer(
+                    &req,
+                    &certradius::radius::SharedSecret::new(common::SECRET.as_bytes().to_vec()),
+                    None,
+                )
+                .unwrap();
+                nas.send_to(&ack, from).unwrap();
+                if !disconnected.contains(&sid) {
+                    disconnected.push(sid);
+                }
+            }
+            disconnected.len() >= 2
+        }),
+        "Disconnect-Requests for {:?} only:\n{}",
+        disconnected,
+        server.log_text()
+    );
+    disconnected.sort();
+    assert_eq!(disconnected, vec![b"sess-a1".to_vec(), b"sess-c2".to_vec()]);
+    server.wait_for_log(
+        "account disabled in the directory: sending Disconnect-Request",
+        Duration::from_secs(10),
+    );
+    server.wait_for_log(
+        "directory groups now lead to another rule: sending Disconnect-Request",
+        Duration::from_secs(10),
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(10), || server
+            .log_text()
+            .matches("Disconnect-ACK")
+            .count()
+            == 2),
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(sessions.len(), 3);
+    // Three more rounds of revalidation: the unchanged account is left alone.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        !server.log_text().contains("acct_session_id=sess-m3"),
+        "{}",
+        server.log_text()
+    );
+    while let Ok((n, _)) = nas.recv_from(&mut buf) {
+        let p = certradius::radius::Packet::decode(&buf[..n]).ok();
+        assert!(
+            p.and_then(|p| p
+                .first(certradius::radius::attr::ACCT_SESSION_ID)
+                .map(<[u8]>::to_vec))
+                != Some(b"sess-m3".to_vec()),
+            "the unchanged account was disconnected"
+        );
+    }
 }

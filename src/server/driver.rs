@@ -76,7 +76,7 @@ pub(super) struct Request {
 pub(super) struct Driver {
     pub core: Arc<Core>,
     ocsp: OcspClient,
-    directory: DirectoryClient,
+    directory: Arc<DirectoryClient>,
     coa: Arc<coa::Coa>,
     debug_filter: Vec<debug_filter::DebugFilter>,
     draining: AtomicBool,
@@ -95,12 +95,17 @@ impl Driver {
         Arc::new(Driver {
             core,
             ocsp,
-            directory: DirectoryClient::default(),
+            directory: Arc::default(),
             coa,
             debug_filter,
             draining: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
         })
+    }
+
+    /// The directory client (its cache and pool), shared with `revalidate_secs`.
+    pub(super) fn directory(&self) -> Arc<DirectoryClient> {
+        self.directory.clone()
     }
 
     /// From now on new conversations are refused (SIGTERM).

@@ -463,6 +463,8 @@ mod tests {
             nas_port_type: None,
             framed_mtu: None,
             directory_groups: None,
+            directory_facts: None,
+            peer: None,
         }
     }
 

@@ -227,6 +227,12 @@ pub async fn run(
         options.state_file,
         exit.clone(),
     ));
+    tasks.push(directory::spawn_revalidation(
+        core.clone(),
+        driver.directory(),
+        options.coa.clone(),
+        exit.clone(),
+    ));
     let reloads = tokio::spawn(
         options
             .reloader

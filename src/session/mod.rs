@@ -102,6 +102,8 @@ pub struct Session {
     hello_read: bool,
     /// The account's groups once the directory found it (for the rules and the audit).
     directory_groups: Option<Arc<[String]>>,
+    /// The facts the directory lookup was made with.
+    directory_facts: Option<Arc<crate::directory::filter::FilterFacts>>,
 }
 
 impl Session {
@@ -159,6 +161,7 @@ impl Session {
             client_hello: None,
             hello_read: false,
             directory_groups: None,
+            directory_facts: None,
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -398,8 +401,10 @@ impl Session {
         next_id: u8,
     ) -> (Option<Session>, Step) {
         if cx.directory.is_some() {
+            let facts = self.directory_facts(&peer);
+            self.directory_facts = Some(Arc::new(facts.clone()));
             let lookup = DirectoryLookup {
-                facts: self.directory_facts(&peer),
+                facts,
                 leaf: peer.leaf().clone(),
             };
             self.phase = Phase::Deciding {
@@ -638,6 +643,10 @@ impl Session {
             signature_scheme: self.tls.client_signature_scheme(),
             group: self.tls.key_exchange_group(),
             directory_groups: self.directory_groups.clone(),
+            directory_facts: self
+                .directory_groups
+                .as_ref()
+                .and(self.directory_facts.clone()),
         })
     }
 

@@ -93,6 +93,9 @@ pub struct Summary {
     /// The account's groups (`[directory] group_attribute`), when the directory was asked and
     /// found it.
     pub directory_groups: Option<Arc<[String]>>,
+    /// The certificate facts the directory was searched with (when it found the account): what
+    /// `revalidate_secs` searches again for the live session.
+    pub directory_facts: Option<Arc<crate::directory::filter::FilterFacts>>,
 }
 
 #[must_use]

@@ -38,6 +38,8 @@ fn event<'a>(
         nas_port_type: None,
         framed_mtu: None,
         directory_groups: None,
+        directory_facts: None,
+        peer: None,
     }
 }
 
