@@ -423,14 +423,36 @@ fn eapol(server: &common::Server, dir: &Path, key: &str, identity: &str, reauth:
 
 fn eapol_to(port: u16, dir: &Path, key: &str, identity: &str, reauth: bool) -> String {
     let pki = common::pki("directory");
-    let conf = dir.join(format!("{key}-{}.conf", common::random16()[0]));
+    eapol_files(
+        port,
+        dir,
+        &pki.join(format!("client-{key}.pem")),
+        &pki.join(format!("client-{key}.key")),
+        identity,
+        reauth,
+    )
+}
+
+/// eapol_test with the certificate and key files given (the test PKI's CA).
+fn eapol_files(
+    port: u16,
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    identity: &str,
+    reauth: bool,
+) -> String {
+    let pki = common::pki("directory");
+    let conf = dir.join(format!("eapol-{}.conf", hex(&common::random16())));
     std::fs::write(
         &conf,
         format!(
             "network={{\n key_mgmt=WPA-EAP\n eap=TLS\n identity=\"{identity}\"\n \
-             ca_cert=\"{p}/ca.pem\"\n client_cert=\"{p}/client-{key}.pem\"\n \
-             private_key=\"{p}/client-{key}.key\"\n phase1=\"tls_disable_tlsv1_3=1\"\n}}\n",
-            p = pki.display()
+             ca_cert=\"{p}/ca.pem\"\n client_cert=\"{c}\"\n \
+             private_key=\"{k}\"\n phase1=\"tls_disable_tlsv1_3=1\"\n}}\n",
+            p = pki.display(),
+            c = cert.display(),
+            k = key.display()
         ),
     )
     .unwrap();
@@ -444,6 +466,10 @@ fn eapol_to(port: u16, dir: &Path, key: &str, identity: &str, reauth: bool) -> S
     }
     let out = cmd.output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn accepted(out: &str) -> bool {
@@ -1137,4 +1163,231 @@ fn revalidation_disconnects_disabled_accounts_and_changed_groups() {
             "the unchanged account was disconnected"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Active Directory preset against slapd with an AD test schema (userAccountControl, objectSid,
+// userPrincipalName, dNSHostName, servicePrincipalName under Microsoft's OIDs). OpenLDAP knows
+// LDAP_MATCHING_RULE_BIT_AND (1.2.840.113556.1.4.803, integerBitAndMatch), so the preset's
+// enabled filter runs as on AD; it does not know LDAP_MATCHING_RULE_IN_CHAIN, so the nested-group
+// search is sent and its refusal leaves the direct groups (memberOf overlay).
+// ---------------------------------------------------------------------------------------------
+
+const AD_SCHEMA: &str = "\
+attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.146 NAME 'objectSid' EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.656 NAME 'userPrincipalName' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.619 NAME 'dNSHostName' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+attributetype ( 1.2.840.113556.1.4.771 NAME 'servicePrincipalName' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+objectclass ( 1.3.6.1.4.1.99999.18.1 NAME 'adTestAccount' AUXILIARY MAY ( userAccountControl $ objectSid $ userPrincipalName $ dNSHostName $ servicePrincipalName ) )
+";
+
+/// S-1-5-21-1-2-3-1105 as AD stores it (MS-DTYP §2.4.2).
+fn binary_sid(subs: &[u32]) -> Vec<u8> {
+    let mut b = vec![1u8, subs.len() as u8, 0, 0, 0, 0, 0, 5];
+    for s in subs {
+        b.extend(s.to_le_bytes());
+    }
+    b
+}
+
+fn base64(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag, content.len() as u8];
+    out.extend_from_slice(content);
+    out
+}
+
+/// A client certificate from the test PKI's intermediate with a UPN and optionally the
+/// KB5014754 SID extension or a SID URI; (chain file, key file).
+fn ad_certificate(
+    dir: &Path,
+    name: &str,
+    upn: &str,
+    sid_extension: Option<&str>,
+    sid_uri: Option<&str>,
+) -> (PathBuf, PathBuf) {
+    let pki = common::pki("directory");
+    let ca_key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(pki.join("intermediate.key")).unwrap())
+            .unwrap();
+    let intermediate = std::fs::read_to_string(pki.join("intermediate.pem")).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&intermediate, ca_key).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, upn);
+    params.subject_alt_names.push(rcgen::SanType::OtherName((
+        vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
+        upn.into(),
+    )));
+    if let Some(sid) = sid_uri {
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            format!("tag:microsoft.com,2022-09-14:sid:{sid}")
+                .try_into()
+                .unwrap(),
+        ));
+    }
+    if let Some(sid) = sid_extension {
+        let oid = [
+            0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x19, 0x02, 0x01,
+        ];
+        let value = der(0xa0, &der(0x04, sid.as_bytes()));
+        let ext = der(0x30, &der(0xa0, &[&oid[..], &value].concat()));
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 311, 25, 2],
+                ext,
+            ));
+    }
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, format!("{}{intermediate}", cert.pem())).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+/// `preset = "active_directory"` with `sid_binding = "required"`: the user found by
+/// userPrincipalName with the SID extension matching objectSid is accepted with the group's
+/// VLAN; a SID URI naming another SID is `directory_sid_mismatch`; a certificate without SID is
+/// `directory_sid_mismatch` (required); userAccountControl with the disabled bit is
+/// `directory_account_disabled`.
+#[test]
+fn active_directory_preset_with_sid_binding() {
+    if !eapol_available() {
+        return;
+    }
+    let schema_dir = tempfile::tempdir().unwrap();
+    let schema = schema_dir.path().join("ad.schema");
+    std::fs::write(&schema, AD_SCHEMA).unwrap();
+    let Some(slapd) = Slapd::start_with(&format!("include {}", schema.display())) else {
+        return;
+    };
+    let sid = binary_sid(&[21, 1, 2, 3, 1105]);
+    let mut add = Command::new("ldapadd")
+        .args(["-x", "-H", &slapd.url(), "-D", ADMIN, "-w", PASSWORD])
+        .args(["-o", "nettimeout=10"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(
+            format!(
+                "dn: ou=ad,dc=example,dc=org\nobjectClass: organizationalUnit\nou: ad\n\n\
+                 dn: cn=dave,ou=ad,dc=example,dc=org\nobjectClass: inetOrgPerson\n\
+                 objectClass: adTestAccount\ncn: dave\nsn: D\n\
+                 userPrincipalName: dave@certradius.test\nuserAccountControl: 512\n\
+                 objectSid:: {}\n\n\
+                 dn: cn=erin,ou=ad,dc=example,dc=org\nobjectClass: inetOrgPerson\n\
+                 objectClass: adTestAccount\ncn: erin\nsn: E\n\
+                 userPrincipalName: erin@certradius.test\nuserAccountControl: 514\n\n\
+                 dn: cn=ad-wifi,ou=ad,dc=example,dc=org\nobjectClass: groupOfNames\n\
+                 cn: ad-wifi\nmember: cn=dave,ou=ad,dc=example,dc=org\n",
+                base64(&sid)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    assert!(add.wait().unwrap().success(), "ldapadd failed");
+
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("ldap.password");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let pki = common::pki("directory");
+    let cfg = common::write_config(
+        dir.path(),
+        &pki,
+        "ad",
+        "",
+        &format!(
+            "[directory]\nurl = \"{}\"\nbind_dn = \"{ADMIN}\"\nbind_password_file = \"{}\"\n\
+             base_dn = \"ou=ad,dc=example,dc=org\"\npreset = \"active_directory\"\n\
+             sid_binding = \"required\"\n\n\
+             [authorize]\ndefault = \"accept\"\n[[authorize.rule]]\nname = \"ad-wifi\"\n\
+             [authorize.rule.match]\ndirectory_group = \"CN=ad-wifi,OU=ad,DC=example,DC=org\"\n\
+             [authorize.rule.reply]\nTunnel-Private-Group-Id = \"20\"\n",
+            slapd.url(),
+            pw.display()
+        ),
+    );
+    let server = common::Server::start(&cfg, &dir.path().join("server.log"));
+    let port = server.addr.port();
+    let good_sid = "S-1-5-21-1-2-3-1105";
+
+    let (c, k) = ad_certificate(
+        dir.path(),
+        "dave",
+        "dave@certradius.test",
+        Some(good_sid),
+        None,
+    );
+    let out = eapol_files(port, dir.path(), &c, &k, "dave@certradius.test", false);
+    assert!(accepted(&out), "{out}\n{}", server.log_text());
+    let line = wait_auth_line(&server, "dave@certradius.test", 1);
+    assert!(line.contains("rule=ad-wifi"), "{line}");
+
+    let (c, k) = ad_certificate(
+        dir.path(),
+        "dave-uri",
+        "dave@certradius.test",
+        None,
+        Some("S-1-5-21-1-2-3-9999"),
+    );
+    let out = eapol_files(port, dir.path(), &c, &k, "dave@certradius.test", false);
+    assert!(!accepted(&out), "{out}");
+    let line = wait_auth_line(&server, "dave@certradius.test", 2);
+    assert!(line.contains("reason=directory_sid_mismatch"), "{line}");
+
+    let (c, k) = ad_certificate(dir.path(), "dave-nosid", "dave@certradius.test", None, None);
+    let out = eapol_files(port, dir.path(), &c, &k, "dave@certradius.test", false);
+    assert!(!accepted(&out), "{out}");
+    let line = wait_auth_line(&server, "dave@certradius.test", 3);
+    assert!(line.contains("reason=directory_sid_mismatch"), "{line}");
+
+    let (c, k) = ad_certificate(
+        dir.path(),
+        "erin",
+        "erin@certradius.test",
+        Some(good_sid),
+        None,
+    );
+    let out = eapol_files(port, dir.path(), &c, &k, "erin@certradius.test", false);
+    assert!(!accepted(&out), "{out}");
+    let line = wait_auth_line(&server, "erin@certradius.test", 1);
+    assert!(line.contains("reason=directory_account_disabled"), "{line}");
+    // The nested-group search was sent after the enabled check; OpenLDAP does not know
+    // LDAP_MATCHING_RULE_IN_CHAIN and logs the filter as undefined (no entries): the direct
+    // groups stood, as the accepted VLAN shows.
+    assert!(
+        slapd.log().contains("filter=\"(?=undefined)\""),
+        "no LDAP_MATCHING_RULE_IN_CHAIN search:\n{}",
+        slapd.log()
+    );
 }

@@ -83,7 +83,9 @@ pub fn session_context(
         directory: config
             .directory
             .as_ref()
-            .map(|_| crate::session::DirectoryPolicy {}),
+            .map(|d| crate::session::DirectoryPolicy {
+                sid_binding: d.effective_sid_binding(),
+            }),
     }
 }
 

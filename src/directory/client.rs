@@ -29,8 +29,13 @@ pub const MAX_GROUPS: usize = 16384;
 /// What the directory said about an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Exactly one entry, enabled.
-    Found { dn: String, groups: Arc<[String]> },
+    /// Exactly one entry, enabled; `sid`: its `objectSid` in string form, when read (SID
+    /// binding on) and present.
+    Found {
+        dn: String,
+        groups: Arc<[String]>,
+        sid: Option<String>,
+    },
     /// No entry, several (`count`), or the certificate lacks a field the filter names
     /// (`missing`, no search sent).
     NotFound {
@@ -54,6 +59,10 @@ pub struct Settings {
     enabled_filter: Option<String>,
     group_attribute: String,
     timeout: Duration,
+    /// `objectSid` is read (`sid_binding` is not off).
+    read_sid: bool,
+    /// Nested groups through LDAP_MATCHING_RULE_IN_CHAIN (the Active Directory preset).
+    nested_groups: bool,
     /// The bound connections, one slot per URL (shared by clones; a reload makes a new one).
     pool: Arc<Pool>,
 }
@@ -142,6 +151,8 @@ impl Settings {
             enabled_filter: cfg.effective_enabled_filter().map(str::to_string),
             group_attribute: cfg.effective_group_attribute().to_string(),
             timeout: Duration::from_millis(cfg.timeout_ms),
+            read_sid: cfg.effective_sid_binding() != crate::config::directory::SidBinding::Off,
+            nested_groups: cfg.nested_groups(),
             pool: Arc::new(Pool {
                 slots: cfg
                     .url
@@ -374,14 +385,13 @@ async fn session(
     s: &Settings,
     user_filter: &str,
 ) -> Result<Outcome, OpError> {
+    let mut attributes = vec![s.group_attribute.as_str()];
+    if s.read_sid {
+        attributes.push(OBJECT_SID);
+    }
     let (entries, _) = ldap
         .with_timeout(s.timeout)
-        .search(
-            &s.base_dn,
-            Scope::Subtree,
-            user_filter,
-            vec![s.group_attribute.as_str()],
-        )
+        .search(&s.base_dn, Scope::Subtree, user_filter, attributes)
         .await
         .map_err(|e| OpError::ldap("search", &e))?
         .non_error()
@@ -398,7 +408,12 @@ async fn session(
             missing: None,
         });
     };
-    let Some((dn, groups)) = parse_entry(raw, &s.group_attribute) else {
+    let Some(Entry {
+        dn,
+        mut groups,
+        sid,
+    }) = parse_entry(raw, &s.group_attribute)
+    else {
         return Err(OpError::from(
             "search: malformed entry in the answer".to_string(),
         ));
@@ -417,24 +432,115 @@ async fn session(
             return Ok(Outcome::Disabled { dn });
         }
     }
+    if s.nested_groups {
+        nested(ldap, s, &dn, &mut groups).await?;
+    }
     Ok(Outcome::Found {
         dn,
         groups: groups.into(),
+        sid,
     })
+}
+
+/// Active Directory's nested groups: every group the entry is a member of, directly or
+/// through other groups, found with LDAP_MATCHING_RULE_IN_CHAIN
+/// (`(member:1.2.840.113556.1.4.1941:=DN)`), added to the direct ones (at most
+/// [`MAX_GROUPS`] in all). A directory that does not know the rule (OpenLDAP) answers no
+/// entries or an error: the direct groups stand.
+async fn nested(
+    ldap: &mut ldap3::Ldap,
+    s: &Settings,
+    dn: &str,
+    groups: &mut Vec<String>,
+) -> Result<(), OpError> {
+    let filter = chain_filter(dn);
+    let answer = ldap
+        .with_timeout(s.timeout)
+        .search(&s.base_dn, Scope::Subtree, &filter, vec!["1.1"])
+        .await
+        .map_err(|e| OpError::ldap("nested groups search", &e))?;
+    let Ok((entries, _)) = answer.success() else {
+        tracing::debug!("directory: the nested-group search was refused; direct groups only");
+        return Ok(());
+    };
+    let mut known: std::collections::HashSet<String> = groups
+        .iter()
+        .map(|g| super::filter::normalize_dn(g))
+        .collect();
+    for raw in entries {
+        if groups.len() >= MAX_GROUPS {
+            break;
+        }
+        if let Some(entry) = parse_entry(raw, "1.1")
+            && known.insert(super::filter::normalize_dn(&entry.dn))
+        {
+            groups.push(entry.dn);
+        }
+    }
+    Ok(())
+}
+
+/// The LDAP_MATCHING_RULE_IN_CHAIN filter for the groups `dn` belongs to (RFC 4515 §3
+/// extensible match; the DN escaped as any assertion value).
+fn chain_filter(dn: &str) -> String {
+    format!(
+        "(member:{}:={})",
+        crate::config::directory::AD_GROUP_CHAIN_RULE,
+        super::filter::escape(dn)
+    )
+}
+
+/// Active Directory's binary SID attribute.
+const OBJECT_SID: &str = "objectSid";
+
+/// A binary SID (MS-DTYP §2.4.2: revision, sub-authority count, 48-bit big-endian identifier
+/// authority, then that many 32-bit little-endian sub-authorities) in its string form
+/// `S-1-5-21-...`; None when malformed.
+pub fn sid_to_string(b: &[u8]) -> Option<String> {
+    let (&revision, rest) = b.split_first()?;
+    let (&count, rest) = rest.split_first()?;
+    let (authority, rest) = rest.split_at_checked(6)?;
+    if rest.len() != usize::from(count) * 4 || count > 15 {
+        return None;
+    }
+    let mut auth = [0u8; 8];
+    auth.get_mut(2..)?.copy_from_slice(authority);
+    let mut out = format!("S-{revision}-{}", u64::from_be_bytes(auth));
+    for sub in rest.chunks_exact(4) {
+        let v = u32::from_le_bytes(sub.try_into().ok()?);
+        out.push_str(&format!("-{v}"));
+    }
+    Some(out)
+}
+
+/// What a SearchResultEntry holds for us.
+struct Entry {
+    dn: String,
+    groups: Vec<String>,
+    sid: Option<String>,
 }
 
 /// The DN and the `group_attr` values of a SearchResultEntry (RFC 4511 §4.5.2), or None when
 /// it is malformed. Written here because ldap3's `SearchEntry::construct` panics on malformed
 /// BER, and the answer comes from the network. Values that are not UTF-8 are skipped (a group
 /// DN is a string, RFC 4514), and at most [`MAX_GROUPS`] are kept.
-fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<(String, Vec<String>)> {
+fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<Entry> {
     let mut parts = re.0.match_id(4)?.expect_constructed()?.into_iter();
     let dn = String::from_utf8(parts.next()?.expect_primitive()?).ok()?;
     let mut groups = Vec::new();
+    let mut sid = None;
     for attribute in parts.next()?.expect_constructed()? {
         let mut pa = attribute.expect_constructed()?.into_iter();
         let name = pa.next()?.expect_primitive()?;
         let values = pa.next()?.expect_constructed()?;
+        if name.eq_ignore_ascii_case(OBJECT_SID.as_bytes()) {
+            sid = values
+                .into_iter()
+                .next()
+                .and_then(|v| v.expect_primitive())
+                .and_then(|v| sid_to_string(&v));
+            continue;
+        }
         if !name.eq_ignore_ascii_case(group_attr.as_bytes()) {
             continue;
         }
@@ -447,7 +553,7 @@ fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<(String, Vec<
             }
         }
     }
-    Some((dn, groups))
+    Some(Entry { dn, groups, sid })
 }
 
 /// RFC 4511 §4.1.9 result codes an operator meets at bind.
@@ -459,5 +565,37 @@ fn rc_name(rc: u32) -> &'static str {
         8 => "stronger authentication required (use ldaps:// or start_tls)",
         13 => "confidentiality required (use ldaps:// or start_tls)",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// MS-DTYP §2.4.2.2: S-1-5-21-3623811015-3361044348-30300820-1013 in binary.
+    #[test]
+    fn object_sid_decodes() {
+        let mut b = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
+        for sub in [21u32, 3623811015, 3361044348, 30300820, 1013] {
+            b.extend(sub.to_le_bytes());
+        }
+        assert_eq!(
+            sid_to_string(&b).as_deref(),
+            Some("S-1-5-21-3623811015-3361044348-30300820-1013")
+        );
+        assert_eq!(sid_to_string(&b[..b.len() - 1]), None, "truncated");
+        assert_eq!(
+            sid_to_string(&[1, 0, 0, 0, 0, 0, 0, 1]).as_deref(),
+            Some("S-1-1")
+        );
+        assert_eq!(sid_to_string(&[]), None);
+    }
+
+    #[test]
+    fn nested_group_filter() {
+        assert_eq!(
+            chain_filter("CN=Dave (IT),OU=Users,DC=example,DC=org"),
+            "(member:1.2.840.113556.1.4.1941:=CN=Dave \\28IT\\29,OU=Users,DC=example,DC=org)"
+        );
     }
 }

@@ -211,6 +211,7 @@ mod tests {
         Outcome::Found {
             dn: "uid=a".into(),
             groups: Arc::from(Vec::new()),
+            sid: None,
         }
     }
 

@@ -111,7 +111,7 @@ impl DirectoryClient {
             _ => {}
         }
         match answer {
-            Ok(Outcome::Found { groups, .. }) => DirectoryVerdict::Found { groups },
+            Ok(Outcome::Found { groups, sid, .. }) => DirectoryVerdict::Found { groups, sid },
             Ok(Outcome::NotFound { count, .. }) => DirectoryVerdict::NotFound(format!(
                 "{count} entries match user_filter (exactly one must)"
             )),
@@ -181,7 +181,7 @@ impl DirectoryClient {
         let link = session.link.as_ref()?;
         let d = link.directory.as_ref()?;
         let groups = match self.verdict(core, &d.facts, false).await {
-            DirectoryVerdict::Found { groups } => groups,
+            DirectoryVerdict::Found { groups, .. } => groups,
             DirectoryVerdict::NotFound(_) => return Some("account gone from the directory"),
             DirectoryVerdict::Disabled(_) => return Some("account disabled in the directory"),
             DirectoryVerdict::Unavailable(_) => return None,

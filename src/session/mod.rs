@@ -431,8 +431,33 @@ impl Session {
             facts.san_email = c.san_email.clone();
             facts.san_upn = c.san_upn.clone();
             facts.san_dns = c.san_dns.clone();
+            facts.sid = c.sid.clone();
         }
         facts
+    }
+
+    /// KB5014754 strong certificate mapping: why the certificate's SID does not bind it to the
+    /// account (`sid_binding`), or None when it does or the check does not apply.
+    fn sid_mismatch(&self, cx: &SessionContext, account: Option<&str>) -> Option<String> {
+        use crate::config::directory::SidBinding;
+        let binding = cx.directory.as_ref().map(|d| d.sid_binding)?;
+        let cert = self.directory_facts.as_ref().and_then(|f| f.sid.as_deref());
+        match (binding, cert, account) {
+            (SidBinding::Off, _, _) | (SidBinding::IfPresent, None, _) => None,
+            (SidBinding::Required, None, _) => Some(
+                "sid_binding = \"required\": the certificate carries no SID (extension \
+                 1.3.6.1.4.1.311.25.2 or a tag:microsoft.com,2022-09-14:sid: URI)"
+                    .to_string(),
+            ),
+            (_, Some(c), None) => Some(format!(
+                "the certificate names SID {c}; the account has no objectSid"
+            )),
+            // SIDs compare ignoring case (`S-1-...` vs `s-1-...`).
+            (_, Some(c), Some(a)) if !c.eq_ignore_ascii_case(a) => Some(format!(
+                "the certificate names SID {c}; the account's objectSid is {a}"
+            )),
+            _ => None,
+        }
     }
 
     /// Continues a conversation paused for a lookup with the shell's answer.
@@ -518,7 +543,13 @@ impl Session {
     ) -> (Option<Session>, Step) {
         let this_id = next_id.wrapping_sub(1);
         let (code, detail) = match verdict {
-            DirectoryVerdict::Found { groups } => {
+            DirectoryVerdict::Found { groups, sid } => {
+                if let Some(detail) = self.sid_mismatch(cx, sid.as_deref()) {
+                    return self.reject(
+                        this_id,
+                        Reason::new(ReasonCode::DirectorySidMismatch, detail),
+                    );
+                }
                 self.directory_groups = Some(groups);
                 return self.authorize_and_finish(peer, cx, request, next_id);
             }

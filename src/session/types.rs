@@ -151,7 +151,11 @@ pub struct DirectoryLookup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryVerdict {
     /// Exactly one entry, enabled: its groups become the rule match field `directory_group`.
-    Found { groups: Arc<[String]> },
+    Found {
+        groups: Arc<[String]>,
+        /// The account's `objectSid` (string form), when read and present.
+        sid: Option<String>,
+    },
     /// No entry, several, or the certificate lacks a field the filter names (the detail says).
     NotFound(String),
     /// The entry does not match `enabled_filter`.
@@ -162,7 +166,10 @@ pub enum DirectoryVerdict {
 
 /// `[directory]` as the session needs it.
 #[derive(Debug, Clone, Default)]
-pub struct DirectoryPolicy {}
+pub struct DirectoryPolicy {
+    /// KB5014754 strong mapping: the certificate's SID against the account's `objectSid`.
+    pub sid_binding: crate::config::directory::SidBinding,
+}
 
 /// What the shell must look up before the conversation can be decided.
 #[derive(Debug, Clone)]
