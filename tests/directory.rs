@@ -604,6 +604,13 @@ fn authentication_found_disabled_unknown() {
             "{reason}:\n{body}"
         );
     }
+    // The bind password appears in no log line and no audit record.
+    assert!(!server.log_text().contains(PASSWORD));
+    assert!(
+        !std::fs::read_to_string(dir.path().join("audit.jsonl"))
+            .unwrap()
+            .contains(PASSWORD)
+    );
     for (result, n) in [("found", 1.0), ("disabled", 1.0), ("not_found", 1.0)] {
         assert_eq!(
             common::metrics::sample(
@@ -1390,4 +1397,28 @@ fn active_directory_preset_with_sid_binding() {
         "no LDAP_MATCHING_RULE_IN_CHAIN search:\n{}",
         slapd.log()
     );
+}
+
+/// A wrong bind password: the server says so clearly soon after start (the readiness probe's
+/// bind: `not ready: directory: ... invalid credentials`, also on `/readyz`), never printing
+/// either password.
+#[test]
+fn wrong_bind_password_is_a_clear_error_at_start() {
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &[slapd.url()], "wrong-pw-xyz", "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[health]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let server = common::Server::start(&cfg, &dir.path().join("server.log"));
+    server.wait_for_log("invalid credentials", Duration::from_secs(20));
+    let body = wait_readyz(health_addr(&server), &server, 503);
+    assert!(body.contains("invalid credentials"), "{body}");
+    let log = server.log_text();
+    assert!(log.contains("not ready: directory: "), "{log}");
+    assert!(
+        !log.contains("wrong-pw-xyz") && !log.contains(PASSWORD),
+        "{log}"
+    );
+    assert!(!body.contains("wrong-pw-xyz"), "{body}");
 }
