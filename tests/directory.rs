@@ -1422,3 +1422,69 @@ fn wrong_bind_password_is_a_clear_error_at_start() {
     );
     assert!(!body.contains("wrong-pw-xyz"), "{body}");
 }
+
+/// Huge group lists stay bounded: an entry with 20,000 values of `group_attribute` keeps the
+/// first 16,384 (`directory::client::MAX_GROUPS`); one with 10,000 authenticates, its last group
+/// granting the VLAN.
+#[test]
+fn huge_group_lists_are_bounded() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start() else { return };
+    let values = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("seeAlso: cn=g{i},ou=groups,dc=example,dc=org\n"))
+            .collect()
+    };
+    slapd.modify(&format!(
+        "dn: uid=many,ou=people,dc=example,dc=org\nchangetype: add\nobjectClass: inetOrgPerson\n\
+         uid: many\ncn: many\nsn: M\n{}\n\
+         dn: uid=carol@certradius.test,ou=people,dc=example,dc=org\nchangetype: modify\n\
+         add: seeAlso\n{}",
+        values(20_000),
+        values(10_000)
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &[slapd.url()],
+        PASSWORD,
+        "group_attribute = \"seeAlso\"\n",
+    );
+    let t = text(&directory_test(&cfg, "many"));
+    assert!(t.contains("groups (16384):"), "{}", &t[..t.len().min(2000)]);
+
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[audit]\nfile = \"{}\"\n\n[authorize]\ndefault = \"reject\"\n[[authorize.rule]]\n\
+         name = \"last-group\"\n[authorize.rule.match]\n\
+         directory_group = \"cn=g9999,ou=groups,dc=example,dc=org\"\n",
+        dir.path().join("audit.jsonl").display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let server = common::Server::start(&cfg, &dir.path().join("server.log"));
+    let out = eapol(&server, dir.path(), "upn", "carol@certradius.test", false);
+    assert!(accepted(&out), "{out}\n{}", server.log_text());
+    let record = audit_for(dir.path(), "carol@certradius.test");
+    assert_eq!(record["rule"], "last-group");
+    assert_eq!(record["directory_groups"].as_array().unwrap().len(), 10_000);
+}
+
+/// A referral object under `base_dn` (slapd answers a continuation reference): not followed,
+/// and the account that is not there is not found.
+#[test]
+fn referrals_are_not_followed() {
+    let Some(slapd) = Slapd::start() else { return };
+    slapd.modify(
+        "dn: ou=elsewhere,ou=people,dc=example,dc=org\nchangetype: add\n\
+         objectClass: referral\nobjectClass: extensibleObject\nou: elsewhere\n\
+         ref: ldap://127.0.0.1:1/ou=elsewhere,dc=example,dc=org\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &[slapd.url()], PASSWORD, "");
+    let t = text(&directory_test(&cfg, "ghost"));
+    assert!(t.contains("not found: 0 entries"), "{t}");
+    let t = text(&directory_test(&cfg, "alice"));
+    assert!(t.contains("enabled: yes"), "{t}");
+}
