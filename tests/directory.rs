@@ -1488,3 +1488,35 @@ fn referrals_are_not_followed() {
     let t = text(&directory_test(&cfg, "alice"));
     assert!(t.contains("enabled: yes"), "{t}");
 }
+
+/// A small storm with a cold cache: 8 supplicants of one account at once make at most one
+/// search (identical lookups in flight are coalesced, then cached), and all are accepted.
+#[test]
+fn concurrent_lookups_of_one_account_make_one_search() {
+    if !eapol_available() {
+        return;
+    }
+    let Some(slapd) = Slapd::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = directory_server(dir.path(), &[slapd.url()], "");
+    let port = server.addr.port();
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || eapol_to(port, &dir, "rsa", "alice@certradius.test", false))
+        })
+        .collect();
+    for r in runs {
+        let out = r.join().unwrap();
+        assert!(accepted(&out), "{out}\n{}", server.log_text());
+    }
+    let searches = slapd
+        .log()
+        .matches("SRCH base=\"ou=people,dc=example,dc=org\"")
+        .count();
+    assert_eq!(searches, 1, "{}", slapd.log());
+    assert_eq!(
+        lookups(&server, "found") + lookups(&server, "cache_hit"),
+        8.0
+    );
+}
