@@ -1520,3 +1520,27 @@ fn concurrent_lookups_of_one_account_make_one_search() {
         8.0
     );
 }
+
+/// `check` warns about a rule on `directory_group` without `[directory]` (it would never match).
+#[test]
+fn check_warns_about_directory_group_without_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::pki("directory");
+    let cfg = common::write_config(
+        dir.path(),
+        &pki,
+        "nodir",
+        "",
+        "[authorize]\ndefault = \"accept\"\n[[authorize.rule]]\nname = \"staff\"\n\
+         [authorize.rule.match]\ndirectory_group = \"cn=staff,dc=example,dc=org\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_certradius"))
+        .args(["-c", cfg.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        t.contains("\"staff\" matches directory_group, but there is no [directory]"),
+        "{t}"
+    );
+}

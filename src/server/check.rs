@@ -375,6 +375,22 @@ fn rules(r: &mut Report, c: &Config) {
         "reject"
     });
     let _ = writeln!(out, "\nrules ({}, default {default}):", a.rules.len());
+    if c.directory.is_none() {
+        for rule in &a.rules {
+            if rule
+                .r#match
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("directory_group"))
+            {
+                r.warnings.push(format!(
+                    "authorize rule {:?} matches directory_group, but there is no [directory]: \
+                     it never matches",
+                    rule.name
+                ));
+            }
+        }
+    }
+    let out = &mut r.text;
     for rule in &a.rules {
         let _ = writeln!(
             out,
