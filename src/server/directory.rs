@@ -33,9 +33,22 @@ type Current = Option<(DirectoryConfig, Arc<Service>)>;
 #[derive(Default)]
 pub struct DirectoryClient {
     service: Mutex<Current>,
+    /// When the last warning about a truncated filter was logged (a certificate can carry any
+    /// number of values: one warning a minute, not one per authentication).
+    warned: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl DirectoryClient {
+    fn may_warn(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut last = lock(&self.warned);
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(60)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
     /// The service for `config`, made anew (cache emptied) when the section changed.
     fn service(&self, config: &DirectoryConfig) -> Arc<Service> {
         let mut current = lock(&self.service);
@@ -76,9 +89,10 @@ impl DirectoryClient {
                 ));
             }
         };
-        if built.truncated {
+        if built.truncated && self.may_warn() {
             warn!(
-                "directory: a certificate field has more than {} values; the first {} are searched",
+                "directory: a certificate field has more than {} values; the first {} are searched \
+                 (said at most once a minute)",
                 filter::MAX_VALUES,
                 filter::MAX_VALUES
             );

@@ -28,10 +28,7 @@ impl Session {
         if cx.directory.is_some() {
             let facts = self.directory_facts(&peer);
             self.directory_facts = Some(Arc::new(facts.clone()));
-            let lookup = DirectoryLookup {
-                facts,
-                leaf: peer.leaf().clone(),
-            };
+            let lookup = DirectoryLookup { facts };
             self.phase = Phase::Deciding {
                 next_id,
                 awaiting: Awaiting::Directory,

@@ -143,8 +143,6 @@ pub enum Answer {
 #[derive(Debug, Clone)]
 pub struct DirectoryLookup {
     pub facts: crate::directory::filter::FilterFacts,
-    /// The verified leaf (its issuer and serial name the session for a Disconnect later).
-    pub leaf: Arc<crate::x509::Leaf>,
 }
 
 /// What the directory said about the account, as the session applies it.
