@@ -69,6 +69,7 @@ fn fill(attempts: &Attempts, distinct_details: bool) {
                 serial: None,
                 subject: None,
                 issuer: None,
+                ca_chain: &[],
                 resumed: false,
                 round_trips: 5,
                 duration: Duration::ZERO,

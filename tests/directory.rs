@@ -1544,3 +1544,140 @@ fn check_warns_about_directory_group_without_a_directory() {
         "{t}"
     );
 }
+
+/// One EAP-TLS authentication with `client-{key}` over UDP: accepted or not.
+fn accepted_udp(server: &common::Server, key: &str) -> bool {
+    use certradius_testkit::peer::{Next, Outcome};
+    let pki = common::pki("directory");
+    let mut conv = common::conversation(&pki, key, common::SECRET);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut packet = conv.start(common::random16());
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..50 {
+        let reply = (0..5)
+            .find_map(|_| {
+                s.send_to(&packet, server.addr).unwrap();
+                s.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
+            })
+            .expect("no reply");
+        match conv.on_reply(&reply, common::random16()) {
+            Ok(Next::Send(p)) => packet = p,
+            Ok(Next::Done(o)) => {
+                return matches!(
+                    *o,
+                    Outcome::Accepted {
+                        keys_match: true,
+                        ..
+                    }
+                );
+            }
+            // A fatal alert from the server, then its Access-Reject.
+            Err(_) => return false,
+        }
+    }
+    panic!("no end")
+}
+
+/// The LDIF value of a PEM CRL: its base64 body is the DER, base64-encoded, as LDIF's `::` wants.
+fn ldif_value(pem: &Path) -> String {
+    std::fs::read_to_string(pem)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect()
+}
+
+fn ldap_tool(slapd: &Slapd, tool: &str, ldif: &str) {
+    let mut child = Command::new(tool)
+        .args(["-x", "-H", &slapd.url(), "-D", ADMIN, "-w", PASSWORD])
+        .args(["-o", "nettimeout=10"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{tool} failed");
+}
+
+/// A CRL published in the directory (the Active Directory Certificate Services way: an
+/// `ldap:///DN?certificateRevocationList` distribution point with no host, meaning "the
+/// directory's servers") is read through the `[directory]` connection settings, verified
+/// against its issuer and put in force; a new CRL published there is picked up at the next
+/// refresh.
+#[test]
+fn crl_published_in_the_directory_is_fetched_through_it() {
+    let Some(slapd) = Slapd::start() else { return };
+    let pki = common::pki("directory");
+    // The root's empty CRL, published on a cRLDistributionPoint entry.
+    ldap_tool(
+        &slapd,
+        "ldapadd",
+        &format!(
+            "dn: cn=Test Root,dc=example,dc=org\nobjectClass: cRLDistributionPoint\n\
+             cn: Test Root\ncertificateRevocationList;binary:: {}\n",
+            ldif_value(&pki.join("ca.crl.pem"))
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let cfg = config(dir.path(), &[slapd.url()], PASSWORD, "");
+    // The intermediate's CRL from a file, the root's from the directory: the chain is checked.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[tls]\n",
+        &format!(
+            "[tls]\ncrl_file = \"{}\"\n\
+             crl_url = [\"ldap:///cn=Test%20Root,dc=example,dc=org?certificateRevocationList?base?objectClass=cRLDistributionPoint\"]\n\
+             crl_refresh_secs = 1\n",
+            pki.join("intermediate-empty.crl.pem").display()
+        ),
+    )
+    // Every supplicant is the one entry under the base, enabled (the lookup is not what this
+    // tests).
+    .replace("base_dn = \"ou=people,dc=example,dc=org\"", "base_dn = \"dc=example,dc=org\"")
+    .replace("user_filter = \"(uid={subject_cn})\"", "user_filter = \"(dc=example)\"");
+    std::fs::write(&cfg, text).unwrap();
+    let server = common::Server::start_with_env(
+        &cfg,
+        &dir.path().join("server.log"),
+        &[("STATE_DIRECTORY", state.to_str().unwrap())],
+    );
+    server.wait_for_log("CRL fetched and verified", Duration::from_secs(20));
+    assert!(
+        common::wait_until(Duration::from_secs(10), || accepted_udp(&server, "ecdsa")),
+        "accepted once the directory's CRL is in force:\n{}",
+        server.log_text()
+    );
+    // The root revokes the intermediate: published in the directory, in force within seconds.
+    ldap_tool(
+        &slapd,
+        "ldapmodify",
+        &format!(
+            "dn: cn=Test Root,dc=example,dc=org\nchangetype: modify\n\
+             replace: certificateRevocationList;binary\ncertificateRevocationList;binary:: {}\n",
+            ldif_value(&pki.join("ca-revoking-intermediate.crl.pem"))
+        ),
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(20), || !accepted_udp(&server, "ecdsa")),
+        "refused once the directory publishes the revocation:\n{}",
+        server.log_text()
+    );
+    assert!(
+        server.log_text().contains("reason=cert_revoked "),
+        "{}",
+        server.log_text()
+    );
+    // The cache keeps it for a restart during a directory outage.
+    assert!(
+        std::fs::read_dir(state.join("crl-cache")).unwrap().count() > 0,
+        "cached"
+    );
+}

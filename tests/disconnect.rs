@@ -26,6 +26,8 @@ struct Setup {
     server: Server,
     nas: UdpSocket,
     live_crl: PathBuf,
+    /// The root's CRL, copied so a test can replace it (revoking the intermediate).
+    live_root_crl: PathBuf,
     pki: PathBuf,
     records: PathBuf,
     config: PathBuf,
@@ -48,6 +50,8 @@ fn setup_with(name: &str, coa: &str, accounting: &str) -> Setup {
     let coa_port = nas.local_addr().unwrap().port();
     let live_crl = dir.path().join("live.crl.pem");
     std::fs::copy(pki.join("intermediate-empty.crl.pem"), &live_crl).unwrap();
+    let live_root_crl = dir.path().join("root.crl.pem");
+    std::fs::copy(pki.join("ca.crl.pem"), &live_root_crl).unwrap();
     let records = dir.path().join("acct.jsonl");
     let control = dir.path().join("ctl.sock");
     let text = format!(
@@ -65,7 +69,7 @@ coa_port = {coa_port}
 certificate_file = "{pki}/server.pem"
 private_key_file = "{pki}/server.key"
 ca_file = "{pki}/ca.pem"
-crl_file = ["{pki}/ca.crl.pem", "{live}", "{pki}/sub-intermediate.crl.pem"]
+crl_file = ["{root}", "{live}", "{pki}/sub-intermediate.crl.pem"]
 
 [accounting]
 listen = ["127.0.0.1:0"]
@@ -78,6 +82,7 @@ control_socket = "{control}"
 "#,
         pki = pki.display(),
         live = live_crl.display(),
+        root = live_root_crl.display(),
         records = records.display(),
         control = control.display(),
     );
@@ -88,6 +93,7 @@ control_socket = "{control}"
         server,
         nas,
         live_crl,
+        live_root_crl,
         pki,
         records,
         config: path,
@@ -109,10 +115,15 @@ fn authenticate(s: &Setup) -> Vec<u8> {
 
 /// The Class of the Access-Accept, or None on Access-Reject.
 fn authenticate_outcome(s: &Setup, socket: &UdpSocket) -> Option<Vec<u8>> {
+    authenticate_as(s, socket, "revoked")
+}
+
+/// The Class of the Access-Accept for `client-{name}`, or None on Access-Reject.
+fn authenticate_as(s: &Setup, socket: &UdpSocket, name: &str) -> Option<Vec<u8>> {
     let cfg = peer::client_config(
         &s.pki.join("ca.pem"),
-        &s.pki.join("client-revoked.pem"),
-        &s.pki.join("client-revoked.key"),
+        &s.pki.join(format!("client-{name}.pem")),
+        &s.pki.join(format!("client-{name}.key")),
         &[&rustls::version::TLS13],
     )
     .unwrap();
@@ -145,6 +156,11 @@ fn authenticate_outcome(s: &Setup, socket: &UdpSocket) -> Option<Vec<u8>> {
 
 /// Accounting Start for the session, carrying the Class; waits for the Accounting-Response.
 fn accounting_start(s: &Setup, class: &[u8]) {
+    accounting_start_to(s, s.server.acct.expect("accounting listener"), class);
+}
+
+/// As [`accounting_start`], to the accounting listener `acct` (another instance).
+fn accounting_start_to(s: &Setup, acct: SocketAddr, class: &[u8]) {
     let req = certradius_testkit::acct::request(
         SECRET.as_bytes(),
         42,
@@ -158,7 +174,6 @@ fn accounting_start(s: &Setup, class: &[u8]) {
             (attr::CLASS, class),
         ],
     );
-    let acct = s.server.acct.expect("accounting listener");
     let reply = (0..5)
         .find_map(|_| exchange(&s.nas, acct, &req))
         .expect("no Accounting-Response");
@@ -270,6 +285,39 @@ fn revoked_certificate_is_disconnected_and_the_ack_is_counted() {
     assert!(c.contains("disconnect_bad_answers=1"), "{c}");
     assert!(c.contains("disconnect_acks=1"), "{c}");
     assert!(c.contains("disconnect_requests=1"), "{c}");
+}
+
+/// Revoking an intermediate CA disconnects what it issued: a client whose leaf is not revoked,
+/// issued by the intermediate, is live; the root's CRL is replaced by one revoking the
+/// intermediate, and its session gets the same Disconnect-Request a revoked leaf gets.
+#[test]
+fn revoking_the_intermediate_disconnects_the_sessions_it_issued() {
+    let s = setup("chain", "timeout_ms = 2000\nretries = 1");
+    let class = authenticate_as(&s, &s.nas, "ecdsa")
+        .unwrap_or_else(|| panic!("rejected:\n{}", s.server.log_text()));
+    accounting_start(&s, &class);
+    std::fs::copy(
+        s.pki.join("ca-revoking-intermediate.crl.pem"),
+        &s.live_root_crl,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = vec![0u8; 4096];
+    let (req, from) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Disconnect-Request:\n{}",
+            s.server.log_text()
+        );
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    check_request(&req);
+    answer(&s, &req, from, None);
+    wait_for_log(&s, "Disconnect-ACK");
+    let c = counters(s);
+    assert!(c.contains("disconnect_acks=1"), "{c}");
 }
 
 #[test]
@@ -449,4 +497,248 @@ fn open_sessions_in_the_database_are_disconnected_after_a_restart() {
     check_request(&req);
     answer(&s, &req, from, None);
     wait_for_log(&s, "Disconnect-ACK");
+}
+
+/// Two instances share the database and the CRL: the session is authenticated and accounted on
+/// the first, the second finds it in `radacct`; a revocation makes both look, and exactly one
+/// sends the Disconnect-Request: the one that claims the session in the database.
+#[test]
+fn two_instances_on_one_database_send_one_disconnect() {
+    if common::pg::skip() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = common::pg::Pg::new(pg_dir.path());
+    let queue_a = pg_dir.path().join("queue-a");
+    let extra = format!(
+        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
+        pg.url(),
+        queue_a.display()
+    );
+    let s = setup_with("pool-a", "timeout_ms = 2000\nretries = 1", &extra);
+    // The second instance: the same configuration, its own control socket and queue.
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(
+            &s.control.display().to_string(),
+            &s.control.with_extension("b").display().to_string(),
+        )
+        .replace(
+            &queue_a.display().to_string(),
+            &pg_dir.path().join("queue-b").display().to_string(),
+        );
+    let config_b = s.config.with_extension("b.toml");
+    std::fs::write(&config_b, text).unwrap();
+    let b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    let class = authenticate(&s);
+    accounting_start(&s, &class);
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct WHERE acctstoptime IS NULL \
+         AND certificate_serial IS NOT NULL",
+        &["sess-0001"],
+        20,
+    );
+    let (req, from) = revoke_and_receive(&s);
+    check_request(&req);
+    answer(&s, &req, from, None);
+    // Three CRL watcher periods for a second Disconnect-Request, which must not come.
+    let quiet = Instant::now() + Duration::from_secs(6);
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < quiet {
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            panic!(
+                "a second Disconnect-Request ({n} octets from {from}):\n{}\n{}",
+                s.server.log_text(),
+                b.log_text()
+            );
+        }
+    }
+    assert_eq!(
+        pg.query("SELECT count(*) FROM radacct WHERE disconnect_claimed_by IS NOT NULL"),
+        ["1"]
+    );
+    let mut b = b;
+    b.signal("TERM");
+    b.wait_exit(Duration::from_secs(30));
+    let cb = b.final_counters();
+    let ca = counters(s);
+    let skipped = [&ca, &cb]
+        .iter()
+        .filter(|c| c.contains("disconnect_claimed_elsewhere=1"))
+        .count();
+    let sent = [&ca, &cb]
+        .iter()
+        .filter(|c| c.contains("disconnect_requests=1"))
+        .count();
+    assert_eq!((sent, skipped), (1, 1), "A: {ca}\nB: {cb}");
+}
+
+/// An instance killed with -9 while it holds a Disconnect claim (its NAS has not answered):
+/// another instance sharing the database takes the claim over once `claim_timeout_secs` has
+/// passed and sends the Disconnect-Request itself.
+#[test]
+fn a_claim_of_a_killed_instance_is_taken_over() {
+    if common::pg::skip() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = common::pg::Pg::new(pg_dir.path());
+    let queue_a = pg_dir.path().join("queue-a");
+    let extra = format!(
+        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
+        pg.url(),
+        queue_a.display()
+    );
+    let coa = "timeout_ms = 2000\nretries = 3\nclaim_timeout_secs = 5";
+    let mut s = setup_with("takeover-a", coa, &extra);
+    // The second instance watches its own copy of the CRL, so it learns of the revocation only
+    // once the first is dead.
+    let crl_b = s.live_crl.with_extension("b.pem");
+    std::fs::copy(s.pki.join("intermediate-empty.crl.pem"), &crl_b).unwrap();
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(
+            &s.control.display().to_string(),
+            &s.control.with_extension("b").display().to_string(),
+        )
+        .replace(
+            &queue_a.display().to_string(),
+            &pg_dir.path().join("queue-b").display().to_string(),
+        )
+        .replace(
+            &s.live_crl.display().to_string(),
+            &crl_b.display().to_string(),
+        );
+    let config_b = s.config.with_extension("b.toml");
+    std::fs::write(&config_b, text).unwrap();
+    let mut b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    let class = authenticate(&s);
+    accounting_start(&s, &class);
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct WHERE acctstoptime IS NULL \
+         AND certificate_serial IS NOT NULL",
+        &["sess-0001"],
+        20,
+    );
+    // The first instance claims and sends; the NAS stays silent; the instance is killed.
+    let (req, _) = revoke_and_receive(&s);
+    check_request(&req);
+    s.server.child.kill().unwrap();
+    s.server.child.wait().unwrap();
+    let mut buf = vec![0u8; 4096];
+    while s.nas.recv_from(&mut buf).is_ok() {}
+    assert_eq!(
+        pg.query("SELECT count(*) FROM radacct WHERE disconnect_claimed_by IS NOT NULL"),
+        ["1"]
+    );
+    // The second instance sees the revocation, finds the claim held, and takes it over.
+    std::fs::copy(s.pki.join("intermediate.crl.pem"), &crl_b).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (req, from) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Disconnect-Request from the second instance:\n{}",
+            b.log_text()
+        );
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    check_request(&req);
+    answer(&s, &req, from, None);
+    b.wait_for_log("Disconnect-ACK", Duration::from_secs(10));
+    assert!(
+        b.log_text().contains("taking over the Disconnect claim"),
+        "{}",
+        b.log_text()
+    );
+    pg.wait_for(
+        "SELECT count(*) FROM radacct WHERE disconnect_claimed_at = 'infinity'",
+        &["1"],
+        10,
+    );
+    b.signal("TERM");
+    b.wait_exit(Duration::from_secs(30));
+}
+
+/// A session authenticated by one instance and accounted on another: the Class is linked through
+/// the database (`certradius_auth`), so its `radacct` row names the certificate, and revoking the
+/// intermediate that issued it (the root's CRL) disconnects it exactly once.
+#[test]
+fn accounting_on_another_instance_is_linked_through_the_database() {
+    if common::pg::skip() {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = common::pg::Pg::new(pg_dir.path());
+    let queue_a = pg_dir.path().join("queue-a");
+    let extra = format!(
+        "database_url = \"{}\"\nauto_migrate = true\nqueue_dir = \"{}\"",
+        pg.url(),
+        queue_a.display()
+    );
+    let s = setup_with("link-a", "timeout_ms = 2000\nretries = 1", &extra);
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(
+            &s.control.display().to_string(),
+            &s.control.with_extension("b").display().to_string(),
+        )
+        .replace(
+            &queue_a.display().to_string(),
+            &pg_dir.path().join("queue-b").display().to_string(),
+        );
+    let config_b = s.config.with_extension("b.toml");
+    std::fs::write(&config_b, text).unwrap();
+    let mut b = Server::start(&config_b, &s.config.with_extension("b.log"));
+    let class = authenticate_as(&s, &s.nas, "ecdsa")
+        .unwrap_or_else(|| panic!("rejected:\n{}", s.server.log_text()));
+    let hex: String = class.iter().map(|x| format!("{x:02x}")).collect();
+    pg.wait_for(
+        &format!("SELECT count(*) FROM certradius_auth WHERE class = '0x{hex}'"),
+        &["1"],
+        20,
+    );
+    accounting_start_to(&s, b.acct.expect("accounting listener"), &class);
+    pg.wait_for(
+        "SELECT acctsessionid FROM radacct WHERE acctstoptime IS NULL \
+         AND certificate_serial IS NOT NULL",
+        &["sess-0001"],
+        20,
+    );
+    std::fs::copy(
+        s.pki.join("ca-revoking-intermediate.crl.pem"),
+        &s.live_root_crl,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = vec![0u8; 4096];
+    let (req, from) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Disconnect-Request:\n{}\n{}",
+            s.server.log_text(),
+            b.log_text()
+        );
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    check_request(&req);
+    answer(&s, &req, from, None);
+    let quiet = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < quiet {
+        if let Ok((n, from)) = s.nas.recv_from(&mut buf) {
+            panic!("a second Disconnect-Request ({n} octets from {from})");
+        }
+    }
+    b.signal("TERM");
+    b.wait_exit(Duration::from_secs(30));
+    let cb = b.final_counters();
+    let ca = counters(s);
+    let sent = [&ca, &cb]
+        .iter()
+        .filter(|c| c.contains("disconnect_requests=1"))
+        .count();
+    assert_eq!(sent, 1, "A: {ca}\nB: {cb}");
 }

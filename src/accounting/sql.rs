@@ -41,6 +41,17 @@ CREATE TABLE IF NOT EXISTS radacct (
 ALTER TABLE radacct ADD COLUMN IF NOT EXISTS certificate_serial text;
 ALTER TABLE radacct ADD COLUMN IF NOT EXISTS certificate_issuer text;
 ALTER TABLE radacct ADD COLUMN IF NOT EXISTS class text;
+ALTER TABLE radacct ADD COLUMN IF NOT EXISTS disconnect_claimed_by text;
+ALTER TABLE radacct ADD COLUMN IF NOT EXISTS disconnect_claimed_at timestamp with time zone;
+CREATE TABLE IF NOT EXISTS certradius_auth (
+    class               text PRIMARY KEY,
+    certificate_serial  text NOT NULL,
+    certificate_issuer  text NOT NULL,
+    certificate_subject text,
+    ca_chain            text,
+    created             timestamp with time zone NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS certradius_auth_created_idx ON certradius_auth (created);
 CREATE INDEX IF NOT EXISTS radacct_active_session_idx ON radacct (nasipaddress)
     WHERE acctstoptime IS NULL;
 CREATE INDEX IF NOT EXISTS radacct_start_user_idx ON radacct (acctstarttime, username);
@@ -54,6 +65,35 @@ INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, callin
     certificate_serial, certificate_issuer, class)
 VALUES ($1, $2, $3, $4::text::inet, $5, $6, to_timestamp($7::float8), to_timestamp($8::float8),
     to_timestamp($9::float8), $10, $11, $12, $13, $14::text::inet, $15, $16, $17)
+ON CONFLICT (acctuniqueid) DO UPDATE SET
+    username = COALESCE(EXCLUDED.username, radacct.username),
+    calledstationid = COALESCE(EXCLUDED.calledstationid, radacct.calledstationid),
+    acctstarttime = CASE WHEN $18::bool THEN EXCLUDED.acctstarttime
+                         ELSE COALESCE(radacct.acctstarttime, EXCLUDED.acctstarttime) END,
+    acctupdatetime = GREATEST(radacct.acctupdatetime, EXCLUDED.acctupdatetime),
+    acctstoptime = COALESCE(radacct.acctstoptime, EXCLUDED.acctstoptime),
+    acctsessiontime = GREATEST(radacct.acctsessiontime, EXCLUDED.acctsessiontime),
+    acctinputoctets = GREATEST(radacct.acctinputoctets, EXCLUDED.acctinputoctets),
+    acctoutputoctets = GREATEST(radacct.acctoutputoctets, EXCLUDED.acctoutputoctets),
+    acctterminatecause = COALESCE(radacct.acctterminatecause, EXCLUDED.acctterminatecause),
+    framedipaddress = COALESCE(EXCLUDED.framedipaddress, radacct.framedipaddress),
+    certificate_serial = COALESCE(EXCLUDED.certificate_serial, radacct.certificate_serial),
+    certificate_issuer = COALESCE(EXCLUDED.certificate_issuer, radacct.certificate_issuer),
+    class = COALESCE(EXCLUDED.class, radacct.class)
+";
+
+/// [`UPSERT`] that also takes the certificate from `certradius_auth` when this instance did not
+/// authenticate the session (another instance of the pool wrote the link at Access-Accept).
+/// Used when the table exists (`certradius db migrate` run); else [`UPSERT`].
+pub const UPSERT_LINKED: &str = "
+INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, callingstationid,
+    calledstationid, acctstarttime, acctupdatetime, acctstoptime, acctsessiontime,
+    acctinputoctets, acctoutputoctets, acctterminatecause, framedipaddress,
+    certificate_serial, certificate_issuer, class)
+VALUES ($1, $2, $3, $4::text::inet, $5, $6, to_timestamp($7::float8), to_timestamp($8::float8),
+    to_timestamp($9::float8), $10, $11, $12, $13, $14::text::inet,
+    COALESCE($15, (SELECT certificate_serial FROM certradius_auth WHERE class = $17)),
+    COALESCE($16, (SELECT certificate_issuer FROM certradius_auth WHERE class = $17)), $17)
 ON CONFLICT (acctuniqueid) DO UPDATE SET
     username = COALESCE(EXCLUDED.username, radacct.username),
     calledstationid = COALESCE(EXCLUDED.calledstationid, radacct.calledstationid),
@@ -118,7 +158,7 @@ pub struct Row {
 
 /// Peer bytes as PostgreSQL text: UTF-8 kept, other bytes and NUL (which `text` cannot hold) as
 /// `\xNN`.
-fn db_text(bytes: &[u8]) -> String {
+pub(crate) fn db_text(bytes: &[u8]) -> String {
     crate::escape::json_text(bytes).replace('\0', "\\x00")
 }
 

@@ -19,6 +19,9 @@ pub struct CoaConfig {
     /// unset: `certradius.sock` next to `server.state_file`. Relative: in the state directory
     /// (`paths`).
     pub control_socket: Option<PathBuf>,
+    /// With a shared database: a Disconnect claim whose exchange did not finish (its instance was
+    /// killed, or the NAS never answered) is taken over by another instance after this long.
+    pub claim_timeout_secs: u64,
 }
 
 impl Default for CoaConfig {
@@ -28,6 +31,7 @@ impl Default for CoaConfig {
             timeout_ms: 1000,
             retries: 3,
             control_socket: None,
+            claim_timeout_secs: 60,
         }
     }
 }
@@ -46,6 +50,7 @@ mod tests {
         assert!(!c.coa.disconnect_on_revocation);
         assert_eq!((c.coa.timeout_ms, c.coa.retries), (200, 1));
         assert_eq!(c.coa.control_socket, None);
+        assert_eq!(c.coa.claim_timeout_secs, 60);
         let c = load("[coa]\ncontrol_socket = \"/run/x.sock\"\n").unwrap();
         assert_eq!(c.coa.control_socket, Some("/run/x.sock".into()));
         let err = load("[coa]\nport = 1\n").unwrap_err().to_string();

@@ -188,6 +188,7 @@ impl Config {
                     .with_list_parse_key("accounting.listen")
                     .with_list_parse_key("tls.ca_file")
                     .with_list_parse_key("tls.crl_file")
+                    .with_list_parse_key("tls.crl_url")
                     .with_list_parse_key("radsec.listen")
                     .with_list_parse_key("tcp.listen"),
             );
@@ -202,6 +203,15 @@ impl Config {
         if let Some(base) = paths::state_directory(state_env, file.is_none()) {
             cfg.resolve_state_paths(&base);
         }
+        // Fetched CRLs are the server's state: cached next to `server.state_file`.
+        cfg.tls.crl_cache_dir = Some(
+            cfg.server
+                .state_file
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join("crl-cache"),
+        );
+        cfg.tls.crl_ldap = cfg.directory.is_some();
         cfg.validate()?;
         Ok(cfg)
     }
@@ -279,6 +289,32 @@ impl Config {
 
     /// Checks that need no file access. File checks happen when the TLS config is built.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for (i, url) in self.tls.crl_url.urls().iter().enumerate() {
+            // CRLs are signed objects distributed over plain HTTP (RFC 5280 §4.2.1.13): the
+            // signature, checked before use, is what protects them.
+            // ldap:// (RFC 4516) is read through the `[directory]` connection settings.
+            if crate::x509::crl_fetch::is_ldap(url) {
+                if self.directory.is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("tls.crl_url[{i}]"),
+                        format!("{url:?}: an ldap:// source needs the [directory] section"),
+                    ));
+                }
+                continue;
+            }
+            if !url.starts_with("http://") || url.parse::<hyper::Uri>().is_err() {
+                return Err(ConfigError::invalid(
+                    format!("tls.crl_url[{i}]"),
+                    format!("{url:?}: only http:// and ldap:// URLs are supported"),
+                ));
+            }
+        }
+        if self.tls.crl_refresh_secs == 0 {
+            return Err(ConfigError::invalid(
+                "tls.crl_refresh_secs",
+                "must be at least 1",
+            ));
+        }
         if self.server.listen.is_empty() {
             return Err(ConfigError::invalid(
                 "server.listen",
@@ -492,7 +528,14 @@ mod tests {
             cfg.accounting.file.as_deref(),
             Some(state_dir.join("certradius-accounting.jsonl").as_path())
         );
-        assert_eq!(cfg.tls, TlsConfig::default());
+        // Fetched CRLs are cached next to the state file.
+        assert_eq!(
+            cfg.tls,
+            TlsConfig {
+                crl_cache_dir: Some(state_dir.join("crl-cache")),
+                ..TlsConfig::default()
+            }
+        );
         assert_eq!(cfg.eap, EapConfig::default());
         assert!(!cfg.clients.is_empty());
         for c in &cfg.clients {

@@ -24,6 +24,23 @@ impl OneOrMany {
     }
 }
 
+/// One URL or a list of URLs.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum UrlList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl UrlList {
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            UrlList::One(u) => vec![u.clone()],
+            UrlList::Many(v) => v.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
@@ -47,8 +64,22 @@ pub struct TlsConfig {
     pub fragment_size: usize,
     /// CRL files (PEM with one or more CRLs, or DER), re-read within seconds of changing.
     pub crl_file: OneOrMany,
+    /// CRLs fetched over http:// (RFC 5280 §4.2.1.13), verified against their issuer in
+    /// `ca_file`, cached in the state directory (`x509/crl_fetch.rs`).
+    pub crl_url: UrlList,
+    /// Fetch each CRL again this often (and at the latest when a tenth of its validity is left).
+    pub crl_refresh_secs: u64,
+    /// Also fetch the CRLs named by the CRL Distribution Points of the `ca_file` certificates.
+    pub crl_from_certificates: bool,
+    /// Where fetched CRLs are cached: `crl-cache/` next to `server.state_file` (set at load).
+    #[serde(skip)]
+    pub crl_cache_dir: Option<PathBuf>,
+    /// `[directory]` is configured, so ldap:// and ldaps:// CRL sources are read through it
+    /// (set at load).
+    #[serde(skip)]
+    pub crl_ldap: bool,
     /// "chain" (every certificate below the trust anchor), "leaf", or "none". Unset: "chain"
-    /// when `crl_file` is set, else "none".
+    /// when `crl_file`, `crl_url` or `crl_from_certificates` is set, else "none".
     pub check_crl: Option<CrlScope>,
     /// Accept certificates while a CRL is past its nextUpdate (default: refuse them).
     pub allow_expired_crl: bool,
@@ -90,6 +121,11 @@ impl Default for TlsConfig {
             client_signature_schemes: Vec::new(),
             fragment_size: 1024,
             crl_file: OneOrMany::Many(Vec::new()),
+            crl_url: UrlList::Many(Vec::new()),
+            crl_refresh_secs: 3600,
+            crl_from_certificates: false,
+            crl_cache_dir: None,
+            crl_ldap: false,
             check_crl: None,
             allow_expired_crl: false,
             allow_unknown_revocation_status: false,
@@ -108,11 +144,17 @@ impl Default for TlsConfig {
 }
 
 impl TlsConfig {
-    /// `check_crl`, with its default resolved: "chain" when `crl_file` is set, else "none".
+    /// `check_crl`, with its default resolved: "chain" when CRLs are configured (`crl_file`,
+    /// `crl_url`, `crl_from_certificates`), else "none".
     pub fn crl_scope(&self) -> CrlScope {
         match self.check_crl {
             Some(scope) => scope,
-            None if self.crl_file.paths().is_empty() => CrlScope::None,
+            None if self.crl_file.paths().is_empty()
+                && self.crl_url.urls().is_empty()
+                && !self.crl_from_certificates =>
+            {
+                CrlScope::None
+            }
             None => CrlScope::Chain,
         }
     }

@@ -45,6 +45,9 @@ pub struct AuthEvent<'a> {
     pub serial: Option<&'a str>,
     pub subject: Option<&'a str>,
     pub issuer: Option<&'a str>,
+    /// The CA certificates of the verified chain as (issuer, serial hex), leaf excluded; empty
+    /// for MAB and refusals before verification.
+    pub ca_chain: &'a [(String, String)],
     pub resumed: bool,
     pub round_trips: u32,
     /// From the first Access-Request of the conversation to this reply.

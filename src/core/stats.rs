@@ -85,6 +85,8 @@ families! {
         "RadSec connections that negotiated RADIUS/1.1 by ALPN (RFC 9765)",
     ReadinessChanges = "certradius_readiness_changes",
         "Changes between ready and not ready (server/health.rs)",
+    CrlFetches = "certradius_crl_fetch",
+        "CRL fetches (tls.crl_url, tls.crl_from_certificates) by result: ok, http_error, invalid, wrong_issuer, too_large, timeout, error",
 }
 
 /// Where a counter shows on `/metrics`.
@@ -253,8 +255,20 @@ counters! {
     DisconnectNaks = "disconnect_naks" => E::labelled(F::Disconnects, "result", "nak"),
     DisconnectTimeouts = "disconnect_timeouts"
         => E::labelled(F::Disconnects, "result", "timeout"),
+    DisconnectClaimedElsewhere = "disconnect_claimed_elsewhere"
+        => E::labelled(F::Disconnects, "result", "claimed_elsewhere"),
     DisconnectBadAnswers = "disconnect_bad_answers"
         => E::labelled(F::Disconnects, "result", "bad_answer"),
+    CrlFetchOk = "crl_fetch_ok" => E::labelled(F::CrlFetches, "result", "ok"),
+    CrlFetchHttpError = "crl_fetch_http_error"
+        => E::labelled(F::CrlFetches, "result", "http_error"),
+    CrlFetchInvalid = "crl_fetch_invalid" => E::labelled(F::CrlFetches, "result", "invalid"),
+    CrlFetchWrongIssuer = "crl_fetch_wrong_issuer"
+        => E::labelled(F::CrlFetches, "result", "wrong_issuer"),
+    CrlFetchTooLarge = "crl_fetch_too_large"
+        => E::labelled(F::CrlFetches, "result", "too_large"),
+    CrlFetchTimeout = "crl_fetch_timeout" => E::labelled(F::CrlFetches, "result", "timeout"),
+    CrlFetchError = "crl_fetch_error" => E::labelled(F::CrlFetches, "result", "error"),
 }
 
 /// A reason is exported according to its kind.

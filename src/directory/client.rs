@@ -186,7 +186,7 @@ impl Settings {
     }
 }
 
-fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = crate::tls::provider();
     let mut roots = rustls::RootCertStore::empty();
     let certs =

@@ -12,5 +12,6 @@
 //! (`server/directory.rs`) performs it here and hands the verdict back.
 
 pub mod client;
+pub mod crl;
 pub mod filter;
 pub mod service;

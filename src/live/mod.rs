@@ -37,6 +37,16 @@ pub struct LinkedCertificate {
     pub serial: String,
     pub issuer: String,
     pub subject: String,
+    /// The CA certificates of its verified chain as (issuer, serial hex), leaf excluded: a CRL
+    /// that revokes any of them ends the session too.
+    pub chain: Vec<(String, String)>,
+}
+
+impl LinkedCertificate {
+    /// The leaf or a CA certificate of its chain is one `is_revoked(issuer, serial)` refuses.
+    pub fn revoked_by(&self, is_revoked: &impl Fn(&str, &str) -> bool) -> bool {
+        is_revoked(&self.issuer, &self.serial) || self.chain.iter().any(|(i, s)| is_revoked(i, s))
+    }
 }
 
 /// One accepted authentication that sent a Class.
@@ -149,6 +159,7 @@ impl Live {
                 serial: serial.to_string(),
                 issuer: issuer.to_string(),
                 subject: event.subject.unwrap_or("").to_string(),
+                chain: event.ca_chain.to_vec(),
             }),
             _ => None,
         };
@@ -291,7 +302,8 @@ impl Live {
         self.sessions.is_empty()
     }
 
-    /// The live sessions whose certificate `is_revoked(issuer, serial)` refuses and that are not
+    /// The live sessions whose certificate, or a CA certificate of whose chain,
+    /// `is_revoked(issuer, serial)` refuses and that are not
     /// being disconnected yet; they are marked, so each is returned once.
     pub fn revoked(&mut self, is_revoked: impl Fn(&str, &str) -> bool) -> Vec<LiveSession> {
         self.mark(|s| {
@@ -299,7 +311,7 @@ impl Live {
                 && s.link
                     .as_ref()
                     .and_then(|l| l.certificate.as_ref())
-                    .is_some_and(|c| is_revoked(&c.issuer, &c.serial))
+                    .is_some_and(|c| c.revoked_by(&is_revoked))
         })
     }
 
@@ -351,6 +363,7 @@ mod tests {
             cipher_suite: "",
             serial: Some(serial),
             subject: Some("CN=alice"),
+            ca_chain: &[],
             issuer: Some("CN=CA"),
             resumed: false,
             round_trips: 4,
@@ -420,6 +433,27 @@ mod tests {
         let s = live.sessions().next().unwrap();
         assert_eq!(serial_of(s.link.as_ref().unwrap()), "0b");
         assert!(live.revoked(|_, serial| serial == "ff").is_empty());
+    }
+
+    /// A CRL from the root revoking the intermediate (its issuer is the root, its serial the
+    /// intermediate's) ends the sessions of every leaf the intermediate issued.
+    #[test]
+    fn revoking_a_ca_of_the_chain_picks_the_session() {
+        let t = Instant::now();
+        let mut live = Live::default();
+        let chain = [("CN=Root".to_string(), "1f".to_string())];
+        live.authenticated(
+            &AuthEvent {
+                ca_chain: &chain,
+                ..event(b"CRad-chain", "0c")
+            },
+            t,
+        );
+        live.observe(&record(StatusType::Start, b"s3", Some(b"CRad-chain")), t);
+        assert!(live.revoked(|i, s| i == "CN=Root" && s == "0c").is_empty());
+        let hit = live.revoked(|i, s| i == "CN=Root" && s == "1f");
+        assert_eq!(hit.len(), 1);
+        assert_eq!(hit[0].acct_session_id, b"s3");
     }
 
     fn serial_of(link: &AuthLink) -> &str {

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, NoTls, Statement};
 use tracing::{error, info, warn};
 
-use crate::accounting::sql::{Action, CLOSE_NAS, Row, SCHEMA, UPSERT};
+use crate::accounting::sql::{Action, CLOSE_NAS, Row, SCHEMA, UPSERT, UPSERT_LINKED};
 use crate::config::database::DatabaseTarget;
 use crate::core::Core;
 use crate::core::stats::Counter;
@@ -269,7 +269,11 @@ async fn open_db(config: &DatabaseTarget, auto_migrate: bool) -> Result<Db, Stri
         if auto_migrate {
             migrate(&client).await?;
         }
-        let upsert = client.prepare(UPSERT).await?;
+        // The pool's links when the schema has them (a database not migrated yet keeps working).
+        let upsert = match client.prepare(UPSERT_LINKED).await {
+            Ok(s) => s,
+            Err(_) => client.prepare(UPSERT).await?,
+        };
         let close_nas = client.prepare(CLOSE_NAS).await?;
         Ok::<_, tokio_postgres::Error>((upsert, close_nas))
     };

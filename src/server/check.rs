@@ -50,6 +50,7 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     r.text.push_str(&text);
     r.warnings.extend(rollover);
     crls(&mut r, c, &inv, now);
+    fetched_crls(&mut r, c);
     r.warnings.extend(inv.errors.iter().cloned());
     ocsp(&mut r, c);
     database(&mut r, c);
@@ -314,6 +315,70 @@ fn crls(r: &mut Report, c: &Config, inv: &inventory::Inventory, now: SystemTime)
                 let _ = writeln!(r.text, "  {}  no nextUpdate  [{}]", crl.issuer, crl.file);
             }
         }
+    }
+}
+
+/// The fetched CRL sources (`tls.crl_url`, `tls.crl_from_certificates`) and their cache.
+fn fetched_crls(r: &mut Report, c: &Config) {
+    use crate::x509::crl_fetch;
+    let (urls, skipped) = crl_fetch::sources(&c.tls);
+    if urls.is_empty() && skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        r.text,
+        "\nFetched CRLs (every {} s; at most {} MiB, {} s, {} redirects):",
+        c.tls.crl_refresh_secs,
+        crl_fetch::MAX_CRL_BYTES / (1024 * 1024),
+        crl_fetch::FETCH_TIMEOUT.as_secs(),
+        crl_fetch::MAX_REDIRECTS
+    );
+    let (_, cas) = crl_fetch::configured_cas(&c.tls);
+    for url in &urls {
+        let url_shown = crate::escape::Escaped::str(url);
+        let Some(dir) = &c.tls.crl_cache_dir else {
+            let _ = writeln!(r.text, "  {url_shown}  (no cache directory)");
+            continue;
+        };
+        let path = crl_fetch::cache_path(dir, url);
+        match std::fs::read(&path) {
+            Err(_) => {
+                let _ = writeln!(r.text, "  {url_shown}  not cached yet [{}]", path.display());
+            }
+            Ok(body) => match crl_fetch::verify_body(&body, &cas, &path) {
+                Ok(crls) => {
+                    for crl in crls {
+                        let next = crl
+                            .next_update
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .and_then(|d| i64::try_from(d.as_secs()).ok())
+                            .map_or_else(|| "no nextUpdate".to_string(), date);
+                        let _ = writeln!(
+                            r.text,
+                            "  {url_shown}  cached: {}, {} revoked, nextUpdate {next} [{}]",
+                            crl.issuer,
+                            crl.revoked,
+                            path.display()
+                        );
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(r.text, "  {url_shown}  cache unusable: {}", e.message);
+                    r.warnings.push(format!(
+                        "cached CRL of {url_shown} ({}) is unusable: {}",
+                        path.display(),
+                        e.message
+                    ));
+                }
+            },
+        }
+    }
+    for url in &skipped {
+        let _ = writeln!(
+            r.text,
+            "  {}  skipped: only http:// is fetched, and ldap:// needs the [directory] section",
+            crate::escape::Escaped::str(url)
+        );
     }
 }
 

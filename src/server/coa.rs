@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::accounting::AcctRecord;
 use crate::config::CoaConfig;
@@ -24,6 +24,18 @@ use crate::escape::{Escaped, or_dash};
 use crate::live::{Live, LiveSession};
 use crate::radius::coa::{self, Answer, Target};
 
+/// The outcome of claiming a session's Disconnect in the shared database.
+#[derive(Debug, PartialEq, Eq)]
+enum Claim {
+    /// This instance holds it: send.
+    Won,
+    /// Another instance holds a claim that has not timed out: skip.
+    Elsewhere,
+    /// No open row (not in the database yet, already stopped) or no database: send if this
+    /// instance holds the session.
+    Absent,
+}
+
 /// Live sessions and the Disconnect-Requests sent for them.
 pub struct Coa {
     core: Arc<Core>,
@@ -32,7 +44,94 @@ pub struct Coa {
     /// `accounting.database_url`: the open sessions of every instance (and of this one before
     /// a restart) are in `radacct`, with the certificate they were authenticated with.
     db: Option<crate::config::database::DatabaseTarget>,
+    /// This process among the instances sharing the database: who holds a Disconnect claim.
+    instance: String,
+    /// Links (Class → certificate and chain) for the database writer, so that every instance
+    /// of the pool can link accounting of sessions this one authenticated.
+    links: Option<tokio::sync::mpsc::Sender<LinkRow>>,
 }
+
+/// One `certradius_auth` row, written after the Access-Accept went out.
+struct LinkRow {
+    class: String,
+    serial: String,
+    issuer: String,
+    subject: String,
+    chain: String,
+}
+
+/// Links waiting for the writer; beyond it they are dropped (logged): the reply never waits.
+const LINK_CHANNEL: usize = 4096;
+/// Links are kept this long (a session's radacct row has its certificate once linked).
+const LINK_RETENTION: &str = "30 days";
+
+/// Writes the links, reconnecting as needed, and prunes old ones now and then.
+async fn link_writer(
+    db: crate::config::database::DatabaseTarget,
+    mut rx: tokio::sync::mpsc::Receiver<LinkRow>,
+) {
+    let mut client: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> = None;
+    let mut written: u64 = 0;
+    while let Some(link) = rx.recv().await {
+        if client.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            client = match super::acct_db::connect(&db).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warn!("pool link not written (the session links on this instance only): {e}");
+                    continue;
+                }
+            };
+        }
+        let Some((c, _)) = &client else {
+            continue;
+        };
+        let result = c
+            .execute(
+                "INSERT INTO certradius_auth (class, certificate_serial, certificate_issuer, \
+                 certificate_subject, ca_chain) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (class) DO NOTHING",
+                &[
+                    &link.class,
+                    &link.serial,
+                    &link.issuer,
+                    &link.subject,
+                    &link.chain,
+                ],
+            )
+            .await;
+        if let Err(e) = result {
+            warn!("pool link not written (the session links on this instance only): {e}");
+            continue;
+        }
+        // A Start that reached the database first.
+        let _ = c
+            .execute(
+                "UPDATE radacct SET certificate_serial = $2, certificate_issuer = $3 \
+                 WHERE class = $1 AND certificate_serial IS NULL",
+                &[&link.class, &link.serial, &link.issuer],
+            )
+            .await;
+        written = written.wrapping_add(1);
+        if written % 1000 == 1 {
+            let _ = c
+                .execute(
+                    &format!(
+                        "DELETE FROM certradius_auth WHERE created < now() - interval '{LINK_RETENTION}'"
+                    ),
+                    &[],
+                )
+                .await;
+        }
+    }
+}
+
+/// Claims one open session's Disconnect for this instance: only one instance of a pool wins the
+/// conditional UPDATE; a claim older than `coa.claim_timeout_secs` is free again (to the claimer
+/// too, so one instance does not resend on every CRL reload either). A finished exchange (ACK or
+/// NAK) sets the claim time to `infinity`: never taken over.
+const CLAIM: &str = "UPDATE radacct SET disconnect_claimed_by = $1, disconnect_claimed_at = now() \
+     WHERE acctsessionid = $2 AND host(nasipaddress) = $3 AND acctstoptime IS NULL \
+     AND (disconnect_claimed_by IS NULL OR disconnect_claimed_at < now() - make_interval(secs => $4))";
 
 impl Coa {
     pub fn new(
@@ -45,7 +144,19 @@ impl Coa {
             live: Mutex::new(Live::default()),
             config: config.clone(),
             // The URL was validated at load; one that does not parse leaves the database out.
+            links: database_url
+                .and_then(|u| crate::config::database::parse(u.expose()).ok())
+                .map(|db| {
+                    let (tx, rx) = tokio::sync::mpsc::channel(LINK_CHANNEL);
+                    tokio::spawn(link_writer(db, rx));
+                    tx
+                }),
             db: database_url.and_then(|u| crate::config::database::parse(u.expose()).ok()),
+            instance: {
+                let mut r = [0u8; 8];
+                super::os_rng(&mut r);
+                format!("{}-{:016x}", std::process::id(), u64::from_be_bytes(r))
+            },
         })
     }
 
@@ -121,15 +232,34 @@ impl Coa {
                     return;
                 }
             };
-            let rows = match client
+            // With the pool's links: the certificate and chain of sessions accounted on an
+            // instance that did not authenticate them; without (not migrated): the leaf only.
+            let linked = client
                 .query(
-                    "SELECT acctsessionid, username, callingstationid, host(nasipaddress), \
-                     certificate_serial, certificate_issuer FROM radacct \
-                     WHERE acctstoptime IS NULL AND certificate_serial IS NOT NULL",
+                    "SELECT r.acctsessionid, r.username, r.callingstationid, \
+                     host(r.nasipaddress), COALESCE(r.certificate_serial, a.certificate_serial), \
+                     COALESCE(r.certificate_issuer, a.certificate_issuer), a.ca_chain \
+                     FROM radacct r LEFT JOIN certradius_auth a ON a.class = r.class \
+                     WHERE r.acctstoptime IS NULL \
+                     AND COALESCE(r.certificate_serial, a.certificate_serial) IS NOT NULL",
                     &[],
                 )
-                .await
-            {
+                .await;
+            let rows = match linked {
+                Ok(r) => Ok(r),
+                Err(_) => {
+                    client
+                        .query(
+                            "SELECT acctsessionid, username, callingstationid, \
+                             host(nasipaddress), certificate_serial, certificate_issuer, \
+                             NULL::text FROM radacct \
+                             WHERE acctstoptime IS NULL AND certificate_serial IS NOT NULL",
+                            &[],
+                        )
+                        .await
+                }
+            };
+            let rows = match rows {
                 Ok(r) => r,
                 Err(e) => {
                     warn!("revocation: open sessions in the accounting database not read: {e}");
@@ -146,7 +276,18 @@ impl Coa {
                 let Ok(nas_addr) = nas.parse::<IpAddr>() else {
                     continue;
                 };
-                if !revoked.contains(&(issuer.clone(), serial.clone()))
+                let chain: Vec<(String, String)> = text(6)
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default();
+                let certificate = crate::live::LinkedCertificate {
+                    serial,
+                    issuer,
+                    subject: String::new(),
+                    chain,
+                };
+                let is_revoked =
+                    |i: &str, s: &str| revoked.contains(&(i.to_string(), s.to_string()));
+                if !certificate.revoked_by(&is_revoked)
                     || handled.contains(&(nas_addr, sid.clone().into_bytes()))
                 {
                     continue;
@@ -160,11 +301,7 @@ impl Coa {
                     calling_station_id: text(2).map(String::into_bytes),
                     link: Some(Arc::new(crate::live::AuthLink {
                         class: Vec::new(),
-                        certificate: Some(crate::live::LinkedCertificate {
-                            serial,
-                            issuer,
-                            subject: String::new(),
-                        }),
+                        certificate: Some(certificate),
                         identity: Vec::new(),
                         nas_name: String::new(),
                         nas_addr,
@@ -177,7 +314,7 @@ impl Coa {
                     expires: now,
                     disconnecting: true,
                 };
-                me.disconnect(session, why).await;
+                me.disconnect_claimed(session, why).await;
             }
         });
     }
@@ -234,8 +371,113 @@ impl Coa {
     fn spawn_disconnect(self: &Arc<Self>, session: LiveSession, why: &'static str) {
         let me = self.clone();
         tokio::spawn(async move {
-            me.disconnect(session, why).await;
+            me.disconnect_claimed(session, why).await;
         });
+    }
+
+    /// A revocation's Disconnect-Request, sent only when this instance claims the session in the
+    /// shared database (or there is no database, or the session is not in it yet): of a pool,
+    /// exactly one instance disconnects each session; the others skip it.
+    async fn disconnect_claimed(&self, s: LiveSession, why: &'static str) {
+        match self.claim(&s).await {
+            Claim::Won | Claim::Absent => {
+                self.disconnect_and_settle(s, why).await;
+            }
+            Claim::Elsewhere => {
+                self.core.stats.incr(Counter::DisconnectClaimedElsewhere);
+                debug!(
+                    nas = %s.nas_addr, acct_session_id = %Escaped(&s.acct_session_id),
+                    "Disconnect-Request skipped: another instance claimed the session"
+                );
+                // Once more after the claim timeout: if its holder died mid-exchange (or the NAS
+                // never answered it) the claim is free and this instance takes it over.
+                let wait = self.config.claim_timeout_secs.saturating_add(1);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                if self.claim(&s).await == Claim::Won {
+                    info!(
+                        nas = %s.nas_addr, acct_session_id = %Escaped(&s.acct_session_id),
+                        "taking over the Disconnect claim of another instance (unfinished after {wait} s)"
+                    );
+                    self.disconnect_and_settle(s, why).await;
+                }
+            }
+        }
+    }
+
+    /// Sends, and when the NAS answered (ACK or NAK) marks the claim finished, so no instance
+    /// takes it over.
+    async fn disconnect_and_settle(&self, s: LiveSession, why: &'static str) {
+        let key = (
+            String::from_utf8_lossy(&s.acct_session_id).into_owned(),
+            s.nas_addr.to_string(),
+        );
+        let outcome = self.disconnect(s, why).await;
+        if !outcome.starts_with("Disconnect-") {
+            return;
+        }
+        let Some(db) = &self.db else {
+            return;
+        };
+        let Ok((client, _connection)) = super::acct_db::connect(db).await else {
+            return;
+        };
+        if let Err(e) = client
+            .execute(
+                "UPDATE radacct SET disconnect_claimed_at = 'infinity' \
+                 WHERE acctsessionid = $1 AND host(nasipaddress) = $2 \
+                 AND disconnect_claimed_by = $3 AND acctstoptime IS NULL",
+                &[&key.0, &key.1, &self.instance],
+            )
+            .await
+        {
+            debug!("Disconnect claim not marked finished: {e}");
+        }
+    }
+
+    /// Claims the session's open `radacct` row. A database error counts as `Absent` (send
+    /// anyway: a duplicate is answered with a NAK, a missed one leaves a revoked session on).
+    async fn claim(&self, s: &LiveSession) -> Claim {
+        let Some(db) = &self.db else {
+            return Claim::Absent;
+        };
+        let sid = String::from_utf8_lossy(&s.acct_session_id).into_owned();
+        let nas = s.nas_addr.to_string();
+        let (client, _connection) = match super::acct_db::connect(db).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("Disconnect claim not taken (sending anyway): {e}");
+                return Claim::Absent;
+            }
+        };
+        #[allow(clippy::cast_precision_loss)] // seconds, far below 2^52
+        let timeout = self.config.claim_timeout_secs as f64;
+        match client
+            .execute(CLAIM, &[&self.instance, &sid, &nas, &timeout])
+            .await
+        {
+            Ok(n) if n > 0 => return Claim::Won,
+            Ok(_) => {}
+            Err(e) => {
+                warn!("Disconnect claim not taken (sending anyway): {e}");
+                return Claim::Absent;
+            }
+        }
+        // Nothing updated: claimed by another instance, or not (yet) in the database.
+        match client
+            .query_opt(
+                "SELECT 1 FROM radacct WHERE acctsessionid = $1 AND host(nasipaddress) = $2 \
+                 AND acctstoptime IS NULL LIMIT 1",
+                &[&sid, &nas],
+            )
+            .await
+        {
+            Ok(Some(_)) => Claim::Elsewhere,
+            Ok(None) => Claim::Absent,
+            Err(e) => {
+                warn!("Disconnect claim not checked (sending anyway): {e}");
+                Claim::Absent
+            }
+        }
     }
 
     /// Sends the Disconnect-Request for one session and waits for the outcome (for the log, the
@@ -355,6 +597,26 @@ impl AuthObserver for Coa {
         // EAP-TLS and MAB alike: the Class links accounting to the authentication.
         if event.class.is_some() {
             lock(&self.live).authenticated(event, super::monotonic_clock());
+        }
+        if let (Some(tx), "accept", Some(class), Some(serial), Some(issuer)) = (
+            &self.links,
+            event.outcome,
+            event.class,
+            event.serial,
+            event.issuer,
+        ) {
+            let hex: String = class.iter().map(|b| format!("{b:02x}")).collect();
+            let text = |s: &str| crate::accounting::sql::db_text(s.as_bytes());
+            let link = LinkRow {
+                class: format!("0x{hex}"),
+                serial: text(serial),
+                issuer: text(issuer),
+                subject: text(event.subject.unwrap_or("")),
+                chain: serde_json::to_string(event.ca_chain).unwrap_or_default(),
+            };
+            if tx.try_send(link).is_err() {
+                debug!("pool link dropped: the writer is behind or gone");
+            }
         }
     }
 }

@@ -86,6 +86,12 @@ pub fn assess(
             ));
         }
     }
+    for url in &inventory.crl_pending {
+        failing.push(format!(
+            "crl: {}: no CRL fetched yet (tls.crl_url / tls.crl_from_certificates)",
+            crate::escape::Escaped::str(url)
+        ));
+    }
     if !allow_expired_crl {
         for crl in &inventory.crls {
             if let Some(next) = crl.next_update
@@ -263,6 +269,7 @@ mod tests {
                 next_update,
             }],
             errors: Vec::new(),
+            crl_pending: Vec::new(),
         }
     }
 

@@ -450,6 +450,7 @@ mod tests {
             cipher_suite: "",
             serial: None,
             subject: None,
+            ca_chain: &[],
             issuer: None,
             resumed: false,
             round_trips: 4,
@@ -615,6 +616,7 @@ mod tests {
                 next_update: Some(2_000_000_000),
             }],
             errors: Vec::new(),
+            crl_pending: Vec::new(),
         };
         let mut ca = inventory.certificates.clone();
         ca[0].role = "ca";

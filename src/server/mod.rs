@@ -13,6 +13,7 @@ pub mod acct_db;
 pub mod announce;
 pub mod coa;
 pub mod control;
+pub mod crl_fetch;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -119,7 +119,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
             super::radsec::tls_config(&config.radsec).map_err(|e| e.to_string())?,
         ))
     };
-    let crls = crl::load(&config.tls.crl_file.paths()).map_err(|e| e.to_string())?;
+    let crls = crl::load_all(&config.tls).map_err(|e| e.to_string())?;
     let mut inventory = crate::x509::inventory::read(&config.tls);
     crate::x509::inventory::read_radsec(&config.radsec, &mut inventory);
     let policy: Arc<dyn crate::authz::Policy> = Arc::new(policy);
@@ -310,7 +310,19 @@ impl Reloader {
             // What the configuration in force names, as it is now (a refused reload is not
             // retried until a file changes again).
             files = self.watched();
-            seen = crl::fingerprint(&files);
+            // A file that changed while the reload was reading (a CRL fetched a moment later)
+            // must still count as a change: files already watched keep the fingerprint seen
+            // when the reload was triggered, only new ones are taken as they are now.
+            let before = std::mem::take(&mut seen);
+            seen = crl::fingerprint(&files)
+                .into_iter()
+                .map(
+                    |(path, now)| match before.iter().find(|(p, _)| *p == path) {
+                        Some((_, then)) => (path, *then),
+                        None => (path, now),
+                    },
+                )
+                .collect();
             if trigger == Trigger::Signal {
                 notify::ready(&status_line(&self.core, "reloaded"));
             }

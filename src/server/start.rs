@@ -182,11 +182,15 @@ async fn serve_on(
     if let Err(e) = super::control::start(coa.clone(), attempts, &control, stop_rx.clone()) {
         warn!(path = %control.display(), "control socket not available: {e}");
     }
+    // The fetcher starts once the reloader has fingerprinted the watched files, the CRL cache
+    // among them: a CRL fetched from now on is a change it sees.
+    let reloader = super::reload::Reloader::new(core.clone(), path, coa.clone());
+    super::crl_fetch::start(core.clone(), stop_rx.clone());
     let options = super::Options {
         max_in_flight: config.server.max_in_flight,
         max_queue_wait: std::time::Duration::from_millis(config.server.max_queue_wait_ms),
         state_file,
-        reloader: super::reload::Reloader::new(core.clone(), path, coa.clone()),
+        reloader,
         reload,
         shutdown_grace: std::time::Duration::from_secs(config.server.shutdown_grace_secs),
         debug_filter,

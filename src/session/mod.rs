@@ -491,6 +491,11 @@ impl Session {
     fn summary(&self) -> Box<Summary> {
         Box::new(Summary {
             identity: self.identity.clone(),
+            ca_chain: self
+                .peer
+                .as_ref()
+                .map(|p| tls::ca_chain_of(p, &self.ca_certs))
+                .unwrap_or_default(),
             peer: self.peer.clone(),
             tls_version: tls::version_name(self.tls.version()),
             cipher_suite: self

@@ -79,6 +79,9 @@ pub struct Summary {
     /// The EAP identity exactly as the peer sent it (echoed in User-Name byte for byte).
     pub identity: Vec<u8>,
     pub peer: Option<VerifiedPeer>,
+    /// The CA certificates of the peer's verified chain as (issuer, serial hex), leaf excluded
+    /// (`tls::ca_chain_of`); empty without a verified peer.
+    pub ca_chain: Vec<(String, String)>,
     pub tls_version: &'static str,
     pub cipher_suite: String,
     pub round_trips: u32,

@@ -99,6 +99,10 @@ pub struct ClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     /// The schemes offered and accepted; None: whatever the inner verifier supports.
     schemes: Option<Vec<SignatureScheme>>,
+    /// Revocation is checked but no CRL is loaded yet (every `tls.crl_url` still to be
+    /// fetched, nothing cached): WebPKI given no CRL checks nothing, so a chain it accepts is
+    /// refused here as of unknown revocation status rather than let through.
+    no_crl_yet: bool,
 }
 
 impl ClientVerifier {
@@ -106,7 +110,17 @@ impl ClientVerifier {
     pub fn new(inner: Arc<dyn ClientCertVerifier>, schemes: &[u16]) -> Self {
         let schemes = (!schemes.is_empty())
             .then(|| schemes.iter().map(|&c| SignatureScheme::from(c)).collect());
-        ClientVerifier { inner, schemes }
+        ClientVerifier {
+            inner,
+            schemes,
+            no_crl_yet: false,
+        }
+    }
+
+    /// See `no_crl_yet`.
+    pub fn refusing_until_crls(mut self, no_crl_yet: bool) -> Self {
+        self.no_crl_yet = no_crl_yet;
+        self
     }
 
     fn allowed(&self, scheme: SignatureScheme) -> Result<(), Error> {
@@ -146,6 +160,27 @@ impl ClientCertVerifier for ClientVerifier {
         let verdict = self
             .inner
             .verify_client_cert(end_entity, intermediates, now);
+        // A path that verified, or failed only for want of a CRL: its intermediates may issue
+        // CRLs to fetch. `x509/crl_fetch.rs` uses one only after checking its signature
+        // against a `ca_file` CA.
+        if matches!(
+            &verdict,
+            Ok(_)
+                | Err(Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownRevocationStatus
+                ))
+        ) {
+            crate::x509::crl_fetch::saw_intermediates(intermediates);
+        }
+        let verdict = verdict.and_then(|ok| {
+            if self.no_crl_yet {
+                Err(Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownRevocationStatus,
+                ))
+            } else {
+                Ok(ok)
+            }
+        });
         if verdict.is_err() {
             record_refused(end_entity.as_ref());
         }

@@ -30,8 +30,8 @@ pub use client_verifier::{CertName, take_refused};
 pub use clock::ConversationClock;
 pub use engine::{TlsEngine, TlsFailure, version_name};
 pub use setup::{
-    NasTls, TlsSetup, TlsSetupError, Variant, VersionRange, client_roots, issuer_of, provider,
-    rebuild, rebuild_for, resumption_from_config, server_config, server_config_for, versions,
-    warm_up,
+    NasTls, TlsSetup, TlsSetupError, Variant, VersionRange, ca_chain_of, client_roots, issuer_of,
+    provider, rebuild, rebuild_for, resumption_from_config, server_config, server_config_for,
+    versions, warm_up,
 };
 pub use verified::{VerifiedChains, VerifiedPeer, recheck_resumed};

@@ -140,6 +140,55 @@ pub fn issuer_of(peer: &VerifiedPeer, ca_certs: &[CertificateDer<'static>]) -> O
         .map(|c| c.as_ref().to_vec())
 }
 
+/// The CA certificates of the peer's verified chain, leaf excluded, as (issuer, serial in
+/// lowercase hex) — what a CRL entry names — from the leaf's issuer upwards, each found in the
+/// chain the peer sent or in our CA certificates. Kept with the live session so that a CRL
+/// revoking an intermediate disconnects what it issued (RFC 5280 §6.3: revocation of any
+/// certificate in the path invalidates the path). Bounded: at most 8 links, stops at a
+/// self-issued certificate.
+pub fn ca_chain_of(
+    peer: &VerifiedPeer,
+    ca_certs: &[CertificateDer<'static>],
+) -> Vec<(String, String)> {
+    const MAX_DEPTH: usize = 8;
+    let mut out = Vec::new();
+    let mut wanted = peer.leaf().issuer_raw.clone();
+    for _ in 0..MAX_DEPTH {
+        let found = peer
+            .chain()
+            .iter()
+            .skip(1)
+            .chain(ca_certs.iter())
+            .find_map(|c| {
+                crate::x509::parse_certificate(c.as_ref())
+                    .ok()
+                    .filter(|(_, cert)| cert.subject().as_raw() == wanted.as_slice())
+                    .map(|(_, cert)| {
+                        let serial: String = cert
+                            .raw_serial()
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect();
+                        (
+                            cert.issuer().to_string(),
+                            serial,
+                            cert.issuer().as_raw().to_vec(),
+                            cert.subject().as_raw() == cert.issuer().as_raw(),
+                        )
+                    })
+            });
+        let Some((issuer, serial, issuer_raw, self_issued)) = found else {
+            break;
+        };
+        out.push((issuer, serial));
+        if self_issued {
+            break;
+        }
+        wanted = issuer_raw;
+    }
+    out
+}
+
 /// What a conversation needs from the TLS setup: the rustls configuration, the client
 /// certificate verifier (run again on resumed sessions), and the long-lived resumption state.
 #[derive(Clone)]
@@ -313,8 +362,9 @@ fn build(
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     let scope = cfg.crl_scope();
     let mut crl_until = None;
+    let mut no_crl_yet = false;
     if scope != CrlScope::None {
-        let crls = crl::load(&cfg.crl_file.paths()).map_err(|e| TlsSetupError::Invalid {
+        let crls = crl::load_all(cfg).map_err(|e| TlsSetupError::Invalid {
             key: "tls.crl_file",
             message: e.to_string(),
         })?;
@@ -326,6 +376,11 @@ fn build(
                 .map(|d| d.as_secs())
                 .min();
         }
+        // Only for fetched sources: a configuration that checks revocation with no source at
+        // all keeps its behaviour.
+        no_crl_yet = crls.is_empty()
+            && !cfg.allow_unknown_revocation_status
+            && !crate::x509::crl_fetch::sources(cfg).0.is_empty();
         builder = builder.with_crls(crls.into_iter().map(|c| c.der));
         if scope == CrlScope::Leaf {
             builder = builder.only_check_end_entity_revocation();
@@ -354,7 +409,7 @@ fn build(
             .collect(),
     };
     let verifier: Arc<dyn ClientCertVerifier> =
-        Arc::new(client_verifier(webpki.clone(), &base.schemes)?);
+        Arc::new(client_verifier(webpki.clone(), &base.schemes)?.refusing_until_crls(no_crl_yet));
     let parts = ConfigParts {
         provider: &provider,
         chain: &chain,
@@ -366,7 +421,9 @@ fn build(
     for n in nas {
         let variant = n.resolve(&base);
         if variant != base && !variants.iter().any(|(v, _)| *v == variant) {
-            let v = Arc::new(client_verifier(webpki.clone(), &variant.schemes)?);
+            let v = Arc::new(
+                client_verifier(webpki.clone(), &variant.schemes)?.refusing_until_crls(no_crl_yet),
+            );
             let sc = rustls_config(&parts, v, variant.versions)?;
             variants.push((variant, Arc::new(sc)));
         }

@@ -24,6 +24,7 @@ pub struct LoadedCrl {
     pub file: PathBuf,
     pub issuer: String,
     pub revoked: usize,
+    pub this_update: Option<SystemTime>,
     pub next_update: Option<SystemTime>,
 }
 
@@ -49,9 +50,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<LoadedCrl>, CrlError> {
     for path in paths {
         let bytes = std::fs::read(path).map_err(|e| crl_err(path, e))?;
         let ders: Vec<CertificateRevocationListDer<'static>> = if bytes.starts_with(b"-----") {
-            CertificateRevocationListDer::pem_slice_iter(&bytes)
-                .collect::<Result<_, _>>()
-                .map_err(|e| crl_err(path, format!("bad PEM: {e}")))?
+            parse_pem(&bytes).map_err(|e| crl_err(path, format!("bad PEM: {e}")))?
         } else {
             vec![CertificateRevocationListDer::from(bytes)]
         };
@@ -65,17 +64,28 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<LoadedCrl>, CrlError> {
     Ok(out)
 }
 
-fn describe(
+/// Every CRL of a PEM text.
+pub fn parse_pem(
+    bytes: &[u8],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, rustls::pki_types::pem::Error> {
+    CertificateRevocationListDer::pem_slice_iter(bytes).collect()
+}
+
+/// Reads what the operator needs to know of a CRL (its signature is not checked here).
+pub fn describe(
     der: CertificateRevocationListDer<'static>,
     path: &Path,
 ) -> Result<LoadedCrl, CrlError> {
     let (_, crl) = x509_parser::parse_x509_crl(der.as_ref())
         .map_err(|e| crl_err(path, format!("not a CRL: {e}")))?;
-    let next_update = crl.next_update().and_then(|t| {
+    let at = |t: x509_parser::time::ASN1Time| {
         let secs = u64::try_from(t.timestamp()).ok()?;
         SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-    });
+    };
+    let next_update = crl.next_update().and_then(at);
+    let this_update = at(crl.last_update());
     Ok(LoadedCrl {
+        this_update,
         issuer: crl.issuer().to_string(),
         revoked: crl.iter_revoked_certificates().count(),
         next_update,
@@ -112,7 +122,16 @@ pub fn watched_files(cfg: &TlsConfig) -> Vec<PathBuf> {
     v.extend(cfg.ca_file.paths());
     v.extend(cfg.crl_file.paths());
     v.extend(cfg.ticket_key_file.clone());
+    // Fetched CRLs land in the cache: its files changing puts them in force.
+    v.extend(super::crl_fetch::cache_files(cfg));
     v
+}
+
+/// The `crl_file` CRLs and the cached fetched ones (`x509/crl_fetch.rs`).
+pub fn load_all(cfg: &TlsConfig) -> Result<Vec<LoadedCrl>, CrlError> {
+    let mut crls = load(&cfg.crl_file.paths())?;
+    crls.extend(super::crl_fetch::load_cached(cfg));
+    Ok(crls)
 }
 
 pub type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;

@@ -36,6 +36,9 @@ pub struct Inventory {
     pub certificates: Vec<CertExpiry>,
     pub crls: Vec<CrlExpiry>,
     pub errors: Vec<String>,
+    /// Fetched CRL sources (`tls.crl_url`, CDPs) with no usable CRL yet while revocation is
+    /// checked and unknown status refused: the clients they cover are refused.
+    pub crl_pending: Vec<String>,
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -82,7 +85,7 @@ pub fn read(tls: &TlsConfig) -> Inventory {
     for p in tls.ca_file.paths() {
         add_certs(&mut inv, "ca", "tls.ca_file", &p, true);
     }
-    match super::crl::load(&tls.crl_file.paths()) {
+    match super::crl::load_all(tls) {
         Ok(crls) => {
             for c in crls {
                 inv.crls.push(CrlExpiry {
@@ -93,6 +96,19 @@ pub fn read(tls: &TlsConfig) -> Inventory {
             }
         }
         Err(e) => inv.errors.push(e.to_string()),
+    }
+    if tls.crl_scope() != crate::config::CrlScope::None
+        && !tls.allow_unknown_revocation_status
+        && let Some(dir) = &tls.crl_cache_dir
+    {
+        for url in super::crl_fetch::sources(tls).0 {
+            let cached = super::crl_fetch::cache_path(dir, &url)
+                .display()
+                .to_string();
+            if !inv.crls.iter().any(|c| c.file == cached) {
+                inv.crl_pending.push(url);
+            }
+        }
     }
     inv
 }

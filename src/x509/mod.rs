@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub(crate) mod crl;
+pub(crate) mod crl_fetch;
 pub mod facts;
 pub mod inventory;
 pub(crate) mod ocsp;

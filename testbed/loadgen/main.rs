@@ -56,7 +56,9 @@ use crate::stats::Stats;
     about = "EAP-TLS load generator: simulated NAS + supplicant pairs over RADIUS/UDP"
 )]
 struct Args {
-    /// RADIUS server to load (loopback or your own test hosts only).
+    /// RADIUS server to load (loopback or your own test hosts only). Several, comma-separated,
+    /// make every simulated NAS list them as primary and secondaries and fail over on timeout
+    /// (the NAS's first choices rotate through the list; see `nas.rs`).
     #[arg(long, default_value = "127.0.0.1:1812")]
     server: String,
     /// RADIUS shared secret.
@@ -171,6 +173,13 @@ struct Args {
     /// --server-pid).
     #[arg(long, requires = "server_pid")]
     perf: bool,
+    /// Pool failover drill: send SIGKILL to this process (one of the servers) --kill-after-ms
+    /// into the run, as a crashed or powered-off server would stop answering.
+    #[arg(long, requires = "kill_after_ms")]
+    kill_pid: Option<u32>,
+    /// When to kill --kill-pid, from the start of the run.
+    #[arg(long, requires = "kill_pid")]
+    kill_after_ms: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -197,12 +206,23 @@ fn run(args: &Args) -> Result<bool, String> {
         return Err("--pace-ms must be in [0, 60000]".into());
     }
     let pace = Duration::from_secs_f64(args.pace_ms / 1000.0);
-    let server = args
+    let servers = args
         .server
-        .to_socket_addrs()
-        .map_err(|e| format!("--server {}: {e}", args.server))?
-        .next()
-        .ok_or_else(|| format!("--server {}: no address", args.server))?;
+        .split(',')
+        .map(|one| {
+            one.trim()
+                .to_socket_addrs()
+                .map_err(|e| format!("--server {one}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("--server {one}: no address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(&server) = servers.first() else {
+        return Err("--server: no address".into());
+    };
+    if servers.iter().any(|s| s.is_ipv4() != server.is_ipv4()) {
+        return Err("--server: give all IPv4 or all IPv6 addresses".into());
+    }
     if args.status_server {
         return status_server(args, server, pace);
     }
@@ -292,8 +312,23 @@ fn run(args: &Args) -> Result<bool, String> {
     let own_before = stats::own_process_cpu();
     let machine_before = stats::machine_busy()?;
     let start = Instant::now();
+    let killer = match (args.kill_pid, args.kill_after_ms) {
+        (Some(pid), Some(after)) => Some(std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(after));
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            eprintln!(
+                "loadgen: {} server process {pid} at {after} ms",
+                if killed { "killed" } else { "could not kill" }
+            );
+        })),
+        _ => None,
+    };
     let plan = Arc::new(Plan {
-        server,
+        servers,
+        sockets: std::sync::atomic::AtomicUsize::new(0),
         secret: args.secret.as_bytes().to_vec(),
         clients,
         resuming,
@@ -344,6 +379,9 @@ fn run(args: &Args) -> Result<bool, String> {
         total.merge(s);
     }
     let wall = start.elapsed();
+    if let Some(k) = killer {
+        let _ = k.join();
+    }
     let own_cpu = stats::own_process_cpu().saturating_sub(own_before);
     let machine = stats::machine_busy()?.saturating_sub(machine_before);
     let (server, switches) = match (args.server_pid, &server_before) {

@@ -16,6 +16,14 @@
 //!
 //! With `--pace-ms` each next request, and the next conversation of a slot, waits in a
 //! [`Pacer`] first (see `pace.rs`); a waiting conversation keeps its place in the socket's width.
+//!
+//! Several servers (`--server A,B,C`): like a NAS configured with a primary and secondaries,
+//! each socket sends to its current server (the sockets' first choices rotate through the list,
+//! as a campus spreads its NAS over the pool). A request that got no reply after every
+//! retransmission marks that server dead for this NAS (RFC 5080 §2.2.1 failover): the NAS moves
+//! to the next server in the list and the conversation starts again from EAP-Start there, as a
+//! supplicant's EAPOL restarts when its authenticator gives up (the new server knows nothing of
+//! the old conversation's State). A dead server is not tried again during the run.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,7 +42,10 @@ use crate::stats::{Failure, Stats, micros};
 
 /// What every NAS of the run shares.
 pub struct Plan {
-    pub server: std::net::SocketAddr,
+    /// The servers, in the NAS's order of preference (one for a single server).
+    pub servers: Vec<std::net::SocketAddr>,
+    /// NAS sockets created so far: socket n starts on server n mod `servers.len()`.
+    pub sockets: std::sync::atomic::AtomicUsize,
     pub secret: Vec<u8>,
     pub clients: Vec<Arc<rustls::ClientConfig>>,
     /// The same clients with a shared TLS session store (for `--resume`).
@@ -97,6 +108,12 @@ impl Plan {
 /// One conversation in flight, filed under the Identifier of its outstanding request.
 struct Slot {
     conv: Conversation,
+    /// The client configuration, kept to start the conversation again on another server.
+    client: Arc<rustls::ClientConfig>,
+    /// Index in `Plan::servers` of the server this conversation talks to.
+    server: usize,
+    /// Times the conversation started again on another server.
+    restarts: u32,
     /// The request as sent (with our Identifier), kept for retransmission.
     packet: Vec<u8>,
     authenticator: [u8; 16],
@@ -124,6 +141,10 @@ pub struct NasSocket {
     sender: std::net::UdpSocket,
     /// The same socket, registered with the runtime, for waiting on replies.
     receiver: UdpSocket,
+    /// The server new conversations go to (index in `Plan::servers`), until it is found dead.
+    current: usize,
+    /// Servers this NAS found dead.
+    dead: Vec<bool>,
     /// How many conversations this socket keeps in flight (at most 256).
     width: usize,
     slots: Vec<Option<Box<Slot>>>,
@@ -145,7 +166,8 @@ pub struct NasSocket {
 impl NasSocket {
     /// Must be called inside a tokio runtime (the receiving half registers with its reactor).
     pub fn new(plan: Arc<Plan>, width: usize, seed: u64) -> Result<Self, String> {
-        let bind = if plan.server.is_ipv4() {
+        let first = plan.servers.first().ok_or("no server")?;
+        let bind = if first.is_ipv4() {
             "0.0.0.0:0"
         } else {
             "[::]:0"
@@ -156,9 +178,15 @@ impl NasSocket {
         // (~200 KiB) overflows and the lost replies would be charged to the server as
         // retransmissions. Capped by net.core.rmem_max.
         let _ = socket2::SockRef::from(&sender).set_recv_buffer_size(4 << 20);
-        sender
-            .connect(plan.server)
-            .map_err(|e| format!("connect to {}: {e}", plan.server))?;
+        // One server: a connected socket (the kernel filters other sources). Several: unconnected,
+        // each reply's source checked against its conversation's server.
+        if let [only] = plan.servers.as_slice() {
+            sender
+                .connect(only)
+                .map_err(|e| format!("connect to {only}: {e}"))?;
+        }
+        let n = plan.servers.len();
+        let current = plan.sockets.fetch_add(1, Ordering::Relaxed) % n;
         sender
             .set_nonblocking(true)
             .map_err(|e| format!("non-blocking socket: {e}"))?;
@@ -170,6 +198,8 @@ impl NasSocket {
         Ok(NasSocket {
             sender,
             receiver,
+            current,
+            dead: vec![false; n],
             width: width.clamp(1, 256),
             slots: (0..256).map(|_| None).collect(),
             free: (0..=255u8).collect(),
@@ -211,14 +241,14 @@ impl NasSocket {
             };
             tokio::select! {
                 biased;
-                r = self.receiver.recv(&mut buf) => {
+                r = self.receiver.recv_from(&mut buf) => {
                     // Take this datagram and whatever else is already queued, without waiting.
                     // Errors (ICMP port unreachable and the like) end the batch; the
                     // timeout deals with whatever they cost.
                     let mut r = r;
-                    while let Ok(n) = r {
-                        self.on_datagram(buf.get(..n).unwrap_or_default());
-                        r = self.receiver.try_recv(&mut buf);
+                    while let Ok((n, from)) = r {
+                        self.on_datagram(buf.get(..n).unwrap_or_default(), from);
+                        r = self.receiver.try_recv_from(&mut buf);
                     }
                 }
                 _ = paced => {}
@@ -296,7 +326,7 @@ impl NasSocket {
         };
         self.next_client = self.next_client.wrapping_add(1);
         let supplicant = match Supplicant::new(
-            client,
+            client.clone(),
             &self.plan.server_name,
             &self.plan.identity,
             self.plan.fragment_size,
@@ -308,15 +338,14 @@ impl NasSocket {
                 return;
             }
         };
-        let mut nas = Nas::new(&self.plan.secret);
-        nas.framed_mtu = self.plan.framed_mtu;
-        // RFC 3579 §2.1: the NAS copies the EAP identity into User-Name.
-        nas.user_name = Some(self.plan.identity.clone());
-        let mut conv = Conversation::new(supplicant, nas);
+        let mut conv = Conversation::new(supplicant, self.nas());
         let authenticator = self.rng.authenticator();
         let packet = conv.start(authenticator);
         let slot = Box::new(Slot {
             conv,
+            client,
+            server: self.current,
+            restarts: 0,
             packet,
             authenticator,
             request_sent: now,
@@ -327,6 +356,59 @@ impl NasSocket {
         });
         self.in_flight += 1;
         self.send_new(slot, now);
+    }
+
+    /// The NAS side of a new conversation.
+    fn nas(&self) -> Nas {
+        let mut nas = Nas::new(&self.plan.secret);
+        nas.framed_mtu = self.plan.framed_mtu;
+        // RFC 3579 §2.1: the NAS copies the EAP identity into User-Name.
+        nas.user_name = Some(self.plan.identity.clone());
+        nas
+    }
+
+    /// Sends a request to the server of its conversation.
+    fn transmit(&self, packet: &[u8], server: usize) -> std::io::Result<usize> {
+        transmit(&self.sender, &self.plan.servers, packet, server)
+    }
+
+    /// The conversation's server stayed silent through every retransmission: the NAS marks it
+    /// dead, moves on to the next live one, and the supplicant starts again there. Returns
+    /// false when no other server is left.
+    fn fail_over(&mut self, mut slot: Box<Slot>, now: Instant) -> bool {
+        let n = self.plan.servers.len();
+        if let Some(d) = self.dead.get_mut(slot.server)
+            && !*d
+        {
+            *d = true;
+            self.stats.failovers += 1;
+        }
+        if self.dead.get(self.current).copied().unwrap_or(true) {
+            match (1..=n)
+                .map(|k| (self.current + k) % n)
+                .find(|&i| !self.dead.get(i).copied().unwrap_or(true))
+            {
+                Some(next) => self.current = next,
+                None => return false,
+            }
+        }
+        let supplicant = match Supplicant::new(
+            slot.client.clone(),
+            &self.plan.server_name,
+            &self.plan.identity,
+            self.plan.fragment_size,
+        ) {
+            Ok(s) => s,
+            Err(_) => return false,
+        };
+        slot.conv = Conversation::new(supplicant, self.nas());
+        slot.authenticator = self.rng.authenticator();
+        slot.packet = slot.conv.start(slot.authenticator);
+        slot.server = self.current;
+        slot.restarts += 1;
+        self.stats.restarted += 1;
+        self.send_new(slot, now);
+        true
     }
 
     /// Files `slot` under a fresh Identifier and sends its request.
@@ -344,7 +426,7 @@ impl NasSocket {
         slot.request_sent = now;
         slot.last_sent = now;
         slot.tries = 0;
-        if let Err(e) = self.sender.send(&slot.packet) {
+        if let Err(e) = self.transmit(&slot.packet, slot.server) {
             // A full send buffer is a loss like any other: the timeout retransmits.
             if e.kind() != std::io::ErrorKind::WouldBlock {
                 self.free.push_back(id);
@@ -369,7 +451,7 @@ impl NasSocket {
         Some(slot)
     }
 
-    fn on_datagram(&mut self, data: &[u8]) {
+    fn on_datagram(&mut self, data: &[u8], from: std::net::SocketAddr) {
         let now = Instant::now();
         let Some(&id) = data.get(1) else {
             self.stats.discarded += 1;
@@ -379,6 +461,11 @@ impl NasSocket {
             self.stats.discarded += 1;
             return;
         };
+        // RFC 2865 §3: a reply is matched by source as well as Identifier.
+        if self.plan.servers.get(slot.server) != Some(&from) {
+            self.stats.discarded += 1;
+            return;
+        }
         // RFC 2865 §3: a reply that does not authenticate against the outstanding request is
         // discarded silently (typically the late twin of a retransmitted request's reply).
         let authentic = Packet::decode(data).is_ok_and(|p| {
@@ -462,8 +549,17 @@ impl NasSocket {
                 }
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.stats.succeeded += 1;
-                if slot.conv.supplicant.resumed() {
+                let resumed = slot.conv.supplicant.resumed();
+                if resumed {
                     self.stats.resumed += 1;
+                }
+                if self.plan.servers.len() > 1 {
+                    let n = self.plan.servers.len();
+                    self.stats.by_server.resize(n, (0, 0));
+                    if let Some((ok, res)) = self.stats.by_server.get_mut(slot.server) {
+                        *ok += 1;
+                        *res += u64::from(resumed);
+                    }
                 }
                 *self
                     .stats
@@ -491,7 +587,13 @@ impl NasSocket {
             }
             if slot.tries >= self.plan.retries {
                 let rt = slot.round_trips;
-                let _ = self.take_slot(id);
+                let Some(slot) = self.take_slot(id) else {
+                    continue;
+                };
+                let n = self.plan.servers.len();
+                if n > 1 && slot.restarts < n as u32 && self.fail_over(slot, now) {
+                    continue;
+                }
                 self.finish(
                     Failure::Timeout,
                     format!(
@@ -506,8 +608,24 @@ impl NasSocket {
             slot.last_sent = now;
             self.stats.retransmissions += 1;
             // Same octets: same Identifier and Request Authenticator (RFC 5080 §2.2.1).
-            let _ = self.sender.send(&slot.packet);
+            let _ = transmit(&self.sender, &self.plan.servers, &slot.packet, slot.server);
         }
+    }
+}
+
+/// Sends `packet` to `servers[server]` (a connected socket when there is only one).
+fn transmit(
+    sender: &std::net::UdpSocket,
+    servers: &[std::net::SocketAddr],
+    packet: &[u8],
+    server: usize,
+) -> std::io::Result<usize> {
+    if servers.len() == 1 {
+        return sender.send(packet);
+    }
+    match servers.get(server) {
+        Some(to) => sender.send_to(packet, to),
+        None => Err(std::io::Error::other("no such server")),
     }
 }
 

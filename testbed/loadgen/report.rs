@@ -67,6 +67,15 @@ pub fn report(args: &Args, s: &mut Stats, m: &Measured) {
         "  retransmissions {}, replies dropped on purpose {} (--loss {}%), replies discarded {}",
         s.retransmissions, s.dropped_on_purpose, args.loss, s.discarded
     );
+    if !s.by_server.is_empty() || s.failovers > 0 {
+        println!(
+            "  pool: servers found dead {} (per NAS), conversations started again elsewhere {}, \
+             per server (ok/resumed) {}",
+            s.failovers,
+            s.restarted,
+            per_server(s)
+        );
+    }
     print_server(m, ok, secs);
     let per_count = |n: u64| {
         if ok == 0 {
@@ -109,7 +118,8 @@ pub fn report(args: &Args, s: &mut Stats, m: &Measured) {
          raw_tls_server_ms={} ratio={} raw_tls_paced_server_ms={} ratio_paced={} \
          others_pct={others_pct:.0} server_ctx_per_auth={} server_wakeups_per_auth={} \
          server_preempt_per_auth={} perf_ctx_per_auth={} perf_migrations_per_auth={} pace_ms={} \
-         pace_gap_mean_ms={} storm_p99_s={} storm_all_s={}",
+         pace_gap_mean_ms={} storm_p99_s={} storm_all_s={} failovers={} restarted={} \
+         per_server={}",
         args.tls,
         s.failed(),
         opt(auth_p.as_ref().map(|p| p.p50)),
@@ -140,7 +150,22 @@ pub fn report(args: &Args, s: &mut Stats, m: &Measured) {
         opt(gap_mean),
         storm_field(storm_at.map(|(p99, _)| p99)),
         storm_field(storm_at.map(|(_, all)| all)),
+        s.failovers,
+        s.restarted,
+        per_server(s),
     );
+}
+
+/// `ok/resumed` of each server, comma-separated (`-` with one server).
+fn per_server(s: &Stats) -> String {
+    if s.by_server.is_empty() {
+        return "-".into();
+    }
+    s.by_server
+        .iter()
+        .map(|(ok, resumed)| format!("{ok}/{resumed}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A storm's time in the summary: `-` without a storm, `never` if that share never got in.

@@ -71,6 +71,13 @@ pub struct Stats {
     /// `--pace-ms`: microseconds from a reply (or the end of a conversation) to the next request
     /// actually sent, the idle gap the server saw from this supplicant.
     pub pace_gap_us: Vec<u32>,
+    /// Several servers: servers this NAS found dead (each counted once per NAS socket).
+    pub failovers: u64,
+    /// Several servers: conversations started again on another server after their own went
+    /// silent.
+    pub restarted: u64,
+    /// Several servers: (successes, of which resumed) per server, in `--server` order.
+    pub by_server: Vec<(u64, u64)>,
 }
 
 impl Stats {
@@ -100,6 +107,15 @@ impl Stats {
         self.retransmissions += other.retransmissions;
         self.dropped_on_purpose += other.dropped_on_purpose;
         self.discarded += other.discarded;
+        self.failovers += other.failovers;
+        self.restarted += other.restarted;
+        if self.by_server.len() < other.by_server.len() {
+            self.by_server.resize(other.by_server.len(), (0, 0));
+        }
+        for (mine, theirs) in self.by_server.iter_mut().zip(other.by_server) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
         for (k, v) in other.tls_versions {
             *self.tls_versions.entry(k).or_default() += v;
         }

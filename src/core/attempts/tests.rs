@@ -25,6 +25,7 @@ fn event<'a>(
         cipher_suite: "",
         serial: None,
         subject: None,
+        ca_chain: &[],
         issuer: None,
         resumed: false,
         round_trips: 5,

@@ -47,7 +47,7 @@ pub use cache::Cache;
 pub use http::fetch;
 use request::*;
 pub use request::{Query, build_query, responder_urls};
-pub use verify::{CertStatus, Verdict, verify_response};
+pub use verify::{CertStatus, Verdict, signed_by, verify_response};
 
 /// Why an OCSP check did not produce a verdict. The responder-side variants say what the
 /// responder (or whoever answered in its place) did.

@@ -207,6 +207,23 @@ pub(super) fn delegated_by(
     verify_signature(&signed.signature_algorithm, &issuer.spki, &tbs, signature).is_ok()
 }
 
+/// Whether `signed_der`, a certificate or a CRL (the same outer shape: RFC 5280 §4.1, §5.1),
+/// carries a valid signature by the key in `issuer_spki_der` (a DER SubjectPublicKeyInfo).
+/// Fetched CRLs are checked with it before use (`x509/crl_fetch.rs`).
+pub fn signed_by(signed_der: &[u8], issuer_spki_der: &[u8]) -> bool {
+    let (Ok(signed), Ok(spki)) = (
+        SignedCertificate::from_der(signed_der),
+        SubjectPublicKeyInfo::from_der(issuer_spki_der),
+    ) else {
+        return false;
+    };
+    let (Ok(tbs), Some(signature)) = (signed.tbs_certificate.to_der(), signed.signature.as_bytes())
+    else {
+        return false;
+    };
+    verify_signature(&signed.signature_algorithm, &spki, &tbs, signature).is_ok()
+}
+
 pub(super) enum SigError {
     Unsupported(String),
     Invalid,

@@ -113,6 +113,11 @@ impl PkiPaths {
     pub fn intermediate_key(&self) -> PathBuf {
         self.file("intermediate.key")
     }
+    /// `ca-revoking-intermediate.crl.pem`: a root CRL that revokes the intermediate itself
+    /// (tests put it in place of `ca.crl.pem` to revoke everything the intermediate issued).
+    pub fn ca_crl_revoking_intermediate(&self) -> PathBuf {
+        self.file("ca-revoking-intermediate.crl.pem")
+    }
     /// `intermediate.crl.pem`: the intermediate's CRL, revoking `client-revoked`.
     pub fn crl(&self) -> PathBuf {
         self.file("intermediate.crl.pem")
@@ -567,7 +572,7 @@ fn build(paths: &PkiPaths) -> Result<Vec<OutFile>, PkiError> {
     // The hierarchy. The intermediate allows one more CA below it so the sub-intermediate of
     // client-longchain is a valid path (RFC 5280 §6.1.4 (l), (m)); the sub-intermediate allows none.
     let (root, _) = ca(ROOT_CN, None, ROOT_DAYS, now, None)?;
-    let (intermediate, _) = ca(
+    let (intermediate, intermediate_entry) = ca(
         INTERMEDIATE_CN,
         Some(1),
         INTERMEDIATE_DAYS,
@@ -704,6 +709,10 @@ fn build(paths: &PkiPaths) -> Result<Vec<OutFile>, PkiError> {
         OutFile::public(paths.ca_cert(), root.pem()),
         OutFile::secret(paths.ca_key(), root.key().serialize_pem()),
         OutFile::public(paths.ca_crl(), crl(&root, &[], now)?),
+        OutFile::public(
+            paths.ca_crl_revoking_intermediate(),
+            crl(&root, &[&intermediate_entry], now)?,
+        ),
         OutFile::public(paths.intermediate_cert(), intermediate.pem()),
         OutFile::secret(paths.intermediate_key(), intermediate.key().serialize_pem()),
         OutFile::public(paths.crl(), intermediate_crl),
