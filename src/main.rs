@@ -287,9 +287,13 @@ fn directory_check(config: &certradius::config::Config, identity: &str) -> bool 
         certradius::escape::Escaped::str(identity)
     );
     match runtime.block_on(client::lookup(&settings, &facts)) {
-        Ok(client::Outcome::Found { dn, groups }) => {
-            println!("  dn: {dn}\n  enabled: yes\n  groups ({}):", groups.len());
-            for g in groups {
+        Ok(client::Outcome::Found { dn, groups, sid }) => {
+            println!("  dn: {dn}\n  enabled: yes");
+            if let Some(sid) = sid {
+                println!("  objectSid: {sid}");
+            }
+            println!("  groups ({}):", groups.len());
+            for g in groups.iter() {
                 println!("    {g}");
             }
             true

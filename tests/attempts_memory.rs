@@ -81,6 +81,9 @@ fn fill(attempts: &Attempts, distinct_details: bool) {
                 group: None,
                 nas_port_type: None,
                 framed_mtu: None,
+                directory_groups: None,
+                directory_facts: None,
+                peer: None,
             };
             attempts.record(&e, 1_796_451_600 + u64::from(n));
         }

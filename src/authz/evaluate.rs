@@ -66,6 +66,7 @@ impl Facts<'_> {
             Field::CalledStationId => utf8(self.request.called_station_id).into_iter().collect(),
             Field::CallingStationId => utf8(self.request.calling_station_id).into_iter().collect(),
             Field::Identity => self.identity.into_iter().collect(),
+            Field::DirectoryGroup => self.request.directory_groups.map(strs).unwrap_or_default(),
             Field::NasAddress | Field::NasPortType | Field::Method => Vec::new(),
         }
     }
@@ -85,6 +86,10 @@ impl Facts<'_> {
                 .nas_port_type
                 .is_some_and(|t| types.contains(&t)),
             Condition::Method(methods) => methods.contains(&self.request.method),
+            Condition::DirectoryGroup(patterns) => self
+                .request
+                .directory_groups
+                .is_some_and(|groups| groups.iter().any(|g| patterns.iter().any(|p| p.matches(g)))),
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct RequestInfo<'a> {
     pub called_station_id: Option<&'a [u8]>,
     pub nas_port_type: Option<u32>,
     pub framed_mtu: Option<u32>,
+    /// The account's groups from `[directory]` (the rule match field `directory_group`); None
+    /// when no directory was asked.
+    pub directory_groups: Option<&'a [String]>,
 }
 
 /// One attribute to add to an Access-Accept, already encoded.

@@ -80,9 +80,11 @@ pub(super) enum Field {
     NasPortType,
     Identity,
     Method,
+    /// `[directory] group_attribute` values of the account (`directory_group`).
+    DirectoryGroup,
 }
 
-pub(super) const RULE_FIELDS: [(&str, Field); 18] = [
+pub(super) const RULE_FIELDS: [(&str, Field); 19] = [
     ("subject_cn", Field::SubjectCn),
     ("subject_o", Field::SubjectO),
     ("subject_ou", Field::SubjectOu),
@@ -101,6 +103,7 @@ pub(super) const RULE_FIELDS: [(&str, Field); 18] = [
     ("nas_port_type", Field::NasPortType),
     ("identity", Field::Identity),
     ("method", Field::Method),
+    ("directory_group", Field::DirectoryGroup),
 ];
 
 /// The certificate fields the identity may be bound to.
@@ -125,6 +128,7 @@ impl Field {
                 | Field::NasPortType
                 | Field::Identity
                 | Field::Method
+                | Field::DirectoryGroup
         )
     }
 
@@ -141,6 +145,33 @@ pub(super) enum Condition {
     PortType(Vec<u32>),
     /// `method`: how the request authenticated ("eap-tls", "mab").
     Method(Vec<crate::authz::Method>),
+    /// `directory_group`: patterns without a wildcard are DNs (kept normalized, RFC 4514),
+    /// with one, case-insensitive text.
+    DirectoryGroup(Vec<GroupPattern>),
+}
+
+/// One `directory_group` pattern, prepared once at load.
+#[derive(Debug, Clone)]
+pub(super) enum GroupPattern {
+    Dn(String),
+    Glob(Glob),
+}
+
+impl GroupPattern {
+    fn new(pattern: &str) -> Self {
+        if pattern.contains('*') || pattern.contains('?') {
+            GroupPattern::Glob(Glob::new(pattern))
+        } else {
+            GroupPattern::Dn(crate::directory::filter::normalize_dn(pattern))
+        }
+    }
+
+    pub(super) fn matches(&self, group: &str) -> bool {
+        match self {
+            GroupPattern::Dn(dn) => crate::directory::filter::normalize_dn(group) == *dn,
+            GroupPattern::Glob(g) => g.matches(group),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -409,6 +440,9 @@ fn build_condition(
             .collect::<Result<_, String>>()
             .map(Condition::Method)
             .map_err(PolicyError::from),
+        Field::DirectoryGroup => Ok(Condition::DirectoryGroup(
+            items.iter().map(|s| GroupPattern::new(&s.text())).collect(),
+        )),
         Field::Serial => Ok(Condition::Text(
             field,
             items
@@ -680,6 +714,7 @@ Filter-Id = "staff"
         called_station_id: None,
         nas_port_type: None,
         framed_mtu: None,
+        directory_groups: None,
     };
 
     #[test]
@@ -906,6 +941,45 @@ reply = { "MS-Primary-DNS-Server" = "192.0.2.53", "Class" = ["0x0102ff", "second
 
     /// `method` keeps MAB apart: only rules naming "mab" see a MAB request, and a rule naming
     /// only "mab" never sees an EAP-TLS one.
+    /// `directory_group`: a DN pattern compares as a DN (case, spaces after separators), a
+    /// wildcard pattern as text; no groups (no directory asked) never match.
+    #[test]
+    fn directory_group_matches_dns_and_wildcards() {
+        let p = policy(
+            "[authorize]\ndefault = \"reject\"\n\
+             [[authorize.rule]]\nname = \"staff\"\n\
+             [authorize.rule.match]\ndirectory_group = \"CN=WiFi-Staff, OU=Groups,DC=example,DC=org\"\n\
+             [[authorize.rule]]\nname = \"any-wifi\"\n\
+             [authorize.rule.match]\ndirectory_group = \"cn=wifi-*\"\n",
+        );
+        let with = |groups: &'static [String]| RequestInfo {
+            directory_groups: Some(groups),
+            ..NO_REQ
+        };
+        static STAFF: OnceLock<Vec<String>> = OnceLock::new();
+        let staff = STAFF.get_or_init(|| {
+            vec![
+                "cn=other,ou=groups,dc=example,dc=org".into(),
+                "cn=wifi-staff,ou=groups, dc=example, dc=org".into(),
+            ]
+        });
+        let g = accepted(decide(&p, "rsa", "alice@certradius.test", &with(staff)));
+        assert_eq!(g.rule.as_deref(), Some("staff"));
+        static GUEST: OnceLock<Vec<String>> = OnceLock::new();
+        let guest = GUEST.get_or_init(|| vec!["CN=WiFi-Guests,OU=Groups,DC=example,DC=org".into()]);
+        let g = accepted(decide(&p, "rsa", "alice@certradius.test", &with(guest)));
+        assert_eq!(g.rule.as_deref(), Some("any-wifi"));
+        // A DN pattern is not a prefix or a substring.
+        static NEAR: OnceLock<Vec<String>> = OnceLock::new();
+        let near = NEAR.get_or_init(|| vec!["cn=wifi-staff2,ou=groups,dc=example,dc=org".into()]);
+        let g = accepted(decide(&p, "rsa", "alice@certradius.test", &with(near)));
+        assert_eq!(g.rule.as_deref(), Some("any-wifi"));
+        assert_eq!(
+            rejected(decide(&p, "rsa", "alice@certradius.test", &NO_REQ)).0,
+            "no_matching_rule"
+        );
+    }
+
     #[test]
     fn method_keeps_mab_apart() {
         use crate::authz::Method;

@@ -177,6 +177,12 @@ impl DirectoryConfig {
         self.group_attribute.as_deref().unwrap_or("memberOf")
     }
 
+    /// Nested groups through LDAP_MATCHING_RULE_IN_CHAIN: with the Active Directory preset when
+    /// `group_attribute` keeps its default.
+    pub fn nested_groups(&self) -> bool {
+        self.preset == Some(Preset::ActiveDirectory) && self.group_attribute.is_none()
+    }
+
     pub fn effective_sid_binding(&self) -> SidBinding {
         match (self.sid_binding, self.preset) {
             (Some(s), _) => s,

@@ -10,24 +10,19 @@ use std::time::Instant;
 
 use super::clients::Client;
 use super::guard::lock;
-use super::handle::{Core, Paused, Pending, Rng};
+use super::handle::{Core, Handled, Paused, Pending, Rng};
 use super::sessions::{Checkout, Full, StateKey};
 use super::stats::Counter;
 use crate::authz::RequestInfo;
 use crate::eap::{EapCode, EapPacket, EapType};
 use crate::radius::{Packet, attr};
 use crate::reason::ReasonCode;
-use crate::session::{Now, RevocationVerdict, Session, Step};
+use crate::session::{Answer, Now, Session, Step};
 
 impl Core {
-    /// Continues a conversation paused by [`Handled::Lookup`] with the lookup's verdict.
-    pub fn resume(
-        &self,
-        pending: Pending,
-        verdict: RevocationVerdict,
-        now: Now,
-        rng: Rng<'_>,
-    ) -> Option<Vec<u8>> {
+    /// Continues a conversation paused by [`Handled::Lookup`] with the lookup's answer: the
+    /// reply, or another lookup (a directory lookup after OCSP) the shell performs next.
+    pub fn resume(&self, pending: Pending, answer: Answer, now: Now, rng: Rng<'_>) -> Handled {
         let now = now.monotonic;
         let Pending {
             session,
@@ -38,11 +33,23 @@ impl Core {
             ..
         } = pending;
         let Ok(packet) = Packet::decode(&datagram) else {
-            return None;
+            return Handled::Silent;
         };
-        let client = &client;
         let request = request_info(&packet, from);
-        let (next, step) = session.resume(verdict, &self.cx_for(&key), &request);
+        let (next, step) = session.resume(answer, &self.cx_for(&key), &request);
+        if let Step::Lookup(lookup) = &step
+            && let Some(s) = next
+        {
+            // Paused again: still checked out, the duplicate-cache entry still in progress.
+            return Handled::Lookup(Box::new(Pending {
+                lookup: (**lookup).clone(),
+                session: Box::new(s),
+                key,
+                datagram: datagram.clone(),
+                from,
+                client,
+            }));
+        }
         {
             let mut t = lock(&self.sessions);
             match next {
@@ -50,10 +57,13 @@ impl Core {
                 None => t.remove(&key),
             }
         }
-        let reply = self.reply_for(step, key, &packet, client, from, now, rng);
+        let reply = self.reply_for(step, key, &packet, &client, from, now, rng);
         let cached = reply.as_deref().map(Arc::<[u8]>::from);
         lock(&self.dedup).complete((from, packet.identifier()), packet.authenticator(), cached);
-        reply
+        match reply {
+            Some(r) => Handled::Reply(r),
+            None => Handled::Silent,
+        }
     }
 
     /// When a conversation parked now is forgotten. `eap.session_timeout_secs` is bounded at
@@ -226,5 +236,6 @@ pub(super) fn request_info<'a>(packet: &Packet<'a>, from: SocketAddr) -> Request
         called_station_id: packet.first(attr::CALLED_STATION_ID),
         nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
         framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
+        directory_groups: None,
     }
 }

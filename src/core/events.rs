@@ -67,6 +67,12 @@ pub struct AuthEvent<'a> {
     /// (§5.12), as the NAS sent them.
     pub nas_port_type: Option<u32>,
     pub framed_mtu: Option<u32>,
+    /// The account's groups from `[directory]`, when the directory found it.
+    pub directory_groups: Option<&'a [String]>,
+    /// The certificate facts the directory found the account with (for `revalidate_secs`).
+    pub directory_facts: Option<&'a crate::directory::filter::FilterFacts>,
+    /// The verified client certificate (for `revalidate_secs`: the rules are evaluated again).
+    pub peer: Option<&'a crate::tls::VerifiedPeer>,
 }
 
 /// Something that wants to know about every finished authentication.

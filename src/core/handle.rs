@@ -35,19 +35,19 @@ use crate::core::stats::Stats;
 use crate::radius::dictionary::Dictionary;
 use crate::radius::{self, Code, Packet, attr};
 use crate::reason::ReasonCode;
-use crate::session::{Now, RevocationLookup, RevocationVerdict, Session};
+use crate::session::{Answer, DirectoryVerdict, Lookup, Now, RevocationVerdict, Session};
 
 /// What [`Core::handle`] asks of the shell.
 pub enum Handled {
     Reply(Vec<u8>),
     Silent,
-    /// Look the certificate up (OCSP), then call [`Core::resume`].
+    /// Look the certificate up (OCSP) or its account (directory), then call [`Core::resume`].
     Lookup(Box<Pending>),
 }
 
-/// A conversation paused for a revocation lookup, with what `resume` needs to answer.
+/// A conversation paused for a lookup, with what `resume` needs to answer.
 pub struct Pending {
-    pub lookup: RevocationLookup,
+    pub lookup: Lookup,
     pub(super) session: Box<Session>,
     pub(super) key: StateKey,
     pub(super) datagram: Vec<u8>,
@@ -58,7 +58,7 @@ pub struct Pending {
 }
 
 /// A conversation the request path paused for a lookup: what becomes a [`Pending`].
-pub(super) type Paused = (RevocationLookup, Box<Session>, StateKey, Arc<Client>);
+pub(super) type Paused = (Lookup, Box<Session>, StateKey, Arc<Client>);
 
 /// Randomness comes from the shell (the OS RNG in production, a seeded one in tests).
 pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]);
@@ -99,6 +99,7 @@ impl Core {
             crls: Arc::default(),
             inventory: Arc::default(),
             mab: None,
+            directory: None,
             generation: 0,
         };
         Core::with_snapshot(snapshot)
@@ -148,9 +149,9 @@ impl Core {
         lock(&self.sessions).len()
     }
 
-    /// Handles one datagram for a caller that performs no revocation lookups (tests, fuzzing,
-    /// the load generator): a lookup is answered "unavailable" at once, so `[ocsp]` soft-fail
-    /// and CRL-fallback rules still apply.
+    /// Handles one datagram for a caller that performs no lookups (tests, fuzzing, the load
+    /// generator): a lookup is answered "unavailable" at once, so `[ocsp]` soft-fail and
+    /// CRL-fallback rules still apply (and a directory refuses with `directory_unavailable`).
     pub fn handle_datagram(
         &self,
         from: SocketAddr,
@@ -158,15 +159,23 @@ impl Core {
         now: Now,
         rng: Rng<'_>,
     ) -> Option<Vec<u8>> {
-        match self.handle(from, datagram, now, rng) {
-            Handled::Reply(r) => Some(r),
-            Handled::Silent => None,
-            Handled::Lookup(p) => self.resume(
-                *p,
-                RevocationVerdict::Unavailable("no OCSP client in this caller".into()),
-                now,
-                rng,
-            ),
+        let mut handled = self.handle(from, datagram, now, rng);
+        loop {
+            match handled {
+                Handled::Reply(r) => return Some(r),
+                Handled::Silent => return None,
+                Handled::Lookup(p) => {
+                    let answer = match p.lookup {
+                        Lookup::Revocation(_) => Answer::Revocation(
+                            RevocationVerdict::Unavailable("no OCSP client in this caller".into()),
+                        ),
+                        Lookup::Directory(_) => Answer::Directory(DirectoryVerdict::Unavailable(
+                            "no directory client in this caller".into(),
+                        )),
+                    };
+                    handled = self.resume(*p, answer, now, rng);
+                }
+            }
         }
     }
 
@@ -201,7 +210,9 @@ impl Core {
         let mut pending = None;
         let reply = self.handle_inner(client, from, datagram, now, rng, &mut pending);
         if let Some((lookup, session, key, client)) = pending {
-            self.stats.incr(Counter::RevocationLookups);
+            if matches!(lookup, Lookup::Revocation(_)) {
+                self.stats.incr(Counter::RevocationLookups);
+            }
             return Handled::Lookup(Box::new(Pending {
                 lookup,
                 session,

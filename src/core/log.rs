@@ -118,6 +118,9 @@ impl Core {
             group: summary.group,
             nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
             framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
+            directory_groups: summary.directory_groups.as_deref(),
+            directory_facts: summary.directory_facts.as_deref(),
+            peer: summary.peer.as_ref(),
         });
         let (subject, issuer, serial) = (
             subject.unwrap_or("-"),
@@ -194,5 +197,8 @@ pub(super) fn refusal_event<'a>(
         group: None,
         nas_port_type: u32_attr(packet, attr::NAS_PORT_TYPE),
         framed_mtu: u32_attr(packet, attr::FRAMED_MTU),
+        directory_groups: None,
+        directory_facts: None,
+        peer: None,
     }
 }

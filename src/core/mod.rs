@@ -26,5 +26,5 @@ pub mod snapshot;
 pub(crate) mod state_file;
 pub mod stats;
 
-pub use handle::{Core, Handled};
+pub use handle::{Core, Handled, Pending};
 pub use snapshot::Snapshot;

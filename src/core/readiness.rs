@@ -22,6 +22,9 @@ pub struct Readiness {
     /// Whether the accounting database writer holds a working connection (told by the writer;
     /// only consulted when `accounting.database_url` is set).
     database_up: AtomicBool,
+    /// Why every `[directory]` URL failed, as the last probe or search found; None: usable
+    /// (or no directory).
+    directory_down: Mutex<Option<String>>,
 }
 
 impl Default for Readiness {
@@ -33,6 +36,7 @@ impl Default for Readiness {
             silent: AtomicBool::new(false),
             failing: Mutex::new(Vec::new()),
             database_up: AtomicBool::new(false),
+            directory_down: Mutex::new(None),
         }
     }
 }
@@ -67,6 +71,15 @@ impl Readiness {
 
     pub fn database_up(&self) -> bool {
         self.database_up.load(Ordering::Relaxed)
+    }
+
+    /// Told by the shell's directory probe and lookups: Some(why) when every URL failed.
+    pub fn set_directory_down(&self, why: Option<String>) {
+        *lock(&self.directory_down) = why;
+    }
+
+    pub fn directory_down(&self) -> Option<String> {
+        lock(&self.directory_down).clone()
     }
 }
 

@@ -115,6 +115,7 @@ impl Core {
             crls: old.crls.clone(),
             inventory: old.inventory.clone(),
             mab: old.mab.clone(),
+            directory: old.directory.clone(),
             generation: 0,
         });
     }

@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub inventory: Arc<Inventory>,
     /// The MAC Authentication Bypass allow list (`[mab] allow_file`); None: `[mab]` is off.
     pub mab: Option<Arc<AllowList>>,
+    /// `[directory]` as the shell's lookups use it (password and CA read); None: off.
+    pub directory: Option<Arc<crate::directory::client::Settings>>,
     /// Counts the snapshots put in force: a stream connection re-checks its client when it
     /// changes.
     pub generation: u64,
@@ -78,6 +80,12 @@ pub fn session_context(
         ),
         policy,
         ocsp: ocsp_policy(config),
+        directory: config
+            .directory
+            .as_ref()
+            .map(|d| crate::session::DirectoryPolicy {
+                sid_binding: d.effective_sid_binding(),
+            }),
     }
 }
 

@@ -65,6 +65,8 @@ families! {
         "Authentications paused for an OCSP lookup (each then counted by result in certradius_ocsp_lookups_total)",
     OcspLookups = "certradius_ocsp_lookups",
         "OCSP lookups by result: cache_hit, queried (a request sent), busy (max_concurrent_lookups reached), unreachable, bad_response",
+    DirectoryLookups = "certradius_directory_lookups",
+        "Directory (LDAP) lookups by result: found, not_found, disabled (searched), error (every URL failed), cache_hit (a fresh cached answer, or an expired one served by accept_cached)",
     ConfigReloads = "certradius_config_reloads",
         "Configuration reloads (SIGHUP and the certificate/CRL file watchers) by result",
     AccountingRequests = "certradius_accounting_requests",
@@ -222,6 +224,14 @@ counters! {
     /// conversations then rejected, under `ocsp_require`, count as `ocsp_unavailable`).
     OcspUnreachable = "ocsp_unreachable"
         => E::labelled(F::OcspLookups, "result", "unreachable"),
+    DirectoryFound = "directory_found" => E::labelled(F::DirectoryLookups, "result", "found"),
+    DirectoryNotFound = "directory_not_found"
+        => E::labelled(F::DirectoryLookups, "result", "not_found"),
+    DirectoryDisabled = "directory_disabled"
+        => E::labelled(F::DirectoryLookups, "result", "disabled"),
+    DirectoryError = "directory_error" => E::labelled(F::DirectoryLookups, "result", "error"),
+    DirectoryCacheHit = "directory_cache_hit"
+        => E::labelled(F::DirectoryLookups, "result", "cache_hit"),
     AccountingRequests = "accounting_requests"
         => E::labelled(F::AccountingRequests, "result", "received"),
     AccountingResponses = "accounting_responses"
@@ -428,7 +438,16 @@ pub struct Stats {
     limiter: Mutex<Limiter>,
     /// A gauge, not a counter: requests waiting for a worker (set by the shell's dispatcher).
     queued: AtomicU64,
+    /// How long directory lookups took, cache hits included (observed by the shell, exported
+    /// as `certradius_directory_lookup_duration_seconds`).
+    pub directory_duration: prometheus_client::metrics::histogram::Histogram,
 }
+
+/// Buckets of the directory lookup histogram, in seconds: a cache hit is microseconds, a
+/// search milliseconds, a dead URL `timeout_ms`.
+pub const DIRECTORY_BUCKETS: [f64; 12] = [
+    0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 impl Default for Stats {
     fn default() -> Self {
@@ -436,6 +455,9 @@ impl Default for Stats {
             counters: Counter::all().map(|_| AtomicU64::new(0)).collect(),
             limiter: Mutex::default(),
             queued: AtomicU64::new(0),
+            directory_duration: prometheus_client::metrics::histogram::Histogram::new(
+                DIRECTORY_BUCKETS,
+            ),
         }
     }
 }

@@ -6,6 +6,13 @@
 //! has no time limit of its own that a silent server would honour), so a lookup ends within
 //! `timeout_ms` × URLs. TLS (LDAPS, or StartTLS per RFC 4511 §4.14) goes through rustls with
 //! the server's crypto provider, never OpenSSL.
+//!
+//! Connections are pooled: one per URL, bound once as the service account and shared by every
+//! lookup (ldap3 multiplexes operations on one connection, RFC 4511 §4.1.1 message IDs). A
+//! connection that fails an operation is dropped, and the next lookup connects and binds anew
+//! (re-bind on error); a reused connection that failed otherwise than by a timeout (closed by
+//! the directory while idle) is replaced at once and the search retried on it, so an idle
+//! timeout on the directory's side costs no failover.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +29,13 @@ pub const MAX_GROUPS: usize = 16384;
 /// What the directory said about an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Exactly one entry, enabled.
-    Found { dn: String, groups: Vec<String> },
+    /// Exactly one entry, enabled; `sid`: its `objectSid` in string form, when read (SID
+    /// binding on) and present.
+    Found {
+        dn: String,
+        groups: Arc<[String]>,
+        sid: Option<String>,
+    },
     /// No entry, several (`count`), or the certificate lacks a field the filter names
     /// (`missing`, no search sent).
     NotFound {
@@ -47,6 +59,58 @@ pub struct Settings {
     enabled_filter: Option<String>,
     group_attribute: String,
     timeout: Duration,
+    /// `objectSid` is read (`sid_binding` is not off).
+    read_sid: bool,
+    /// Nested groups through LDAP_MATCHING_RULE_IN_CHAIN (the Active Directory preset).
+    nested_groups: bool,
+    /// The bound connections, one slot per URL (shared by clones; a reload makes a new one).
+    pool: Arc<Pool>,
+}
+
+/// One bound connection per URL.
+#[derive(Default)]
+struct Pool {
+    slots: Vec<tokio::sync::Mutex<Option<Pooled>>>,
+    /// Numbers the connections, so a failed one is dropped only if it is still the pooled one.
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// A connection bound as the service account, and the task driving it.
+struct Pooled {
+    ldap: ldap3::Ldap,
+    drive: tokio::task::JoinHandle<()>,
+    id: u64,
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // Closes the connection now, not when the last handle happens to go.
+        self.drive.abort();
+    }
+}
+
+/// An operation failed: why, and whether by `timeout_ms` (a silent directory: no retry).
+struct OpError {
+    message: String,
+    timed_out: bool,
+}
+
+impl OpError {
+    fn ldap(what: &str, e: &ldap3::LdapError) -> OpError {
+        OpError {
+            message: format!("{what}: {e}"),
+            timed_out: matches!(e, ldap3::LdapError::Timeout { .. }),
+        }
+    }
+}
+
+impl From<String> for OpError {
+    fn from(message: String) -> Self {
+        OpError {
+            message,
+            timed_out: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -87,6 +151,17 @@ impl Settings {
             enabled_filter: cfg.effective_enabled_filter().map(str::to_string),
             group_attribute: cfg.effective_group_attribute().to_string(),
             timeout: Duration::from_millis(cfg.timeout_ms),
+            read_sid: cfg.effective_sid_binding() != crate::config::directory::SidBinding::Off,
+            nested_groups: cfg.nested_groups(),
+            pool: Arc::new(Pool {
+                slots: cfg
+                    .url
+                    .list()
+                    .iter()
+                    .map(|_| tokio::sync::Mutex::new(None))
+                    .collect(),
+                next_id: std::sync::atomic::AtomicU64::new(0),
+            }),
         })
     }
 
@@ -164,13 +239,13 @@ pub async fn lookup(settings: &Settings, facts: &FilterFacts) -> Result<Outcome,
 /// turn until one answers.
 pub async fn search(settings: &Settings, filter: &str) -> Result<Outcome, Unavailable> {
     let mut errors = Vec::new();
-    for url in &settings.urls {
+    for (i, url) in settings.urls.iter().enumerate() {
         // In a task of its own: a panic inside the LDAP client (its BER decoding is not ours)
         // fails this URL instead of unwinding into the caller.
         let s = settings.clone();
         let u = url.clone();
         let f = filter.to_string();
-        match tokio::spawn(async move { on_url(&s, &u, &f).await }).await {
+        match tokio::spawn(async move { on_url(&s, i, &u, &f).await }).await {
             Ok(Ok(outcome)) => return Ok(outcome),
             Ok(Err(e)) => errors.push(format!("{url}: {e}")),
             Err(_) => errors.push(format!("{url}: malformed answer")),
@@ -179,62 +254,148 @@ pub async fn search(settings: &Settings, filter: &str) -> Result<Outcome, Unavai
     Err(Unavailable(errors.join("; ")))
 }
 
-async fn on_url(s: &Settings, url: &str, user_filter: &str) -> Result<Outcome, String> {
+/// Whether the directory can be used now (readiness): a connection and the service account's
+/// bind on some URL, each step bounded by `timeout_ms`. Err: why every URL failed.
+pub async fn probe(settings: &Settings) -> Result<(), Unavailable> {
+    let mut errors = Vec::new();
+    for url in &settings.urls {
+        let s = settings.clone();
+        let u = url.clone();
+        let probe = tokio::spawn(async move {
+            let (mut ldap, drive) = connect(&s, &u).await?;
+            let result = bind(&mut ldap, &s).await;
+            let _ = tokio::time::timeout(s.timeout, ldap.unbind()).await;
+            drive.abort();
+            result
+        });
+        match probe.await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => errors.push(format!("{url}: {e}")),
+            Err(_) => errors.push(format!("{url}: malformed answer")),
+        }
+    }
+    Err(Unavailable(errors.join("; ")))
+}
+
+/// A connection to `url` (LDAPS, or StartTLS when configured) and the task driving it.
+async fn connect(
+    s: &Settings,
+    url: &str,
+) -> Result<(ldap3::Ldap, tokio::task::JoinHandle<()>), String> {
     let mut conn = LdapConnSettings::new()
         .set_conn_timeout(s.timeout)
         .set_starttls(s.start_tls && url.starts_with("ldap://"));
     if let Some(tls) = &s.tls {
         conn = conn.set_config(tls.clone());
     }
-    let (driver, mut ldap) =
-        tokio::time::timeout(s.timeout, LdapConnAsync::with_settings(conn, url))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| format!("connect: {e}"))?;
+    let (driver, ldap) = tokio::time::timeout(s.timeout, LdapConnAsync::with_settings(conn, url))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
     let drive = tokio::spawn(async move {
         if let Err(e) = driver.drive().await {
             tracing::debug!("directory: connection ended: {e}");
         }
     });
-    let result = session(&mut ldap, s, user_filter).await;
-    // Close politely; the driver task ends with the connection.
-    let _ = tokio::time::timeout(s.timeout, ldap.unbind()).await;
-    drive.abort();
-    result
+    Ok((ldap, drive))
+}
+
+/// The service account's simple bind (RFC 4511 §4.2), when one is configured.
+async fn bind(ldap: &mut ldap3::Ldap, s: &Settings) -> Result<(), String> {
+    let Some((dn, password)) = &s.bind else {
+        return Ok(());
+    };
+    let res = ldap
+        .with_timeout(s.timeout)
+        .simple_bind(dn, password.expose())
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    if res.rc != 0 {
+        return Err(format!(
+            "bind as {dn} refused: {} (result code {})",
+            rc_name(res.rc),
+            res.rc
+        ));
+    }
+    Ok(())
+}
+
+/// The search on one URL, on its pooled connection (made and bound when there is none).
+async fn on_url(s: &Settings, i: usize, url: &str, user_filter: &str) -> Result<Outcome, String> {
+    let (mut ldap, id, reused) = pooled(s, i, url).await?;
+    match session(&mut ldap, s, user_filter).await {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            discard(s, i, id);
+            if !reused || e.timed_out {
+                return Err(e.message);
+            }
+            // Most likely closed by the directory while idle: once more on a fresh connection.
+            let (mut ldap, id, _) = pooled(s, i, url).await?;
+            session(&mut ldap, s, user_filter).await.map_err(|e| {
+                discard(s, i, id);
+                e.message
+            })
+        }
+    }
+}
+
+/// The pooled connection of URL `i`: (a handle on it, its number, whether it was reused).
+/// Lookups arriving while it is being made wait for it (at most `timeout_ms`) rather than
+/// each opening their own.
+async fn pooled(s: &Settings, i: usize, url: &str) -> Result<(ldap3::Ldap, u64, bool), String> {
+    let Some(slot) = s.pool.slots.get(i) else {
+        return Err("no connection slot for this URL".to_string());
+    };
+    let mut guard = tokio::time::timeout(s.timeout, slot.lock())
+        .await
+        .map_err(|_| "timed out waiting for the connection being made".to_string())?;
+    if let Some(p) = guard.as_mut()
+        && !p.ldap.is_closed()
+    {
+        return Ok((p.ldap.clone(), p.id, true));
+    }
+    *guard = None;
+    let (ldap, drive) = connect(s, url).await?;
+    let id = s
+        .pool
+        .next_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let conn = Pooled { ldap, drive, id };
+    // Bound once here; every later search on this connection runs as the service account.
+    bind(&mut conn.ldap.clone(), s).await?;
+    let handle = conn.ldap.clone();
+    *guard = Some(conn);
+    Ok((handle, id, false))
+}
+
+/// Drops connection `id` of URL `i` if it is still the pooled one: the next lookup connects
+/// and binds again. (A slot being refilled right now is left to the one refilling it.)
+fn discard(s: &Settings, i: usize, id: u64) {
+    if let Some(slot) = s.pool.slots.get(i)
+        && let Ok(mut guard) = slot.try_lock()
+        && guard.as_ref().is_some_and(|p| p.id == id)
+    {
+        *guard = None;
+    }
 }
 
 async fn session(
     ldap: &mut ldap3::Ldap,
     s: &Settings,
     user_filter: &str,
-) -> Result<Outcome, String> {
-    if let Some((dn, password)) = &s.bind {
-        let res = ldap
-            .with_timeout(s.timeout)
-            .simple_bind(dn, password.expose())
-            .await
-            .map_err(|e| format!("bind: {e}"))?;
-        if res.rc != 0 {
-            return Err(format!(
-                "bind as {dn} refused: {} (result code {})",
-                rc_name(res.rc),
-                res.rc
-            ));
-        }
+) -> Result<Outcome, OpError> {
+    let mut attributes = vec![s.group_attribute.as_str()];
+    if s.read_sid {
+        attributes.push(OBJECT_SID);
     }
-    let (entries, res) = ldap
+    let (entries, _) = ldap
         .with_timeout(s.timeout)
-        .search(
-            &s.base_dn,
-            Scope::Subtree,
-            user_filter,
-            vec![s.group_attribute.as_str()],
-        )
+        .search(&s.base_dn, Scope::Subtree, user_filter, attributes)
         .await
-        .map_err(|e| format!("search: {e}"))?
+        .map_err(|e| OpError::ldap("search", &e))?
         .non_error()
-        .map_err(|e| format!("search: {e}"))?;
-    let _ = res;
+        .map_err(|e| OpError::ldap("search", &e))?;
     if entries.len() != 1 {
         return Ok(Outcome::NotFound {
             count: entries.len(),
@@ -247,8 +408,15 @@ async fn session(
             missing: None,
         });
     };
-    let Some((dn, groups)) = parse_entry(raw, &s.group_attribute) else {
-        return Err("search: malformed entry in the answer".to_string());
+    let Some(Entry {
+        dn,
+        mut groups,
+        sid,
+    }) = parse_entry(raw, &s.group_attribute)
+    else {
+        return Err(OpError::from(
+            "search: malformed entry in the answer".to_string(),
+        ));
     };
     if let Some(enabled) = &s.enabled_filter {
         // A second, base-scope search on the entry itself: unlike one `(&(user)(enabled))`
@@ -257,28 +425,122 @@ async fn session(
             .with_timeout(s.timeout)
             .search(&dn, Scope::Base, enabled, vec!["1.1"])
             .await
-            .map_err(|e| format!("search: {e}"))?
+            .map_err(|e| OpError::ldap("search", &e))?
             .non_error()
-            .map_err(|e| format!("search: {e}"))?;
+            .map_err(|e| OpError::ldap("search", &e))?;
         if hits.is_empty() {
             return Ok(Outcome::Disabled { dn });
         }
     }
-    Ok(Outcome::Found { dn, groups })
+    if s.nested_groups {
+        nested(ldap, s, &dn, &mut groups).await?;
+    }
+    Ok(Outcome::Found {
+        dn,
+        groups: groups.into(),
+        sid,
+    })
+}
+
+/// Active Directory's nested groups: every group the entry is a member of, directly or
+/// through other groups, found with LDAP_MATCHING_RULE_IN_CHAIN
+/// (`(member:1.2.840.113556.1.4.1941:=DN)`), added to the direct ones (at most
+/// [`MAX_GROUPS`] in all). A directory that does not know the rule (OpenLDAP) answers no
+/// entries or an error: the direct groups stand.
+async fn nested(
+    ldap: &mut ldap3::Ldap,
+    s: &Settings,
+    dn: &str,
+    groups: &mut Vec<String>,
+) -> Result<(), OpError> {
+    let filter = chain_filter(dn);
+    let answer = ldap
+        .with_timeout(s.timeout)
+        .search(&s.base_dn, Scope::Subtree, &filter, vec!["1.1"])
+        .await
+        .map_err(|e| OpError::ldap("nested groups search", &e))?;
+    let Ok((entries, _)) = answer.success() else {
+        tracing::debug!("directory: the nested-group search was refused; direct groups only");
+        return Ok(());
+    };
+    let mut known: std::collections::HashSet<String> = groups
+        .iter()
+        .map(|g| super::filter::normalize_dn(g))
+        .collect();
+    for raw in entries {
+        if groups.len() >= MAX_GROUPS {
+            break;
+        }
+        if let Some(entry) = parse_entry(raw, "1.1")
+            && known.insert(super::filter::normalize_dn(&entry.dn))
+        {
+            groups.push(entry.dn);
+        }
+    }
+    Ok(())
+}
+
+/// The LDAP_MATCHING_RULE_IN_CHAIN filter for the groups `dn` belongs to (RFC 4515 §3
+/// extensible match; the DN escaped as any assertion value).
+fn chain_filter(dn: &str) -> String {
+    format!(
+        "(member:{}:={})",
+        crate::config::directory::AD_GROUP_CHAIN_RULE,
+        super::filter::escape(dn)
+    )
+}
+
+/// Active Directory's binary SID attribute.
+const OBJECT_SID: &str = "objectSid";
+
+/// A binary SID (MS-DTYP §2.4.2: revision, sub-authority count, 48-bit big-endian identifier
+/// authority, then that many 32-bit little-endian sub-authorities) in its string form
+/// `S-1-5-21-...`; None when malformed.
+pub fn sid_to_string(b: &[u8]) -> Option<String> {
+    let (&revision, rest) = b.split_first()?;
+    let (&count, rest) = rest.split_first()?;
+    let (authority, rest) = rest.split_at_checked(6)?;
+    if rest.len() != usize::from(count) * 4 || count > 15 {
+        return None;
+    }
+    let mut auth = [0u8; 8];
+    auth.get_mut(2..)?.copy_from_slice(authority);
+    let mut out = format!("S-{revision}-{}", u64::from_be_bytes(auth));
+    for sub in rest.chunks_exact(4) {
+        let v = u32::from_le_bytes(sub.try_into().ok()?);
+        out.push_str(&format!("-{v}"));
+    }
+    Some(out)
+}
+
+/// What a SearchResultEntry holds for us.
+struct Entry {
+    dn: String,
+    groups: Vec<String>,
+    sid: Option<String>,
 }
 
 /// The DN and the `group_attr` values of a SearchResultEntry (RFC 4511 §4.5.2), or None when
 /// it is malformed. Written here because ldap3's `SearchEntry::construct` panics on malformed
 /// BER, and the answer comes from the network. Values that are not UTF-8 are skipped (a group
 /// DN is a string, RFC 4514), and at most [`MAX_GROUPS`] are kept.
-fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<(String, Vec<String>)> {
+fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<Entry> {
     let mut parts = re.0.match_id(4)?.expect_constructed()?.into_iter();
     let dn = String::from_utf8(parts.next()?.expect_primitive()?).ok()?;
     let mut groups = Vec::new();
+    let mut sid = None;
     for attribute in parts.next()?.expect_constructed()? {
         let mut pa = attribute.expect_constructed()?.into_iter();
         let name = pa.next()?.expect_primitive()?;
         let values = pa.next()?.expect_constructed()?;
+        if name.eq_ignore_ascii_case(OBJECT_SID.as_bytes()) {
+            sid = values
+                .into_iter()
+                .next()
+                .and_then(|v| v.expect_primitive())
+                .and_then(|v| sid_to_string(&v));
+            continue;
+        }
         if !name.eq_ignore_ascii_case(group_attr.as_bytes()) {
             continue;
         }
@@ -291,7 +553,7 @@ fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<(String, Vec<
             }
         }
     }
-    Some((dn, groups))
+    Some(Entry { dn, groups, sid })
 }
 
 /// RFC 4511 §4.1.9 result codes an operator meets at bind.
@@ -303,5 +565,37 @@ fn rc_name(rc: u32) -> &'static str {
         8 => "stronger authentication required (use ldaps:// or start_tls)",
         13 => "confidentiality required (use ldaps:// or start_tls)",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// MS-DTYP §2.4.2.2: S-1-5-21-3623811015-3361044348-30300820-1013 in binary.
+    #[test]
+    fn object_sid_decodes() {
+        let mut b = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
+        for sub in [21u32, 3623811015, 3361044348, 30300820, 1013] {
+            b.extend(sub.to_le_bytes());
+        }
+        assert_eq!(
+            sid_to_string(&b).as_deref(),
+            Some("S-1-5-21-3623811015-3361044348-30300820-1013")
+        );
+        assert_eq!(sid_to_string(&b[..b.len() - 1]), None, "truncated");
+        assert_eq!(
+            sid_to_string(&[1, 0, 0, 0, 0, 0, 0, 1]).as_deref(),
+            Some("S-1-1")
+        );
+        assert_eq!(sid_to_string(&[]), None);
+    }
+
+    #[test]
+    fn nested_group_filter() {
+        assert_eq!(
+            chain_filter("CN=Dave (IT),OU=Users,DC=example,DC=org"),
+            "(member:1.2.840.113556.1.4.1941:=CN=Dave \\28IT\\29,OU=Users,DC=example,DC=org)"
+        );
     }
 }

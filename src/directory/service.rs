@@ -79,10 +79,29 @@ impl Service {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Shared>,
     {
+        self.lookup_with(filter, search, true).await
+    }
+
+    /// As [`Service::lookup`] without consulting the fresh cache (`revalidate_secs` asks the
+    /// directory itself); the answer still refreshes the cache, and searches in flight are
+    /// still shared.
+    pub async fn refresh<F, Fut>(&self, filter: &str, search: F) -> (Shared, Source)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Shared>,
+    {
+        self.lookup_with(filter, search, false).await
+    }
+
+    async fn lookup_with<F, Fut>(&self, filter: &str, search: F, cached: bool) -> (Shared, Source)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Shared>,
+    {
         let now = Instant::now();
         let (tx, mut waiting) = {
             let mut st = self.lock();
-            if let Some(e) = st.cache.get(filter).filter(|e| e.expires > now) {
+            if cached && let Some(e) = st.cache.get(filter).filter(|e| e.expires > now) {
                 return (Ok(e.outcome.clone()), Source::Cache);
             }
             match st.in_flight.get(filter) {
@@ -191,7 +210,8 @@ mod tests {
     fn found() -> Outcome {
         Outcome::Found {
             dn: "uid=a".into(),
-            groups: vec![],
+            groups: Arc::from(Vec::new()),
+            sid: None,
         }
     }
 

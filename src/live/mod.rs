@@ -61,7 +61,35 @@ pub struct AuthLink {
     pub calling_station_id: Option<Vec<u8>>,
     pub user_name: Option<Vec<u8>>,
     pub at: Instant,
+    /// What `[directory] revalidate_secs` needs to check the account again; None when no
+    /// directory found it.
+    pub directory: Option<Arc<DirectoryLink>>,
 }
+
+/// An authentication the directory found the account of: its search facts, and what the rules
+/// decided with its groups (the verified certificate and the request fields they saw).
+#[derive(Debug, Clone)]
+pub struct DirectoryLink {
+    pub facts: crate::directory::filter::FilterFacts,
+    pub peer: crate::tls::VerifiedPeer,
+    pub groups: Vec<String>,
+    /// The rule that granted access.
+    pub rule: Option<String>,
+    pub called_station_id: Option<Vec<u8>>,
+    pub nas_port_type: Option<u32>,
+}
+
+impl PartialEq for DirectoryLink {
+    fn eq(&self, other: &Self) -> bool {
+        self.facts == other.facts
+            && self.peer.serial == other.peer.serial
+            && self.peer.issuer == other.peer.issuer
+            && self.groups == other.groups
+            && self.rule == other.rule
+    }
+}
+
+impl Eq for DirectoryLink {}
 
 /// A session the NAS reported through accounting and has not stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +190,17 @@ impl Live {
             calling_station_id: event.calling_station_id.map(<[u8]>::to_vec),
             user_name: event.user_name.map(<[u8]>::to_vec),
             at: now,
+            directory: match (event.directory_facts, event.peer, event.directory_groups) {
+                (Some(facts), Some(peer), Some(groups)) => Some(Arc::new(DirectoryLink {
+                    facts: facts.clone(),
+                    peer: peer.clone(),
+                    groups: groups.to_vec(),
+                    rule: event.rule.map(str::to_string),
+                    called_station_id: event.called_station_id.map(<[u8]>::to_vec),
+                    nas_port_type: event.nas_port_type,
+                })),
+                _ => None,
+            },
         });
         if let Some(key) = fallback_key(event.nas_addr, event.calling_station_id, event.user_name) {
             self.fallback.insert(key, link.clone());
@@ -276,6 +315,16 @@ impl Live {
         })
     }
 
+    /// The live sessions the directory found the account of, not being disconnected (for
+    /// `[directory] revalidate_secs`; not marked).
+    pub fn with_directory(&self) -> Vec<LiveSession> {
+        self.sessions
+            .values()
+            .filter(|s| !s.disconnecting && s.link.as_ref().is_some_and(|l| l.directory.is_some()))
+            .cloned()
+            .collect()
+    }
+
     /// The sessions `pick` selects (an operator's `disconnect --session`), marked as being
     /// disconnected.
     pub fn mark(&mut self, pick: impl Fn(&LiveSession) -> bool) -> Vec<LiveSession> {
@@ -327,6 +376,9 @@ mod tests {
             group: None,
             nas_port_type: None,
             framed_mtu: None,
+            directory_groups: None,
+            directory_facts: None,
+            peer: None,
         }
     }
 

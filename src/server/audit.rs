@@ -12,6 +12,7 @@
 //! `tls::client_hello`), next to what was negotiated (`tls_version`, `cipher_suite`,
 //! `signature_scheme` of the client's CertificateVerify, key exchange `group`).
 //! `nas_port_type` and `framed_mtu` are the NAS's numbers as sent (RFC 2865 §5.41, §5.12).
+//! `directory_groups` lists the account's groups when `[directory]` found it (else null).
 //!
 //! Peer-supplied byte fields (identity, Calling/Called-Station-Id, granted values) become JSON
 //! strings: valid UTF-8 is kept as is, every byte that is not part of valid UTF-8 is written as
@@ -129,6 +130,7 @@ impl AuditLog {
             "group": e.group.map(|g| group_name(u16::from(g))),
             "nas_port_type": e.nas_port_type,
             "framed_mtu": e.framed_mtu,
+            "directory_groups": e.directory_groups,
         });
         let mut line = record.to_string().into_bytes();
         line.push(b'\n');

@@ -56,17 +56,9 @@ pub fn report_at(loaded: &Loaded, now: SystemTime) -> Report {
     database(&mut r, c);
     rules(&mut r, c);
     mab(&mut r, loaded);
-    if c.directory.is_some() {
-        r.warnings.push(DIRECTORY_NOT_ENFORCED.to_string());
-    }
     warnings(&mut r);
     r
 }
-
-/// Said by `check` and at start while `[directory]` is read and validated but not yet part of
-/// the authentication path (issue 18: the lookup exists, `check --directory-test` runs it).
-pub const DIRECTORY_NOT_ENFORCED: &str = "[directory]: validated, and used by `certradius check \
-     --directory-test`, but authentications are NOT yet looked up in the directory in this build";
 
 /// The one-line verdict: counts, versions, crypto provider.
 fn summary(r: &mut Report, loaded: &Loaded) {
@@ -448,6 +440,22 @@ fn rules(r: &mut Report, c: &Config) {
         "reject"
     });
     let _ = writeln!(out, "\nrules ({}, default {default}):", a.rules.len());
+    if c.directory.is_none() {
+        for rule in &a.rules {
+            if rule
+                .r#match
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("directory_group"))
+            {
+                r.warnings.push(format!(
+                    "authorize rule {:?} matches directory_group, but there is no [directory]: \
+                     it never matches",
+                    rule.name
+                ));
+            }
+        }
+    }
+    let out = &mut r.text;
     for rule in &a.rules {
         let _ = writeln!(
             out,

@@ -308,6 +308,7 @@ impl Coa {
                         calling_station_id: None,
                         user_name: None,
                         at: now,
+                        directory: None,
                     })),
                     started: now,
                     expires: now,
@@ -340,6 +341,26 @@ impl Coa {
         let mut live = lock(&self.live);
         live.sweep(super::monotonic_clock());
         live.revoked(is_revoked)
+    }
+
+    /// The live sessions the directory found the account of (for `revalidate_secs`).
+    pub fn directory_sessions(&self) -> Vec<LiveSession> {
+        let mut live = lock(&self.live);
+        live.sweep(super::monotonic_clock());
+        live.with_directory()
+    }
+
+    /// The directory no longer allows this session as it was granted: disconnect it (once),
+    /// logged and counted like a Disconnect on revocation.
+    pub fn directory_disconnect(self: &Arc<Self>, session: &LiveSession, why: &'static str) {
+        let picked = lock(&self.live).mark(|s| {
+            !s.disconnecting
+                && s.nas_addr == session.nas_addr
+                && s.acct_session_id == session.acct_session_id
+        });
+        for s in picked {
+            self.spawn_disconnect(s, why);
+        }
     }
 
     /// Live sessions chosen by an operator, marked as being disconnected.

@@ -27,13 +27,15 @@ use tokio::net::UdpSocket;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::debug;
 
+use super::directory::DirectoryClient;
 use super::ocsp::OcspClient;
 use super::{coa, debug_filter, drain, now, os_rng, stream};
+use crate::core::Pending;
 use crate::core::clients::Client;
 use crate::core::queue::Class;
 use crate::core::stats::Counter;
 use crate::core::{Core, Handled};
-use crate::session::RevocationVerdict;
+use crate::session::{Answer, Lookup, RevocationVerdict};
 
 /// Where the reply to a request goes.
 pub(super) enum ReplyTo {
@@ -74,6 +76,7 @@ pub(super) struct Request {
 pub(super) struct Driver {
     pub core: Arc<Core>,
     ocsp: OcspClient,
+    directory: Arc<DirectoryClient>,
     coa: Arc<coa::Coa>,
     debug_filter: Vec<debug_filter::DebugFilter>,
     draining: AtomicBool,
@@ -92,11 +95,17 @@ impl Driver {
         Arc::new(Driver {
             core,
             ocsp,
+            directory: Arc::default(),
             coa,
             debug_filter,
             draining: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
         })
+    }
+
+    /// The directory client (its cache and pool), shared with `revalidate_secs`.
+    pub(super) fn directory(&self) -> Arc<DirectoryClient> {
+        self.directory.clone()
     }
 
     /// From now on new conversations are refused (SIGTERM).
@@ -172,15 +181,37 @@ impl Driver {
                 let task = async move {
                     let _busy = Busy::new(&this.busy);
                     let _connection = hold.map(Hold::release_cpu);
-                    let verdict = this.ocsp.lookup(&this.core, &pending.lookup).await;
-                    if matches!(verdict, RevocationVerdict::Revoked(..)) {
-                        coa::ocsp_revoked_leaf(&this.coa, &pending.lookup.leaf);
-                    }
-                    if let Some(r) = this.core.resume(*pending, verdict, now(), &mut os_rng) {
-                        this.send(&reply, r, from, client.as_deref()).await;
+                    let mut pending = pending;
+                    // OCSP, then the directory: one conversation may pause twice.
+                    loop {
+                        let answer = this.look_up(&pending).await;
+                        match this.core.resume(*pending, answer, now(), &mut os_rng) {
+                            Handled::Reply(r) => {
+                                this.send(&reply, r, from, client.as_deref()).await;
+                                break;
+                            }
+                            Handled::Silent => break,
+                            Handled::Lookup(next) => pending = next,
+                        }
                     }
                 };
                 tokio::spawn(tracing::Instrument::instrument(task, span));
+            }
+        }
+    }
+
+    /// Performs the lookup a paused conversation waits for.
+    async fn look_up(&self, pending: &Pending) -> Answer {
+        match &pending.lookup {
+            Lookup::Revocation(lookup) => {
+                let verdict = self.ocsp.lookup(&self.core, lookup).await;
+                if matches!(verdict, RevocationVerdict::Revoked(..)) {
+                    coa::ocsp_revoked_leaf(&self.coa, &lookup.leaf);
+                }
+                Answer::Revocation(verdict)
+            }
+            Lookup::Directory(lookup) => {
+                Answer::Directory(self.directory.lookup(&self.core, lookup).await)
             }
         }
     }

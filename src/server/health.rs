@@ -4,8 +4,10 @@
 //!
 //! Ready means: the server certificate is loaded and not past notAfter (RFC 5280 §4.1.2.5),
 //! every CRL is within its nextUpdate (RFC 5280 §5.1.2.5) unless `tls.allow_expired_crl`, the
-//! files of the configuration could all be read, and — when `accounting.database_url` is set —
-//! the accounting database writer holds a connection. The shell assesses it once a second from
+//! files of the configuration could all be read, when `accounting.database_url` is set the
+//! accounting database writer holds a connection, and when `[directory]` is configured some URL
+//! answers (a connection and the service account's bind, probed every few seconds; a lookup that
+//! found every URL failing says so at once). The shell assesses it once a second from
 //! the configuration in force and the wall clock, and hands the verdict to the core
 //! (`core/readiness.rs`), where `server.when_unready = "silent"` leaves Access-Requests and
 //! Status-Server unanswered while not ready (RFC 5997 §4: the NAS then fails over). Each change
@@ -39,11 +41,13 @@ fn rfc3339(unix: i64) -> String {
 }
 
 /// The failing parts, each `"part: why"`; empty when ready. `database`: None when no database
-/// is configured, else whether it is reachable. `now`: unix seconds.
+/// is configured, else whether it is reachable. `directory`: why every `[directory]` URL
+/// failed, None when it answers or is not configured. `now`: unix seconds.
 pub fn assess(
     inventory: &Inventory,
     allow_expired_crl: bool,
     database: Option<bool>,
+    directory: Option<&str>,
     now: i64,
 ) -> Vec<String> {
     let mut failing = Vec::new();
@@ -108,6 +112,9 @@ pub fn assess(
                 .to_string(),
         );
     }
+    if let Some(why) = directory {
+        failing.push(format!("directory: every [directory] URL failed: {why}"));
+    }
     failing
 }
 
@@ -120,10 +127,15 @@ pub fn update(core: &Core, now: SystemTime) {
         .database_url
         .is_some()
         .then(|| core.readiness.database_up());
+    let directory = config
+        .directory
+        .as_ref()
+        .and_then(|_| core.readiness.directory_down());
     let failing = assess(
         &snapshot.inventory,
         config.tls.allow_expired_crl,
         database,
+        directory.as_deref(),
         crate::x509::inventory::unix_now(now),
     );
     let silent = config.server.when_unready == WhenUnready::Silent;
@@ -152,8 +164,37 @@ pub fn update(core: &Core, now: SystemTime) {
     }
 }
 
+/// How often `[directory]` is probed for readiness.
+const DIRECTORY_PROBE: Duration = Duration::from_secs(3);
+
+/// Probes `[directory]` (when configured) every [`DIRECTORY_PROBE`] until `stop`: a connection
+/// and the service account's bind on some URL (`directory::client::probe`, bounded by
+/// `timeout_ms` × URLs).
+fn start_directory_probe(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DIRECTORY_PROBE);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let settings = core.snapshot().directory.clone();
+            let down = match settings {
+                Some(settings) => crate::directory::client::probe(&settings)
+                    .await
+                    .err()
+                    .map(|e| e.0),
+                None => None,
+            };
+            core.readiness.set_directory_down(down);
+        }
+    });
+}
+
 /// Assesses readiness once now, then every second until `stop`.
 pub fn start_monitor(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    start_directory_probe(core.clone(), stop.clone());
     update(&core, super::wall_clock());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
@@ -235,9 +276,15 @@ mod tests {
     #[test]
     fn each_failing_part_is_named() {
         let now = 1_800_000_000;
-        assert!(assess(&inventory(now + 10, Some(now + 10)), false, None, now).is_empty());
-        assert!(assess(&inventory(now + 10, None), false, Some(true), now).is_empty());
-        let f = assess(&inventory(now - 1, Some(now - 1)), false, Some(false), now);
+        assert!(assess(&inventory(now + 10, Some(now + 10)), false, None, None, now).is_empty());
+        assert!(assess(&inventory(now + 10, None), false, Some(true), None, now).is_empty());
+        let f = assess(
+            &inventory(now - 1, Some(now - 1)),
+            false,
+            Some(false),
+            None,
+            now,
+        );
         assert_eq!(f.len(), 3, "{f:?}");
         assert!(
             f[0].starts_with("certificate: ") && f[0].contains("CN=radius"),
@@ -250,14 +297,26 @@ mod tests {
         assert!(f[1].contains("2027-01-15T07:59:59"), "{f:?}");
         assert!(f[2].starts_with("database: "), "{f:?}");
         // allow_expired_crl: a stale CRL is allowed, so it is not a failing part.
-        let f = assess(&inventory(now + 10, Some(now - 1)), true, None, now);
+        let f = assess(&inventory(now + 10, Some(now - 1)), true, None, None, now);
         assert!(f.is_empty(), "{f:?}");
         let mut none = inventory(now + 10, None);
         none.certificates.clear();
         none.errors.push("tls.ca_file: x: gone".into());
-        let f = assess(&none, false, None, now);
+        let f = assess(&none, false, None, None, now);
         assert_eq!(f.len(), 2, "{f:?}");
         assert!(f[0].starts_with("files: ") && f[1].starts_with("certificate: "));
+        let f = assess(
+            &inventory(now + 10, None),
+            false,
+            None,
+            Some("ldap://127.0.0.1:1: connect: refused"),
+            now,
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].starts_with("directory: ") && f[0].contains("refused"),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -265,7 +324,7 @@ mod tests {
         let now = 1_800_000_000;
         let mut inv = inventory(now + 10, None);
         inv.certificates[0].not_before = now + 3600;
-        let f = assess(&inv, false, None, now);
+        let f = assess(&inv, false, None, None, now);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].contains("server certificate") && f[0].contains("not valid before"));
         let mut inv = inventory(now + 10, None);
@@ -284,7 +343,7 @@ mod tests {
             not_before: 0,
             not_after: now - 1,
         });
-        let f = assess(&inv, false, None, now);
+        let f = assess(&inv, false, None, None, now);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].contains("RadSec certificate CN=radsec") && f[0].contains("expired"));
     }

@@ -204,6 +204,7 @@ impl Collector for CoreCollector {
             self.core.sessions_in_progress(),
             self.core.stats.queued(),
         )?;
+        encode_directory(&mut encoder, &self.core.stats)?;
         gauge(
             &mut encoder,
             "certradius_ready",
@@ -306,6 +307,17 @@ fn encode_counters(encoder: &mut DescriptorEncoder, stats: &Stats) -> Result<(),
     Ok(())
 }
 
+/// The histogram of `[directory]` lookup durations.
+fn encode_directory(encoder: &mut DescriptorEncoder, stats: &Stats) -> Result<(), std::fmt::Error> {
+    let directory = &stats.directory_duration;
+    directory.encode(encoder.encode_descriptor(
+        "certradius_directory_lookup_duration_seconds",
+        "How long [directory] lookups took (cache hits, searches, and every URL failing)",
+        None,
+        directory.metric_type(),
+    )?)
+}
+
 /// The gauges of the load now: the session table and the queue in front of the workers.
 fn encode_load(
     encoder: &mut DescriptorEncoder,
@@ -403,6 +415,7 @@ mod tests {
     impl Collector for StatsOnly {
         fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
             encode_counters(&mut encoder, &self.0)?;
+            encode_directory(&mut encoder, &self.0)?;
             encode_load(&mut encoder, 0, self.0.queued())
         }
     }
@@ -450,6 +463,9 @@ mod tests {
             group: None,
             nas_port_type: None,
             framed_mtu: None,
+            directory_groups: None,
+            directory_facts: None,
+            peer: None,
         }
     }
 

@@ -37,6 +37,7 @@ pub use crate::core::{Core, Handled};
 
 pub mod audit;
 pub mod debug_filter;
+mod directory;
 mod dispatch;
 pub mod drain;
 mod driver;
@@ -225,6 +226,12 @@ pub async fn run(
     tasks.push(spawn_sweeper(
         core.clone(),
         options.state_file,
+        exit.clone(),
+    ));
+    tasks.push(directory::spawn_revalidation(
+        core.clone(),
+        driver.directory(),
+        options.coa.clone(),
         exit.clone(),
     ));
     let reloads = tokio::spawn(

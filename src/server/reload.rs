@@ -40,6 +40,8 @@ pub struct Loaded {
     pub policy: Checked<RulePolicy>,
     /// The MAB allow list; None: `[mab]` is off.
     pub mab: Option<Arc<crate::mab::AllowList>>,
+    /// `[directory]` with its password and CA files read; None: off.
+    pub directory: Option<Arc<crate::directory::client::Settings>>,
 }
 
 /// Reads and validates the EAP side of a configuration and every file it names. `previous`: the
@@ -66,12 +68,19 @@ pub fn load_parts(
         inner: rules,
     };
     let mab = super::mab::load(&config.mab)?;
+    let directory = match &config.directory {
+        Some(d) => Some(Arc::new(crate::directory::client::Settings::from_config(
+            d,
+        )?)),
+        None => None,
+    };
     Ok(Loaded {
         config,
         tls,
         dictionary,
         policy,
         mab,
+        directory,
     })
 }
 
@@ -101,6 +110,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
         dictionary,
         policy,
         mab,
+        directory,
     } = loaded;
     let radsec = if config.radsec.listen.is_empty() {
         None
@@ -129,6 +139,7 @@ pub fn snapshot_of(loaded: Loaded, core: Option<&Core>) -> Result<Snapshot, Stri
         crls: Arc::new(crls),
         inventory: Arc::new(inventory),
         mab,
+        directory,
         generation: 0,
     })
 }

@@ -49,9 +49,6 @@ fn prepare(
         return Err(ExitCode::from(1));
     }
     warn_private_key_mode(&loaded.config.tls.private_key_file);
-    if loaded.config.directory.is_some() {
-        warn!("{}", super::check::DIRECTORY_NOT_ENFORCED);
-    }
     if let Some(password_file) = &loaded.config.tls.private_key_password_file {
         warn_private_key_mode(password_file);
     }

@@ -32,9 +32,11 @@ use crate::tls::keys::SessionKeys;
 use crate::tls::{self, TlsEngine, VerifiedPeer};
 pub use now::Now;
 
+mod decide;
 mod types;
 pub use types::{
-    OcspPolicy, Reason, RevocationLookup, RevocationVerdict, SessionContext, Step, Summary,
+    Answer, DirectoryLookup, DirectoryPolicy, DirectoryVerdict, Lookup, OcspPolicy, Reason,
+    RevocationLookup, RevocationVerdict, SessionContext, Step, Summary,
 };
 
 /// Largest TLS data octets we put in one EAP-TLS request whatever the NAS says: keeps the
@@ -61,10 +63,18 @@ enum Phase {
         flight: Fragmenter,
         then: Then,
     },
-    /// Handshake done, waiting for the shell's OCSP verdict.
+    /// Handshake done, waiting for the shell's answer to a lookup.
     Deciding {
         next_id: u8,
+        awaiting: Awaiting,
     },
+}
+
+/// Which lookup a deciding conversation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Revocation,
+    Directory,
 }
 
 pub struct Session {
@@ -91,6 +101,10 @@ pub struct Session {
     /// Whether the peer's first flight was looked at (a second ClientHello, after a
     /// HelloRetryRequest, is not: the first says what the device offers).
     hello_read: bool,
+    /// The account's groups once the directory found it (for the rules and the audit).
+    directory_groups: Option<Arc<[String]>>,
+    /// The facts the directory lookup was made with.
+    directory_facts: Option<Arc<crate::directory::filter::FilterFacts>>,
 }
 
 impl Session {
@@ -147,6 +161,8 @@ impl Session {
             verified: cx.tls.verified.clone(),
             client_hello: None,
             hello_read: false,
+            directory_groups: None,
+            directory_facts: None,
         };
         // RFC 5216 §2.1.1: EAP-TLS Start, the S flag set and no data.
         let start = TlsFrame {
@@ -273,8 +289,8 @@ impl Session {
             Phase::Receiving(reassembler) => {
                 self.receive(reassembler, frame, cx, request, next_id, now)
             }
-            Phase::Deciding { next_id } => {
-                self.phase = Phase::Deciding { next_id };
+            Phase::Deciding { next_id, awaiting } => {
+                self.phase = Phase::Deciding { next_id, awaiting };
                 (Some(self), Step::Discard(ReasonCode::SessionBusy))
             }
         }
@@ -363,55 +379,16 @@ impl Session {
                 issuer,
                 url_override: ocsp.url_override.clone(),
             };
-            self.phase = Phase::Deciding { next_id };
-            return (Some(self), Step::Lookup(Box::new(lookup)));
-        }
-        self.authorize_and_finish(peer, cx, request, next_id)
-    }
-
-    /// Continues a conversation paused for an OCSP lookup with the shell's verdict.
-    pub fn resume(
-        mut self,
-        verdict: RevocationVerdict,
-        cx: &SessionContext,
-        request: &RequestInfo<'_>,
-    ) -> (Option<Session>, Step) {
-        let Phase::Deciding { next_id } = self.phase else {
-            return (Some(self), Step::Discard(ReasonCode::SessionNotDeciding));
-        };
-        self.phase = Phase::Receiving(self.fresh_reassembler());
-        let this_id = next_id.wrapping_sub(1);
-        let Some(peer) = self.peer.clone() else {
-            return self.reject(
-                this_id,
-                Reason::new(ReasonCode::InternalError, "no peer to decide on"),
+            self.phase = Phase::Deciding {
+                next_id,
+                awaiting: Awaiting::Revocation,
+            };
+            return (
+                Some(self),
+                Step::Lookup(Box::new(Lookup::Revocation(lookup))),
             );
-        };
-        let ocsp = cx.ocsp.clone().unwrap_or_default();
-        match verdict {
-            RevocationVerdict::Good => {}
-            RevocationVerdict::Revoked(detail) => {
-                return self.reject(
-                    this_id,
-                    Reason::new(ReasonCode::CertRevoked, format!("OCSP: {detail}")),
-                );
-            }
-            RevocationVerdict::Unknown if !ocsp.soft_fail => {
-                return self.reject(
-                    this_id,
-                    Reason::new(
-                        ReasonCode::OcspUnknown,
-                        "the responder does not know this certificate",
-                    ),
-                );
-            }
-            RevocationVerdict::Unavailable(detail) if !(ocsp.soft_fail || ocsp.crl_fallback) => {
-                return self.reject(this_id, Reason::new(ReasonCode::OcspUnavailable, detail));
-            }
-            // Soft-fail, or the CRL check (done during the handshake) stands in for OCSP.
-            RevocationVerdict::Unknown | RevocationVerdict::Unavailable(_) => {}
         }
-        self.authorize_and_finish(peer, cx, request, next_id)
+        self.after_revocation(peer, cx, request, next_id)
     }
 
     /// The policy decision, the TLS 1.3 success indication, keys, and the final flight.
@@ -424,6 +401,10 @@ impl Session {
     ) -> (Option<Session>, Step) {
         let mut this = self;
         let this_id = next_id.wrapping_sub(1);
+        let groups = this.directory_groups.clone();
+        let mut request = request.clone();
+        request.directory_groups = groups.as_deref();
+        let request = &request;
         let grant = match cx.policy.authorize(&this.identity, &peer, request) {
             Decision::Accept(g) => g,
             Decision::Reject { reason, detail } => {
@@ -528,6 +509,11 @@ impl Session {
             client_hello: self.client_hello,
             signature_scheme: self.tls.client_signature_scheme(),
             group: self.tls.key_exchange_group(),
+            directory_groups: self.directory_groups.clone(),
+            directory_facts: self
+                .directory_groups
+                .as_ref()
+                .and(self.directory_facts.clone()),
         })
     }
 

@@ -70,6 +70,7 @@ serial = "*"
             inner: rules,
         }),
         ocsp: Some(OcspPolicy::default()),
+        directory: None,
     }
 }
 
@@ -112,6 +113,9 @@ fn the_leaf_is_parsed_once_per_authentication() {
             let eap = match step {
                 Step::Challenge(eap) => eap,
                 Step::Lookup(lookup) => {
+                    let crate::session::Lookup::Revocation(lookup) = *lookup else {
+                        panic!("a directory lookup without [directory]");
+                    };
                     // What the shell does with the lookup: cache, responder URL, request.
                     lookups += 1;
                     let issuer = lookup.issuer.clone().expect("issuer of the test leaf");
@@ -125,7 +129,11 @@ fn the_leaf_is_parsed_once_per_authentication() {
                     ocsp::build_query(&lookup.leaf, &issuer, "http://ocsp.test/".into(), None)
                         .unwrap();
                     let paused = conversation.expect("a paused conversation");
-                    (session, step) = paused.resume(RevocationVerdict::Good, &cx, &request);
+                    (session, step) = paused.resume(
+                        crate::session::Answer::Revocation(RevocationVerdict::Good),
+                        &cx,
+                        &request,
+                    );
                     continue;
                 }
                 Step::Accept { eap, summary, .. } => {

@@ -26,6 +26,9 @@ pub struct SessionContext {
     pub policy: Arc<dyn Policy>,
     /// OCSP checking of client certificates; None: off.
     pub ocsp: Option<OcspPolicy>,
+    /// `[directory]`: the account the certificate names is looked up after the certificate
+    /// (and OCSP) checks; None: off.
+    pub directory: Option<DirectoryPolicy>,
 }
 
 impl SessionContext {
@@ -90,6 +93,12 @@ pub struct Summary {
     pub signature_scheme: Option<rustls::SignatureScheme>,
     /// The key exchange group the handshake used.
     pub group: Option<rustls::NamedGroup>,
+    /// The account's groups (`[directory] group_attribute`), when the directory was asked and
+    /// found it.
+    pub directory_groups: Option<Arc<[String]>>,
+    /// The certificate facts the directory was searched with (when it found the account): what
+    /// `revalidate_secs` searches again for the live session.
+    pub directory_facts: Option<Arc<crate::directory::filter::FilterFacts>>,
 }
 
 #[must_use]
@@ -112,8 +121,55 @@ pub enum Step {
     },
     /// Send nothing: the response does not belong to this conversation's current exchange.
     Discard(ReasonCode),
-    /// Pause: the shell looks up the certificate's revocation status, then calls `resume`.
-    Lookup(Box<RevocationLookup>),
+    /// Pause: the shell performs the lookup (OCSP, directory), then calls `resume`.
+    Lookup(Box<Lookup>),
+}
+
+/// What the shell must look up before the conversation goes on.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// The certificate's revocation status (RFC 6960).
+    Revocation(RevocationLookup),
+    /// The account the certificate names (`[directory]`, RFC 4511).
+    Directory(DirectoryLookup),
+}
+
+/// The shell's answer to a [`Lookup`], of the same kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Revocation(RevocationVerdict),
+    Directory(DirectoryVerdict),
+}
+
+/// The directory lookup: the certificate facts `user_filter` placeholders are filled from
+/// (the shell builds the RFC 4515 filter, which is also the cache key).
+#[derive(Debug, Clone)]
+pub struct DirectoryLookup {
+    pub facts: crate::directory::filter::FilterFacts,
+}
+
+/// What the directory said about the account, as the session applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryVerdict {
+    /// Exactly one entry, enabled: its groups become the rule match field `directory_group`.
+    Found {
+        groups: Arc<[String]>,
+        /// The account's `objectSid` (string form), when read and present.
+        sid: Option<String>,
+    },
+    /// No entry, several, or the certificate lacks a field the filter names (the detail says).
+    NotFound(String),
+    /// The entry does not match `enabled_filter`.
+    Disabled(String),
+    /// Every URL failed and no usable cached answer.
+    Unavailable(String),
+}
+
+/// `[directory]` as the session needs it.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryPolicy {
+    /// KB5014754 strong mapping: the certificate's SID against the account's `objectSid`.
+    pub sid_binding: crate::config::directory::SidBinding,
 }
 
 /// What the shell must look up before the conversation can be decided.

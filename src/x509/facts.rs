@@ -3,7 +3,9 @@
 //! (`x509::checks`), the rules (subject and issuer DN attributes, RFC 5280 §4.1.2.4/§4.1.2.6,
 //! BMPString decoded too; subjectAltName rfc822Name, dNSName, URI and the Microsoft UPN otherName,
 //! §4.2.1.6, type-id 1.3.6.1.4.1.311.20.2.3 with a `[0] EXPLICIT` UTF8String; certificate policy
-//! OIDs, §4.2.1.4), the OCSP request (issuer name and serial, RFC 6960 §4.1.1; responder URLs
+//! OIDs, §4.2.1.4; the account SID of Microsoft's strong certificate mapping, KB5014754: the
+//! extension 1.3.6.1.4.1.311.25.2 or the SAN URI `tag:microsoft.com,2022-09-14:sid:S-1-...`),
+//! the OCSP request (issuer name and serial, RFC 6960 §4.1.1; responder URLs
 //! from Authority Information Access, RFC 5280 §4.2.2.1) and the live-session record a
 //! Disconnect is sent for.
 //!
@@ -41,6 +43,52 @@ pub(crate) struct CertFacts {
     pub(crate) san_upn: Vec<String>,
     pub(crate) san_uri: Vec<String>,
     pub(crate) policy_oids: Vec<String>,
+    /// The account SID (`S-1-5-21-...`) the certificate names (KB5014754), if any.
+    pub(crate) sid: Option<String>,
+}
+
+/// szOID_NTDS_CA_SECURITY_EXT: the SID extension AD CS puts in certificates (KB5014754).
+pub(crate) const SID_EXTENSION_OID: &str = "1.3.6.1.4.1.311.25.2";
+/// The otherName type-id inside it (szOID_NTDS_OBJECTSID).
+pub(crate) const SID_OTHERNAME_OID: &str = "1.3.6.1.4.1.311.25.2.1";
+/// The SAN URI prefix Intune puts in SCEP/PKCS certificates for the same purpose.
+pub(crate) const SID_URI_PREFIX: &str = "tag:microsoft.com,2022-09-14:sid:";
+
+/// Whether `s` is a SID in its string form (`S-1-` then decimal numbers separated by `-`).
+pub(crate) fn is_sid(s: &str) -> bool {
+    s.strip_prefix("S-1-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .split('-')
+                .all(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The SID in the KB5014754 extension: GeneralNames (a SEQUENCE) holding an otherName
+/// (`[0]` constructed: type-id OID, `[0] EXPLICIT OCTET STRING` with the SID as ASCII). A value
+/// that does not have this shape names no SID.
+fn sid_from_extension(value: &[u8]) -> Option<String> {
+    let (_, names) = Any::from_der(value).ok()?;
+    let mut rest = names.data;
+    while !rest.is_empty() {
+        let (next, name) = Any::from_der(rest).ok()?;
+        rest = next;
+        if name.class() != Class::ContextSpecific || name.tag() != Tag(0) {
+            continue;
+        }
+        let (after_oid, oid) = Any::from_der(name.data).ok()?;
+        let oid = x509_parser::der_parser::oid::Oid::new(oid.data.into());
+        if oid.to_id_string() != SID_OTHERNAME_OID {
+            continue;
+        }
+        let (_, explicit) = Any::from_der(after_oid).ok()?;
+        let (_, inner) = Any::from_der(explicit.data).ok()?;
+        let text = std::str::from_utf8(inner.data).ok()?;
+        if is_sid(text) {
+            return Some(text.to_string());
+        }
+    }
+    None
 }
 
 /// The subject public key, as far as the key-strength check needs it.
@@ -185,6 +233,21 @@ fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<
                 .policy_oids
                 .extend(policies.iter().map(|p| p.policy_id.to_id_string()));
         }
+        if facts.sid.is_none() && ext.oid.to_id_string() == SID_EXTENSION_OID {
+            facts.sid = sid_from_extension(ext.value);
+        }
+    }
+    if facts.sid.is_none() {
+        facts.sid = facts
+            .san_uri
+            .iter()
+            .filter_map(|u| {
+                u.get(..SID_URI_PREFIX.len())
+                    .filter(|p| p.eq_ignore_ascii_case(SID_URI_PREFIX))
+                    .and_then(|_| u.get(SID_URI_PREFIX.len()..))
+            })
+            .find(|s| is_sid(s))
+            .map(str::to_string);
     }
     Ok(())
 }
@@ -242,4 +305,44 @@ pub(crate) fn dn_values(name: &X509Name<'_>, which: Dn) -> Vec<String> {
             Err(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod sid_tests {
+    use super::*;
+
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if content.len() < 128 {
+            out.push(content.len() as u8);
+        } else {
+            out.extend([0x81, content.len() as u8]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// The KB5014754 extension value as AD CS writes it.
+    pub(crate) fn sid_extension(sid: &str) -> Vec<u8> {
+        let oid = [
+            0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x19, 0x02, 0x01,
+        ];
+        let value = der(0xa0, &der(0x04, sid.as_bytes()));
+        let other_name = der(0xa0, &[&oid[..], &value].concat());
+        der(0x30, &other_name)
+    }
+
+    #[test]
+    fn sid_extension_and_uri() {
+        let sid = "S-1-5-21-3623811015-3361044348-30300820-1013";
+        assert_eq!(
+            sid_from_extension(&sid_extension(sid)).as_deref(),
+            Some(sid)
+        );
+        assert_eq!(sid_from_extension(&sid_extension("S-1-5-x")), None);
+        assert_eq!(sid_from_extension(b"\x30\x03\x02\x01\x01"), None);
+        assert_eq!(sid_from_extension(b"garbage"), None);
+        assert!(is_sid(sid));
+        assert!(!is_sid("S-1-") && !is_sid("S-1-5--1") && !is_sid("*)(uid=*"));
+    }
 }

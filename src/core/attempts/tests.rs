@@ -38,6 +38,9 @@ fn event<'a>(
         group: None,
         nas_port_type: None,
         framed_mtu: None,
+        directory_groups: None,
+        directory_facts: None,
+        peer: None,
     }
 }
 
