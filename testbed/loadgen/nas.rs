@@ -180,6 +180,10 @@ pub struct NasSocket {
     waiting_starts: usize,
     /// The socket has filled its width once (later starts follow a finished conversation).
     filled_once: bool,
+    /// Storm mode: conversations this socket has started. Each socket starts its own `width`
+    /// supplicants evenly over the window, as each NAS has its own; with one shared quota the
+    /// busiest socket (woken by every reply) would take the starts of the quiet ones.
+    storm_started: u64,
     pub stats: Stats,
 }
 
@@ -231,6 +235,7 @@ impl NasSocket {
             timer: PreciseTimer::new()?,
             waiting_starts: 0,
             filled_once: false,
+            storm_started: 0,
             stats: Stats::default(),
             plan,
         })
@@ -281,7 +286,10 @@ impl NasSocket {
     /// Storm mode: this socket may still get conversations to start later in the window.
     fn storm_pending(&self) -> bool {
         match (self.plan.storm_window, self.plan.count) {
-            (Some(_), Some(total)) => self.plan.started.load(Ordering::Relaxed) < total,
+            (Some(_), Some(total)) => {
+                self.storm_started < self.width as u64
+                    && self.plan.started.load(Ordering::Relaxed) < total
+            }
             _ => false,
         }
     }
@@ -289,6 +297,19 @@ impl NasSocket {
     /// Starts conversations until the socket is `width` wide or the plan says stop. Paced:
     /// files the starts with the pacer instead (the socket's first ones spread over one pace).
     fn fill(&mut self, now: Instant) {
+        if let Some(window) = self.plan.storm_window {
+            let share =
+                now.duration_since(self.plan.t0).as_secs_f64() / window.as_secs_f64().max(1e-6);
+            let mine = ((self.width as f64) * share.min(1.0)).ceil() as u64;
+            while self.in_flight < self.width
+                && self.storm_started < mine.max(1)
+                && self.plan.may_start(now)
+            {
+                self.storm_started += 1;
+                self.start(now);
+            }
+            return;
+        }
         if !self.pacer.enabled() {
             while self.in_flight < self.width && self.plan.may_start(now) {
                 self.start(now);
