@@ -67,10 +67,27 @@ pub struct Settings {
     pool: Arc<Pool>,
 }
 
+/// Lookups in flight on one URL's connection at most. Directories run a few operations of a
+/// connection at once and defer the rest (slapd: half its threads; AD: MaxActiveQueries), so
+/// more in flight only queue inside the directory, where `timeout_ms` runs for them all and one
+/// timeout would take the whole connection down with it. Beyond this they queue here, and
+/// `timeout_ms` runs only from the moment the directory has the search.
+pub const MAX_IN_FLIGHT_PER_URL: usize = 8;
+
+/// The longest a lookup queues for one of those places (a storm of distinct identities with a
+/// cold cache): about what a NAS waits for an answer before it gives up (RFC 5080 §2.2.1,
+/// typically 3 tries of 3 s). Past it the URL counts as failed for this lookup.
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
 /// One bound connection per URL.
 #[derive(Default)]
 struct Pool {
     slots: Vec<tokio::sync::Mutex<Option<Pooled>>>,
+    /// Places for lookups in flight, per URL.
+    places: Vec<tokio::sync::Semaphore>,
+    /// Lookups answered, per URL: a timeout while others were answered on the same connection
+    /// is a slow directory, not a dead connection, and does not drop it.
+    answered: Vec<std::sync::atomic::AtomicU64>,
     /// Numbers the connections, so a failed one is dropped only if it is still the pooled one.
     next_id: std::sync::atomic::AtomicU64,
 }
@@ -159,6 +176,18 @@ impl Settings {
                     .list()
                     .iter()
                     .map(|_| tokio::sync::Mutex::new(None))
+                    .collect(),
+                places: cfg
+                    .url
+                    .list()
+                    .iter()
+                    .map(|_| tokio::sync::Semaphore::new(MAX_IN_FLIGHT_PER_URL))
+                    .collect(),
+                answered: cfg
+                    .url
+                    .list()
+                    .iter()
+                    .map(|_| std::sync::atomic::AtomicU64::new(0))
                     .collect(),
                 next_id: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -322,20 +351,46 @@ async fn bind(ldap: &mut ldap3::Ldap, s: &Settings) -> Result<(), String> {
 
 /// The search on one URL, on its pooled connection (made and bound when there is none).
 async fn on_url(s: &Settings, i: usize, url: &str, user_filter: &str) -> Result<Outcome, String> {
+    let (Some(places), Some(answered)) = (s.pool.places.get(i), s.pool.answered.get(i)) else {
+        return Err("no connection slot for this URL".to_string());
+    };
+    let _place = tokio::time::timeout(MAX_QUEUE_WAIT, places.acquire())
+        .await
+        .map_err(|_| {
+            format!(
+                "queued {} s behind {MAX_IN_FLIGHT_PER_URL} lookups in flight",
+                MAX_QUEUE_WAIT.as_secs()
+            )
+        })?
+        .map_err(|_| "connection slot closed".to_string())?;
+    let answered_before = answered.load(std::sync::atomic::Ordering::Relaxed);
     let (mut ldap, id, reused) = pooled(s, i, url).await?;
     match session(&mut ldap, s, user_filter).await {
-        Ok(outcome) => Ok(outcome),
+        Ok(outcome) => {
+            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(outcome)
+        }
         Err(e) => {
-            discard(s, i, id);
+            let alive = e.timed_out
+                && answered.load(std::sync::atomic::Ordering::Relaxed) != answered_before;
+            if !alive {
+                discard(s, i, id);
+            }
             if !reused || e.timed_out {
                 return Err(e.message);
             }
             // Most likely closed by the directory while idle: once more on a fresh connection.
             let (mut ldap, id, _) = pooled(s, i, url).await?;
-            session(&mut ldap, s, user_filter).await.map_err(|e| {
-                discard(s, i, id);
-                e.message
-            })
+            match session(&mut ldap, s, user_filter).await {
+                Ok(outcome) => {
+                    answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok(outcome)
+                }
+                Err(e) => {
+                    discard(s, i, id);
+                    Err(e.message)
+                }
+            }
         }
     }
 }
