@@ -3,7 +3,7 @@
 //! After the certificate verified, the account it names is looked up in a directory: it must
 //! exist and be enabled, and its groups become the rule match field `directory_group`. The
 //! section is optional; absent, nothing is looked up. Search filters follow RFC 4515 (every
-//! certificate value is escaped, see `crate::directory::filter`), URLs RFC 4516.
+//! certificate value is escaped, see `directory/filter.rs`), URLs RFC 4516.
 
 use std::net::IpAddr;
 use std::path::PathBuf;

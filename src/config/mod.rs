@@ -50,7 +50,7 @@ pub use ocsp::OcspConfig;
 pub use radsec::{Radius11, RadsecConfig};
 pub use server::ServerConfig;
 pub use tcp::TcpConfig;
-pub use tls::{OneOrMany, TlsConfig};
+pub use tls::{OneOrMany, TlsConfig, is_ldap_url};
 pub use values::{
     Cidr, CrlScope, FsyncPolicy, OcspMode, SIGNATURE_SCHEMES, Secret, SignatureSchemeName,
     TlsVersion, ValueError,
@@ -293,7 +293,7 @@ impl Config {
             // CRLs are signed objects distributed over plain HTTP (RFC 5280 §4.2.1.13): the
             // signature, checked before use, is what protects them.
             // ldap:// (RFC 4516) is read through the `[directory]` connection settings.
-            if crate::x509::crl_fetch::is_ldap(url) {
+            if tls::is_ldap_url(url) {
                 if self.directory.is_none() {
                     return Err(ConfigError::invalid(
                         format!("tls.crl_url[{i}]"),

@@ -159,3 +159,9 @@ impl TlsConfig {
         }
     }
 }
+
+/// An ldap:// or ldaps:// URL (RFC 4516): a CRL source read through the `[directory]` settings.
+pub fn is_ldap_url(url: &str) -> bool {
+    let lower = |n: usize| url.get(..n).map(str::to_ascii_lowercase);
+    lower(7).as_deref() == Some("ldap://") || lower(8).as_deref() == Some("ldaps://")
+}

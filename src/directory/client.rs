@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope};
 
+use super::entry::{Entry, OBJECT_SID, parse_entry};
 use super::filter::{self, FilterError, FilterFacts};
 use crate::config::DirectoryConfig;
 use crate::config::Secret;
@@ -545,72 +546,6 @@ fn chain_filter(dn: &str) -> String {
     )
 }
 
-/// Active Directory's binary SID attribute.
-const OBJECT_SID: &str = "objectSid";
-
-/// A binary SID (MS-DTYP §2.4.2: revision, sub-authority count, 48-bit big-endian identifier
-/// authority, then that many 32-bit little-endian sub-authorities) in its string form
-/// `S-1-5-21-...`; None when malformed.
-pub fn sid_to_string(b: &[u8]) -> Option<String> {
-    let (&revision, rest) = b.split_first()?;
-    let (&count, rest) = rest.split_first()?;
-    let (authority, rest) = rest.split_at_checked(6)?;
-    if rest.len() != usize::from(count) * 4 || count > 15 {
-        return None;
-    }
-    let mut auth = [0u8; 8];
-    auth.get_mut(2..)?.copy_from_slice(authority);
-    let mut out = format!("S-{revision}-{}", u64::from_be_bytes(auth));
-    for sub in rest.chunks_exact(4) {
-        let v = u32::from_le_bytes(sub.try_into().ok()?);
-        out.push_str(&format!("-{v}"));
-    }
-    Some(out)
-}
-
-/// What a SearchResultEntry holds for us.
-struct Entry {
-    dn: String,
-    groups: Vec<String>,
-    sid: Option<String>,
-}
-
-/// The DN and the `group_attr` values of a SearchResultEntry (RFC 4511 §4.5.2), or None when
-/// it is malformed. Written here because ldap3's `SearchEntry::construct` panics on malformed
-/// BER, and the answer comes from the network. Values that are not UTF-8 are skipped (a group
-/// DN is a string, RFC 4514), and at most [`MAX_GROUPS`] are kept.
-fn parse_entry(re: ldap3::ResultEntry, group_attr: &str) -> Option<Entry> {
-    let mut parts = re.0.match_id(4)?.expect_constructed()?.into_iter();
-    let dn = String::from_utf8(parts.next()?.expect_primitive()?).ok()?;
-    let mut groups = Vec::new();
-    let mut sid = None;
-    for attribute in parts.next()?.expect_constructed()? {
-        let mut pa = attribute.expect_constructed()?.into_iter();
-        let name = pa.next()?.expect_primitive()?;
-        let values = pa.next()?.expect_constructed()?;
-        if name.eq_ignore_ascii_case(OBJECT_SID.as_bytes()) {
-            sid = values
-                .into_iter()
-                .next()
-                .and_then(|v| v.expect_primitive())
-                .and_then(|v| sid_to_string(&v));
-            continue;
-        }
-        if !name.eq_ignore_ascii_case(group_attr.as_bytes()) {
-            continue;
-        }
-        for v in values {
-            if groups.len() >= MAX_GROUPS {
-                break;
-            }
-            if let Ok(text) = String::from_utf8(v.expect_primitive()?) {
-                groups.push(text);
-            }
-        }
-    }
-    Some(Entry { dn, groups, sid })
-}
-
 /// RFC 4511 §4.1.9 result codes an operator meets at bind.
 fn rc_name(rc: u32) -> &'static str {
     match rc {
@@ -626,25 +561,6 @@ fn rc_name(rc: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// MS-DTYP §2.4.2.2: S-1-5-21-3623811015-3361044348-30300820-1013 in binary.
-    #[test]
-    fn object_sid_decodes() {
-        let mut b = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
-        for sub in [21u32, 3623811015, 3361044348, 30300820, 1013] {
-            b.extend(sub.to_le_bytes());
-        }
-        assert_eq!(
-            sid_to_string(&b).as_deref(),
-            Some("S-1-5-21-3623811015-3361044348-30300820-1013")
-        );
-        assert_eq!(sid_to_string(&b[..b.len() - 1]), None, "truncated");
-        assert_eq!(
-            sid_to_string(&[1, 0, 0, 0, 0, 0, 0, 1]).as_deref(),
-            Some("S-1-1")
-        );
-        assert_eq!(sid_to_string(&[]), None);
-    }
 
     #[test]
     fn nested_group_filter() {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope};
 
+use super::entry::first_value;
 use crate::config::{DirectoryConfig, Secret};
 use crate::x509::crl_fetch::{FetchFailure, FetchResult, MAX_CRL_BYTES};
 
@@ -219,31 +220,6 @@ impl Target {
             filter: params.filter.into_owned(),
         })
     }
-}
-
-/// The first value of `attribute` (with or without `;binary`) in a SearchResultEntry
-/// (RFC 4511 §4.5.2), parsed without ldap3's `SearchEntry::construct`, which panics on
-/// malformed BER from the network.
-fn first_value(re: ldap3::ResultEntry, attribute: &str) -> Option<Vec<u8>> {
-    let mut parts = re.0.match_id(4)?.expect_constructed()?.into_iter();
-    let _dn = parts.next()?;
-    for a in parts.next()?.expect_constructed()? {
-        let mut pa = a.expect_constructed()?.into_iter();
-        let name = String::from_utf8(pa.next()?.expect_primitive()?).ok()?;
-        let plain = name
-            .get(..name.len().saturating_sub(";binary".len()))
-            .filter(|_| name.to_ascii_lowercase().ends_with(";binary"))
-            .unwrap_or(&name);
-        if plain.eq_ignore_ascii_case(attribute) {
-            return pa
-                .next()?
-                .expect_constructed()?
-                .into_iter()
-                .next()?
-                .expect_primitive();
-        }
-    }
-    None
 }
 
 #[cfg(test)]

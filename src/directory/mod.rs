@@ -13,5 +13,6 @@
 
 pub mod client;
 pub mod crl;
+mod entry;
 pub mod filter;
 pub mod service;

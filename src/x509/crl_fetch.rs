@@ -275,11 +275,7 @@ pub fn distribution_points(der: &[u8]) -> Vec<String> {
     out
 }
 
-/// An ldap:// or ldaps:// URL (RFC 4516), read through the `[directory]` settings.
-pub fn is_ldap(url: &str) -> bool {
-    let lower = |n: usize| url.get(..n).map(str::to_ascii_lowercase);
-    lower(7).as_deref() == Some("ldap://") || lower(8).as_deref() == Some("ldaps://")
-}
+pub use crate::config::is_ldap_url as is_ldap;
 
 /// The CRL sources of a configuration: (URLs to fetch, other distribution points that cannot
 /// be fetched: ldap:// without a `[directory]` section, other schemes).
