@@ -221,9 +221,8 @@ impl Bench {
     }
 
     fn audit_lines(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
+        complete_lines(&self.dir.path().join("audit.jsonl"))
+            .iter()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
@@ -235,9 +234,8 @@ impl Bench {
         let mut found = None;
         assert!(
             wait_until(Duration::from_secs(5), || {
-                found = std::fs::read_to_string(&path)
-                    .unwrap_or_default()
-                    .lines()
+                found = complete_lines(&path)
+                    .iter()
                     .rev()
                     .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
                     .find(|v| v["user_name"] == user.as_str());
@@ -251,6 +249,14 @@ impl Bench {
     fn cli(&self, args: &[&str]) -> std::process::Output {
         cli(&self.config, args)
     }
+}
+
+/// The lines of a JSON-lines file the server is appending to, without a last line it has not
+/// finished writing (a read can land between the start and the end of one record).
+fn complete_lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete.lines().map(str::to_string).collect()
 }
 
 fn cli(config: &Path, args: &[&str]) -> std::process::Output {

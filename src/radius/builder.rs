@@ -51,12 +51,17 @@ pub enum EncodeError {
 }
 
 /// Accumulates attributes, then encodes a signed request or response.
+///
+/// Attributes are encoded as they are added, into one buffer: a reply is built with two
+/// allocations (that buffer and the packet), not one per attribute and per 253-octet piece of
+/// EAP-Message, which counted at a supplicant's pace (BENCHMARKS.md, performance round 3).
 #[derive(Debug, Clone)]
 pub struct PacketBuilder {
     code: Code,
     identifier: u8,
-    /// Attributes in wire order, excluding the Message-Authenticator.
-    attributes: Vec<(u8, Vec<u8>)>,
+    /// The encoded attributes in wire order (Type, Length, Value each), excluding the
+    /// Message-Authenticator. Every value was checked to fit its Length octet when added.
+    area: Vec<u8>,
 }
 
 impl PacketBuilder {
@@ -66,8 +71,25 @@ impl PacketBuilder {
         Self {
             code,
             identifier,
-            attributes: Vec::new(),
+            area: Vec::new(),
         }
+    }
+
+    /// Appends one attribute; the caller checked `value` fits (at most 253 octets).
+    fn push(&mut self, typ: u8, value: &[u8]) -> Result<(), EncodeError> {
+        let too_long = EncodeError::ValueTooLong {
+            typ,
+            len: value.len(),
+        };
+        if value.len() > MAX_ATTR_VALUE_LEN {
+            return Err(too_long);
+        }
+        let length = u8::try_from(value.len().saturating_add(2)).map_err(|_| too_long)?;
+        self.area.reserve(value.len().saturating_add(2));
+        self.area.push(typ);
+        self.area.push(length);
+        self.area.extend_from_slice(value);
+        Ok(())
     }
 
     /// Appends an attribute. Values longer than 253 octets are rejected, as is
@@ -76,23 +98,20 @@ impl PacketBuilder {
         if typ == MESSAGE_AUTHENTICATOR {
             return Err(EncodeError::ReservedAttribute { typ });
         }
-        if value.len() > MAX_ATTR_VALUE_LEN {
-            return Err(EncodeError::ValueTooLong {
-                typ,
-                len: value.len(),
-            });
-        }
-        self.attributes.push((typ, value.to_vec()));
+        self.push(typ, value)?;
         Ok(self)
     }
 
     /// Appends an EAP packet split into EAP-Message attributes of at most 253
     /// octets, in order (RFC 3579 §3.1). An empty `eap` adds nothing.
     pub fn eap_message(&mut self, eap: &[u8]) -> &mut Self {
-        self.attributes.extend(
-            eap.chunks(MAX_ATTR_VALUE_LEN)
-                .map(|chunk| (EAP_MESSAGE, chunk.to_vec())),
-        );
+        let pieces = eap.len().div_ceil(MAX_ATTR_VALUE_LEN);
+        self.area
+            .reserve(eap.len().saturating_add(pieces.saturating_mul(2)));
+        for chunk in eap.chunks(MAX_ATTR_VALUE_LEN) {
+            // ok: chunks() yields at most MAX_ATTR_VALUE_LEN octets.
+            let _ = self.push(EAP_MESSAGE, chunk);
+        }
         self
     }
 
@@ -111,44 +130,39 @@ impl PacketBuilder {
         };
         // The vendor length octet counts its two header octets.
         let vendor_length = u8::try_from(value.len().saturating_add(2)).map_err(|_| too_long)?;
-        if value.len().saturating_add(VSA_OVERHEAD) > MAX_ATTR_VALUE_LEN {
-            return Err(too_long);
-        }
-        let mut vsa = Vec::with_capacity(value.len().saturating_add(VSA_OVERHEAD));
-        vsa.extend_from_slice(&vendor.to_be_bytes());
-        vsa.push(vendor_type);
-        vsa.push(vendor_length);
-        vsa.extend_from_slice(value);
-        self.attributes.push((VENDOR_SPECIFIC, vsa));
+        let total = value.len().saturating_add(VSA_OVERHEAD);
+        let length = u8::try_from(total.saturating_add(2))
+            .ok()
+            .filter(|_| total <= MAX_ATTR_VALUE_LEN)
+            .ok_or(too_long)?;
+        self.area.reserve(total.saturating_add(2));
+        self.area.push(VENDOR_SPECIFIC);
+        self.area.push(length);
+        self.area.extend_from_slice(&vendor.to_be_bytes());
+        self.area.push(vendor_type);
+        self.area.push(vendor_length);
+        self.area.extend_from_slice(value);
         Ok(self)
     }
 
     /// Copies every Proxy-State of `request`, unmodified and in order, as
     /// RFC 2865 §5.33 requires of a response.
     pub fn copy_proxy_state(&mut self, request: &Packet<'_>) -> &mut Self {
-        self.attributes.extend(
-            request
-                .attributes()
-                .filter(|a| a.typ == PROXY_STATE)
-                .map(|a| (PROXY_STATE, a.value.to_vec())),
-        );
+        for a in request.attributes().filter(|a| a.typ == PROXY_STATE) {
+            // ok: a decoded value fits its Length octet, so it fits again here.
+            let _ = self.push(PROXY_STATE, a.value);
+        }
         self
     }
 
     /// Length of the encoded packet, including the Message-Authenticator.
     pub fn encoded_len(&self) -> usize {
-        self.attributes
-            .iter()
-            .map(|(_, v)| v.len().saturating_add(2))
-            .fold(
-                HEADER_LEN + MESSAGE_AUTHENTICATOR_ATTR_LEN,
-                usize::saturating_add,
-            )
+        (HEADER_LEN + MESSAGE_AUTHENTICATOR_ATTR_LEN).saturating_add(self.area.len())
     }
 
     /// Code, Identifier and Length, plus the encoded attribute area after the
     /// Message-Authenticator.
-    fn header_and_attributes(&self) -> Result<([u8; 4], Vec<u8>), EncodeError> {
+    fn header_and_attributes(&self) -> Result<([u8; 4], &[u8]), EncodeError> {
         let len = self.encoded_len();
         let too_long = EncodeError::PacketTooLong { len };
         if len > MAX_PACKET_LEN {
@@ -156,21 +170,7 @@ impl PacketBuilder {
         }
         let [len_hi, len_lo] = u16::try_from(len).map_err(|_| too_long)?.to_be_bytes();
         let header = [u8::from(self.code), self.identifier, len_hi, len_lo];
-
-        let mut area = Vec::with_capacity(len.saturating_sub(HEADER_LEN));
-        for (typ, value) in &self.attributes {
-            let length = u8::try_from(value.len().saturating_add(2))
-                .ok()
-                .filter(|_| value.len() <= MAX_ATTR_VALUE_LEN)
-                .ok_or(EncodeError::ValueTooLong {
-                    typ: *typ,
-                    len: value.len(),
-                })?;
-            area.push(*typ);
-            area.push(length);
-            area.extend_from_slice(value);
-        }
-        Ok((header, area))
+        Ok((header, &self.area))
     }
 
     /// HMAC-MD5 over the packet with a zeroed Message-Authenticator value and
@@ -225,15 +225,15 @@ impl PacketBuilder {
         request_authenticator: &[u8; 16],
     ) -> Result<Vec<u8>, EncodeError> {
         let (header, area) = self.header_and_attributes()?;
-        let mac = Self::message_authenticator(&header, mac_authenticator, &area, secret);
+        let mac = Self::message_authenticator(&header, mac_authenticator, area, secret);
         let ma_attr = [MESSAGE_AUTHENTICATOR, 18];
         let response_auth = response_authenticator(
             &header,
             request_authenticator,
-            &[&ma_attr, &mac, &area],
+            &[&ma_attr, &mac, area],
             secret,
         );
-        Ok(assemble(&header, &response_auth, &mac, &area))
+        Ok(assemble(&header, &response_auth, &mac, area))
     }
 
     /// Encodes a request as a NAS sends it (Access-Request, Status-Server) with
@@ -247,8 +247,8 @@ impl PacketBuilder {
         authenticator: [u8; 16],
     ) -> Result<Vec<u8>, EncodeError> {
         let (header, area) = self.header_and_attributes()?;
-        let mac = Self::message_authenticator(&header, &authenticator, &area, secret);
-        Ok(assemble(&header, &authenticator, &mac, &area))
+        let mac = Self::message_authenticator(&header, &authenticator, area, secret);
+        Ok(assemble(&header, &authenticator, &mac, area))
     }
 }
 

@@ -91,7 +91,7 @@ pub struct Session {
     /// The verifier of the configuration this conversation started with, for resumed sessions.
     verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     /// The CA certificates of that configuration (to find the issuer for OCSP).
-    ca_certs: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    ca_certs: Arc<tls::CaCerts>,
     /// Chains that configuration re-verified for resumed sessions: later resumptions of the
     /// same chain skip the signatures. (Filled on the first resumption rather than on every full
     /// handshake, which would cost each full handshake two certificate parses and a hash.)
@@ -373,7 +373,7 @@ impl Session {
         if let Some(ocsp) = &cx.ocsp {
             // RFC 6960: ask the responder before deciding. The shell performs the lookup; this
             // conversation waits, checked out of the session table, until `resume`.
-            let issuer = tls::issuer_of(&peer, &self.ca_certs);
+            let issuer = self.ca_certs.issuer_of(&peer);
             let lookup = RevocationLookup {
                 leaf: peer.leaf().clone(),
                 issuer,
@@ -494,7 +494,7 @@ impl Session {
             ca_chain: self
                 .peer
                 .as_ref()
-                .map(|p| tls::ca_chain_of(p, &self.ca_certs))
+                .map(|p| self.ca_certs.chain_of(p))
                 .unwrap_or_default(),
             peer: self.peer.clone(),
             tls_version: tls::version_name(self.tls.version()),

@@ -80,7 +80,7 @@ pub struct Summary {
     pub identity: Vec<u8>,
     pub peer: Option<VerifiedPeer>,
     /// The CA certificates of the peer's verified chain as (issuer, serial hex), leaf excluded
-    /// (`tls::ca_chain_of`); empty without a verified peer.
+    /// (`tls::CaCerts::chain_of`); empty without a verified peer.
     pub ca_chain: Vec<(String, String)>,
     pub tls_version: &'static str,
     pub cipher_suite: String,

@@ -16,6 +16,7 @@
 //! - TLS 1.3 (RFC 9190 §2.5): once the handshake is complete the server sends one octet 0x00 of
 //!   application data as the protected success indication.
 
+pub mod ca_certs;
 pub mod client_hello;
 pub mod client_verifier;
 pub mod clock;
@@ -26,12 +27,12 @@ pub mod setup;
 mod verified;
 
 pub use crate::x509::pem::{PemError, load_certs, load_key};
+pub use ca_certs::CaCerts;
 pub use client_verifier::{CertName, take_refused};
 pub use clock::ConversationClock;
 pub use engine::{TlsEngine, TlsFailure, version_name};
 pub use setup::{
-    NasTls, TlsSetup, TlsSetupError, Variant, VersionRange, ca_chain_of, client_roots, issuer_of,
-    provider, rebuild, rebuild_for, resumption_from_config, server_config, server_config_for,
-    versions, warm_up,
+    NasTls, TlsSetup, TlsSetupError, Variant, VersionRange, client_roots, provider, rebuild,
+    rebuild_for, resumption_from_config, server_config, server_config_for, versions, warm_up,
 };
 pub use verified::{VerifiedChains, VerifiedPeer, recheck_resumed};

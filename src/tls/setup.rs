@@ -9,8 +9,9 @@ use rustls::pki_types::CertificateDer;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 
+use super::ca_certs::CaCerts;
 use super::client_verifier::ClientVerifier;
-use super::verified::{VerifiedChains, VerifiedPeer};
+use super::verified::VerifiedChains;
 use crate::config::{CrlScope, TlsConfig, TlsVersion};
 use crate::tls::resumption::{LifetimeCache, Resumption, StatefulOnly, Ticketer};
 use crate::x509::crl;
@@ -125,70 +126,6 @@ pub fn client_roots(
     Ok((roots, all))
 }
 
-/// The issuer certificate of the peer's leaf: the next certificate of its chain, or one of our
-/// CA certificates, whichever has the leaf's issuer as subject.
-pub fn issuer_of(peer: &VerifiedPeer, ca_certs: &[CertificateDer<'static>]) -> Option<Vec<u8>> {
-    let wanted = peer.leaf().issuer_raw.as_slice();
-    peer.chain()
-        .iter()
-        .skip(1)
-        .chain(ca_certs.iter())
-        .find(|c| {
-            crate::x509::parse_certificate(c.as_ref())
-                .is_ok_and(|(_, cert)| cert.subject().as_raw() == wanted)
-        })
-        .map(|c| c.as_ref().to_vec())
-}
-
-/// The CA certificates of the peer's verified chain, leaf excluded, as (issuer, serial in
-/// lowercase hex) — what a CRL entry names — from the leaf's issuer upwards, each found in the
-/// chain the peer sent or in our CA certificates. Kept with the live session so that a CRL
-/// revoking an intermediate disconnects what it issued (RFC 5280 §6.3: revocation of any
-/// certificate in the path invalidates the path). Bounded: at most 8 links, stops at a
-/// self-issued certificate.
-pub fn ca_chain_of(
-    peer: &VerifiedPeer,
-    ca_certs: &[CertificateDer<'static>],
-) -> Vec<(String, String)> {
-    const MAX_DEPTH: usize = 8;
-    let mut out = Vec::new();
-    let mut wanted = peer.leaf().issuer_raw.clone();
-    for _ in 0..MAX_DEPTH {
-        let found = peer
-            .chain()
-            .iter()
-            .skip(1)
-            .chain(ca_certs.iter())
-            .find_map(|c| {
-                crate::x509::parse_certificate(c.as_ref())
-                    .ok()
-                    .filter(|(_, cert)| cert.subject().as_raw() == wanted.as_slice())
-                    .map(|(_, cert)| {
-                        let serial: String = cert
-                            .raw_serial()
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect();
-                        (
-                            cert.issuer().to_string(),
-                            serial,
-                            cert.issuer().as_raw().to_vec(),
-                            cert.subject().as_raw() == cert.issuer().as_raw(),
-                        )
-                    })
-            });
-        let Some((issuer, serial, issuer_raw, self_issued)) = found else {
-            break;
-        };
-        out.push((issuer, serial));
-        if self_issued {
-            break;
-        }
-        wanted = issuer_raw;
-    }
-    out
-}
-
 /// What a conversation needs from the TLS setup: the rustls configuration, the client
 /// certificate verifier (run again on resumed sessions), and the long-lived resumption state.
 #[derive(Clone)]
@@ -207,8 +144,8 @@ pub struct TlsSetup {
     pub served_der: Arc<Vec<u8>>,
     pub verifier: Arc<dyn ClientCertVerifier>,
     pub resumption: Option<Resumption>,
-    /// Every certificate of `ca_file` (issuers for OCSP requests).
-    pub ca_certs: Arc<Vec<CertificateDer<'static>>>,
+    /// Every certificate of `ca_file` (issuers for OCSP requests, the CA chain of a session).
+    pub ca_certs: Arc<CaCerts>,
     /// Chains verified under this configuration (see [`VerifiedChains`]).
     pub verified: Arc<VerifiedChains>,
 }
@@ -439,7 +376,7 @@ fn build(
         served_der: Arc::new(chain.first().map(|c| c.to_vec()).unwrap_or_default()),
         verifier,
         resumption,
-        ca_certs: Arc::new(ca_certs),
+        ca_certs: Arc::new(CaCerts::new(ca_certs)),
         verified: Arc::new(VerifiedChains::new(cfg.session_cache_size, crl_until)),
     })
 }
