@@ -75,7 +75,7 @@ impl PacketBuilder {
         }
     }
 
-    /// Appends one attribute; the caller checked `value` fits (at most 253 octets).
+    /// Appends one attribute; a value longer than 253 octets is refused and nothing is added.
     fn push(&mut self, typ: u8, value: &[u8]) -> Result<(), EncodeError> {
         let too_long = EncodeError::ValueTooLong {
             typ,
