@@ -498,11 +498,7 @@ fn wait_auth_line(server: &common::Server, identity: &str, n: usize) -> String {
 }
 
 fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::json_lines(&dir.join("audit.jsonl"))
 }
 
 fn audit_for(dir: &Path, identity: &str) -> serde_json::Value {

@@ -221,10 +221,7 @@ impl Bench {
     }
 
     fn audit_lines(&self) -> Vec<serde_json::Value> {
-        complete_lines(&self.dir.path().join("audit.jsonl"))
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        common::json_lines(&self.dir.path().join("audit.jsonl"))
     }
 
     /// The audit record for the latest authentication with this User-Name.
@@ -234,10 +231,9 @@ impl Bench {
         let mut found = None;
         assert!(
             wait_until(Duration::from_secs(5), || {
-                found = complete_lines(&path)
-                    .iter()
+                found = common::json_lines(&path)
+                    .into_iter()
                     .rev()
-                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
                     .find(|v| v["user_name"] == user.as_str());
                 found.is_some()
             }),
@@ -249,14 +245,6 @@ impl Bench {
     fn cli(&self, args: &[&str]) -> std::process::Output {
         cli(&self.config, args)
     }
-}
-
-/// The lines of a JSON-lines file the server is appending to, without a last line it has not
-/// finished writing (a read can land between the start and the end of one record).
-fn complete_lines(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-    complete.lines().map(str::to_string).collect()
 }
 
 fn cli(config: &Path, args: &[&str]) -> std::process::Output {

@@ -129,13 +129,7 @@ fn authenticate(server: &Server, mut conv: Conversation) -> bool {
 
 fn audit(s: &Setup, n: usize) -> Vec<Value> {
     let path = s.dir.path().join("audit.jsonl");
-    let read = || -> Vec<Value> {
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let read = || -> Vec<Value> { common::json_lines(&path) };
     assert!(
         wait_until(Duration::from_secs(5), || read().len() >= n),
         "expected {n} audit records:\n{}",

@@ -35,6 +35,18 @@ pub fn ocsp_responder(pki: &Path) -> Option<OcspResponder> {
     Some(OcspResponder::start(pki, &[]).expect("openssl ocsp responder"))
 }
 
+/// The records of a JSON-lines file the server is appending to (the audit log, accounting),
+/// without a last line it has not finished writing: a read can land between the start and the
+/// end of one record. A missing file has no records yet.
+pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Polls `what` every 50 ms until it is true (true) or `within` has passed (false).
 #[must_use]
 pub fn wait_until(within: Duration, mut what: impl FnMut() -> bool) -> bool {
