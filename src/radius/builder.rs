@@ -75,20 +75,21 @@ impl PacketBuilder {
         }
     }
 
-    /// Appends one attribute; a value longer than 253 octets is refused and nothing is added.
-    fn push(&mut self, typ: u8, value: &[u8]) -> Result<(), EncodeError> {
-        let too_long = EncodeError::ValueTooLong {
-            typ,
-            len: value.len(),
-        };
-        if value.len() > MAX_ATTR_VALUE_LEN {
+    /// Appends one attribute whose value is `parts` one after the other; a value longer than 253
+    /// octets is refused and nothing is added.
+    fn push(&mut self, typ: u8, parts: &[&[u8]]) -> Result<(), EncodeError> {
+        let len = parts.iter().map(|p| p.len()).fold(0, usize::saturating_add);
+        let too_long = EncodeError::ValueTooLong { typ, len };
+        if len > MAX_ATTR_VALUE_LEN {
             return Err(too_long);
         }
-        let length = u8::try_from(value.len().saturating_add(2)).map_err(|_| too_long)?;
-        self.area.reserve(value.len().saturating_add(2));
+        let length = u8::try_from(len.saturating_add(2)).map_err(|_| too_long)?;
+        self.area.reserve(len.saturating_add(2));
         self.area.push(typ);
         self.area.push(length);
-        self.area.extend_from_slice(value);
+        for p in parts {
+            self.area.extend_from_slice(p);
+        }
         Ok(())
     }
 
@@ -98,7 +99,7 @@ impl PacketBuilder {
         if typ == MESSAGE_AUTHENTICATOR {
             return Err(EncodeError::ReservedAttribute { typ });
         }
-        self.push(typ, value)?;
+        self.push(typ, &[value])?;
         Ok(self)
     }
 
@@ -110,7 +111,7 @@ impl PacketBuilder {
             .reserve(eap.len().saturating_add(pieces.saturating_mul(2)));
         for chunk in eap.chunks(MAX_ATTR_VALUE_LEN) {
             // ok: chunks() yields at most MAX_ATTR_VALUE_LEN octets.
-            let _ = self.push(EAP_MESSAGE, chunk);
+            let _ = self.push(EAP_MESSAGE, &[chunk]);
         }
         self
     }
@@ -130,18 +131,10 @@ impl PacketBuilder {
         };
         // The vendor length octet counts its two header octets.
         let vendor_length = u8::try_from(value.len().saturating_add(2)).map_err(|_| too_long)?;
-        let total = value.len().saturating_add(VSA_OVERHEAD);
-        let length = u8::try_from(total.saturating_add(2))
-            .ok()
-            .filter(|_| total <= MAX_ATTR_VALUE_LEN)
-            .ok_or(too_long)?;
-        self.area.reserve(total.saturating_add(2));
-        self.area.push(VENDOR_SPECIFIC);
-        self.area.push(length);
-        self.area.extend_from_slice(&vendor.to_be_bytes());
-        self.area.push(vendor_type);
-        self.area.push(vendor_length);
-        self.area.extend_from_slice(value);
+        self.push(
+            VENDOR_SPECIFIC,
+            &[&vendor.to_be_bytes(), &[vendor_type, vendor_length], value],
+        )?;
         Ok(self)
     }
 
@@ -150,7 +143,7 @@ impl PacketBuilder {
     pub fn copy_proxy_state(&mut self, request: &Packet<'_>) -> &mut Self {
         for a in request.attributes().filter(|a| a.typ == PROXY_STATE) {
             // ok: a decoded value fits its Length octet, so it fits again here.
-            let _ = self.push(PROXY_STATE, a.value);
+            let _ = self.push(PROXY_STATE, &[a.value]);
         }
         self
     }
