@@ -36,6 +36,7 @@ pub(crate) mod crypto;
 pub mod directory;
 pub mod eap;
 pub mod escape;
+pub mod hex;
 pub mod import;
 pub mod live;
 pub mod mab;

@@ -214,12 +214,8 @@ impl AcctRecord {
         ctx.update(&self.acct_session_id);
         ctx.update(&[0]);
         ctx.update(self.calling_station_id.as_deref().unwrap_or_default());
-        ctx.finish()
-            .as_ref()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let digest = ctx.finish();
+        crate::hex::lower(digest.as_ref().get(..16).unwrap_or(digest.as_ref()))
     }
 
     /// The record as one JSON object (no newline). `time` is RFC 3339 UTC; `certificate` the
@@ -246,11 +242,7 @@ impl AcctRecord {
             event_timestamp: self.event_timestamp,
             acct_delay_time: self.delay_time,
             acct_interim_interval: self.interim_interval,
-            class: self
-                .class
-                .iter()
-                .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
-                .collect(),
+            class: self.class.iter().map(|c| crate::hex::lower(c)).collect(),
             certificate_serial: certificate.map(|c| c.0),
             certificate_issuer: certificate.map(|c| c.1),
         };

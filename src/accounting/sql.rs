@@ -213,10 +213,10 @@ impl Row {
             certificate_serial: certificate.map(|c| db_text(c.0.as_bytes())),
             certificate_issuer: certificate.map(|c| db_text(c.1.as_bytes())),
             // FreeRADIUS prints an octets attribute as 0x-prefixed hex.
-            class: record.class.first().map(|c| {
-                let hex: String = c.iter().map(|b| format!("{b:02x}")).collect();
-                format!("0x{hex}")
-            }),
+            class: record
+                .class
+                .first()
+                .map(|c| format!("0x{}", crate::hex::lower(c))),
             event_time: event,
         })
     }

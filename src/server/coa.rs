@@ -174,7 +174,7 @@ impl Coa {
                 continue;
             };
             for r in parsed.iter_revoked_certificates() {
-                let serial: String = r.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
+                let serial = crate::hex::lower(r.raw_serial());
                 revoked.insert((crl.issuer.clone(), serial));
             }
         }
@@ -482,7 +482,7 @@ impl AuthObserver for Coa {
             event.serial,
             event.issuer,
         ) {
-            let hex: String = class.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = crate::hex::lower(class);
             let text = |s: &str| crate::accounting::sql::db_text(s.as_bytes());
             let link = LinkRow {
                 class: format!("0x{hex}"),

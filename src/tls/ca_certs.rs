@@ -9,7 +9,10 @@
 //! Both walks used to parse every CA certificate again for every authentication: some 90,000
 //! instructions of an RSA handshake's 9.4 million, and at a supplicant's pace a parse that runs
 //! with cold caches every time (BENCHMARKS.md, performance round 3). The names they compare are
-//! now read here once; only intermediates the peer sends itself are parsed per conversation.
+//! now read here once. Intermediates a peer sends itself are read the first time one arrives and
+//! remembered (up to [`MAX_SENT`] of them): every client of a PKI sends the same few.
+
+use std::sync::{Arc, Mutex};
 
 use rustls::pki_types::CertificateDer;
 
@@ -17,6 +20,10 @@ use super::VerifiedPeer;
 
 /// Links a chain walk follows at most: a longer path is not one a CA of ours issues.
 const MAX_DEPTH: usize = 8;
+
+/// Distinct peer-sent intermediates remembered read; past this many, further ones are read per
+/// conversation (and a peer that sends junk besides its path cannot grow the memory).
+const MAX_SENT: usize = 16;
 
 /// What the walks compare of one certificate.
 struct Link {
@@ -37,11 +44,7 @@ impl Link {
             subject: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
             issuer: cert.issuer().to_string(),
-            serial: cert
-                .raw_serial()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            serial: crate::hex::lower(cert.raw_serial()),
         })
     }
 
@@ -56,12 +59,31 @@ pub struct CaCerts {
     certs: Vec<CertificateDer<'static>>,
     /// `links[i]` is `certs[i]` read; None where it could not be.
     links: Vec<Option<Link>>,
+    /// Intermediates peers have sent, with what they read as (None: unreadable).
+    sent: Mutex<Vec<(CertificateDer<'static>, Option<Arc<Link>>)>>,
 }
 
 impl CaCerts {
     pub fn new(certs: Vec<CertificateDer<'static>>) -> CaCerts {
         let links = certs.iter().map(|c| Link::parse(c.as_ref())).collect();
-        CaCerts { certs, links }
+        CaCerts {
+            certs,
+            links,
+            sent: Mutex::default(),
+        }
+    }
+
+    /// A certificate the peer sent, read once per distinct certificate (see [`MAX_SENT`]).
+    fn sent_link(&self, cert: &CertificateDer<'_>) -> Option<Arc<Link>> {
+        let mut sent = crate::core::guard::lock(&self.sent);
+        if let Some((_, link)) = sent.iter().find(|(c, _)| c.as_ref() == cert.as_ref()) {
+            return link.clone();
+        }
+        let link = Link::parse(cert.as_ref()).map(Arc::new);
+        if sent.len() < MAX_SENT {
+            sent.push((cert.clone().into_owned(), link.clone()));
+        }
+        link
     }
 
     /// The certificates, in the order of the files.
@@ -74,7 +96,8 @@ impl CaCerts {
     pub fn issuer_of(&self, peer: &VerifiedPeer) -> Option<Vec<u8>> {
         let wanted = peer.leaf().issuer_raw.as_slice();
         let sent = peer.chain().iter().skip(1).find(|c| {
-            Link::parse(c.as_ref()).is_some_and(|link| link.subject.as_slice() == wanted)
+            self.sent_link(c)
+                .is_some_and(|link| link.subject.as_slice() == wanted)
         });
         let ours = || {
             self.certs
@@ -94,18 +117,19 @@ impl CaCerts {
     /// or among ours. At most [`MAX_DEPTH`] links; stops at a self-issued certificate.
     pub fn chain_of(&self, peer: &VerifiedPeer) -> Vec<(String, String)> {
         // Intermediates the peer sent come first, as rustls would have built the path.
-        let sent: Vec<Link> = peer
+        let sent: Vec<Arc<Link>> = peer
             .chain()
             .iter()
             .skip(1)
             .take(MAX_DEPTH)
-            .filter_map(|c| Link::parse(c.as_ref()))
+            .filter_map(|c| self.sent_link(c))
             .collect();
         let mut out = Vec::new();
         let mut wanted = peer.leaf().issuer_raw.as_slice();
         for _ in 0..MAX_DEPTH {
             let found = sent
                 .iter()
+                .map(|link| &**link)
                 .chain(self.links.iter().flatten())
                 .find(|link| link.subject.as_slice() == wanted);
             let Some(link) = found else {
@@ -129,7 +153,7 @@ mod tests {
 
     fn serial_and_issuer(der: &[u8]) -> (String, String) {
         let (_, c) = crate::x509::parse_certificate(der).unwrap();
-        let serial = c.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
+        let serial = crate::hex::lower(c.raw_serial());
         (c.issuer().to_string(), serial)
     }
 
@@ -162,8 +186,26 @@ mod tests {
         assert_eq!(root_only.chain_of(&with_intermediate), expected);
         assert_eq!(
             root_only.issuer_of(&with_intermediate),
-            Some(intermediate_der)
+            Some(intermediate_der.clone())
         );
+        // The intermediate was read once and remembered; asked again, the answer is the same.
+        assert_eq!(crate::core::guard::lock(&root_only.sent).len(), 1);
+        assert_eq!(root_only.chain_of(&with_intermediate), expected);
+        assert_eq!(crate::core::guard::lock(&root_only.sent).len(), 1);
+
+        // Past MAX_SENT distinct certificates nothing more is remembered, and the walk still
+        // reads what the peer sent.
+        let full = CaCerts::new(root.clone());
+        for n in 0..MAX_SENT {
+            full.sent_link(&CertificateDer::from(vec![
+                0x30,
+                0x01,
+                u8::try_from(n).unwrap(),
+            ]));
+        }
+        assert_eq!(full.chain_of(&with_intermediate), expected);
+        assert_eq!(full.issuer_of(&with_intermediate), Some(intermediate_der));
+        assert_eq!(crate::core::guard::lock(&full.sent).len(), MAX_SENT);
 
         // Neither: nothing is made up.
         assert!(root_only.chain_of(&leaf_only).is_empty());

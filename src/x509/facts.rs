@@ -28,8 +28,10 @@ pub enum FactsError {
     Upn(String),
 }
 
-/// Microsoft UPN otherName type-id (szOID_NT_PRINCIPAL_NAME).
-pub(crate) const UPN_OID: &str = "1.3.6.1.4.1.311.20.2.3";
+/// Microsoft UPN otherName type-id (szOID_NT_PRINCIPAL_NAME), 1.3.6.1.4.1.311.20.2.3. A constant
+/// OID, so comparing makes no string per name.
+const UPN: x509_parser::der_parser::oid::Oid<'static> =
+    x509_parser::der_parser::oid!(1.3.6.1.4.1.311.20.2.3);
 
 /// The certificate fields rules look at.
 #[derive(Debug, Default, Clone)]
@@ -47,8 +49,10 @@ pub(crate) struct CertFacts {
     pub(crate) sid: Option<String>,
 }
 
-/// szOID_NTDS_CA_SECURITY_EXT: the SID extension AD CS puts in certificates (KB5014754).
-pub(crate) const SID_EXTENSION_OID: &str = "1.3.6.1.4.1.311.25.2";
+/// szOID_NTDS_CA_SECURITY_EXT, 1.3.6.1.4.1.311.25.2: the SID extension AD CS puts in
+/// certificates (KB5014754). Compared with every extension's OID, so a constant.
+const SID_EXTENSION: x509_parser::der_parser::oid::Oid<'static> =
+    x509_parser::der_parser::oid!(1.3.6.1.4.1.311.25.2);
 /// The otherName type-id inside it (szOID_NTDS_OBJECTSID).
 pub(crate) const SID_OTHERNAME_OID: &str = "1.3.6.1.4.1.311.25.2.1";
 /// The SAN URI prefix Intune puts in SCEP/PKCS certificates for the same purpose.
@@ -134,11 +138,7 @@ impl Leaf {
     pub fn parse(der: &[u8]) -> Result<Self, FactsError> {
         let (_, cert) =
             super::parse_certificate(der).map_err(|e| FactsError::Parse(e.to_string()))?;
-        let serial_hex = cert
-            .raw_serial()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
+        let serial_hex = crate::hex::lower(cert.raw_serial());
         let key = match cert.public_key().parsed() {
             Ok(PublicKey::RSA(rsa)) => KeySize::Rsa(rsa.key_size()),
             Ok(PublicKey::EC(ec)) => KeySize::Ec(ec.key_size()),
@@ -221,7 +221,7 @@ fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<
             GeneralName::RFC822Name(v) => facts.san_email.push((*v).to_string()),
             GeneralName::DNSName(v) => facts.san_dns.push((*v).to_string()),
             GeneralName::URI(v) => facts.san_uri.push((*v).to_string()),
-            GeneralName::OtherName(oid, value) if oid.to_id_string() == UPN_OID => {
+            GeneralName::OtherName(oid, value) if *oid == UPN => {
                 facts.san_upn.push(decode_upn(value)?);
             }
             _ => {}
@@ -233,7 +233,7 @@ fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<
                 .policy_oids
                 .extend(policies.iter().map(|p| p.policy_id.to_id_string()));
         }
-        if facts.sid.is_none() && ext.oid.to_id_string() == SID_EXTENSION_OID {
+        if facts.sid.is_none() && ext.oid == SID_EXTENSION {
             facts.sid = sid_from_extension(ext.value);
         }
     }
@@ -310,6 +310,12 @@ pub(crate) fn dn_values(name: &X509Name<'_>, which: Dn) -> Vec<String> {
 #[cfg(test)]
 mod sid_tests {
     use super::*;
+
+    #[test]
+    fn the_constant_oids_are_microsofts() {
+        assert_eq!(UPN.to_id_string(), "1.3.6.1.4.1.311.20.2.3");
+        assert_eq!(SID_EXTENSION.to_id_string(), "1.3.6.1.4.1.311.25.2");
+    }
 
     fn der(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];

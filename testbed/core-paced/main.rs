@@ -1,0 +1,218 @@
+//! certradius's sans-IO core at a supplicant's pace, in memory: full EAP-TLS authentications
+//! through `Core::handle_datagram` (RADIUS decode, Message-Authenticator, duplicate cache,
+//! EAP-TLS reassembly and fragmentation, rustls, policy, MS-MPPE keys, the log line and the
+//! reply) with no socket, no runtime and no kernel round trip, each request after an idle gap.
+//! Every authentication is interleaved with one raw rustls handshake (server side timed, same
+//! certificates and `tls::server_config`) after the same idle gaps, so both run under the same
+//! cache-cooling conditions and the same load from the rest of the machine: their ratio is what
+//! the core costs around the TLS handshake, far steadier on a shared machine than two figures
+//! from separate runs. The paced loadgen's figure minus this one is the shell (tokio, the UDP
+//! system calls, the loopback round trip). See BENCHMARKS.md, performance round 3.
+//!
+//!   cargo run --release --example core-paced -- [--count 150] [--rounds 3] [--pace-ms 3]
+//!       [--tls 1.2|1.3] [--key rsa|ecdsa] [--pki DIR]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certradius::authz::AllowVerified;
+use certradius::config::Config;
+use certradius::radius::dictionary::Dictionary;
+use certradius::server::Core;
+use certradius_testkit::peer::{Conversation, Nas, Next, Outcome, Supplicant, client_config};
+use rustls::{ClientConnection, ServerConnection};
+
+/// CPU time of the calling thread: only the server side's work is counted, never the sleep.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_string())
+    };
+    let count: usize = arg("--count", "150").parse().expect("--count");
+    let rounds: usize = arg("--rounds", "3").parse().expect("--rounds");
+    let pace =
+        Duration::from_secs_f64(arg("--pace-ms", "3").parse::<f64>().expect("--pace-ms") / 1000.0);
+    let version = arg("--tls", "1.2");
+    let key = arg("--key", "rsa");
+    let dir = PathBuf::from(arg("--pki", "target/core-paced-pki"));
+    if !certradius_pki::exists(&dir) {
+        certradius_pki::generate(&dir).unwrap();
+    }
+    let (server_cert, server_key, client_name) = if key == "rsa" {
+        ("server-rsa.pem", "server-rsa.key", "client-rsa")
+    } else {
+        ("server.pem", "server.key", "client-ecdsa")
+    };
+    // The benchmarks' server configuration (testbed/loadgen/common.sh): one client, defaults.
+    let cfg_text = format!(
+        "[[client]]\nname='loopback'\naddress='127.0.0.1'\nsecret='testing123'\n\
+         [tls]\ncertificate_file='{d}/{server_cert}'\nprivate_key_file='{d}/{server_key}'\n\
+         ca_file='{d}/ca.pem'\ntls_min_version='{version}'\ntls_max_version='{version}'\n",
+        d = dir.display()
+    );
+    let cfg_path =
+        std::env::temp_dir().join(format!("certradius-core-paced-{}.toml", std::process::id()));
+    std::fs::write(&cfg_path, cfg_text).unwrap();
+    let cfg = Config::load_with_env(Some(&cfg_path), false).unwrap();
+    let _ = std::fs::remove_file(&cfg_path);
+    let tls = certradius::tls::server_config(&cfg.tls).unwrap();
+    // A bare ServerConnection has no conversation clock (`certradius::tls::clock`): rustls's own.
+    let mut raw_server = (*tls.config).clone();
+    raw_server.time_provider = Arc::new(rustls::time_provider::DefaultTimeProvider);
+    let raw_server = Arc::new(raw_server);
+    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = if version == "1.3" {
+        vec![&rustls::version::TLS13]
+    } else {
+        vec![&rustls::version::TLS12]
+    };
+    let client = client_config(
+        &dir.join("ca.pem"),
+        &dir.join(format!("{client_name}.pem")),
+        &dir.join(format!("{client_name}.key")),
+        &versions,
+    )
+    .unwrap();
+    // Full handshakes only, as the loadgen's supplicants.
+    let mut no_resumption = (*client).clone();
+    no_resumption.resumption = rustls::client::Resumption::disabled();
+    let client = Arc::new(no_resumption);
+
+    let hot = raw(&client, &raw_server, count, Duration::ZERO);
+    println!(
+        "raw handshake back to back: {:.3} ms server CPU ({count} handshakes, TLS {version}, {key})",
+        ms(hot)
+    );
+    let from: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+    let mut rng = |b: &mut [u8]| getrandom::fill(b).unwrap();
+    let mut counter = 0u128;
+    let mut next_authenticator = || {
+        counter += 1;
+        counter.to_be_bytes()
+    };
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let mut core_cpu = Duration::ZERO;
+        let mut raw_cpu = Duration::ZERO;
+        let mut requests = 0usize;
+        for i in 0..count {
+            raw_cpu += raw(&client, &raw_server, 1, pace);
+            let supplicant =
+                Supplicant::new(client.clone(), "radius.certradius.test", b"bob", 1400).unwrap();
+            let mut nas = Nas::new(b"testing123");
+            nas.calling_station_id =
+                Some(format!("02-00-00-00-{:02x}-{:02x}", i >> 8 & 255, i & 255).into_bytes());
+            let mut conversation = Conversation::new(supplicant, nas);
+            let mut request = conversation.start(next_authenticator());
+            loop {
+                std::thread::sleep(pace);
+                let t = thread_cpu();
+                let reply = core
+                    .handle_datagram(from, &request, certradius::server::now(), &mut rng)
+                    .expect("a reply to every request");
+                core_cpu += thread_cpu().saturating_sub(t);
+                requests += 1;
+                match conversation.on_reply(&reply, next_authenticator()).unwrap() {
+                    Next::Send(p) => request = p,
+                    Next::Done(outcome) => {
+                        assert!(
+                            matches!(
+                                *outcome,
+                                Outcome::Accepted {
+                                    keys_match: true,
+                                    ..
+                                }
+                            ),
+                            "every authentication is accepted with matching keys"
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        let n = u32::try_from(count).unwrap_or(u32::MAX).max(1);
+        let (core_per, raw_per) = (core_cpu / n, raw_cpu / n);
+        let ratio = ms(core_per) / ms(raw_per);
+        ratios.push(ratio);
+        println!(
+            "round {round}: core {:.3} ms/auth ({:.1} requests), raw handshake after the same gaps {:.3} ms; core / raw {ratio:.3}; core / raw back to back {:.3}",
+            ms(core_per),
+            requests as f64 / count as f64,
+            ms(raw_per),
+            ms(core_per) / ms(hot)
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "summary: core_over_raw_same_gaps_median={:.3} rounds={rounds} count={count} pace_ms={}",
+        ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+        pace.as_secs_f64() * 1000.0
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `n` raw handshakes; the server side's CPU per handshake. With a non-zero `pace`, the thread
+/// sleeps that long before each server flight.
+fn raw(
+    client: &Arc<rustls::ClientConfig>,
+    server: &Arc<rustls::ServerConfig>,
+    n: usize,
+    pace: Duration,
+) -> Duration {
+    let name = rustls::pki_types::ServerName::try_from("radius.certradius.test").unwrap();
+    let mut cpu = Duration::ZERO;
+    for _ in 0..n {
+        let mut c = ClientConnection::new(client.clone(), name.clone()).unwrap();
+        let t = thread_cpu();
+        let mut s = ServerConnection::new(server.clone()).unwrap();
+        cpu += thread_cpu().saturating_sub(t);
+        while c.is_handshaking() || s.is_handshaking() || c.wants_write() || s.wants_write() {
+            let mut to_server = Vec::new();
+            while c.wants_write() {
+                c.write_tls(&mut to_server).unwrap();
+            }
+            if !pace.is_zero() {
+                std::thread::sleep(pace);
+            }
+            let t = thread_cpu();
+            let mut data = &to_server[..];
+            while !data.is_empty() {
+                s.read_tls(&mut data).unwrap();
+                s.process_new_packets().unwrap();
+            }
+            let mut to_client = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut to_client).unwrap();
+            }
+            cpu += thread_cpu().saturating_sub(t);
+            let mut data = &to_client[..];
+            while !data.is_empty() {
+                c.read_tls(&mut data).unwrap();
+                c.process_new_packets().unwrap();
+            }
+        }
+    }
+    cpu / u32::try_from(n).unwrap_or(u32::MAX).max(1)
+}
