@@ -13,8 +13,10 @@
 # --paced: the light-load comparison at a real supplicant's pace, in one run against one server
 #   (RSA-2048, TLS 1.2, default threads): loadgen 4 in flight with --pace-ms $PACE_MS (see
 #   common.sh for why 3 ms), loadgen at saturation (64 in flight), eapol_test 4 loops, the raw
-#   in-memory handshake, and the round-trip floor at the same pace (C echo server, Status-Server);
-#   server CPU, context switches and wake-ups per authentication, as a table. Each timed load runs
+#   in-memory handshake, the round-trip floor at the same pace (C echo server, Status-Server) and
+#   the core alone in memory (testbed/core-paced: no socket, no runtime; its ratio to the raw
+#   handshake after the same gaps); server CPU, context switches and wake-ups per
+#   authentication, as a table. Each timed load runs
 #   --light-secs seconds (default 15). PACE_MS=N overrides the pace.
 # --storm N: N supplicants within one second, NAS retransmitting every 3 s, 3 tries, against
 #   certradius and (with --freeradius) FreeRADIUS.
@@ -126,7 +128,7 @@ status_rounds() { # port count args...
 
 # --paced: the light-load comparison of issue 23 in one run (see the header).
 paced_comparison() {
-  local perf=() paced saturated eapol raw_line echo_line status_line
+  local perf=() paced saturated eapol raw_line echo_line status_line core_line
   # perf stat as a cross-check of the /proc counts, where perf is installed (eapol_load: PERF=1).
   if command -v perf >/dev/null 2>&1; then perf=(--perf); PERF=1; fi
   local floor_count
@@ -155,6 +157,11 @@ paced_comparison() {
     eapol="summary: eapol_test not installed"
   fi
   stop_server
+  # The core alone, in memory, after the same gaps: what the shell adds is (a) minus this.
+  cargo build --release --example core-paced
+  echo "=== (e) core in memory (testbed/core-paced), RSA-2048 TLS 1.2, --pace-ms $PACE_MS" | tee -a "$RESULTS"
+  core_line=$("$TARGET_DIR/release/examples/core-paced" --pki "$PKI" --pace-ms "$PACE_MS" --rounds 3 \
+    --count 150 | tee -a "$RESULTS")
   raw_line=$paced
   {
     echo
@@ -190,6 +197,8 @@ paced_comparison() {
         if (e + 0 <= 0 || rawp + 0 <= 0) exit
         f = rawp + rt * e / 1000
         printf "  floor of a paced authentication: raw paced %.3f ms + %.2f round trips x %.1f us = %.3f ms; (a) is %.3f ms (%.2fx) above it\n", rawp, rt, e, f, c - f, c / f }'
+    echo "(e) the core in memory, each authentication interleaved with a raw handshake after the same gaps:"
+    echo "  core / raw after the same gaps, median of 3 rounds: $(field core_over_raw_same_gaps_median "$core_line")"
   } | tee -a "$RESULTS"
 }
 
