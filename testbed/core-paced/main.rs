@@ -23,11 +23,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certradius::authz::AllowVerified;
-use certradius::config::Config;
-use certradius::radius::dictionary::Dictionary;
-use certradius::server::Core;
-use certradius_testkit::peer::{Conversation, Nas, Next, Outcome, Supplicant, client_config};
+use certradius_testkit::in_memory::{self, InMemory, arg};
+use certradius_testkit::peer::{Conversation, Nas, Next, Outcome, Supplicant};
 use rustls::{ClientConnection, ServerConnection};
 
 /// CPU time of the calling thread: only the server side's work is counted, never the sleep.
@@ -40,13 +37,6 @@ fn thread_cpu() -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
     let count: usize = arg("--count", "150").parse().expect("--count");
     let rounds: usize = arg("--rounds", "3").parse().expect("--rounds");
     let pace =
@@ -54,48 +44,12 @@ fn main() {
     let version = arg("--tls", "1.2");
     let key = arg("--key", "rsa");
     let dir = PathBuf::from(arg("--pki", "target/core-paced-pki"));
-    if !certradius_pki::exists(&dir) {
-        certradius_pki::generate(&dir).unwrap();
-    }
-    let (server_cert, server_key, client_name) = if key == "rsa" {
-        ("server-rsa.pem", "server-rsa.key", "client-rsa")
-    } else {
-        ("server.pem", "server.key", "client-ecdsa")
-    };
-    // The benchmarks' server configuration (testbed/loadgen/common.sh): one client, defaults.
-    let cfg_text = format!(
-        "[[client]]\nname='loopback'\naddress='127.0.0.1'\nsecret='testing123'\n\
-         [tls]\ncertificate_file='{d}/{server_cert}'\nprivate_key_file='{d}/{server_key}'\n\
-         ca_file='{d}/ca.pem'\ntls_min_version='{version}'\ntls_max_version='{version}'\n",
-        d = dir.display()
-    );
-    let cfg_path =
-        std::env::temp_dir().join(format!("certradius-core-paced-{}.toml", std::process::id()));
-    std::fs::write(&cfg_path, cfg_text).unwrap();
-    let cfg = Config::load_with_env(Some(&cfg_path), false).unwrap();
-    let _ = std::fs::remove_file(&cfg_path);
-    let tls = certradius::tls::server_config(&cfg.tls).unwrap();
-    // A bare ServerConnection has no conversation clock (`certradius::tls::clock`): rustls's own.
-    let mut raw_server = (*tls.config).clone();
-    raw_server.time_provider = Arc::new(rustls::time_provider::DefaultTimeProvider);
-    let raw_server = Arc::new(raw_server);
-    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = if version == "1.3" {
-        vec![&rustls::version::TLS13]
-    } else {
-        vec![&rustls::version::TLS12]
-    };
-    let client = client_config(
-        &dir.join("ca.pem"),
-        &dir.join(format!("{client_name}.pem")),
-        &dir.join(format!("{client_name}.key")),
-        &versions,
-    )
-    .unwrap();
-    // Full handshakes only, as the loadgen's supplicants.
-    let mut no_resumption = (*client).clone();
-    no_resumption.resumption = rustls::client::Resumption::disabled();
-    let client = Arc::new(no_resumption);
+    // The benchmarks' server (testbed/loadgen/common.sh): one client, the defaults.
+    let InMemory {
+        core,
+        client,
+        raw_server,
+    } = in_memory::build(&dir, &key, &version, None).unwrap();
 
     let hot = raw(&client, &raw_server, count, Duration::ZERO);
     println!(
@@ -118,7 +72,7 @@ fn main() {
             raw_cpu += raw(&client, &raw_server, 1, pace);
             let supplicant =
                 Supplicant::new(client.clone(), "radius.certradius.test", b"bob", 1400).unwrap();
-            let mut nas = Nas::new(b"testing123");
+            let mut nas = Nas::new(in_memory::SECRET.as_bytes());
             nas.calling_station_id =
                 Some(format!("02-00-00-00-{:02x}-{:02x}", i >> 8 & 255, i & 255).into_bytes());
             let mut conversation = Conversation::new(supplicant, nas);

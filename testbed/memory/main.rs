@@ -17,14 +17,10 @@
 use std::alloc::System;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use certradius::authz::AllowVerified;
-use certradius::config::Config;
-use certradius::radius::dictionary::Dictionary;
-use certradius::server::Core;
-use certradius_testkit::peer::{Conversation, Nas, Next, Supplicant, client_config};
+use certradius_testkit::in_memory::{self, InMemory, arg};
+use certradius_testkit::peer::{Conversation, Nas, Next, Supplicant};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
 // stats_alloc wraps the system allocator and counts (our crate forbids unsafe code, so the
@@ -47,53 +43,11 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
     let n: usize = arg("--conversations", "50000").parse().unwrap();
     let version = arg("--tls", "1.3");
     let key = arg("--key", "ecdsa");
     let dir = PathBuf::from(arg("--pki", "target/memory-pki"));
-    if !certradius_pki::exists(&dir) {
-        certradius_pki::generate(&dir).unwrap();
-    }
-    let (server_cert, server_key) = if key == "rsa" {
-        ("server-rsa.pem", "server-rsa.key")
-    } else {
-        ("server.pem", "server.key")
-    };
-    let cfg_text = format!(
-        "[[client]]\nname='l'\naddress='127.0.0.1'\nsecret='s'\nmax_sessions=0\n\
-         [tls]\ncertificate_file='{d}/{server_cert}'\nprivate_key_file='{d}/{server_key}'\nca_file='{d}/ca.pem'\n\
-         [eap]\nmax_sessions={n}\n",
-        d = dir.display()
-    );
-    let cfg_path = std::env::temp_dir().join("certradius-memory.toml");
-    std::fs::write(&cfg_path, cfg_text).unwrap();
-    let cfg = Config::load_with_env(Some(&cfg_path), false).unwrap();
-    let tls = certradius::tls::server_config(&cfg.tls).unwrap();
-    let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = if version == "1.2" {
-        vec![&rustls::version::TLS12]
-    } else {
-        vec![&rustls::version::TLS13]
-    };
-    let client_name = if key == "rsa" {
-        "client-rsa"
-    } else {
-        "client-ecdsa"
-    };
-    let client = client_config(
-        &dir.join("ca.pem"),
-        &dir.join(format!("{client_name}.pem")),
-        &dir.join(format!("{client_name}.key")),
-        &versions,
-    )
-    .unwrap();
+    let InMemory { core, client, .. } = in_memory::build(&dir, &key, &version, Some(n)).unwrap();
     let from: SocketAddr = "127.0.0.1:50000".parse().unwrap();
     let mut rng = |b: &mut [u8]| getrandom::fill(b).unwrap();
     let mut counter = 0u128;
@@ -106,7 +60,7 @@ fn main() {
     let t0 = Instant::now();
     for i in 0..n {
         let sup = Supplicant::new(client.clone(), "radius.certradius.test", b"bob", 1400).unwrap();
-        let mut nas = Nas::new(b"s");
+        let mut nas = Nas::new(in_memory::SECRET.as_bytes());
         nas.calling_station_id = Some(
             format!(
                 "02-00-00-{:02x}-{:02x}-{:02x}",
