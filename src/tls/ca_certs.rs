@@ -75,12 +75,18 @@ impl CaCerts {
 
     /// A certificate the peer sent, read once per distinct certificate (see [`MAX_SENT`]).
     fn sent_link(&self, cert: &CertificateDer<'_>) -> Option<Arc<Link>> {
-        let mut sent = crate::core::guard::lock(&self.sent);
-        if let Some((_, link)) = sent.iter().find(|(c, _)| c.as_ref() == cert.as_ref()) {
-            return link.clone();
+        let known = |sent: &[(CertificateDer<'static>, Option<Arc<Link>>)]| {
+            sent.iter()
+                .find(|(c, _)| c.as_ref() == cert.as_ref())
+                .map(|(_, link)| link.clone())
+        };
+        if let Some(link) = known(&crate::core::guard::lock(&self.sent)) {
+            return link;
         }
+        // Parsed without the lock: another conversation's lookup does not wait for it.
         let link = Link::parse(cert.as_ref()).map(Arc::new);
-        if sent.len() < MAX_SENT {
+        let mut sent = crate::core::guard::lock(&self.sent);
+        if known(&sent).is_none() && sent.len() < MAX_SENT {
             sent.push((cert.clone().into_owned(), link.clone()));
         }
         link
