@@ -3,7 +3,8 @@
 //! once the fetched CRL arrives (in-process supplicant and eapol_test); each bad answer — 404,
 //! an HTML page, a CRL signed by another key, an endless body, a server that never answers —
 //! keeps the last good CRL and counts its result in `certradius_crl_fetch_total`; a restart with
-//! the URL dead starts from the disk cache; a CA's CRL Distribution Point is followed.
+//! the URL dead starts from the disk cache; a CA's CRL Distribution Point is followed; a refetch
+//! is conditional and a 304 keeps the cached CRL.
 #![allow(
     clippy::disallowed_methods,
     clippy::unwrap_used,
@@ -49,6 +50,12 @@ enum Reply {
     Endless,
     /// Accepts, reads the request, never answers.
     Hang,
+    /// 200 with this body, its ETag and a Last-Modified; 304 to a request whose If-None-Match
+    /// names the ETag.
+    Conditional {
+        body: Vec<u8>,
+        etag: String,
+    },
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 port 0, stopped when dropped.
@@ -58,6 +65,8 @@ struct PkiHttp {
     endless_sent: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicU64>,
+    /// 304 answers sent.
+    not_modified: Arc<AtomicU64>,
 }
 
 impl PkiHttp {
@@ -68,11 +77,13 @@ impl PkiHttp {
         let endless_sent = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
-        let (r, e, s, n) = (
+        let not_modified = Arc::new(AtomicU64::new(0));
+        let (r, e, s, n, m) = (
             routes.clone(),
             endless_sent.clone(),
             stop.clone(),
             requests.clone(),
+            not_modified.clone(),
         );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -80,8 +91,8 @@ impl PkiHttp {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, e, s, n) = (r.clone(), e.clone(), s.clone(), n.clone());
-                std::thread::spawn(move || serve(conn, &r, &e, &s, &n));
+                let (r, e, s, n, m) = (r.clone(), e.clone(), s.clone(), n.clone(), m.clone());
+                std::thread::spawn(move || serve(conn, &r, &e, &s, (&n, &m)));
             }
         });
         PkiHttp {
@@ -90,6 +101,7 @@ impl PkiHttp {
             endless_sent,
             stop,
             requests,
+            not_modified,
         }
     }
 
@@ -115,7 +127,7 @@ fn serve(
     routes: &Mutex<HashMap<String, Reply>>,
     endless_sent: &AtomicU64,
     stop: &AtomicBool,
-    requests: &AtomicU64,
+    (requests, not_modified): (&AtomicU64, &AtomicU64),
 ) {
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut head = Vec::new();
@@ -162,6 +174,31 @@ fn serve(
                 }
                 sent += chunk.len() as u64;
                 endless_sent.store(sent, Ordering::SeqCst);
+            }
+        }
+        Some(Reply::Conditional { body, etag }) => {
+            let asks_for = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("if-none-match: ")
+                        .or(l.strip_prefix("If-None-Match: "))
+                })
+                .map(str::trim);
+            if asks_for == Some(etag.as_str()) {
+                not_modified.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n"
+                );
+            } else {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nETag: {etag}\r\n\
+                     Last-Modified: Sun, 06 Dec 2026 04:00:00 GMT\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(&body);
             }
         }
         Some(Reply::Hang) => {
@@ -468,6 +505,71 @@ fn fetched_crl_refuses_the_revoked_client_and_bad_answers_keep_the_last_good_one
         + &String::from_utf8_lossy(&check.stderr);
     assert!(out.contains("Fetched CRLs"), "{out}");
     assert!(out.contains("cached: "), "{out}");
+}
+
+/// A CA that publishes rarely is not downloaded every `crl_refresh_secs`: the refetch carries
+/// the ETag and a 304 keeps the cached CRL in force, counted as `not_modified`; a new CRL (new
+/// ETag) is downloaded and put in force; with its cache file gone, the fetch is unconditional.
+#[test]
+fn a_refetch_is_conditional_and_a_304_keeps_the_cached_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let pki = pki();
+    let http = PkiHttp::start();
+    let revoking = Reply::Conditional {
+        body: pem(&pki.join("intermediate.crl.pem")),
+        etag: "\"v1\"".into(),
+    };
+    http.set("/intermediate.crl", revoking);
+    let url = http.url("/intermediate.crl");
+    let server = start(dir.path(), &state, "conditional", &url);
+    wait_count(&server, "ok", 1.0, Duration::from_secs(15));
+    wait(
+        &server,
+        Duration::from_secs(10),
+        "revocation in force",
+        || !accepted(&server, "revoked"),
+    );
+
+    // Refetched every second: each time a 304, and the CRL stays in force.
+    wait_count(&server, "not_modified", 2.0, Duration::from_secs(15));
+    assert!(http.not_modified.load(Ordering::SeqCst) >= 2);
+    assert_eq!(fetches(&server, "ok"), 1.0, "downloaded once");
+    assert!(
+        !accepted(&server, "revoked"),
+        "the cached CRL stays in force"
+    );
+    assert!(accepted(&server, "ecdsa"));
+
+    // The CA publishes a new CRL (new ETag): downloaded, verified, in force.
+    http.set(
+        "/intermediate.crl",
+        Reply::Conditional {
+            body: pem(&pki.join("intermediate-empty.crl.pem")),
+            etag: "\"v2\"".into(),
+        },
+    );
+    wait_count(&server, "ok", 2.0, Duration::from_secs(15));
+    wait(
+        &server,
+        Duration::from_secs(10),
+        "the new CRL in force",
+        || accepted(&server, "revoked"),
+    );
+
+    // The cache emptied by hand: the next fetch downloads the body again instead of asking
+    // "changed since?" for a file that is no longer there.
+    let cache = std::fs::read_dir(state.join("crl-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crl"))
+        .collect::<Vec<_>>();
+    assert_eq!(cache.len(), 1, "{cache:?}");
+    std::fs::remove_file(&cache[0]).unwrap();
+    let ok = fetches(&server, "ok");
+    wait_count(&server, "ok", ok + 1.0, Duration::from_secs(15));
+    assert!(cache[0].is_file(), "the cache file is written again");
 }
 
 #[test]

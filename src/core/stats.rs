@@ -260,6 +260,8 @@ counters! {
     DisconnectBadAnswers = "disconnect_bad_answers"
         => E::labelled(F::Disconnects, "result", "bad_answer"),
     CrlFetchOk = "crl_fetch_ok" => E::labelled(F::CrlFetches, "result", "ok"),
+    CrlFetchNotModified = "crl_fetch_not_modified"
+        => E::labelled(F::CrlFetches, "result", "not_modified"),
     CrlFetchHttpError = "crl_fetch_http_error"
         => E::labelled(F::CrlFetches, "result", "http_error"),
     CrlFetchInvalid = "crl_fetch_invalid" => E::labelled(F::CrlFetches, "result", "invalid"),

@@ -13,9 +13,11 @@
 //! distribution is by design), bounded by [`FETCH_TIMEOUT`] for the whole of it,
 //! [`MAX_CRL_BYTES`] of body (the read stops there) and [`MAX_REDIRECTS`] redirects. A good,
 //! verified CRL is written to the cache (temporary file, then rename); the reload file watcher
-//! puts it in force with the rest of the configuration in one snapshot. A failure keeps the last
-//! good CRL, is counted (`certradius_crl_fetch_total{result}`) and logged, at most once every
-//! five minutes per URL unless its result changes.
+//! puts it in force with the rest of the configuration in one snapshot. A refetch is conditional
+//! once the server has given an ETag or Last-Modified (a 304 keeps the cached CRL: see
+//! `x509/crl_fetch.rs`). A failure keeps the last good CRL, is counted
+//! (`certradius_crl_fetch_total{result}`) and logged, at most once every five minutes per URL
+//! unless its result changes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,9 +30,10 @@ use crate::core::Core;
 use crate::core::stats::Counter;
 use crate::directory::crl::CrlReader;
 use crate::escape::Escaped;
+use crate::x509::crl::LoadedCrl;
 use crate::x509::crl_fetch::{
     self, FETCH_TIMEOUT, FetchFailure, FetchResult, MAX_CRL_BYTES, MAX_REDIRECTS,
-    RETRY_AFTER_FAILURE,
+    RETRY_AFTER_FAILURE, Validators,
 };
 
 const LOG_EVERY: Duration = Duration::from_secs(300);
@@ -39,11 +42,25 @@ const LOG_EVERY: Duration = Duration::from_secs(300);
 struct UrlState {
     due: Option<SystemTime>,
     last_log: Option<(SystemTime, FetchResult)>,
+    /// Of the last good body: sent back to make the next request conditional.
+    validators: Validators,
+    /// The last good body's CRLs without their DER (only their validity, for the next due time
+    /// after a 304).
+    schedule: Vec<LoadedCrl>,
+}
+
+/// What a fetch brought.
+enum Fetched {
+    /// A body, and the validators its answer carried.
+    Body(Vec<u8>, Validators),
+    /// 304 Not Modified: the cached body is current.
+    NotModified,
 }
 
 fn counter(r: FetchResult) -> Counter {
     match r {
         FetchResult::Ok => Counter::CrlFetchOk,
+        FetchResult::NotModified => Counter::CrlFetchNotModified,
         FetchResult::HttpError => Counter::CrlFetchHttpError,
         FetchResult::Invalid => Counter::CrlFetchInvalid,
         FetchResult::WrongIssuer => Counter::CrlFetchWrongIssuer,
@@ -102,27 +119,55 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                 let body = if crl_fetch::is_ldap(&url) {
                     let r = reader.get_or_insert_with(|| ldap_reader(&core));
                     match r {
-                        Ok(r) => read_ldap(r, &url).await,
+                        Ok(r) => read_ldap(r, &url)
+                            .await
+                            .map(|b| Fetched::Body(b, Validators::default())),
                         Err(e) => Err(FetchFailure::new(FetchResult::Error, e.clone())),
                     }
                 } else {
-                    fetch(&url).await
+                    // Conditional only while the cached body is there to keep: an operator who
+                    // emptied the cache gets a full download, not a 304 and no CRL.
+                    let since = if path.is_file() {
+                        state.validators.clone()
+                    } else {
+                        Validators::default()
+                    };
+                    fetch(&url, &since).await
                 };
                 let outcome = match body {
-                    Ok(body) => {
+                    Ok(Fetched::Body(body, validators)) => {
                         let (_, cas) = crl_fetch::configured_cas(&tls);
                         crl_fetch::verify_body(&body, &cas, &path).and_then(|crls| {
                             store(&dir, &path, &body)
                                 .map_err(|e| FetchFailure::new(FetchResult::Error, e))?;
-                            Ok(crls)
+                            Ok(Some((crls, validators)))
                         })
                     }
+                    Ok(Fetched::NotModified) => Ok(None),
                     Err(e) => Err(e),
                 };
                 let now = super::wall_clock();
                 let refresh = Duration::from_secs(tls.crl_refresh_secs);
                 match outcome {
-                    Ok(crls) => {
+                    Ok(None) => {
+                        core.stats.incr(counter(FetchResult::NotModified));
+                        if state.last_log.is_some_and(|(_, r)| {
+                            !matches!(r, FetchResult::Ok | FetchResult::NotModified)
+                        }) {
+                            info!(
+                                url = %Escaped::str(&url),
+                                "CRL not modified since the last good fetch; the cached CRL stays in force"
+                            );
+                            state.last_log = Some((now, FetchResult::NotModified));
+                        }
+                        state.due = Some(crl_fetch::next_fetch(
+                            now,
+                            refresh,
+                            &state.schedule,
+                            Duration::from_secs(30),
+                        ));
+                    }
+                    Ok(Some((crls, validators))) => {
                         core.stats.incr(counter(FetchResult::Ok));
                         if state.last_log.is_some_and(|(_, r)| r != FetchResult::Ok)
                             || state.due.is_none()
@@ -141,6 +186,14 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                             &crls,
                             Duration::from_secs(30),
                         ));
+                        state.validators = validators;
+                        state.schedule = crls
+                            .into_iter()
+                            .map(|mut c| {
+                                c.der = Vec::new().into();
+                                c
+                            })
+                            .collect();
                     }
                     Err(e) => {
                         core.stats.incr(counter(e.result));
@@ -235,10 +288,11 @@ fn store(dir: &std::path::Path, path: &std::path::Path, body: &[u8]) -> Result<(
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// GETs a CRL, following up to [`MAX_REDIRECTS`] redirects, all within [`FETCH_TIMEOUT`].
-pub async fn fetch(url: &str) -> Result<Vec<u8>, FetchFailure> {
+/// GETs a CRL, following up to [`MAX_REDIRECTS`] redirects, all within [`FETCH_TIMEOUT`];
+/// conditional on `since` when it has validators.
+async fn fetch(url: &str, since: &Validators) -> Result<Fetched, FetchFailure> {
     // Dropping the future on timeout drops the connection with it.
-    tokio::time::timeout(FETCH_TIMEOUT, follow(url))
+    tokio::time::timeout(FETCH_TIMEOUT, follow(url, since))
         .await
         .unwrap_or_else(|_| {
             Err(FetchFailure::new(
@@ -248,13 +302,13 @@ pub async fn fetch(url: &str) -> Result<Vec<u8>, FetchFailure> {
         })
 }
 
-async fn follow(url: &str) -> Result<Vec<u8>, FetchFailure> {
+async fn follow(url: &str, since: &Validators) -> Result<Fetched, FetchFailure> {
     let mut uri: hyper::Uri = url
         .parse()
         .map_err(|e| FetchFailure::new(FetchResult::Error, format!("bad URL: {e}")))?;
     for _ in 0..=MAX_REDIRECTS {
-        match get(&uri).await? {
-            Hop::Body(b) => return Ok(b),
+        match get(&uri, since).await? {
+            Hop::Done(fetched) => return Ok(fetched),
             Hop::Redirect(location) => {
                 uri = resolve(&uri, &location)?;
             }
@@ -288,14 +342,17 @@ fn resolve(base: &hyper::Uri, location: &str) -> Result<hyper::Uri, FetchFailure
 }
 
 enum Hop {
-    Body(Vec<u8>),
+    Done(Fetched),
     Redirect(String),
 }
 
-async fn get(uri: &hyper::Uri) -> Result<Hop, FetchFailure> {
+async fn get(uri: &hyper::Uri, since: &Validators) -> Result<Hop, FetchFailure> {
     use http_body_util::{BodyExt, Empty, Limited};
     use hyper::body::Bytes;
-    use hyper::header::{ACCEPT, CONTENT_LENGTH, HOST, LOCATION};
+    use hyper::header::{
+        ACCEPT, CONTENT_LENGTH, ETAG, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+        LOCATION,
+    };
 
     let err = |what: &str, e: &dyn std::fmt::Display| {
         FetchFailure::new(FetchResult::Error, format!("{what}: {e}"))
@@ -319,9 +376,17 @@ async fn get(uri: &hyper::Uri) -> Result<Hop, FetchFailure> {
             .await
             .map_err(|e| err("HTTP handshake", &e))?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let request = hyper::Request::get(path)
+    let mut request = hyper::Request::get(path)
         .header(HOST, authority.as_str())
-        .header(ACCEPT, "application/pkix-crl, application/x-pkcs7-crl, */*")
+        .header(ACCEPT, "application/pkix-crl, application/x-pkcs7-crl, */*");
+    // RFC 9110 §13.1.1, §13.1.3: the validators as the server gave them.
+    if let Some(etag) = &since.etag {
+        request = request.header(IF_NONE_MATCH, etag.as_str());
+    }
+    if let Some(date) = &since.last_modified {
+        request = request.header(IF_MODIFIED_SINCE, date.as_str());
+    }
+    let request = request
         .body(Empty::<Bytes>::new())
         .map_err(|e| err("building request", &e))?;
     let exchange = async {
@@ -330,6 +395,10 @@ async fn get(uri: &hyper::Uri) -> Result<Hop, FetchFailure> {
             .await
             .map_err(|e| err("sending request", &e))?;
         let status = response.status();
+        // 304 is in the 3xx class but redirects nowhere: the answer to a conditional request.
+        if status == hyper::StatusCode::NOT_MODIFIED && since.any() {
+            return Ok(Hop::Done(Fetched::NotModified));
+        }
         if status.is_redirection() {
             let location = response
                 .headers()
@@ -355,6 +424,10 @@ async fn get(uri: &hyper::Uri) -> Result<Hop, FetchFailure> {
                 format!("body larger than {MAX_CRL_BYTES} bytes"),
             )
         };
+        let validators = Validators::from_headers(
+            response.headers().get(ETAG).map(|v| v.as_bytes()),
+            response.headers().get(LAST_MODIFIED).map(|v| v.as_bytes()),
+        );
         let announced = response
             .headers()
             .get(CONTENT_LENGTH)
@@ -373,7 +446,10 @@ async fn get(uri: &hyper::Uri) -> Result<Hop, FetchFailure> {
                     err("reading body", &e)
                 }
             })?;
-        Ok(Hop::Body(body.to_bytes().to_vec()))
+        Ok(Hop::Done(Fetched::Body(
+            body.to_bytes().to_vec(),
+            validators,
+        )))
     };
     let mut exchange = std::pin::pin!(exchange);
     let mut connection = std::pin::pin!(connection);

@@ -12,6 +12,11 @@
 //!   file) with the `crl_file` CRLs, and the file watcher rebuilds the configuration when one
 //!   changes: fetched CRLs are put in force by the same one-snapshot reload as a `crl_file`
 //!   change, and a restart during a PKI outage starts with the last good CRLs.
+//! - Refetches are conditional (RFC 9110 §13.1.1, §13.1.3): with the ETag and Last-Modified of
+//!   the last good body ([`Validators`]) and its cache file still there, the request carries
+//!   If-None-Match and If-Modified-Since, and a 304 Not Modified keeps the cached CRL without
+//!   downloading or verifying it again. A CA that publishes a large CRL daily is then
+//!   downloaded once a day, not once per `crl_refresh_secs`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -39,6 +44,8 @@ pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 pub enum FetchResult {
     /// A verified CRL (new or the same as before).
     Ok,
+    /// 304 Not Modified to a conditional request: the cached CRL is still the CA's latest.
+    NotModified,
     /// An answer other than 200 (after redirects).
     HttpError,
     /// A body that is not a CRL (an HTML page, garbage).
@@ -57,6 +64,7 @@ impl FetchResult {
     pub fn as_str(self) -> &'static str {
         match self {
             FetchResult::Ok => "ok",
+            FetchResult::NotModified => "not_modified",
             FetchResult::HttpError => "http_error",
             FetchResult::Invalid => "invalid",
             FetchResult::WrongIssuer => "wrong_issuer",
@@ -64,6 +72,42 @@ impl FetchResult {
             FetchResult::Timeout => "timeout",
             FetchResult::Error => "error",
         }
+    }
+}
+
+/// The longest ETag or Last-Modified value kept (a longer one is not sent back).
+const MAX_VALIDATOR_LEN: usize = 256;
+
+/// What a later request for the same URL sends back to ask "changed since?": the ETag and
+/// Last-Modified header values of the last good answer, verbatim (RFC 9110 §8.8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// From an answer's header values; one that is not visible ASCII, or longer than
+    /// [`MAX_VALIDATOR_LEN`], is left out.
+    pub fn from_headers(etag: Option<&[u8]>, last_modified: Option<&[u8]>) -> Validators {
+        let keep = |v: Option<&[u8]>| {
+            v.filter(|v| {
+                !v.is_empty()
+                    && v.len() <= MAX_VALIDATOR_LEN
+                    && v.iter().all(|b| (0x20..0x7f).contains(b))
+            })
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_string)
+        };
+        Validators {
+            etag: keep(etag),
+            last_modified: keep(last_modified),
+        }
+    }
+
+    /// Whether a request can be made conditional.
+    pub fn any(&self) -> bool {
+        self.etag.is_some() || self.last_modified.is_some()
     }
 }
 
@@ -405,6 +449,27 @@ mod tests {
         );
         // Already in its last tenth: not before the floor.
         assert_eq!(next_fetch(now, hour, &[crl(0, 1050)], floor), now + floor);
+    }
+
+    #[test]
+    fn validators_keep_what_can_be_sent_back_verbatim() {
+        let v =
+            Validators::from_headers(Some(b"\"5f3a-1c\""), Some(b"Sun, 06 Dec 2026 04:00:00 GMT"));
+        assert_eq!(v.etag.as_deref(), Some("\"5f3a-1c\""));
+        assert_eq!(
+            v.last_modified.as_deref(),
+            Some("Sun, 06 Dec 2026 04:00:00 GMT")
+        );
+        assert!(v.any());
+        // Control characters, non-ASCII, empty or oversized values are not kept.
+        let long = vec![b'a'; MAX_VALIDATOR_LEN + 1];
+        let v = Validators::from_headers(Some(b"\"a\r\nb\""), Some(&long));
+        assert_eq!(v, Validators::default());
+        assert!(!v.any());
+        assert_eq!(
+            Validators::from_headers(Some(b""), Some("caf\u{e9}".as_bytes())),
+            Validators::default()
+        );
     }
 
     #[test]
