@@ -217,13 +217,23 @@ fn pki() -> PathBuf {
 /// A server with the root's and the sub-intermediate's CRLs as files and the intermediate's
 /// fetched from `url`; `[metrics]` on; the state directory is `state`.
 fn start(dir: &Path, state: &Path, name: &str, url: &str) -> Server {
+    start_urls(dir, state, name, &[url])
+}
+
+/// The same with several `crl_url` sources.
+fn start_urls(dir: &Path, state: &Path, name: &str, urls: &[&str]) -> Server {
     let pki = pki();
+    let urls = urls
+        .iter()
+        .map(|u| format!("\"{u}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let cfg = common::write_config(
         dir,
         &pki,
         name,
         &format!(
-            "crl_file = [\"{}\", \"{}\"]\ncrl_url = \"{url}\"\ncrl_refresh_secs = 1\n",
+            "crl_file = [\"{}\", \"{}\"]\ncrl_url = [{urls}]\ncrl_refresh_secs = 1\n",
             pki.join("ca.crl.pem").display(),
             pki.join("sub-intermediate.crl.pem").display()
         ),
@@ -570,6 +580,43 @@ fn a_refetch_is_conditional_and_a_304_keeps_the_cached_crl() {
     let ok = fetches(&server, "ok");
     wait_count(&server, "ok", ok + 1.0, Duration::from_secs(15));
     assert!(cache[0].is_file(), "the cache file is written again");
+}
+
+/// Sources are fetched side by side: one that accepts and never answers (until the 10 s fetch
+/// limit) does not hold up the next one, whose CRL is in force meanwhile.
+#[test]
+fn a_hanging_source_does_not_hold_up_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let pki = pki();
+    let http = PkiHttp::start();
+    http.set("/hang.crl", Reply::Hang);
+    http.set(
+        "/intermediate.crl",
+        Reply::Body(pem(&pki.join("intermediate.crl.pem"))),
+    );
+    let (hang, good) = (http.url("/hang.crl"), http.url("/intermediate.crl"));
+    let server = start_urls(dir.path(), &state, "parallel", &[&hang, &good]);
+    let t0 = Instant::now();
+    // The fetch limit is 10 s: one after the other, the good CRL would come after it.
+    wait_count(&server, "ok", 1.0, Duration::from_secs(6));
+    assert_eq!(
+        fetches(&server, "timeout"),
+        0.0,
+        "the hanging fetch is still open"
+    );
+    eprintln!(
+        "good CRL fetched {:?} after start, the other source hanging",
+        t0.elapsed()
+    );
+    wait(
+        &server,
+        Duration::from_secs(10),
+        "revocation in force",
+        || !accepted(&server, "revoked"),
+    );
+    wait_count(&server, "timeout", 1.0, Duration::from_secs(20));
 }
 
 #[test]

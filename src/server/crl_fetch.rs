@@ -8,7 +8,8 @@
 //! HTTP body: verified, cached, counted.
 //!
 //! One task on the runtime, away from the request workers: a fetch never holds up an
-//! authentication. Each fetch is an HTTP/1.1 GET (RFC 9110 §9.3.1) with hyper (already the
+//! authentication. The sources due are fetched side by side, [`PARALLEL_FETCHES`] at a time, so
+//! one that hangs until its time limit does not hold up the others. Each fetch is an HTTP/1.1 GET (RFC 9110 §9.3.1) with hyper (already the
 //! metrics and OCSP client: no OpenSSL, no second TLS stack; plain http:// only, as CRL
 //! distribution is by design), bounded by [`FETCH_TIMEOUT`] for the whole of it,
 //! [`MAX_CRL_BYTES`] of body (the read stops there) and [`MAX_REDIRECTS`] redirects. A good,
@@ -37,6 +38,9 @@ use crate::x509::crl_fetch::{
 };
 
 const LOG_EVERY: Duration = Duration::from_secs(300);
+
+/// Sources fetched at the same time.
+const PARALLEL_FETCHES: usize = 4;
 
 #[derive(Default)]
 struct UrlState {
@@ -109,112 +113,156 @@ pub fn start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             urls.retain(|u, _| sources.contains(u));
             // Built when an ldap:// source is due (it reads the password file).
             let mut reader: Option<Result<Arc<CrlReader>, String>> = None;
+            let now = super::wall_clock();
+            let mut due = Vec::new();
             for url in sources {
                 let state = urls.entry(url.clone()).or_default();
-                let now = super::wall_clock();
                 if state.due.is_some_and(|d| d > now) {
                     continue;
                 }
-                let path = crl_fetch::cache_path(&dir, &url);
-                let body = if crl_fetch::is_ldap(&url) {
-                    let r = reader.get_or_insert_with(|| ldap_reader(&core));
-                    match r {
-                        Ok(r) => read_ldap(r, &url)
-                            .await
-                            .map(|b| Fetched::Body(b, Validators::default())),
-                        Err(e) => Err(FetchFailure::new(FetchResult::Error, e.clone())),
-                    }
-                } else {
+                // Settled when the fetch ends; this stands if its task is lost.
+                state.due = Some(now + RETRY_AFTER_FAILURE);
+                due.push(url);
+            }
+            // Up to PARALLEL_FETCHES at once: a source that hangs until FETCH_TIMEOUT does not
+            // hold up the others.
+            let mut due = due.into_iter();
+            let mut running = tokio::task::JoinSet::new();
+            loop {
+                while running.len() < PARALLEL_FETCHES {
+                    let Some(url) = due.next() else {
+                        break;
+                    };
+                    let path = crl_fetch::cache_path(&dir, &url);
                     // Conditional only while the cached body is there to keep: an operator who
                     // emptied the cache gets a full download, not a 304 and no CRL.
-                    let since = if path.is_file() {
-                        state.validators.clone()
-                    } else {
-                        Validators::default()
+                    let since = match urls.get(&url) {
+                        Some(state) if path.is_file() => state.validators.clone(),
+                        _ => Validators::default(),
                     };
-                    fetch(&url, &since).await
+                    let reader = crl_fetch::is_ldap(&url)
+                        .then(|| reader.get_or_insert_with(|| ldap_reader(&core)).clone());
+                    running.spawn(fetch_source(url, since, reader));
+                }
+                let Some(joined) = running.join_next().await else {
+                    break;
                 };
-                let outcome = match body {
-                    Ok(Fetched::Body(body, validators)) => {
-                        let (_, cas) = crl_fetch::configured_cas(&tls);
-                        crl_fetch::verify_body(&body, &cas, &path).and_then(|crls| {
-                            store(&dir, &path, &body)
-                                .map_err(|e| FetchFailure::new(FetchResult::Error, e))?;
-                            Ok(Some((crls, validators)))
-                        })
-                    }
-                    Ok(Fetched::NotModified) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                let now = super::wall_clock();
-                let refresh = Duration::from_secs(tls.crl_refresh_secs);
-                match outcome {
-                    Ok(None) => {
-                        core.stats.incr(counter(FetchResult::NotModified));
-                        if state.last_log.is_some_and(|(_, r)| {
-                            !matches!(r, FetchResult::Ok | FetchResult::NotModified)
-                        }) {
-                            info!(
-                                url = %Escaped::str(&url),
-                                "CRL not modified since the last good fetch; the cached CRL stays in force"
-                            );
-                            state.last_log = Some((now, FetchResult::NotModified));
+                match joined {
+                    Ok((url, body)) => {
+                        if let Some(state) = urls.get_mut(&url) {
+                            settle(&core, &tls, &dir, (&url, state), body);
                         }
-                        state.due = Some(crl_fetch::next_fetch(
-                            now,
-                            refresh,
-                            &state.schedule,
-                            Duration::from_secs(30),
-                        ));
                     }
-                    Ok(Some((crls, validators))) => {
-                        core.stats.incr(counter(FetchResult::Ok));
-                        if state.last_log.is_some_and(|(_, r)| r != FetchResult::Ok)
-                            || state.due.is_none()
-                        {
-                            info!(
-                                url = %Escaped::str(&url),
-                                crls = crls.len(),
-                                revoked = crls.iter().map(|c| c.revoked).sum::<usize>(),
-                                "CRL fetched and verified"
-                            );
-                            state.last_log = Some((now, FetchResult::Ok));
-                        }
-                        state.due = Some(crl_fetch::next_fetch(
-                            now,
-                            refresh,
-                            &crls,
-                            Duration::from_secs(30),
-                        ));
-                        state.validators = validators;
-                        state.schedule = crls
-                            .into_iter()
-                            .map(|mut c| {
-                                c.der = Vec::new().into();
-                                c
-                            })
-                            .collect();
-                    }
-                    Err(e) => {
-                        core.stats.incr(counter(e.result));
-                        let quiet = state.last_log.is_some_and(|(at, r)| {
-                            r == e.result && now.duration_since(at).is_ok_and(|d| d < LOG_EVERY)
-                        });
-                        if !quiet {
-                            warn!(
-                                url = %Escaped::str(&url),
-                                result = e.result.as_str(),
-                                "CRL fetch failed, the last good CRL stays in force: {}",
-                                e.message
-                            );
-                            state.last_log = Some((now, e.result));
-                        }
-                        state.due = Some(now + refresh.min(RETRY_AFTER_FAILURE));
-                    }
+                    Err(e) => warn!("a CRL fetch task ended abnormally: {e}"),
                 }
             }
         }
     });
+}
+
+/// One source's fetch, on a task of its own: (the URL, what it brought).
+async fn fetch_source(
+    url: String,
+    since: Validators,
+    reader: Option<Result<Arc<CrlReader>, String>>,
+) -> (String, Result<Fetched, FetchFailure>) {
+    let body = match reader {
+        Some(Ok(r)) => read_ldap(&r, &url)
+            .await
+            .map(|b| Fetched::Body(b, Validators::default())),
+        Some(Err(e)) => Err(FetchFailure::new(FetchResult::Error, e)),
+        None => fetch(&url, &since).await,
+    };
+    (url, body)
+}
+
+/// What a fetch brought, put to use: a good body verified, cached and scheduled; a 304 keeps the
+/// cache; a failure keeps the last good CRL. Counted and logged (rate-limited per URL).
+fn settle(
+    core: &Core,
+    tls: &crate::config::TlsConfig,
+    dir: &std::path::Path,
+    (url, state): (&str, &mut UrlState),
+    body: Result<Fetched, FetchFailure>,
+) {
+    let path = crl_fetch::cache_path(dir, url);
+    let outcome = match body {
+        Ok(Fetched::Body(body, validators)) => {
+            let (_, cas) = crl_fetch::configured_cas(tls);
+            crl_fetch::verify_body(&body, &cas, &path).and_then(|crls| {
+                store(dir, &path, &body).map_err(|e| FetchFailure::new(FetchResult::Error, e))?;
+                Ok(Some((crls, validators)))
+            })
+        }
+        Ok(Fetched::NotModified) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let now = super::wall_clock();
+    let refresh = Duration::from_secs(tls.crl_refresh_secs);
+    match outcome {
+        Ok(None) => {
+            core.stats.incr(counter(FetchResult::NotModified));
+            if state
+                .last_log
+                .is_some_and(|(_, r)| !matches!(r, FetchResult::Ok | FetchResult::NotModified))
+            {
+                info!(
+                    url = %Escaped::str(url),
+                    "CRL not modified since the last good fetch; the cached CRL stays in force"
+                );
+                state.last_log = Some((now, FetchResult::NotModified));
+            }
+            state.due = Some(crl_fetch::next_fetch(
+                now,
+                refresh,
+                &state.schedule,
+                Duration::from_secs(30),
+            ));
+        }
+        Ok(Some((crls, validators))) => {
+            core.stats.incr(counter(FetchResult::Ok));
+            // The first good fetch of a URL, or the first after another result.
+            if state.last_log.is_none_or(|(_, r)| r != FetchResult::Ok) {
+                info!(
+                    url = %Escaped::str(url),
+                    crls = crls.len(),
+                    revoked = crls.iter().map(|c| c.revoked).sum::<usize>(),
+                    "CRL fetched and verified"
+                );
+                state.last_log = Some((now, FetchResult::Ok));
+            }
+            state.due = Some(crl_fetch::next_fetch(
+                now,
+                refresh,
+                &crls,
+                Duration::from_secs(30),
+            ));
+            state.validators = validators;
+            state.schedule = crls
+                .into_iter()
+                .map(|mut c| {
+                    c.der = Vec::new().into();
+                    c
+                })
+                .collect();
+        }
+        Err(e) => {
+            core.stats.incr(counter(e.result));
+            let quiet = state.last_log.is_some_and(|(at, r)| {
+                r == e.result && now.duration_since(at).is_ok_and(|d| d < LOG_EVERY)
+            });
+            if !quiet {
+                warn!(
+                    url = %Escaped::str(url),
+                    result = e.result.as_str(),
+                    "CRL fetch failed, the last good CRL stays in force: {}",
+                    e.message
+                );
+                state.last_log = Some((now, e.result));
+            }
+            state.due = Some(now + refresh.min(RETRY_AFTER_FAILURE));
+        }
+    }
 }
 
 /// The `[directory]` connection settings in force, for ldap:// sources.
