@@ -145,19 +145,14 @@ fn tls12_and_tls13_at_several_fragment_sizes_with_exact_transcripts() {
                 let frag = fragment_size.min(1400 - 10);
                 assert_eq!(t[0].reply_code, Code::AccessChallenge);
                 assert_eq!(t[0].reply_eap_len, 6, "EAP-TLS Start is 6 octets");
-                let k = 1 + t[2..]
-                    .iter()
-                    .take_while(|rt| rt.request_eap_len == 6)
-                    .count();
-                let mut server_flight = 0;
-                for (i, rt) in t[1..=k].iter().enumerate() {
-                    let header = if i == 0 && k > 1 { 10 } else { 6 };
-                    let data = rt.reply_eap_len - header;
+                let fragments = server_flight_fragments(t);
+                let k = fragments.len();
+                let server_flight: usize = fragments.iter().sum();
+                for (i, &data) in fragments.iter().enumerate() {
                     assert!(data <= frag, "fragment {i} carries {data} > {frag}");
                     if i + 1 < k {
                         assert_eq!(data, frag, "only the last fragment may be short");
                     }
-                    server_flight += data;
                 }
                 assert_eq!(
                     k,
@@ -356,4 +351,83 @@ fn hostile_identity_is_escaped_in_logs_and_echoed_byte_for_byte() {
         Some(identity),
         "User-Name is not the identity's bytes"
     );
+}
+
+/// The TLS data octets of each EAP-TLS request of the server's first flight (ServerHello to
+/// ServerHelloDone, or to Finished in TLS 1.3): the replies from the ClientHello's on, for as
+/// long as the supplicant answers with ACKs.
+fn server_flight_fragments(t: &[peer::RoundTrip]) -> Vec<usize> {
+    let k = 1 + t[2..]
+        .iter()
+        .take_while(|rt| rt.request_eap_len == 6)
+        .count();
+    t[1..=k]
+        .iter()
+        .enumerate()
+        .map(|(i, rt)| rt.reply_eap_len - if i == 0 && k > 1 { 10 } else { 6 })
+        .collect()
+}
+
+/// `tls.fragment_size` unset (the shipped configuration): the server follows the NAS's
+/// Framed-MTU up to a 1400-octet EAP packet, so an RSA server's first flight goes out in one
+/// Access-Challenge where 1024-octet fragments took two, one round trip less per
+/// authentication; without Framed-MTU it sends 1024. Set, it is a ceiling Framed-MTU can only
+/// lower, as before.
+#[test]
+fn an_unset_fragment_size_follows_the_nas_framed_mtu() {
+    let pki = common::pki("conversation");
+    let cases: [(Option<usize>, Option<u32>, usize); 7] = [
+        (None, Some(1400), 1390),
+        (None, None, 1024),
+        (None, Some(9000), 1390),
+        (None, Some(600), 590),
+        (Some(1024), Some(1400), 1024),
+        (Some(1024), Some(600), 590),
+        (Some(3000), None, 3000),
+    ];
+    for (fragment_size, framed_mtu, frag) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let setting = fragment_size
+            .map(|n| format!("fragment_size = {n}\n"))
+            .unwrap_or_default();
+        let path = dir.path().join("rsa.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[[client]]\nname = \"loopback\"\naddress = \"127.0.0.1\"\nsecret = \"{}\"\n\n\
+                 [tls]\ncertificate_file = \"{pki}/server-rsa.pem\"\n\
+                 private_key_file = \"{pki}/server-rsa.key\"\nca_file = \"{pki}/ca.pem\"\n\
+                 tls_max_version = \"1.2\"\n{setting}",
+                common::SECRET,
+                pki = pki.display()
+            ),
+        )
+        .unwrap();
+        let cfg = Config::load_with_env(Some(&path), false).unwrap();
+        let tls = certradius::tls::server_config(&cfg.tls).unwrap();
+        let core = Core::new(&cfg, tls, Arc::new(AllowVerified), Dictionary::embedded());
+        let case = format!("fragment_size {fragment_size:?}, Framed-MTU {framed_mtu:?}");
+
+        let mut conv = conversation(&pki, "rsa", "1.2", 1400);
+        conv.nas.framed_mtu = framed_mtu;
+        let Outcome::Accepted { keys_match, .. } = run(&core, &mut conv) else {
+            panic!("{case}: rejected");
+        };
+        assert!(keys_match, "{case}: MPPE keys differ from the client's MSK");
+        let fragments = server_flight_fragments(&conv.transcript);
+        let flight: usize = fragments.iter().sum();
+        assert!(
+            flight > 1024 && flight <= 1390,
+            "{case}: the test needs a flight between one 1024 and one 1390 fragment, got {flight}"
+        );
+        assert_eq!(
+            fragments.len(),
+            ceil(flight, frag),
+            "{case}: {flight} octets in {fragments:?}, expected fragments of {frag}"
+        );
+        if let Some((last, full)) = fragments.split_last() {
+            assert!(full.iter().all(|&n| n == frag), "{case}: {fragments:?}");
+            assert!(*last <= frag, "{case}: {fragments:?}");
+        }
+    }
 }

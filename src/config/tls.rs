@@ -59,9 +59,10 @@ pub struct TlsConfig {
     /// may use (IANA names); empty: every scheme the crypto provider verifies. The signatures
     /// on the chain's certificates are not limited by it.
     pub client_signature_schemes: Vec<SignatureSchemeName>,
-    /// TLS data octets per EAP-TLS packet we send (RFC 5216 §2.1.5); lowered further by
-    /// Framed-MTU from the NAS.
-    pub fragment_size: usize,
+    /// TLS data octets per EAP-TLS packet we send (RFC 5216 §2.1.5), lowered further by
+    /// Framed-MTU from the NAS. Unset: what the NAS's Framed-MTU allows (up to a 1400-octet EAP
+    /// packet), 1024 when it sends none (`SessionContext::max_fragment`).
+    pub fragment_size: Option<usize>,
     /// CRL files (PEM with one or more CRLs, or DER), re-read within seconds of changing.
     pub crl_file: OneOrMany,
     /// CRLs fetched over http:// (RFC 5280 §4.2.1.13), verified against their issuer in
@@ -119,7 +120,7 @@ impl Default for TlsConfig {
             tls_min_version: TlsVersion::V1_2,
             tls_max_version: TlsVersion::V1_3,
             client_signature_schemes: Vec::new(),
-            fragment_size: 1024,
+            fragment_size: None,
             crl_file: OneOrMany::Many(Vec::new()),
             crl_url: UrlList::Many(Vec::new()),
             crl_refresh_secs: 3600,

@@ -44,6 +44,17 @@ pub use types::{
 /// Proxy-State) under the 4096-octet RADIUS limit (RFC 2865 §3).
 pub const MAX_FRAGMENT_FOR_RADIUS: usize = 3000;
 
+/// TLS data octets per EAP-TLS request when `tls.fragment_size` is unset and the NAS sends no
+/// Framed-MTU: FreeRADIUS's default, small enough for any NAS.
+pub const DEFAULT_FRAGMENT_SIZE: usize = 1024;
+
+/// The largest EAP packet (octets) a Framed-MTU is followed to when `tls.fragment_size` is
+/// unset. Framed-MTU is the NAS-to-supplicant link's, not the path to us: at 1400 the
+/// Access-Challenge (1400 octets of EAP in six attributes, State, Message-Authenticator, the
+/// RADIUS header: 1468) still fits a 1500-octet IP packet, so a jumbo-frame NAS does not get
+/// IP-fragmented RADIUS unless `fragment_size` asks for it.
+pub const FOLLOWED_MTU_MAX: usize = 1400;
+
 /// Longest EAP identity we keep (RFC 3748 §5.1 sets no limit; RADIUS User-Name holds 253).
 pub const MAX_IDENTITY_LEN: usize = 253;
 

@@ -59,7 +59,7 @@ serial = "*"
     let rules = RulePolicy::build(&cfg.identity, &cfg.authorize, &Dictionary::embedded()).unwrap();
     SessionContext {
         tls: crate::tls::server_config(&cfg.tls).unwrap(),
-        fragment_size: 1024,
+        fragment_size: Some(1024),
         reassembly: crate::eap::ReassemblyLimits {
             max_message_len: 64 * 1024,
             max_fragments: 64,
