@@ -64,21 +64,6 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/certradius.toml");
 /// EAP-Message, State and Message-Authenticator attributes risks the 4096-octet RADIUS limit.
 pub const FRAGMENT_SIZE_RANGE: std::ops::RangeInclusive<usize> = 64..=3000;
 
-/// `tls.fragment_size` as the startup line and `certradius check` show it.
-pub fn fragment_size_label(size: Option<usize>) -> String {
-    match size {
-        Some(n) => n.to_string(),
-        None => {
-            use crate::eap::TLS_HEADER_OVERHEAD;
-            use crate::session::{DEFAULT_FRAGMENT_SIZE, FOLLOWED_MTU_MAX};
-            format!(
-                "auto (Framed-MTU - {TLS_HEADER_OVERHEAD}, up to {}; {DEFAULT_FRAGMENT_SIZE} without Framed-MTU)",
-                FOLLOWED_MTU_MAX - TLS_HEADER_OVERHEAD
-            )
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]

@@ -75,7 +75,7 @@ fn summary(r: &mut Report, loaded: &Loaded) {
             .join(" "),
         c.tls.tls_min_version,
         c.tls.tls_max_version,
-        crate::config::fragment_size_label(c.tls.fragment_size),
+        crate::session::fragment_size_label(c.tls.fragment_size),
         loaded.dictionary.len(),
         loaded.policy.inner.rule_count(),
         crate::tls::setup::PROVIDER_NAME,

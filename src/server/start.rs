@@ -121,7 +121,7 @@ async fn serve_on(
             "{}..{}",
             config.tls.tls_min_version, config.tls.tls_max_version
         ),
-        fragment_size = %crate::config::fragment_size_label(config.tls.fragment_size),
+        fragment_size = %crate::session::fragment_size_label(config.tls.fragment_size),
         "certradius {} ready",
         env!("CARGO_PKG_VERSION")
     );

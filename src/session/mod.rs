@@ -55,6 +55,18 @@ pub const DEFAULT_FRAGMENT_SIZE: usize = 1024;
 /// IP-fragmented RADIUS unless `fragment_size` asks for it.
 pub const FOLLOWED_MTU_MAX: usize = 1400;
 
+/// `tls.fragment_size` as the startup line and `certradius check` show it.
+pub fn fragment_size_label(size: Option<usize>) -> String {
+    use crate::eap::TLS_HEADER_OVERHEAD as OVERHEAD;
+    match size {
+        Some(n) => n.to_string(),
+        None => format!(
+            "auto (Framed-MTU - {OVERHEAD}, up to {}; {DEFAULT_FRAGMENT_SIZE} without Framed-MTU)",
+            FOLLOWED_MTU_MAX - OVERHEAD
+        ),
+    }
+}
+
 /// Longest EAP identity we keep (RFC 3748 §5.1 sets no limit; RADIUS User-Name holds 253).
 pub const MAX_IDENTITY_LEN: usize = 253;
 
