@@ -20,9 +20,33 @@ pub struct Baseline {
     /// Client-side CPU of all handshakes, for reference.
     pub client_cpu: Duration,
     pub version: String,
+    /// Server-side CPU per handshake of each run merged into this one, in order (one run: one
+    /// entry). loadgen measures before and after the load: a yardstick taken in one noisy
+    /// moment of a shared machine moved the ratios by a third.
+    pub runs: Vec<Duration>,
 }
 
 impl Baseline {
+    /// This run and `later` as one yardstick: their handshakes and CPU added up.
+    pub fn merge(mut self, later: Baseline) -> Baseline {
+        self.handshakes += later.handshakes;
+        self.server_cpu += later.server_cpu;
+        self.client_cpu += later.client_cpu;
+        self.runs.extend(later.runs);
+        self
+    }
+
+    /// The runs' figures in ms, "a / b", when there was more than one.
+    pub fn runs_ms(&self) -> Option<String> {
+        (self.runs.len() > 1).then(|| {
+            self.runs
+                .iter()
+                .map(|d| format!("{:.3}", d.as_secs_f64() * 1e3))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        })
+    }
+
     pub fn server_per_handshake(&self) -> Duration {
         self.server_cpu
             .checked_div(u32::try_from(self.handshakes).unwrap_or(u32::MAX))
@@ -98,11 +122,15 @@ pub fn run(
         }
         version = certradius::tls::version_name(s.protocol_version()).to_string();
     }
+    let per = server_cpu
+        .checked_div(u32::try_from(n).unwrap_or(u32::MAX))
+        .unwrap_or_default();
     Ok(Baseline {
         handshakes: n,
         server_cpu,
         client_cpu,
         version,
+        runs: vec![per],
     })
 }
 
@@ -132,4 +160,34 @@ fn feed(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_of(handshakes: usize, per_ms: u64) -> Baseline {
+        let per = Duration::from_millis(per_ms);
+        Baseline {
+            handshakes,
+            server_cpu: per * u32::try_from(handshakes).unwrap(),
+            client_cpu: Duration::ZERO,
+            version: "TLSv1.2".into(),
+            runs: vec![per],
+        }
+    }
+
+    #[test]
+    fn the_runs_before_and_after_the_load_make_one_yardstick_and_stay_visible() {
+        let one = run_of(100, 1);
+        assert_eq!(
+            one.runs_ms(),
+            None,
+            "a single run has nothing to show beside it"
+        );
+        let both = one.merge(run_of(100, 3));
+        assert_eq!(both.handshakes, 200);
+        assert_eq!(both.server_per_handshake(), Duration::from_millis(2));
+        assert_eq!(both.runs_ms().as_deref(), Some("1.000 / 3.000"));
+    }
 }

@@ -146,7 +146,8 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     identities: u64,
     /// Raw-TLS baseline: the server's certificate chain (PEM). With --server-key, runs
-    /// --baseline in-memory mutual-TLS handshakes before the load.
+    /// --baseline in-memory mutual-TLS handshakes before the load and as many after it, and
+    /// reports them together (each run's figure beside).
     #[arg(long, requires = "server_key")]
     server_cert: Option<PathBuf>,
     /// Raw-TLS baseline: the server's private key (PEM).
@@ -252,7 +253,8 @@ fn run(args: &Args) -> Result<bool, String> {
         clients.push(Arc::new(config));
     }
 
-    let baseline = match (&args.server_cert, &args.server_key, clients.first()) {
+    // The raw-TLS yardstick, run before the load and again after it (see `Baseline::runs`).
+    let baseline_setup = match (&args.server_cert, &args.server_key, clients.first()) {
         (Some(cert), Some(key), Some(client)) if args.baseline > 0 => {
             let version: certradius::config::TlsVersion =
                 args.tls.parse().map_err(|e| format!("--tls: {e}"))?;
@@ -267,28 +269,23 @@ fn run(args: &Args) -> Result<bool, String> {
             let server_cfg = certradius::tls::server_config(&tls)
                 .map_err(|e| format!("baseline server config: {e}"))?
                 .config;
-            let hot = baseline::run(
-                client,
-                &server_cfg,
-                &args.server_name,
-                args.baseline,
-                Duration::ZERO,
-            )?;
-            let paced = if args.baseline_pace_us > 0 {
-                Some(baseline::run(
-                    client,
-                    &server_cfg,
-                    &args.server_name,
-                    args.baseline,
-                    Duration::from_micros(args.baseline_pace_us),
-                )?)
-            } else {
-                None
-            };
-            Some((hot, paced))
+            Some((client.clone(), server_cfg))
         }
         _ => None,
     };
+    let measure_baseline = || -> Result<_, String> {
+        let Some((client, server_cfg)) = &baseline_setup else {
+            return Ok(None);
+        };
+        let run = |pace| baseline::run(client, server_cfg, &args.server_name, args.baseline, pace);
+        let hot = run(Duration::ZERO)?;
+        let paced = match args.baseline_pace_us {
+            0 => None,
+            us => Some(run(Duration::from_micros(us))?),
+        };
+        Ok(Some((hot, paced)))
+    };
+    let baseline_before = measure_baseline()?;
 
     let mut args = args.clone();
     if let Some(n) = args.storm {
@@ -406,6 +403,13 @@ fn run(args: &Args) -> Result<bool, String> {
         _ => (None, None),
     };
     let perf = perf.and_then(perf::PerfStat::finish);
+    let baseline = match (baseline_before, measure_baseline()?) {
+        (Some((hot, paced)), Some((hot_after, paced_after))) => Some((
+            hot.merge(hot_after),
+            paced.zip(paced_after).map(|(p, later)| p.merge(later)),
+        )),
+        (before, _) => before,
+    };
 
     report(
         args,

@@ -262,18 +262,25 @@ fn baseline_ratios(
     };
     {
         let per = b.server_per_handshake();
+        let runs = |b: &baseline::Baseline| {
+            b.runs_ms()
+                .map(|r| format!(" (before the load / after it: {r})"))
+                .unwrap_or_default()
+        };
         println!(
-            "  raw TLS baseline: {} in-memory mutual-TLS handshakes ({}), server side {:.3} ms CPU each (client side {:.3} ms)",
+            "  raw TLS baseline: {} in-memory mutual-TLS handshakes ({}), server side {:.3} ms CPU each{} (client side {:.3} ms)",
             b.handshakes,
             b.version,
             ms(per),
+            runs(b),
             ms(b.client_cpu) / b.handshakes.max(1) as f64
         );
         if let Some(p) = paced {
             println!(
-                "  raw TLS baseline paced ({} us idle before each server flight): server side {:.3} ms CPU each",
+                "  raw TLS baseline paced ({} us idle before each server flight): server side {:.3} ms CPU each{}",
                 args.baseline_pace_us,
-                ms(p.server_per_handshake())
+                ms(p.server_per_handshake()),
+                runs(p)
             );
         }
         if let Some(cpu_per_auth) = server_per_auth {
