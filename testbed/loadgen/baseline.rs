@@ -122,16 +122,15 @@ pub fn run(
         }
         version = certradius::tls::version_name(s.protocol_version()).to_string();
     }
-    let per = server_cpu
-        .checked_div(u32::try_from(n).unwrap_or(u32::MAX))
-        .unwrap_or_default();
-    Ok(Baseline {
+    let mut baseline = Baseline {
         handshakes: n,
         server_cpu,
         client_cpu,
         version,
-        runs: vec![per],
-    })
+        runs: Vec::new(),
+    };
+    baseline.runs.push(baseline.server_per_handshake());
+    Ok(baseline)
 }
 
 /// Everything a connection has to send now.
