@@ -410,7 +410,7 @@ impl Coa {
             (false, true) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             (false, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
-        let socket: UdpSocket = match super::bind(local) {
+        let socket = match super::bind(local).and_then(UdpSocket::from_std) {
             Ok(s) => s,
             Err(e) => {
                 warn!("Disconnect-Request not sent: {e}");

@@ -25,11 +25,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::UdpSocket;
 use tokio::sync::{Notify, watch};
 use tracing::debug;
 
 use super::driver::{Driver, ReplyTo, Request};
+use super::udp::{Take, UdpEndpoint};
 use super::{monotonic_clock, now, os_rng};
 use crate::core::guard::lock;
 use crate::core::queue::{self, Class, Pushed, Refused, RequestQueue};
@@ -52,14 +52,14 @@ pub(super) struct Dispatcher {
     queue: std::sync::Mutex<RequestQueue<Job>>,
     work: Notify,
     /// Every listening socket: workers look at each between requests (see `worker`).
-    sockets: Vec<Arc<UdpSocket>>,
+    sockets: Vec<Arc<UdpEndpoint>>,
 }
 
 impl Dispatcher {
     pub(super) fn new(
         driver: Arc<Driver>,
         (max_in_flight, max_wait): (usize, std::time::Duration),
-        sockets: Vec<Arc<UdpSocket>>,
+        sockets: Vec<Arc<UdpEndpoint>>,
     ) -> Arc<Self> {
         Arc::new(Dispatcher {
             core: driver.core.clone(),
@@ -78,7 +78,7 @@ impl Dispatcher {
     /// Receives on one socket until `exit` turns true.
     pub(super) async fn receive_loop(
         self: Arc<Self>,
-        socket: Arc<UdpSocket>,
+        socket: Arc<UdpEndpoint>,
         mut exit: watch::Receiver<bool>,
     ) {
         // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
@@ -106,7 +106,7 @@ impl Dispatcher {
             // worker) for longer than that.
             let mut socket_empty = false;
             for _ in 0..BURST {
-                let Some(more) = self.try_take(&socket, &mut buf) else {
+                let Some(more) = self.take(&socket, &mut buf, UdpEndpoint::try_recv_from) else {
                     socket_empty = true;
                     break;
                 };
@@ -129,14 +129,19 @@ impl Dispatcher {
     /// One worker: takes queued requests in the queue's order until `exit`.
     pub(super) async fn worker(self: Arc<Self>, mut exit: watch::Receiver<bool>) {
         let mut served: u32 = 0;
+        // Set after each request: the next pass looks at the sockets first. Not after waking
+        // for queued work: the receive loop that queued it has just emptied its socket.
+        let mut look = false;
         let mut buf = vec![0u8; 4097];
         loop {
             // Take what has arrived on every socket before choosing the next request. A receive
             // loop is a task like any other and, with every runtime thread busy running requests,
             // can go unpolled for hundreds of milliseconds; a quiet NAS's datagram would wait in
             // the kernel that long behind a storming NAS's (BENCHMARKS.md round 2, table 5).
-            // Looking costs one non-blocking recvfrom per socket, next to a TLS flight's work.
-            if served > 0 {
+            // Looking costs one non-blocking recvfrom per socket, next to a TLS flight's work. It
+            // asks the kernel, not the reactor's last word: the reactor runs only every few
+            // tasks (`start.rs`), and a worker's task runs several requests.
+            if std::mem::take(&mut look) {
                 self.take_arrivals(&mut buf);
             }
             let popped = {
@@ -158,6 +163,7 @@ impl Dispatcher {
                     // wait to a few milliseconds. (Datagrams do not wait for this: see
                     // `take_arrivals`.)
                     served = served.wrapping_add(1);
+                    look = true;
                     if served.is_multiple_of(YIELD_EVERY) {
                         tokio::task::yield_now().await;
                     }
@@ -176,7 +182,7 @@ impl Dispatcher {
     fn take_arrivals(&self, buf: &mut [u8]) {
         for socket in &self.sockets {
             for _ in 0..BURST {
-                match self.try_take(socket, buf) {
+                match self.take(socket, buf, UdpEndpoint::recv_now) {
                     None => break,
                     Some(Some(job)) => self.enqueue(job),
                     Some(None) => {}
@@ -185,10 +191,16 @@ impl Dispatcher {
         }
     }
 
-    /// A datagram already waiting on `socket`, admitted (inner None: dropped on arrival, or a
-    /// receive error); None when nothing is waiting.
-    fn try_take(&self, socket: &Arc<UdpSocket>, buf: &mut [u8]) -> Option<Option<(Job, Class)>> {
-        match socket.try_recv_from(buf) {
+    /// A datagram already waiting on `socket`, taken by `recv` (which must not wait) and
+    /// admitted (inner None: dropped on arrival, or a receive error); None when nothing is
+    /// waiting.
+    fn take(
+        &self,
+        socket: &Arc<UdpEndpoint>,
+        buf: &mut [u8],
+        recv: Take,
+    ) -> Option<Option<(Job, Class)>> {
+        match recv(socket, buf) {
             Ok((len, from)) => Some(self.admit(socket, from, buf.get(..len).unwrap_or(&[]))),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
             Err(e) => {
@@ -202,7 +214,7 @@ impl Dispatcher {
     /// A datagram through the driver's admission (drain, debug filter), ready to queue.
     fn admit(
         &self,
-        socket: &Arc<UdpSocket>,
+        socket: &Arc<UdpEndpoint>,
         from: SocketAddr,
         datagram: &[u8],
     ) -> Option<(Job, Class)> {

@@ -23,12 +23,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use tokio::net::UdpSocket;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::debug;
 
 use super::directory::DirectoryClient;
 use super::ocsp::OcspClient;
+use super::udp::UdpEndpoint;
 use super::{coa, debug_filter, drain, now, os_rng, stream};
 use crate::core::Pending;
 use crate::core::clients::Client;
@@ -40,7 +40,7 @@ use crate::session::{Answer, Lookup, RevocationVerdict};
 /// Where the reply to a request goes.
 pub(super) enum ReplyTo {
     /// Back to the datagram's source from the socket it arrived on.
-    Udp(Arc<UdpSocket>),
+    Udp(Arc<UdpEndpoint>),
     /// Into a stream connection's writer.
     Stream(stream::ReplyTo),
 }

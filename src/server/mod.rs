@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -50,6 +49,7 @@ use crate::session::Now;
 pub mod radsec;
 pub mod start;
 pub mod stream;
+pub mod udp;
 pub mod why;
 
 /// Both clocks, read together for one datagram: the only way time enters the core.
@@ -81,8 +81,8 @@ pub(crate) fn wall_clock() -> std::time::SystemTime {
 const RECV_BUFFER: usize = 4 << 20;
 
 /// Opens a UDP socket; IPv6 sockets are IPv6-only so that `0.0.0.0:1812` and `[::]:1812` can
-/// both be listed.
-pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+/// both be listed. Non-blocking, not yet registered with a runtime.
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -109,7 +109,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// The random generator for State values, Class values and MPPE salts: the crypto library's
@@ -190,14 +190,14 @@ pub fn report_crls(core: &Core) {
 /// refused, those in flight get `server.shutdown_grace_secs` to finish.
 pub async fn run(
     core: Arc<Core>,
-    sockets: Vec<UdpSocket>,
+    sockets: Vec<udp::UdpEndpoint>,
     options: Options,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let driver = driver::Driver::new(core.clone(), options.coa.clone(), options.debug_filter);
     // `shutdown` starts the drain; `exit` ends the loops once it is over.
     let (exit_tx, exit) = watch::channel(false);
-    let sockets: Vec<Arc<UdpSocket>> = sockets.into_iter().map(Arc::new).collect();
+    let sockets: Vec<Arc<udp::UdpEndpoint>> = sockets.into_iter().map(Arc::new).collect();
     let dispatcher = dispatch::Dispatcher::new(
         driver.clone(),
         (options.max_in_flight, options.max_queue_wait),

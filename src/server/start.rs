@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
+
+use super::udp::UdpEndpoint;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -71,25 +73,36 @@ fn prepare(
     Ok((Arc::new(Core::with_snapshot(snapshot)), audit))
 }
 
+/// Tasks between two runs of the reactor while tasks are waiting (see `runtime`).
+const EVENT_INTERVAL: u32 = 8;
+
 fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
-    // Poll the sockets after every task rather than every 61st: a worker's task runs several
-    // requests (dispatch.rs), and a quiet NAS's datagram must not wait behind a storming one's
-    // for tens of milliseconds. An epoll_wait with no timeout per task costs nothing measurable
-    // next to a TLS handshake (BENCHMARKS.md, round 2).
-    rt.event_interval(1);
+    // The reactor runs every 8th task (tokio's default is every 61st) and whenever a worker
+    // finds nothing to do. It used to run after every task so that a quiet NAS's datagram would
+    // not wait behind a storming one's; the workers now take arrivals from the sockets
+    // themselves between requests (dispatch.rs), so that wait is gone either way. Every task
+    // cost an `epoll_wait` of its own, two per round trip at a supplicant's pace (issue 23). A
+    // worker's task runs at most 8 requests, so streams and timers still wait no more than
+    // about 64 requests' work under a storm.
+    rt.event_interval(EVENT_INTERVAL);
     if threads > 0 {
         rt.worker_threads(threads);
     }
     rt.build()
 }
 
-/// Binds UDP sockets; Err: the exit code, after saying which address failed.
-fn bind_udp(addrs: &[std::net::SocketAddr], what: &str) -> Result<Vec<UdpSocket>, ExitCode> {
+/// Binds UDP sockets and registers them with the runtime (`register`); Err: the exit code,
+/// after saying which address failed.
+fn bind_udp<S>(
+    addrs: &[std::net::SocketAddr],
+    what: &str,
+    register: fn(std::net::UdpSocket) -> std::io::Result<S>,
+) -> Result<Vec<S>, ExitCode> {
     let mut sockets = Vec::new();
     for addr in addrs {
-        match super::bind(*addr) {
+        match super::bind(*addr).and_then(register) {
             Ok(s) => sockets.push(s),
             Err(e) => {
                 super::announce::error(&format!("cannot listen{what} on udp {addr}: {e}"));
@@ -208,7 +221,7 @@ async fn serve_on(
 }
 
 type Listeners = (
-    Vec<UdpSocket>,
+    Vec<UdpEndpoint>,
     Vec<UdpSocket>,
     Option<super::stream::Streams>,
 );
@@ -216,8 +229,12 @@ type Listeners = (
 /// Binds every listener (authentication, accounting, streams) and prints one machine-readable
 /// line each: callers that start us on port 0 read them.
 fn listen(config: &Config) -> Result<Listeners, ExitCode> {
-    let sockets = bind_udp(&config.server.listen, "")?;
-    let acct_sockets = bind_udp(&config.accounting.listen, " for accounting")?;
+    let sockets = bind_udp(&config.server.listen, "", UdpEndpoint::new)?;
+    let acct_sockets = bind_udp(
+        &config.accounting.listen,
+        " for accounting",
+        UdpSocket::from_std,
+    )?;
     for s in &acct_sockets {
         if let Ok(a) = s.local_addr() {
             // Printed before the authentication line that callers wait for.
