@@ -55,14 +55,7 @@ mkdir -p "$TOP/OLD" "$TOP/NEW"
 "$NEW" test-pki "$TOP/pki" >/dev/null
 PKI=$TOP/pki
 
-PIDS=()
-stop_both() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap stop_both EXIT
+trap stop_pids EXIT
 
 # Starts BIN on PORT with its files under $TOP/WHICH; prints nothing, appends the pid to PIDS.
 start_one() { # which bin port
@@ -107,7 +100,7 @@ for round in $(seq "$ROUNDS"); do
   drive NEW "$port_new" "${PIDS[1]}" &
   b=$!
   wait "$a" "$b"
-  stop_both
+  stop_pids
   old=$(figure "$(grep '^summary:' "$TOP/OLD/load.txt" || true)")
   new=$(figure "$(grep '^summary:' "$TOP/NEW/load.txt" || true)")
   if [ "$old" = - ] || [ "$new" = - ]; then

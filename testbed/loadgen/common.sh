@@ -12,6 +12,16 @@ stop_server() {
 }
 trap stop_server EXIT
 
+# Servers a script runs side by side (ab-concurrent.sh, echo-floor.sh): their pids, and how they
+# stop. Such a script sets `trap stop_pids EXIT` itself.
+PIDS=()
+stop_pids() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+
 # key: ecdsa|rsa -> server certificate, key, client certificate, key
 files() {
   if [ "$1" = rsa ]; then
