@@ -46,13 +46,18 @@ fn authenticate(server: &Server, pki: &Path) -> Outcome {
 
 /// The same, with `tries` transmissions of each request (700 ms apart) before giving up.
 fn authenticate_patiently(server: &Server, pki: &Path, tries: usize) -> Outcome {
+    authenticate_at(server.addr, pki, tries)
+}
+
+/// The same against one of the server's listening addresses.
+fn authenticate_at(addr: SocketAddr, pki: &Path, tries: usize) -> Outcome {
     let s = socket("127.0.0.1:0");
     let mut conv = conversation(pki, "ecdsa");
     let mut packet = conv.start(random16());
     for _ in 0..50 {
         let mut reply = None;
         for _ in 0..tries {
-            reply = exchange(&s, server.addr, &packet);
+            reply = exchange(&s, addr, &packet);
             if reply.is_some() {
                 break;
             }
@@ -266,6 +271,62 @@ fn expired_session_state_is_rejected() {
     let r = conv.nas.read_reply(&reply, &auth).unwrap();
     assert_eq!(r.code, Code::AccessReject);
     assert_eq!(r.eap.as_deref().map(|e| e[0]), Some(4), "EAP-Failure");
+}
+
+/// Two listening sockets and a burst of whole authentications on one: more than the receive
+/// threads process inline, so the workers take the sockets while requests queue up and give
+/// them back when they run out of work. Whatever order the threads finish in, both sockets keep
+/// being answered, during the burst and after it.
+#[test]
+fn a_burst_on_one_socket_leaves_both_sockets_answered() {
+    let second = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let pki = common::pki("udp");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(dir.path(), &pki, "two", "", "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "listen = [\"127.0.0.1:0\"]",
+        &format!("listen = [\"127.0.0.1:0\", \"{second}\"]"),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let server = Server::start(&cfg, &dir.path().join("two.log"));
+    for round in 0..2 {
+        let burst: Vec<_> = (0..16)
+            .map(|n| {
+                let (pki, addr) = (pki.clone(), if n % 4 == 0 { second } else { server.addr });
+                std::thread::spawn(move || authenticate_at(addr, &pki, 5))
+            })
+            .collect();
+        for (n, supplicant) in burst.into_iter().enumerate() {
+            let outcome = supplicant.join().unwrap();
+            assert!(
+                matches!(
+                    outcome,
+                    Outcome::Accepted {
+                        keys_match: true,
+                        ..
+                    }
+                ),
+                "round {round}, supplicant {n}: {outcome:?}"
+            );
+        }
+        // The burst is over: the sockets are the receive threads' again.
+        for addr in [second, server.addr] {
+            let outcome = authenticate_at(addr, &pki, 3);
+            assert!(
+                matches!(
+                    outcome,
+                    Outcome::Accepted {
+                        keys_match: true,
+                        ..
+                    }
+                ),
+                "round {round}, after the burst, on {addr}: {outcome:?}"
+            );
+        }
+    }
 }
 
 #[test]

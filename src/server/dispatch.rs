@@ -1,18 +1,20 @@
 //! From the UDP socket to the core and back: who processes a datagram, and when.
 //!
-//! - **Light load: on the task that received it.** When no request is being processed or
-//!   waiting and the socket has no further datagram ready, the receive loop processes it itself and
-//!   sends the reply: no hand-over to another task, no other worker thread to wake. That hop (a
-//!   futex wake, a second thread's cache warming up) used to cost as much as a third of an ECDSA
-//!   handshake at one conversation in flight.
-//! - **Under load: a queue and a worker per thread.** When datagrams arrive faster than they are
-//!   processed, each goes into the [`RequestQueue`] (conversations in progress first, new ones
-//!   round-robin across NAS, copies of waiting requests not queued twice, requests older than
-//!   `server.max_queue_wait_ms` thrown away) and one worker per runtime thread takes them in
-//!   that order. The receive loop keeps draining the socket meanwhile, and every worker takes
-//!   what has arrived on every socket between two requests (a receive loop is a task like any
-//!   other and can go unpolled while both runtime threads run requests): the kernel's buffer is
-//!   not where a storm is decided, nor where a quiet NAS waits behind a storming one.
+//! - **Light load: on the thread that received it.** Each socket has a receive thread of its own,
+//!   outside the runtime, waiting in `poll(2)`. With nothing queued it processes the datagram
+//!   itself and sends the reply: no reactor, no scheduler, no other thread to wake. tokio's
+//!   park, wake-up and scheduling cost 12-16 µs per round trip at a supplicant's pace, against
+//!   14-20 µs for the kernel's own part (BENCHMARKS.md, round 3, part 7). A second datagram
+//!   already waiting goes to a worker, in parallel.
+//! - **Under load: a queue and a worker per runtime thread.** Once requests queue up, the
+//!   receive threads hand the sockets to the workers and wait: a thread that received under
+//!   load would wake for every datagram (round 3, part 2). Each datagram goes into the
+//!   [`RequestQueue`] (conversations in progress first, new ones round-robin across NAS, copies
+//!   of waiting requests not queued twice, requests older than `server.max_queue_wait_ms`
+//!   thrown away) and the workers take them in that order. Every worker takes what has arrived
+//!   on every socket after each request, so the kernel's buffer is not where a storm is decided,
+//!   nor where a quiet NAS waits behind a storming one. The last worker to run out of work
+//!   hands the sockets back.
 //! - **Datagrams from unknown sources** are dropped (and counted) by the core at once, never
 //!   queued: a flood of them must not take the room of real NAS.
 //! - **What happens to a request** once it is taken — drain, debug filter, the core, OCSP
@@ -23,12 +25,13 @@
 //! being busy.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar};
 
 use tokio::sync::{Notify, watch};
 use tracing::debug;
 
-use super::driver::{Driver, ReplyTo, Request};
+use super::driver::{Busy, Driver, ReplyTo, Request};
 use super::udp::{Take, UdpEndpoint};
 use super::{monotonic_clock, now, os_rng};
 use crate::core::guard::lock;
@@ -36,8 +39,11 @@ use crate::core::queue::{self, Class, Pushed, Refused, RequestQueue};
 use crate::core::stats::Counter;
 use crate::core::{Core, Handled};
 
-/// Datagrams a receive loop takes from its socket without yielding (see `receive_loop`).
+/// Datagrams a worker takes from each socket between two requests (see `take_arrivals`).
 const BURST: usize = 32;
+
+/// How often a receive thread waiting for its turn or for a datagram looks at the stop flag.
+const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A worker hands control back to the scheduler after this many requests (see `worker`).
 const YIELD_EVERY: u32 = 8;
@@ -45,7 +51,7 @@ const YIELD_EVERY: u32 = 8;
 /// One received datagram, admitted, waiting to be processed.
 type Job = Request;
 
-/// The shared state of the receive loops and the workers.
+/// The shared state of the receive threads and the workers.
 pub(super) struct Dispatcher {
     core: Arc<Core>,
     driver: Arc<Driver>,
@@ -53,6 +59,11 @@ pub(super) struct Dispatcher {
     work: Notify,
     /// Every listening socket: workers look at each between requests (see `worker`).
     sockets: Vec<Arc<UdpEndpoint>>,
+    /// Requests being processed by a receive thread or a worker (not those waiting on a lookup).
+    processing: AtomicUsize,
+    /// Whether the receive threads have the sockets (true) or the workers (false), and the
+    /// condition the receive threads wait on for their turn.
+    receivers: (std::sync::Mutex<bool>, Condvar),
 }
 
 impl Dispatcher {
@@ -67,6 +78,8 @@ impl Dispatcher {
             queue: std::sync::Mutex::new(RequestQueue::new(max_in_flight, max_wait)),
             work: Notify::new(),
             sockets,
+            processing: AtomicUsize::new(0),
+            receivers: (std::sync::Mutex::new(true), Condvar::new()),
         })
     }
 
@@ -75,54 +88,99 @@ impl Dispatcher {
         self.driver.busy() == 0 && lock(&self.queue).is_empty()
     }
 
-    /// Receives on one socket until `exit` turns true.
-    pub(super) async fn receive_loop(
+    /// Receives on one socket while the receive threads have the sockets, until `stop`: a
+    /// thread of its own (see the module documentation). `runtime` runs what the request path
+    /// awaits (a reply that finds the send buffer full) and the lookups it spawns.
+    pub(super) fn receive_thread(
         self: Arc<Self>,
         socket: Arc<UdpEndpoint>,
-        mut exit: watch::Receiver<bool>,
+        runtime: tokio::runtime::Handle,
+        stop: Arc<AtomicBool>,
     ) {
         // RFC 2865 §3: 4096 octets is the largest RADIUS packet; one more tells us it was longer.
         let mut buf = vec![0u8; 4097];
-        // Made once, not per datagram: a `wait_for` future registers with the watch channel
-        // each time it is made, which showed in the profile of an idle-paced round trip.
-        let mut stop = std::pin::pin!(exit.wait_for(|stop| *stop));
-        loop {
-            let received = tokio::select! {
-                r = socket.recv_from(&mut buf) => r,
-                _ = &mut stop => return,
-            };
-            let mut next = match received {
-                Ok((len, from)) => self.admit(&socket, from, buf.get(..len).unwrap_or(&[])),
+        while !stop.load(Ordering::Relaxed) {
+            if !self.receivers_turn(STOP_CHECK) {
+                continue;
+            }
+            match socket.wait_readable(STOP_CHECK) {
+                Ok(true) => {}
+                Ok(false) => continue,
                 Err(e) => {
-                    // ICMP errors from earlier sends surface here on some systems; keep serving.
-                    debug!("recv_from: {e}");
-                    None
+                    debug!("poll: {e}");
+                    continue;
                 }
+            }
+            let Some(Some((job, class))) = self.take(&socket, &mut buf, UdpEndpoint::recv_now)
+            else {
+                continue;
             };
-            // Whatever else is ready goes to the queue; the last one of the burst, if nothing
-            // is queued ahead of it, is processed here (see the module documentation). At most
-            // BURST at a time: `try_recv_from` never yields, and a flood on this socket must not
-            // hold the thread from the runtime's other tasks (another socket's receive loop, a
-            // worker) for longer than that.
-            let mut socket_empty = false;
-            for _ in 0..BURST {
-                let Some(more) = self.take(&socket, &mut buf, UdpEndpoint::try_recv_from) else {
-                    socket_empty = true;
-                    break;
-                };
-                if let Some(job) = std::mem::replace(&mut next, more) {
-                    self.enqueue(job);
+            // With nothing queued, this thread processes the datagram itself; a second one
+            // already waiting goes to a worker, in parallel. Once requests queue up, the
+            // workers take the sockets until they have nothing left to do: a thread that
+            // received under load would wake for every datagram (BENCHMARKS.md, round 3,
+            // part 2).
+            let more = self.take(&socket, &mut buf, UdpEndpoint::recv_now);
+            if lock(&self.queue).is_empty() {
+                if let Some(Some(second)) = more {
+                    self.enqueue(second);
                 }
-            }
-            if let Some((job, class)) = next {
-                // Inline only when the server is idle: with a worker busy, processing here
-                // would stop this loop from receiving while a worker may be about to be free.
-                if socket_empty && self.driver.busy() == 0 && lock(&self.queue).is_empty() {
-                    self.driver.process(job).await;
-                } else {
-                    self.enqueue((job, class));
+                {
+                    let _processing = Busy::new(&self.processing);
+                    runtime.block_on(self.driver.process(job));
                 }
+                // Another socket's thread may have handed the sockets to the workers meanwhile,
+                // and they may have run out of work while this request was being processed.
+                self.take_back_if_idle();
+                continue;
             }
+            self.enqueue((job, class));
+            if let Some(Some(job)) = more {
+                self.enqueue(job);
+            }
+            self.hand_to_workers();
+        }
+    }
+
+    /// Waits at most `timeout` until the receive threads have the sockets; true: they have.
+    fn receivers_turn(&self, timeout: std::time::Duration) -> bool {
+        let (turn, changed) = &self.receivers;
+        let owns = lock(turn);
+        if *owns {
+            return true;
+        }
+        let owns = match changed.wait_timeout_while(owns, timeout, |owns| !*owns) {
+            Ok((owns, _)) => *owns,
+            Err(poisoned) => *poisoned.into_inner().0,
+        };
+        // Whatever the order in which threads finished, nobody keeps the sockets unread for
+        // longer than `timeout`.
+        owns || self.take_back_if_idle()
+    }
+
+    /// With nothing queued and nothing being processed, the receive threads take the sockets
+    /// back; true: they have them.
+    fn take_back_if_idle(&self) -> bool {
+        if self.processing.load(Ordering::SeqCst) == 0 && lock(&self.queue).is_empty() {
+            self.hand_to_receivers();
+            return true;
+        }
+        *lock(&self.receivers.0)
+    }
+
+    /// The workers take the sockets: one is woken, and each looks at them after every request.
+    fn hand_to_workers(&self) {
+        *lock(&self.receivers.0) = false;
+        self.work.notify_one();
+    }
+
+    /// The receive threads take the sockets back (the workers have nothing left to do).
+    fn hand_to_receivers(&self) {
+        let (turn, changed) = &self.receivers;
+        let mut owns = lock(turn);
+        if !*owns {
+            *owns = true;
+            changed.notify_all();
         }
     }
 
@@ -130,17 +188,14 @@ impl Dispatcher {
     pub(super) async fn worker(self: Arc<Self>, mut exit: watch::Receiver<bool>) {
         let mut served: u32 = 0;
         // Set after each request: the next pass looks at the sockets first. Not after waking
-        // for queued work: the receive loop that queued it has just emptied its socket.
+        // for queued work: the thread that queued it has just read its socket.
         let mut look = false;
         let mut buf = vec![0u8; 4097];
         loop {
-            // Take what has arrived on every socket before choosing the next request. A receive
-            // loop is a task like any other and, with every runtime thread busy running requests,
-            // can go unpolled for hundreds of milliseconds; a quiet NAS's datagram would wait in
-            // the kernel that long behind a storming NAS's (BENCHMARKS.md round 2, table 5).
-            // Looking costs one non-blocking recvfrom per socket, next to a TLS flight's work. It
-            // asks the kernel, not the reactor's last word: the reactor runs only every few
-            // tasks (`start.rs`), and a worker's task runs several requests.
+            // Take what has arrived on every socket before choosing the next request. Under load
+            // the workers are the only ones receiving; a quiet NAS's datagram must not wait in
+            // the kernel behind a storming NAS's (BENCHMARKS.md round 2, table 5). Looking costs
+            // one non-blocking recvfrom per socket, next to a TLS flight's work.
             if std::mem::take(&mut look) {
                 self.take_arrivals(&mut buf);
             }
@@ -155,7 +210,10 @@ impl Dispatcher {
             }
             match popped.next {
                 Some(job) => {
-                    self.driver.process(job).await;
+                    {
+                        let _processing = Busy::new(&self.processing);
+                        self.driver.process(job).await;
+                    }
                     // Back to the scheduler every few requests, so the runtime's other tasks
                     // (timers, the sweeper, metrics, OCSP lookups finishing) are not held off
                     // until the worker's cooperative budget runs out, some 128 requests later.
@@ -169,6 +227,10 @@ impl Dispatcher {
                     }
                 }
                 None => {
+                    // The last worker to run out of work gives the sockets back.
+                    if self.processing.load(Ordering::SeqCst) == 0 {
+                        self.hand_to_receivers();
+                    }
                     tokio::select! {
                         _ = self.work.notified() => {}
                         _ = exit.wait_for(|stop| *stop) => return,

@@ -1,7 +1,7 @@
 //! The tokio shell around the sans-IO core: the only place with sockets, the clock, the OS RNG,
 //! task spawning and signals (see `core/handle.rs` for the request path itself).
 //!
-//! The transports only frame: UDP (`dispatch.rs`: one receive loop per socket, a queue and one
+//! The transports only frame: UDP (`dispatch.rs`: one receive thread per socket, a queue and one
 //! worker per runtime thread, bounded by `server.max_in_flight`, the excess dropped and counted
 //! since a NAS retransmits, RFC 5080 §2.2.1), RADIUS/TCP and RadSec (`stream/`). Each hands
 //! (client, request bytes, where the reply goes) to the one request driver (`driver.rs`), and
@@ -213,12 +213,21 @@ pub async fn run(
             exit.clone(),
         )));
     }
-    for socket in sockets {
-        tasks.push(tokio::spawn(
-            dispatcher.clone().receive_loop(socket, exit.clone()),
-        ));
+    // One receive thread per socket, outside the runtime (dispatch.rs says why).
+    let stop_receiving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut receivers = Vec::new();
+    for (n, socket) in sockets.into_iter().enumerate() {
+        let (dispatcher, stop) = (dispatcher.clone(), stop_receiving.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name(format!("udp-receive-{n}"))
+            .spawn(move || dispatcher.receive_thread(socket, runtime, stop));
+        match spawned {
+            Ok(thread) => receivers.push(thread),
+            Err(e) => error!("cannot start the receive thread of udp socket {n}: {e}"),
+        }
     }
-    // One worker per runtime thread: each takes queued requests when the receive loops cannot
+    // One worker per runtime thread: each takes queued requests when the receive threads cannot
     // keep up processing them inline.
     for _ in 0..tokio::runtime::Handle::current().metrics().num_workers() {
         tasks.push(tokio::spawn(dispatcher.clone().worker(exit.clone())));
@@ -243,10 +252,17 @@ pub async fn run(
     let _ = shutdown.wait_for(|stop| *stop).await;
     drain(&core, &driver, &dispatcher, options.shutdown_grace).await;
     let _ = exit_tx.send(true);
+    stop_receiving.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = reloads.await;
     for t in tasks {
         let _ = t.await;
     }
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in receivers {
+            let _ = thread.join();
+        }
+    })
+    .await;
     // Let requests already being processed send their replies.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         while driver.busy() > 0 {

@@ -82,11 +82,10 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     rt.enable_all();
     // The reactor runs every 8th task (tokio's default is every 61st) and whenever a worker
     // finds nothing to do. It used to run after every task so that a quiet NAS's datagram would
-    // not wait behind a storming one's; the workers now take arrivals from the sockets
-    // themselves between requests (dispatch.rs), so that wait is gone either way. Every task
-    // cost an `epoll_wait` of its own, two per round trip at a supplicant's pace (issue 23). A
-    // worker's task runs at most 8 requests, so streams and timers still wait no more than
-    // about 64 requests' work under a storm.
+    // not wait behind a storming one's; the authentication sockets are no longer in the reactor
+    // (dispatch.rs), and every task cost an `epoll_wait` of its own. A worker's task runs at
+    // most 8 requests, so streams and timers wait no more than about 64 requests' work under a
+    // storm.
     rt.event_interval(EVENT_INTERVAL);
     if threads > 0 {
         rt.worker_threads(threads);

@@ -10,12 +10,15 @@
 # the ratios.
 #
 #   testbed/loadgen/ab-concurrent.sh OLD_BINARY NEW_BINARY [--rounds N] [--seconds S]
-#                                    [--load paced|status|eapol]
+#                                    [--load paced|status|eapol|saturated]
 #
 # --load paced (default): loadgen, 4 in flight, --pace-ms $PACE_MS (common.sh), S seconds each.
 #   Reports server CPU per authentication.
 # --load status: Status-Server, one request every $PACE_MS ms, S x 300 requests each: the round
 #   trip through the shell with the least work in the core. Reports server CPU per round trip.
+# --load saturated: loadgen, 64 in flight, S x 100 authentications each: the two servers split
+#   the machine, so read the CPU per authentication, not the rate. Reports server CPU per
+#   authentication.
 # --load eapol: 2 loops of eapol_test (testbed/eapol_test/tls12.conf) against each server, S
 #   seconds: 4 in flight in all, as in ab-light.sh. Reports server CPU per authentication.
 #
@@ -23,7 +26,7 @@
 # load generator built earlier. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-usage="usage: $0 OLD_BINARY NEW_BINARY [--rounds N] [--seconds S] [--load paced|status|eapol]"
+usage="usage: $0 OLD_BINARY NEW_BINARY [--rounds N] [--seconds S] [--load paced|status|eapol|saturated]"
 [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
 OLD=$(realpath "$1")
 NEW=$(realpath "$2")
@@ -40,7 +43,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$LOAD" in paced | status | eapol) ;; *) echo "$usage" >&2; exit 2 ;; esac
+case "$LOAD" in paced | status | eapol | saturated) ;; *) echo "$usage" >&2; exit 2 ;; esac
 if [ "$LOAD" = eapol ] && ! command -v eapol_test >/dev/null 2>&1; then
   echo "--load eapol needs eapol_test (apt-get install -y eapoltest)" >&2
   exit 1
@@ -70,6 +73,8 @@ drive() { # which port pid
   local out=$TOP/$1/load.txt
   if [ "$LOAD" = eapol ]; then
     WORK=$TOP/$1 SERVER_PID=$3 eapol_load "$(WORK=$TOP/$1 eapol_conf tls12)" "$2" "$SECS" 2 >"$out" 2>&1
+  elif [ "$LOAD" = saturated ]; then
+    SERVER_PID=$3 saturated_load "$2" $((SECS * 100)) >"$out" 2>&1
   elif [ "$LOAD" = status ]; then
     "$LG" --server "127.0.0.1:$2" --secret testing123 --ca "$PKI/ca.pem" \
       --cert "$PKI/client-ecdsa.pem" --key "$PKI/client-ecdsa.key" --server-pid "$3" \
