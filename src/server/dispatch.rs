@@ -32,7 +32,7 @@ use tokio::sync::{Notify, watch};
 use tracing::debug;
 
 use super::driver::{Busy, Driver, ReplyTo, Request};
-use super::udp::{Take, UdpEndpoint};
+use super::udp::UdpEndpoint;
 use super::{monotonic_clock, now, os_rng};
 use crate::core::guard::lock;
 use crate::core::queue::{self, Class, Pushed, Refused, RequestQueue};
@@ -111,8 +111,7 @@ impl Dispatcher {
                     continue;
                 }
             }
-            let Some(Some((job, class))) = self.take(&socket, &mut buf, UdpEndpoint::recv_now)
-            else {
+            let Some(Some((job, class))) = self.take(&socket, &mut buf) else {
                 continue;
             };
             // With nothing queued, this thread processes the datagram itself; a second one
@@ -120,7 +119,7 @@ impl Dispatcher {
             // workers take the sockets until they have nothing left to do: a thread that
             // received under load would wake for every datagram (BENCHMARKS.md, round 3,
             // part 2).
-            let more = self.take(&socket, &mut buf, UdpEndpoint::recv_now);
+            let more = self.take(&socket, &mut buf);
             if lock(&self.queue).is_empty() {
                 if let Some(Some(second)) = more {
                     self.enqueue(second);
@@ -228,9 +227,7 @@ impl Dispatcher {
                 }
                 None => {
                     // The last worker to run out of work gives the sockets back.
-                    if self.processing.load(Ordering::SeqCst) == 0 {
-                        self.hand_to_receivers();
-                    }
+                    self.take_back_if_idle();
                     tokio::select! {
                         _ = self.work.notified() => {}
                         _ = exit.wait_for(|stop| *stop) => return,
@@ -244,7 +241,7 @@ impl Dispatcher {
     fn take_arrivals(&self, buf: &mut [u8]) {
         for socket in &self.sockets {
             for _ in 0..BURST {
-                match self.take(socket, buf, UdpEndpoint::recv_now) {
+                match self.take(socket, buf) {
                     None => break,
                     Some(Some(job)) => self.enqueue(job),
                     Some(None) => {}
@@ -253,16 +250,10 @@ impl Dispatcher {
         }
     }
 
-    /// A datagram already waiting on `socket`, taken by `recv` (which must not wait) and
-    /// admitted (inner None: dropped on arrival, or a receive error); None when nothing is
-    /// waiting.
-    fn take(
-        &self,
-        socket: &Arc<UdpEndpoint>,
-        buf: &mut [u8],
-        recv: Take,
-    ) -> Option<Option<(Job, Class)>> {
-        match recv(socket, buf) {
+    /// A datagram already waiting on `socket`, admitted (inner None: dropped on arrival, or a
+    /// receive error); None when nothing is waiting.
+    fn take(&self, socket: &Arc<UdpEndpoint>, buf: &mut [u8]) -> Option<Option<(Job, Class)>> {
+        match socket.recv_now(buf) {
             Ok((len, from)) => Some(self.admit(socket, from, buf.get(..len).unwrap_or(&[]))),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
             Err(e) => {

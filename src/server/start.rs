@@ -9,13 +9,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
-
-use super::udp::UdpEndpoint;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use super::debug_filter::DebugFilter;
 use super::reload::load;
+use super::udp::UdpEndpoint;
 use crate::config::Config;
 use crate::core::Core;
 
@@ -93,8 +92,8 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     rt.build()
 }
 
-/// Binds UDP sockets and registers them with the runtime (`register`); Err: the exit code,
-/// after saying which address failed.
+/// Binds UDP sockets and wraps each for its path (`register`: the authentication endpoint, or a
+/// tokio socket for accounting); Err: the exit code, after saying which address failed.
 fn bind_udp<S>(
     addrs: &[std::net::SocketAddr],
     what: &str,

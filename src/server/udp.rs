@@ -22,9 +22,6 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 /// to it anyway.
 const SEND_TRIES: u32 = 50;
 
-/// A way to take a datagram that never waits ([`UdpEndpoint::recv_now`]).
-pub type Take = fn(&UdpEndpoint, &mut [u8]) -> io::Result<(usize, SocketAddr)>;
-
 pub struct UdpEndpoint {
     socket: std::net::UdpSocket,
 }
