@@ -1,7 +1,7 @@
 //! From the UDP socket to the core and back: who processes a datagram, and when.
 //!
 //! - **Light load: on the thread that received it.** Each socket has a receive thread of its own,
-//!   outside the runtime, waiting in `poll(2)`. With nothing queued it processes the datagram
+//!   outside the runtime, waiting in `recvfrom(2)`. With nothing queued it processes the datagram
 //!   itself and sends the reply: no reactor, no scheduler, no other thread to wake. tokio's
 //!   park, wake-up and scheduling cost 12-16 µs per round trip at a supplicant's pace, against
 //!   14-20 µs for the kernel's own part (BENCHMARKS.md, round 3, part 7). A second datagram
@@ -43,7 +43,7 @@ use crate::core::{Core, Handled};
 const BURST: usize = 32;
 
 /// How often a receive thread waiting for its turn or for a datagram looks at the stop flag.
-const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+const STOP_CHECK: std::time::Duration = super::udp::RECEIVE_WAIT;
 
 /// A worker hands control back to the scheduler after this many requests (see `worker`).
 const YIELD_EVERY: u32 = 8;
@@ -103,15 +103,16 @@ impl Dispatcher {
             if !self.receivers_turn(STOP_CHECK) {
                 continue;
             }
-            match socket.wait_readable(STOP_CHECK) {
-                Ok(true) => {}
-                Ok(false) => continue,
+            let (len, from) = match socket.recv_wait(&mut buf) {
+                Ok(Some(got)) => got,
+                Ok(None) => continue,
                 Err(e) => {
-                    debug!("poll: {e}");
+                    debug!("recvfrom: {e}");
                     continue;
                 }
-            }
-            let Some(Some((job, class))) = self.take(&socket, &mut buf) else {
+            };
+            let Some((job, class)) = self.admit(&socket, from, buf.get(..len).unwrap_or(&[]))
+            else {
                 continue;
             };
             // With nothing queued, this thread processes the datagram itself; a second one
@@ -126,7 +127,7 @@ impl Dispatcher {
                 }
                 {
                     let _processing = Busy::new(&self.processing);
-                    runtime.block_on(self.driver.process(job));
+                    run_here(&runtime, self.driver.process(job));
                 }
                 // Another socket's thread may have handed the sockets to the workers meanwhile,
                 // and they may have run out of work while this request was being processed.
@@ -320,5 +321,24 @@ impl Dispatcher {
         if !matches!(pushed, Pushed::Refused(_)) {
             self.work.notify_one();
         }
+    }
+}
+
+/// Runs `request` to completion on this thread, inside `runtime`'s context (its timers, and
+/// the lookups it spawns). Almost every request completes at its first poll, so it is polled
+/// once directly; only one that waits (a full send buffer, a lookup in flight) goes through
+/// `block_on`, whose park and context set-up cost about 3.5 µs per round trip at a supplicant's
+/// pace (BENCHMARKS.md, round 3, part 8).
+fn run_here(runtime: &tokio::runtime::Handle, request: impl std::future::Future<Output = ()>) {
+    let mut request = std::pin::pin!(request);
+    let pending = {
+        let _context = runtime.enter();
+        let mut first = std::task::Context::from_waker(std::task::Waker::noop());
+        request.as_mut().poll(&mut first).is_pending()
+    };
+    if pending {
+        // Whatever the request waits on was registered with the no-op waker; block_on polls it
+        // again with its own, and every tokio resource keeps the waker of the latest poll.
+        runtime.block_on(request);
     }
 }

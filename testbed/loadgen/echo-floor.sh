@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The round-trip floor of the UDP shell at a supplicant's pace: two modes of testbed/echo-floor
-# (blocking, thread: certradius's receive thread, tokio: through the reactor; default "blocking
-# tokio") run at the same time on two loopback ports (swapped every round), each answering
-# loadgen's Status-Server requests, one every $PACE_MS ms. Prints server CPU per round trip for
-# each and the per-round ratio of the second to the first. Both run at once, so the host's own
-# load moves both alike (see ab-concurrent.sh).
+# (blocking, thread: certradius's receive thread, poll: the receive thread before round 3 part 8,
+# tokio: through the reactor; default "blocking tokio") run at the same time on two loopback ports
+# (swapped every round), each answering loadgen's Status-Server requests, one every $PACE_MS ms.
+# Prints server CPU per round trip for each and the per-round ratio of the second to the first. Both
+# run at once, so the host's own load moves both alike (see ab-concurrent.sh).
 #
 #   testbed/loadgen/echo-floor.sh [--modes "A B"] [--rounds N] [--count N]
 #

@@ -15,7 +15,8 @@
 //! NAS side), so every Access-Accept counted as a success had its Response Authenticator,
 //! Message-Authenticator and MS-MPPE keys (RFC 2548) verified against the supplicant's MSK.
 //!
-//! CPU figures: the server's from `/proc/PID/stat` (utime + stime, all threads) before and after
+//! CPU figures: the server's from `/proc/PID/task/TID/schedstat` (nanoseconds on a CPU, thread
+//! by thread; `/proc/PID/stat`'s 10 ms ticks when a thread exited with its time) before and after
 //! the run and its peak RSS from `/proc/PID/status` (VmHWM); the generator's own from its process
 //! CPU clock. Both are printed per authentication, with the generator's share of a core, so a
 //! reader can see which side was the bottleneck. The server's context switches (voluntary ones
@@ -392,7 +393,7 @@ fn run(args: &Args) -> Result<bool, String> {
         (Some(pid), Some((cpu, switches))) => (
             Some((
                 pid,
-                stats::process_cpu(pid)?.saturating_sub(*cpu),
+                stats::cpu_between(cpu, &stats::process_cpu(pid)?),
                 stats::peak_rss_kib(pid)?,
             )),
             Some(stats::switches_between(
@@ -449,7 +450,7 @@ fn status_server(
     let answered = status::run(server, args.secret.as_bytes(), count, pace)?;
     let measured = match (args.server_pid, before) {
         (Some(pid), Some((cpu, switches))) => Some((
-            stats::process_cpu(pid)?.saturating_sub(cpu),
+            stats::cpu_between(&cpu, &stats::process_cpu(pid)?),
             stats::switches_between(&switches, &stats::thread_switches(pid)?),
         )),
         _ => None,

@@ -1,7 +1,8 @@
 //! What the generator counts: successes, failures by reason, latencies, retransmissions, and the
-//! CPU readings (`/proc/PID/stat`, `/proc/PID/status`, the generator's own process CPU clock)
-//! that turn throughput into "CPU per authentication", and the server's context switches
-//! (`/proc/PID/task/TID/status`, every thread) that turn it into "wake-ups per authentication".
+//! CPU readings (`/proc/PID/task/TID/schedstat` and `/proc/PID/stat`, `/proc/PID/status`, the
+//! generator's own process CPU clock) that turn throughput into "CPU per authentication", and the
+//! server's context switches (`/proc/PID/task/TID/status`, every thread) that turn it into
+//! "wake-ups per authentication".
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -172,7 +173,7 @@ const USER_HZ: u64 = 100;
 
 /// CPU time (user + system, all threads) that process `pid` has used so far, from
 /// `/proc/PID/stat` fields 14 and 15. Resolution: 10 ms.
-pub fn process_cpu(pid: u32) -> Result<Duration, String> {
+fn process_ticks(pid: u32) -> Result<Duration, String> {
     let path = format!("/proc/{pid}/stat");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     // The command name (field 2) is in parentheses and may itself contain spaces or ')'.
@@ -189,6 +190,58 @@ pub fn process_cpu(pid: u32) -> Result<Duration, String> {
     };
     let ticks = tick("utime")? + tick("stime")?;
     Ok(Duration::from_millis(ticks * 1000 / USER_HZ))
+}
+
+/// What a process had used at one moment: its tick count (every thread, those gone included)
+/// and each live thread's time on a CPU in nanoseconds (`/proc/PID/task/TID/schedstat`, first
+/// field), by thread id.
+#[derive(Debug, Clone, Default)]
+pub struct CpuReading {
+    ticks: Duration,
+    threads: BTreeMap<u32, u64>,
+}
+
+/// Reads process `pid`'s CPU use (see [`cpu_between`]).
+pub fn process_cpu(pid: u32) -> Result<CpuReading, String> {
+    let ticks = process_ticks(pid)?;
+    let mut threads = BTreeMap::new();
+    let dir = format!("/proc/{pid}/task");
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            // A thread may exit between the listing and the read: it is simply not there.
+            let ns = std::fs::read_to_string(entry.path().join("schedstat"))
+                .ok()
+                .and_then(|t| t.split_whitespace().next()?.parse().ok());
+            if let Some(ns) = ns {
+                threads.insert(tid, ns);
+            }
+        }
+    }
+    Ok(CpuReading { ticks, threads })
+}
+
+/// The CPU time used between two readings. Per thread from the nanosecond counters, so that a
+/// few thousand round trips of 20 µs (an echo server at a supplicant's pace) are measured, not
+/// rounded to 10 ms ticks; a thread created in between counts from zero. A thread that exited
+/// in between takes its time with it: when the ticks say clearly more (by more than two ticks
+/// and 2%) than the threads, the ticks are the answer.
+pub fn cpu_between(before: &CpuReading, after: &CpuReading) -> Duration {
+    let ticks = after.ticks.saturating_sub(before.ticks);
+    let ns: u64 = after
+        .threads
+        .iter()
+        .map(|(tid, &ns)| ns.saturating_sub(before.threads.get(tid).copied().unwrap_or(0)))
+        .sum();
+    let precise = Duration::from_nanos(ns);
+    let slack = Duration::from_millis(2 * 1000 / USER_HZ) + precise / 50;
+    if after.threads.is_empty() || ticks > precise + slack {
+        ticks
+    } else {
+        precise
+    }
 }
 
 /// Peak resident set size (`VmHWM`) of process `pid`, in KiB.
@@ -320,6 +373,34 @@ pub fn switches_between(before: &ThreadSwitches, after: &ThreadSwitches) -> Swit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_is_summed_per_thread_and_the_ticks_win_when_a_thread_took_its_time_away() {
+        let ms = Duration::from_millis;
+        let reading = |ticks: u64, threads: &[(u32, u64)]| CpuReading {
+            ticks: ms(ticks),
+            threads: threads.iter().copied().collect(),
+        };
+        // 10 ran 3.5 ms, 11 was created and ran 0.25 ms: 3.75 ms where the ticks say 0 or 10.
+        let before = reading(100, &[(10, 1_000_000), (12, 5_000_000)]);
+        let after = reading(110, &[(10, 4_500_000), (11, 250_000), (12, 5_000_000)]);
+        assert_eq!(cpu_between(&before, &after), Duration::from_micros(3750));
+        // 12 exited after running 500 ms of the 510 the ticks saw: the ticks are the answer.
+        let after = reading(610, &[(10, 4_500_000), (11, 250_000)]);
+        assert_eq!(cpu_between(&before, &after), ms(510));
+    }
+
+    #[test]
+    fn this_process_cpu_grows_with_work() {
+        let before = process_cpu(std::process::id()).unwrap();
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let spent = cpu_between(&before, &process_cpu(std::process::id()).unwrap());
+        assert!(spent >= Duration::from_millis(20), "{spent:?}");
+    }
 
     #[test]
     fn switches_are_summed_per_thread_and_new_threads_count_from_zero() {
