@@ -6,7 +6,7 @@
 //! Both are checked in constant time so that a forger learns nothing from how
 //! long a rejection takes.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use thiserror::Error;
 
@@ -40,15 +40,9 @@ pub enum AuthError {
     BadRequestAuthenticator,
 }
 
-/// Keys an HMAC-MD5 with the shared secret. HMAC accepts keys of any length, so
-/// this cannot fail; the error arm only exists to keep the code panic-free.
+/// An HMAC-MD5 keyed with the shared secret (keyed once, when the secret was loaded).
 pub(crate) fn hmac_md5(secret: &SharedSecret) -> HmacMd5 {
-    match <HmacMd5 as KeyInit>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        // Unreachable for HMAC; an all-zero key still yields a MAC that will not
-        // verify against a real secret.
-        Err(_) => <HmacMd5 as KeyInit>::new(&Default::default()),
-    }
+    secret.hmac_md5()
 }
 
 /// Verifies the Message-Authenticator attribute (RFC 3579 §3.2): HMAC-MD5 keyed

@@ -239,12 +239,15 @@ impl<'a> Packet<'a> {
     /// The EAP packet carried in this RADIUS packet: all EAP-Message values joined
     /// in order (RFC 3579 §3.1). `None` if there is no EAP-Message attribute.
     pub fn eap_message(&self) -> Option<Vec<u8>> {
-        let mut parts = self
-            .attributes()
-            .filter(|a| a.typ == EAP_MESSAGE)
-            .peekable();
-        parts.peek()?;
-        Some(parts.flat_map(|a| a.value.iter().copied()).collect())
+        let parts = || self.attributes().filter(|a| a.typ == EAP_MESSAGE);
+        parts().next()?;
+        // One allocation of the right size and a copy per attribute: the values of a
+        // full-sized request are 1.4 KB, which byte by byte grew a vector nine times.
+        let mut eap = Vec::with_capacity(parts().map(|a| a.value.len()).sum());
+        for part in parts() {
+            eap.extend_from_slice(part.value);
+        }
+        Some(eap)
     }
 
     /// Sub-attributes of every Vendor-Specific attribute (RFC 2865 §5.26) whose
