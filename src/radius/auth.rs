@@ -40,11 +40,6 @@ pub enum AuthError {
     BadRequestAuthenticator,
 }
 
-/// An HMAC-MD5 keyed with the shared secret (keyed once, when the secret was loaded).
-pub(crate) fn hmac_md5(secret: &SharedSecret) -> HmacMd5 {
-    secret.hmac_md5()
-}
-
 /// Verifies the Message-Authenticator attribute (RFC 3579 §3.2): HMAC-MD5 keyed
 /// with the shared secret over the packet with the attribute's value zeroed.
 ///
@@ -76,7 +71,7 @@ pub fn verify_message_authenticator(
         .split_first_chunk::<4>()
         .ok_or(AuthError::Mismatch)?;
     let authenticator = request_authenticator.unwrap_or(packet.authenticator());
-    let mut mac = hmac_md5(secret);
+    let mut mac = secret.hmac_md5();
     mac.update(header);
     mac.update(authenticator);
     for a in packet.attributes() {
@@ -347,7 +342,7 @@ mod tests {
         if let Some(a) = auth_for_mac {
             copy[4..20].copy_from_slice(&a);
         }
-        let mut mac = hmac_md5(secret);
+        let mut mac = secret.hmac_md5();
         mac.update(&copy);
         let tag = mac.finalize().into_bytes();
         p[22..38].copy_from_slice(&tag);

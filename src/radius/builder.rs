@@ -13,7 +13,7 @@ use super::attr::{
     EAP_MESSAGE, HEADER_LEN, MAX_ATTR_VALUE_LEN, MAX_PACKET_LEN, MESSAGE_AUTHENTICATOR,
     MESSAGE_AUTHENTICATOR_LEN, PROXY_STATE, VENDOR_SPECIFIC,
 };
-use super::auth::{hmac_md5, response_authenticator};
+use super::auth::response_authenticator;
 use super::packet::{Code, Packet};
 use super::secret::SharedSecret;
 use hmac::Mac;
@@ -174,7 +174,7 @@ impl PacketBuilder {
         area: &[u8],
         secret: &SharedSecret,
     ) -> [u8; MESSAGE_AUTHENTICATOR_LEN] {
-        let mut mac = hmac_md5(secret);
+        let mut mac = secret.hmac_md5();
         mac.update(header);
         mac.update(authenticator);
         mac.update(&[MESSAGE_AUTHENTICATOR, 18]);
