@@ -207,26 +207,63 @@ impl rustls::server::ProducesTickets for Ticketer {
     }
 }
 
-/// The session cache with the configured lifetime enforced: each entry carries the time it was
-/// stored and is not handed back once older than the lifetime.
-#[derive(Debug)]
+/// The session cache (TLS 1.2 session IDs, TLS 1.3 stateful tickets) with the configured
+/// lifetime enforced: each entry carries the time it was stored and is not handed back once
+/// older than the lifetime. At most `size` entries; when full, the oldest stored goes.
+///
+/// Our own rather than rustls's `ServerSessionMemoryCache`, which reserves its whole capacity at
+/// start (about 8 MB of table for the default 65,536 sessions, then faulted in a page at a time
+/// by the first tens of thousands of authentications) and scans its whole insertion queue to
+/// remove one entry (`take`, on every TLS 1.3 resumption). This one grows with what is stored,
+/// and a taken entry's place in the queue is skipped when its turn to go comes.
 pub struct LifetimeCache {
-    inner: Arc<rustls::server::ServerSessionMemoryCache>,
+    store: std::sync::Mutex<SessionStore>,
+    size: usize,
     lifetime_secs: u64,
+}
+
+#[derive(Default)]
+struct SessionStore {
+    /// Session key → (when it was stored, seconds since the epoch; rustls's encoded session).
+    map: std::collections::HashMap<Vec<u8>, (u64, Vec<u8>)>,
+    /// Keys in the order they were first stored. A key taken since is still here (and no
+    /// longer in `map`); the queue is never longer than `size` + 1.
+    order: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl fmt::Debug for LifetimeCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LifetimeCache")
+            .field("size", &self.size)
+            .field("lifetime_secs", &self.lifetime_secs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LifetimeCache {
     pub fn new(size: usize, lifetime_secs: u32) -> Arc<Self> {
         Arc::new(LifetimeCache {
-            inner: rustls::server::ServerSessionMemoryCache::new(size.max(1)),
+            store: std::sync::Mutex::new(SessionStore::default()),
+            size: size.max(1),
             lifetime_secs: u64::from(lifetime_secs),
         })
     }
 
-    fn fresh(&self, stored: Vec<u8>, now: u64) -> Option<Vec<u8>> {
-        let (at, value) = stored.split_at_checked(8)?;
-        let at = u64::from_be_bytes(at.try_into().ok()?);
-        (now.saturating_sub(at) <= self.lifetime_secs).then(|| value.to_vec())
+    fn store(&self) -> std::sync::MutexGuard<'_, SessionStore> {
+        // Nothing panics while the lock is held; a poisoned lock still holds a whole store.
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn fresh(&self, stored_at: u64, now: u64) -> bool {
+        now.saturating_sub(stored_at) <= self.lifetime_secs
+    }
+
+    /// How many sessions are stored (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.store().map.len()
     }
 }
 
@@ -235,16 +272,34 @@ impl rustls::server::StoresServerSessions for LifetimeCache {
         let Some(now) = now_secs() else {
             return false;
         };
-        let mut v = Vec::with_capacity(8 + value.len());
-        v.extend_from_slice(&now.to_be_bytes());
-        v.extend_from_slice(&value);
-        self.inner.put(key, v)
+        let mut store = self.store();
+        let SessionStore { map, order } = &mut *store;
+        match map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                e.insert((now, value));
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                order.push_back(e.key().clone());
+                e.insert((now, value));
+            }
+        }
+        while order.len() > self.size {
+            if let Some(oldest) = order.pop_front() {
+                map.remove(&oldest);
+            }
+        }
+        true
     }
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.fresh(self.inner.get(key)?, now_secs()?)
+        let now = now_secs()?;
+        let store = self.store();
+        let (at, value) = store.map.get(key)?;
+        self.fresh(*at, now).then(|| value.clone())
     }
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.fresh(self.inner.take(key)?, now_secs()?)
+        let now = now_secs()?;
+        let (at, value) = self.store().map.remove(key)?;
+        self.fresh(at, now).then_some(value)
     }
     fn can_cache(&self) -> bool {
         true
@@ -372,11 +427,42 @@ mod tests {
             assert!(c.put(b"k".to_vec(), b"v".to_vec()));
             assert_eq!(c.get(b"k").unwrap(), b"v");
         }
-        let stored = c.inner.get(b"k").unwrap();
-        assert_eq!(c.fresh(stored.clone(), 1000 + 100).unwrap(), b"v");
-        assert!(c.fresh(stored, 1000 + 101).is_none());
+        {
+            let _t = super::super::clock::enter(at(1000 + 100));
+            assert_eq!(c.get(b"k").unwrap(), b"v", "still fresh at the lifetime");
+        }
         let _t = super::super::clock::enter(at(1000 + 101));
         assert!(c.get(b"k").is_none(), "expired by the conversation's time");
+        assert!(c.put(b"t".to_vec(), b"w".to_vec()));
+        assert!(c.take(b"k").is_none(), "an expired entry is not handed out");
+        assert_eq!(c.take(b"t").unwrap(), b"w");
+        assert!(c.get(b"t").is_none(), "taken once");
+    }
+
+    #[test]
+    fn cache_keeps_the_newest_size_entries() {
+        use rustls::server::StoresServerSessions;
+        let c = LifetimeCache::new(3, 100);
+        let _t = super::super::clock::enter(UnixTime::since_unix_epoch(
+            std::time::Duration::from_secs(1000),
+        ));
+        for k in 0u8..5 {
+            assert!(c.put(vec![k], vec![k]));
+        }
+        assert_eq!(c.len(), 3);
+        assert!(c.get(&[0]).is_none() && c.get(&[1]).is_none());
+        assert_eq!(c.get(&[4]).unwrap(), [4]);
+        // Replacing a stored key keeps its place in the queue; a taken key's place still
+        // comes up in turn (the store is then below `size` until it does).
+        assert!(c.put(vec![2], vec![22]));
+        assert_eq!(c.get(&[2]).unwrap(), [22]);
+        assert_eq!(c.take(&[3]).unwrap(), [3]);
+        assert!(c.put(vec![5], vec![5]));
+        assert!(c.put(vec![6], vec![6]));
+        assert_eq!(c.len(), 3, "never more than size");
+        assert!(c.get(&[2]).is_none(), "the oldest went first");
+        assert_eq!(c.get(&[4]).unwrap(), [4]);
+        assert_eq!(c.get(&[6]).unwrap(), [6]);
     }
 
     #[test]

@@ -11,9 +11,18 @@
 //!
 //! Parsing a certificate is the one X.509 cost paid per authentication outside rustls, so it is
 //! paid once: every field is read here, into owned values, and the parsed certificate is dropped.
+//! Only the four extensions read here are decoded (keyUsage, subjectAltName, certificatePolicies,
+//! authorityInfoAccess); the others stay raw bytes.
 
 use x509_parser::asn1_rs::{Any, Class, FromDer, Tag};
-use x509_parser::prelude::{GeneralName, ParsedExtension, X509Certificate, X509Name};
+use x509_parser::der_parser::oid::Oid;
+use x509_parser::error::X509Error;
+use x509_parser::extensions::{AuthorityInfoAccess, KeyUsage, SubjectAlternativeName};
+use x509_parser::oid_registry::{
+    OID_PKIX_AUTHORITY_INFO_ACCESS, OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_KEY_USAGE,
+    OID_X509_EXT_SUBJECT_ALT_NAME,
+};
+use x509_parser::prelude::{GeneralName, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
 /// Why the fields of a certificate could not be read.
@@ -137,17 +146,19 @@ impl Leaf {
     /// Parses the certificate and reads every field later steps use.
     pub fn parse(der: &[u8]) -> Result<Self, FactsError> {
         let (_, cert) =
-            super::parse_certificate(der).map_err(|e| FactsError::Parse(e.to_string()))?;
+            super::parse_certificate_shallow(der).map_err(|e| FactsError::Parse(e.to_string()))?;
         let serial_hex = crate::hex::lower(cert.raw_serial());
         let key = match cert.public_key().parsed() {
             Ok(PublicKey::RSA(rsa)) => KeySize::Rsa(rsa.key_size()),
             Ok(PublicKey::EC(ec)) => KeySize::Ec(ec.key_size()),
             _ => KeySize::Other,
         };
-        let key_usage = match cert.key_usage() {
-            Ok(ku) => Ok(ku.map(|ku| ku.value.digital_signature())),
-            Err(e) => Err(e.to_string()),
-        };
+        let key_usage = unique_extension(&cert, &OID_X509_EXT_KEY_USAGE, |v| {
+            KeyUsage::from_der(v)
+                .ok()
+                .map(|(_, ku)| ku.digital_signature())
+        })
+        .map_err(|e| e.to_string());
         Ok(Leaf {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
@@ -195,12 +206,14 @@ fn rule_facts(cert: &X509Certificate<'_>) -> Result<CertFacts, FactsError> {
 /// RFC 5280 §4.2.2.1: the id-ad-ocsp access descriptions' URIs.
 fn ocsp_urls(cert: &X509Certificate<'_>) -> Vec<String> {
     let ad_ocsp = x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
-    cert.extensions()
+    let aia: Vec<AuthorityInfoAccess<'_>> = cert
+        .extensions()
         .iter()
-        .filter_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::AuthorityInfoAccess(aia) => Some(aia),
-            _ => None,
-        })
+        .filter(|ext| ext.oid == OID_PKIX_AUTHORITY_INFO_ACCESS)
+        .filter_map(|ext| AuthorityInfoAccess::from_der(ext.value).ok())
+        .map(|(_, aia)| aia)
+        .collect();
+    aia.iter()
         .flat_map(|aia| aia.iter())
         .filter(|ad| ad.access_method == ad_ocsp)
         .filter_map(|ad| match ad.access_location {
@@ -213,10 +226,11 @@ fn ocsp_urls(cert: &X509Certificate<'_>) -> Vec<String> {
 fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<(), FactsError> {
     // More than one subjectAltName extension is invalid (RFC 5280 §4.2); refuse rather than
     // pick one.
-    let san = cert
-        .subject_alternative_name()
-        .map_err(|e| FactsError::SubjectAltName(e.to_string()))?;
-    for name in san.iter().flat_map(|s| s.value.general_names.iter()) {
+    let san = unique_extension(cert, &OID_X509_EXT_SUBJECT_ALT_NAME, |v| {
+        SubjectAlternativeName::from_der(v).ok().map(|(_, san)| san)
+    })
+    .map_err(|e| FactsError::SubjectAltName(e.to_string()))?;
+    for name in san.iter().flat_map(|s| s.general_names.iter()) {
         match name {
             GeneralName::RFC822Name(v) => facts.san_email.push((*v).to_string()),
             GeneralName::DNSName(v) => facts.san_dns.push((*v).to_string()),
@@ -228,10 +242,8 @@ fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<
         }
     }
     for ext in cert.extensions() {
-        if let ParsedExtension::CertificatePolicies(policies) = ext.parsed_extension() {
-            facts
-                .policy_oids
-                .extend(policies.iter().map(|p| p.policy_id.to_id_string()));
+        if ext.oid == OID_X509_EXT_CERTIFICATE_POLICIES {
+            facts.policy_oids.extend(policy_oids(ext.value));
         }
         if facts.sid.is_none() && ext.oid == SID_EXTENSION {
             facts.sid = sid_from_extension(ext.value);
@@ -250,6 +262,51 @@ fn read_extensions(cert: &X509Certificate<'_>, facts: &mut CertFacts) -> Result<
             .map(str::to_string);
     }
     Ok(())
+}
+
+/// The one extension with `oid`, decoded by `decode`: `Ok(None)` when absent, and the errors
+/// x509-parser's own accessors give when it appears twice (RFC 5280 §4.2: "MUST NOT include more
+/// than one instance of a particular extension") or does not decode.
+fn unique_extension<'a, T>(
+    cert: &X509Certificate<'a>,
+    oid: &Oid<'_>,
+    decode: impl FnOnce(&'a [u8]) -> Option<T>,
+) -> Result<Option<T>, X509Error> {
+    let mut found = cert.extensions().iter().filter(|ext| ext.oid == *oid);
+    let Some(ext) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() {
+        return Err(X509Error::DuplicateExtensions);
+    }
+    decode(ext.value)
+        .map(Some)
+        .ok_or(X509Error::InvalidExtensions)
+}
+
+/// RFC 5280 §4.2.1.4: `certificatePolicies ::= SEQUENCE SIZE (1..MAX) OF PolicyInformation`,
+/// each a SEQUENCE that starts with the policy's OID (the qualifiers after it are not read).
+/// A value that does not decode names no policy.
+fn policy_oids(value: &[u8]) -> Vec<String> {
+    let decode = || -> Option<Vec<String>> {
+        let (rest, policies) = Any::from_der(value).ok()?;
+        if !rest.is_empty() || policies.tag() != Tag::Sequence || policies.data.is_empty() {
+            return None;
+        }
+        let mut oids = Vec::new();
+        let mut rest = policies.data;
+        while !rest.is_empty() {
+            let (next, info) = Any::from_der(rest).ok()?;
+            rest = next;
+            if info.tag() != Tag::Sequence {
+                return None;
+            }
+            let (_, oid) = Oid::from_der(info.data).ok()?;
+            oids.push(oid.to_id_string());
+        }
+        Some(oids)
+    };
+    decode().unwrap_or_default()
 }
 
 /// The UPN otherName value: `[0] EXPLICIT UTF8String` (x509-parser hands us the bytes after the
@@ -350,5 +407,114 @@ mod sid_tests {
         assert_eq!(sid_from_extension(b"garbage"), None);
         assert!(is_sid(sid));
         assert!(!is_sid("S-1-") && !is_sid("S-1-5--1") && !is_sid("*)(uid=*"));
+    }
+}
+
+#[cfg(test)]
+mod extension_tests {
+    use super::*;
+    use rcgen::{CertificateParams, CustomExtension, KeyPair, KeyUsagePurpose, SanType};
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        assert!(content.len() < 128, "short form only");
+        [&[tag, content.len() as u8][..], content].concat()
+    }
+
+    fn cert(edit: impl FnOnce(&mut CertificateParams)) -> Vec<u8> {
+        let mut params = CertificateParams::new(vec!["leaf.test".into()]).unwrap();
+        edit(&mut params);
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    /// certificatePolicies with two policies, the second with a CPS qualifier.
+    fn policies() -> CustomExtension {
+        let cps = tlv(
+            0x30,
+            &[
+                &tlv(0x06, &[0x2b, 6, 1, 5, 5, 7, 2, 1])[..], // id-qt-cps
+                &tlv(0x16, b"http://pki.test/cps"),
+            ]
+            .concat(),
+        );
+        let first = tlv(0x30, &tlv(0x06, &[0x2a, 3, 4])); // 1.2.3.4
+        let second = tlv(
+            0x30,
+            &[
+                &tlv(0x06, &[0x2b, 6, 1, 4, 1, 0x63, 1])[..],
+                &tlv(0x30, &cps),
+            ]
+            .concat(),
+        );
+        CustomExtension::from_oid_content(&[2, 5, 29, 32], tlv(0x30, &[first, second].concat()))
+    }
+
+    #[test]
+    fn the_extensions_read_are_decoded_from_their_raw_values() {
+        let der = cert(|p| {
+            p.subject_alt_names.push(SanType::Rfc822Name(
+                "bob@certradius.test".try_into().unwrap(),
+            ));
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.custom_extensions = vec![policies()];
+        });
+        let parsed = Leaf::parse(&der).unwrap();
+        assert_eq!(parsed.key_usage, Ok(Some(true)));
+        let facts = parsed.rule_facts().unwrap();
+        assert_eq!(facts.san_dns, ["leaf.test"]);
+        assert_eq!(facts.san_email, ["bob@certradius.test"]);
+        assert_eq!(facts.policy_oids, ["1.2.3.4", "1.3.6.1.4.1.99.1"]);
+
+        let without = Leaf::parse(&leaf_without_extensions()).unwrap();
+        assert_eq!(without.key_usage, Ok(None));
+        assert!(without.rule_facts().unwrap().policy_oids.is_empty());
+
+        let signing_only = cert(|p| p.key_usages = vec![KeyUsagePurpose::KeyCertSign]);
+        assert_eq!(
+            Leaf::parse(&signing_only).unwrap().key_usage,
+            Ok(Some(false))
+        );
+    }
+
+    fn leaf_without_extensions() -> Vec<u8> {
+        cert(|p| p.subject_alt_names.clear())
+    }
+
+    #[test]
+    fn a_repeated_or_malformed_extension_is_refused_as_before() {
+        // A second subjectAltName (RFC 5280 §4.2): the rules that read names refuse the leaf.
+        let twice = cert(|p| {
+            p.custom_extensions = vec![CustomExtension::from_oid_content(
+                &[2, 5, 29, 17],
+                tlv(0x30, &tlv(0x82, b"other.test")),
+            )]
+        });
+        assert!(matches!(
+            Leaf::parse(&twice).unwrap().rule_facts(),
+            Err(FactsError::SubjectAltName(_))
+        ));
+        // keyUsage that is not a BIT STRING: the key-usage check sees a malformed extension.
+        let bad_ku = cert(|p| {
+            p.custom_extensions = vec![CustomExtension::from_oid_content(
+                &[2, 5, 29, 15],
+                tlv(0x04, &[1]),
+            )]
+        });
+        assert!(Leaf::parse(&bad_ku).unwrap().key_usage.is_err());
+        // Policies that do not decode name no policy; the certificate is still read.
+        for value in [tlv(0x04, &[1]), tlv(0x30, &[]), tlv(0x30, &tlv(0x02, &[1]))] {
+            let der = cert(|p| {
+                p.custom_extensions =
+                    vec![CustomExtension::from_oid_content(&[2, 5, 29, 32], value)]
+            });
+            assert!(
+                Leaf::parse(&der)
+                    .unwrap()
+                    .rule_facts()
+                    .unwrap()
+                    .policy_oids
+                    .is_empty()
+            );
+        }
     }
 }

@@ -29,6 +29,21 @@ pub(crate) fn parse_certificate(
     x509_parser::parse_x509_certificate(der)
 }
 
+/// [`parse_certificate`] with every extension left as its raw value (`X509Extension::value`),
+/// for a caller that decodes the few it reads itself: decoding all of them eagerly (basic
+/// constraints, key identifiers, EKU, CRL distribution points, ...) was more than half of parsing
+/// a client's leaf, on every authentication.
+pub(crate) fn parse_certificate_shallow(
+    der: &[u8],
+) -> Result<(&[u8], X509Certificate<'_>), x509_parser::nom::Err<X509Error>> {
+    use x509_parser::nom::Parser;
+    #[cfg(test)]
+    parse_count::record(der);
+    x509_parser::certificate::X509CertificateParser::new()
+        .with_deep_parse_extensions(false)
+        .parse(der)
+}
+
 /// How often this thread parsed a given certificate (tests only): the proof that the leaf is
 /// parsed once per authentication.
 #[cfg(test)]
