@@ -206,15 +206,11 @@ fn rule_facts(cert: &X509Certificate<'_>) -> Result<CertFacts, FactsError> {
 /// RFC 5280 §4.2.2.1: the id-ad-ocsp access descriptions' URIs.
 fn ocsp_urls(cert: &X509Certificate<'_>) -> Vec<String> {
     let ad_ocsp = x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
-    let aia: Vec<AuthorityInfoAccess<'_>> = cert
-        .extensions()
+    cert.extensions()
         .iter()
         .filter(|ext| ext.oid == OID_PKIX_AUTHORITY_INFO_ACCESS)
         .filter_map(|ext| AuthorityInfoAccess::from_der(ext.value).ok())
-        .map(|(_, aia)| aia)
-        .collect();
-    aia.iter()
-        .flat_map(|aia| aia.iter())
+        .flat_map(|(_, aia)| aia.accessdescs)
         .filter(|ad| ad.access_method == ad_ocsp)
         .filter_map(|ad| match ad.access_location {
             GeneralName::URI(uri) => Some(uri.to_owned()),
@@ -465,7 +461,7 @@ mod extension_tests {
         assert_eq!(facts.san_email, ["bob@certradius.test"]);
         assert_eq!(facts.policy_oids, ["1.2.3.4", "1.3.6.1.4.1.99.1"]);
 
-        let without = Leaf::parse(&leaf_without_extensions()).unwrap();
+        let without = Leaf::parse(&cert(|p| p.subject_alt_names.clear())).unwrap();
         assert_eq!(without.key_usage, Ok(None));
         assert!(without.rule_facts().unwrap().policy_oids.is_empty());
 
@@ -474,10 +470,6 @@ mod extension_tests {
             Leaf::parse(&signing_only).unwrap().key_usage,
             Ok(Some(false))
         );
-    }
-
-    fn leaf_without_extensions() -> Vec<u8> {
-        cert(|p| p.subject_alt_names.clear())
     }
 
     #[test]
