@@ -138,6 +138,24 @@ impl Slapd {
         {
             return None;
         }
+        // The port is picked free and then handed to slapd, so another test's server can take
+        // it in between (slapd then fails to listen, or the probe below reaches the other
+        // server); such a start is retried on a new port.
+        let mut why = String::new();
+        for _attempt in 0..3 {
+            match Self::try_start(global) {
+                Ok(slapd) => return Some(slapd),
+                Err(e) => {
+                    eprintln!("slapd start failed, retrying on another port: {e}");
+                    why = e;
+                }
+            }
+        }
+        panic!("slapd did not start with the test data three times: {why}");
+    }
+
+    /// One start of slapd on a free port, loaded with `DATA`.
+    fn try_start(global: &str) -> Result<Slapd, String> {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
@@ -170,17 +188,22 @@ impl Slapd {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
-        let slapd = Slapd {
+        let mut slapd = Slapd {
             child,
             port,
             _dir: dir,
         };
-        assert!(
-            common::wait_until(Duration::from_secs(20), || {
-                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            }),
-            "slapd did not start"
-        );
+        if !common::wait_until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }) {
+            return Err(format!(
+                "slapd did not listen within 20 s{}",
+                slapd.log_tail()
+            ));
+        }
+        if let Ok(Some(status)) = slapd.child.try_wait() {
+            return Err(format!("slapd exited: {status}{}", slapd.log_tail()));
+        }
         let mut add = Command::new("ldapadd")
             .args([
                 "-x",
@@ -202,8 +225,20 @@ impl Slapd {
             .unwrap()
             .write_all(DATA.as_bytes())
             .unwrap();
-        assert!(add.wait().unwrap().success(), "ldapadd failed");
-        Some(slapd)
+        if !add.wait().unwrap().success() {
+            return Err(format!("ldapadd failed{}", slapd.log_tail()));
+        }
+        Ok(slapd)
+    }
+
+    /// The last lines slapd logged, for a start that failed.
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "; slapd.log ends: {:?}",
+            &lines[lines.len().saturating_sub(3)..]
+        )
     }
 
     fn url(&self) -> String {
