@@ -370,7 +370,8 @@ mod sid_tests {
         assert_eq!(SID_EXTENSION.to_id_string(), "1.3.6.1.4.1.311.25.2");
     }
 
-    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    /// One DER TLV (definite length, up to 255 octets of content).
+    pub(super) fn der(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
         if content.len() < 128 {
             out.push(content.len() as u8);
@@ -408,13 +409,9 @@ mod sid_tests {
 
 #[cfg(test)]
 mod extension_tests {
+    use super::sid_tests::der;
     use super::*;
     use rcgen::{CertificateParams, CustomExtension, KeyPair, KeyUsagePurpose, SanType};
-
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        assert!(content.len() < 128, "short form only");
-        [&[tag, content.len() as u8][..], content].concat()
-    }
 
     fn cert(edit: impl FnOnce(&mut CertificateParams)) -> Vec<u8> {
         let mut params = CertificateParams::new(vec!["leaf.test".into()]).unwrap();
@@ -425,24 +422,24 @@ mod extension_tests {
 
     /// certificatePolicies with two policies, the second with a CPS qualifier.
     fn policies() -> CustomExtension {
-        let cps = tlv(
+        let cps = der(
             0x30,
             &[
-                &tlv(0x06, &[0x2b, 6, 1, 5, 5, 7, 2, 1])[..], // id-qt-cps
-                &tlv(0x16, b"http://pki.test/cps"),
+                &der(0x06, &[0x2b, 6, 1, 5, 5, 7, 2, 1])[..], // id-qt-cps
+                &der(0x16, b"http://pki.test/cps"),
             ]
             .concat(),
         );
-        let first = tlv(0x30, &tlv(0x06, &[0x2a, 3, 4])); // 1.2.3.4
-        let second = tlv(
+        let first = der(0x30, &der(0x06, &[0x2a, 3, 4])); // 1.2.3.4
+        let second = der(
             0x30,
             &[
-                &tlv(0x06, &[0x2b, 6, 1, 4, 1, 0x63, 1])[..],
-                &tlv(0x30, &cps),
+                &der(0x06, &[0x2b, 6, 1, 4, 1, 0x63, 1])[..],
+                &der(0x30, &cps),
             ]
             .concat(),
         );
-        CustomExtension::from_oid_content(&[2, 5, 29, 32], tlv(0x30, &[first, second].concat()))
+        CustomExtension::from_oid_content(&[2, 5, 29, 32], der(0x30, &[first, second].concat()))
     }
 
     #[test]
@@ -478,7 +475,7 @@ mod extension_tests {
         let twice = cert(|p| {
             p.custom_extensions = vec![CustomExtension::from_oid_content(
                 &[2, 5, 29, 17],
-                tlv(0x30, &tlv(0x82, b"other.test")),
+                der(0x30, &der(0x82, b"other.test")),
             )]
         });
         assert!(matches!(
@@ -489,12 +486,12 @@ mod extension_tests {
         let bad_ku = cert(|p| {
             p.custom_extensions = vec![CustomExtension::from_oid_content(
                 &[2, 5, 29, 15],
-                tlv(0x04, &[1]),
+                der(0x04, &[1]),
             )]
         });
         assert!(Leaf::parse(&bad_ku).unwrap().key_usage.is_err());
         // Policies that do not decode name no policy; the certificate is still read.
-        for value in [tlv(0x04, &[1]), tlv(0x30, &[]), tlv(0x30, &tlv(0x02, &[1]))] {
+        for value in [der(0x04, &[1]), der(0x30, &[]), der(0x30, &der(0x02, &[1]))] {
             let der = cert(|p| {
                 p.custom_extensions =
                     vec![CustomExtension::from_oid_content(&[2, 5, 29, 32], value)]
