@@ -4,9 +4,12 @@
 //!   outside the runtime, waiting in `recvfrom(2)`. With nothing queued it processes the datagram
 //!   itself and sends the reply: no reactor, no scheduler, no other thread to wake. tokio's
 //!   park, wake-up and scheduling cost 12-16 µs per round trip at a supplicant's pace, against
-//!   14-20 µs for the kernel's own part (BENCHMARKS.md, round 3, part 7). A second datagram
-//!   already waiting goes to a worker, in parallel.
-//! - **Under load: a queue and a worker per runtime thread.** Once requests queue up, the
+//!   14-20 µs for the kernel's own part (BENCHMARKS.md, round 3, part 7). Datagrams that
+//!   arrived meanwhile are answered next by the same thread, one after the other: waking a
+//!   worker for one costs more CPU than the light requests that make most of a conversation
+//!   (round 3, part 11).
+//! - **Under load: a queue and a worker per runtime thread.** Once requests queue up, or a
+//!   receive thread finds a datagram already waiting after each of `STREAK` in a row, the
 //!   receive threads hand the sockets to the workers and wait: a thread that received under
 //!   load would wake for every datagram (round 3, part 2). Each datagram goes into the
 //!   [`RequestQueue`] (conversations in progress first, new ones round-robin across NAS, copies
@@ -41,6 +44,10 @@ use crate::core::{Core, Handled};
 
 /// Datagrams a worker takes from each socket between two requests (see `take_arrivals`).
 const BURST: usize = 32;
+
+/// Datagrams a receive thread answers in a row, each already waiting when the one before was
+/// answered, before it hands the sockets to the workers (see `receive_thread`).
+const STREAK: u32 = 3;
 
 /// How often a receive thread waiting for its turn or for a datagram looks at the stop flag.
 const STOP_CHECK: std::time::Duration = super::udp::RECEIVE_WAIT;
@@ -111,34 +118,39 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let Some((job, class)) = self.admit(&socket, from, buf.get(..len).unwrap_or(&[]))
-            else {
+            let Some(mut next) = self.admit(&socket, from, buf.get(..len).unwrap_or(&[])) else {
                 continue;
             };
-            // With nothing queued, this thread processes the datagram itself; a second one
-            // already waiting goes to a worker, in parallel. Once requests queue up, the
-            // workers take the sockets until they have nothing left to do: a thread that
-            // received under load would wake for every datagram (BENCHMARKS.md, round 3,
-            // part 2).
-            let more = self.take(&socket, &mut buf);
-            if lock(&self.queue).is_empty() {
-                if let Some(Some(second)) = more {
-                    self.enqueue(second);
+            // With nothing queued, this thread processes the datagram itself, then whatever
+            // arrived meanwhile, one after the other: a worker woken for it would cost more
+            // (futex, park, the reactor's turn) than the datagram's own light work. A streak
+            // of STREAK datagrams each already waiting when the one before was answered means
+            // the server is busy: the workers take the sockets until they have nothing left to
+            // do, since a thread that received under load would wake for every datagram
+            // (BENCHMARKS.md, round 3, parts 2 and 11).
+            let mut streak = 0;
+            loop {
+                if !lock(&self.queue).is_empty() || streak == STREAK {
+                    self.enqueue(next);
+                    self.hand_to_workers();
+                    break;
                 }
                 {
                     let _processing = Busy::new(&self.processing);
-                    run_here(&runtime, self.driver.process(job));
+                    run_here(&runtime, self.driver.process(next.0));
                 }
-                // Another socket's thread may have handed the sockets to the workers meanwhile,
-                // and they may have run out of work while this request was being processed.
-                self.take_back_if_idle();
-                continue;
+                streak += 1;
+                match self.take_one(&socket, &mut buf) {
+                    Some(job) => next = job,
+                    None => {
+                        // Another socket's thread may have handed the sockets to the workers
+                        // meanwhile, and they may have run out of work while this request was
+                        // being processed.
+                        self.take_back_if_idle();
+                        break;
+                    }
+                }
             }
-            self.enqueue((job, class));
-            if let Some(Some(job)) = more {
-                self.enqueue(job);
-            }
-            self.hand_to_workers();
         }
     }
 
@@ -249,6 +261,17 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// The first admitted datagram among those already waiting on `socket` (at most BURST
+    /// looked at); None when none is.
+    fn take_one(&self, socket: &Arc<UdpEndpoint>, buf: &mut [u8]) -> Option<(Job, Class)> {
+        for _ in 0..BURST {
+            if let Some(job) = self.take(socket, buf)? {
+                return Some(job);
+            }
+        }
+        None
     }
 
     /// A datagram already waiting on `socket`, admitted (inner None: dropped on arrival, or a
