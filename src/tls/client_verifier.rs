@@ -157,9 +157,11 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let verdict = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now);
+        let verdict = {
+            let _leaf = super::verified_signatures::LeafGuard::new(end_entity.as_ref());
+            self.inner
+                .verify_client_cert(end_entity, intermediates, now)
+        };
         // A path that verified, or failed only for want of a CRL: its intermediates may issue
         // CRLs to fetch. `x509/crl_fetch.rs` uses one only after checking its signature
         // against a `ca_file` CA.

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod resumption;
 pub mod setup;
 mod verified;
+mod verified_signatures;
 
 pub use crate::x509::pem::{PemError, load_certs, load_key};
 pub use ca_certs::CaCerts;

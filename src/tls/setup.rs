@@ -49,6 +49,9 @@ fn base_provider() -> rustls::crypto::CryptoProvider {
 /// (`ignore_client_order`): with SHA-256 instead of SHA-384 the TLS key schedule costs about a
 /// third less (SHA-256 runs on the CPU's SHA extensions), which is 5-12% of a handshake's CPU,
 /// while AES-128-GCM is the suite RFC 8446 §9.1 makes mandatory. Every suite stays enabled.
+///
+/// The signatures of CA certificates and CRLs are verified once and remembered
+/// (`verified_signatures.rs`); the leaf's and the handshake's are verified every time.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     let mut p = base_provider();
     p.cipher_suites.sort_by_key(|s| {
@@ -63,6 +66,8 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
             _ => 2,
         }
     });
+    p.signature_verification_algorithms =
+        super::verified_signatures::remembering(p.signature_verification_algorithms);
     Arc::new(p)
 }
 
