@@ -87,40 +87,15 @@ impl Drop for LeafGuard {
 }
 
 /// The first element of a DER SEQUENCE (a certificate's tbsCertificate, RFC 5280 §4.1), with
-/// its header; None when `der` is not a definite-length SEQUENCE holding one.
+/// its header; None when `der` is not a SEQUENCE holding one.
 fn to_be_signed(der: &[u8]) -> Option<&[u8]> {
-    let body = der_content(der)?;
-    let len = der_element_len(body)?;
-    body.get(..len)
-}
-
-/// The content octets of the DER element at the start of `der`.
-fn der_content(der: &[u8]) -> Option<&[u8]> {
-    let (header, len) = der_header(der)?;
-    der.get(header..header.checked_add(len)?)
-}
-
-/// The whole length (header and content) of the DER element at the start of `der`.
-fn der_element_len(der: &[u8]) -> Option<usize> {
-    let (header, len) = der_header(der)?;
-    header.checked_add(len)
-}
-
-/// (header length, content length) of a DER element with a one-octet tag (X.690 §8.1.3).
-fn der_header(der: &[u8]) -> Option<(usize, usize)> {
-    let first = usize::from(*der.get(1)?);
-    if first < 0x80 {
-        return Some((2, first));
-    }
-    let octets = first & 0x7f;
-    if octets == 0 || octets > 4 {
+    use der::{Decode, Header, Reader, SliceReader, Tag};
+    let mut reader = SliceReader::new(der).ok()?;
+    let outer = Header::decode(&mut reader).ok()?;
+    if outer.tag() != Tag::Sequence {
         return None;
     }
-    let len = der
-        .get(2..2 + octets)?
-        .iter()
-        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-    Some((2 + octets, len))
+    reader.tlv_bytes().ok()
 }
 
 fn is_leaf(message: &[u8]) -> bool {
@@ -311,6 +286,8 @@ mod tests {
         assert_eq!(to_be_signed(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
         assert_eq!(to_be_signed(&[0x30, 0x05, 0x30, 0x09]), None);
         assert_eq!(to_be_signed(&[]), None);
+        // A SET is no certificate.
+        assert_eq!(to_be_signed(&[0x31, 0x03, 0x30, 0x01, 0xaa]), None);
     }
 
     /// (issuer's public key, to-be-signed octets, signature) of `cert` signed by `issuer`, as
